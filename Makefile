@@ -1,0 +1,40 @@
+# Front door. `make` builds; `make demo` and `make test` also install what is missing.
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+BUILD := build
+SANBUILD := build-san
+
+.PHONY: all deps demo test test-normal test-san clean
+
+all: $(BUILD)/Makefile
+	@cmake --build $(BUILD) -j $(JOBS)
+
+$(BUILD)/Makefile: CMakeLists.txt
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+
+$(SANBUILD)/Makefile: CMakeLists.txt
+	@cmake -S . -B $(SANBUILD) -DCMAKE_BUILD_TYPE=Debug -DSYSTOLE_SANITIZE=ON >/dev/null
+
+deps:
+	@sh scripts/install-deps.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@sh scripts/demo.sh $(BUILD)
+
+test: deps
+	@$(MAKE) --no-print-directory test-normal
+	@$(MAKE) --no-print-directory test-san
+
+test-normal: $(BUILD)/Makefile
+	@cmake --build $(BUILD) -j $(JOBS)
+	@echo "== tests: normal build =="
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test-san: $(SANBUILD)/Makefile
+	@cmake --build $(SANBUILD) -j $(JOBS)
+	@echo "== tests: AddressSanitizer + UndefinedBehaviorSanitizer build =="
+	@cd $(SANBUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --output-on-failure -j $(JOBS)
+
+clean:
+	rm -rf $(BUILD) $(SANBUILD)
