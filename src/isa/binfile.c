@@ -1,0 +1,473 @@
+// Program files: an ELF64 little-endian executable with machine ISA_ELF_MACHINE
+// (docs/isa.md, "Program files"), so readelf and objdump can look inside.
+// Sections: .text (instruction words), .smem (the SMEM image from 0), and one
+// .hbm.<hex> or .host.<hex> per data segment, sh_addr holding the address.
+//
+// The reader trusts nothing: every offset, size and name is checked against
+// the buffer before it is used, and a bad file gets "name: reason".
+#include "isa/isa.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+// Headers are copied in and out with memcpy, so they are in host order.
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "binfile.c assumes a little-endian host"
+#endif
+
+#define MAX_SMEM_IMAGE (1ull << 32)
+
+static int fail(char *err, size_t errlen, const char *name, const char *fmt, ...) {
+  char msg[ISA_ERR_LEN];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  snprintf(err, errlen, "%s: %s", name, msg);
+  return -1;
+}
+
+void isa_program_free(isa_program *p) {
+  if (!p)
+    return;
+  free(p->code);
+  for (size_t i = 0; i < p->nsegs; i++)
+    free(p->segs[i].data);
+  free(p->segs);
+  *p = (isa_program){0};
+}
+
+static const char *const seg_prefix[] = {".smem", ".hbm.", ".host."};
+
+// Segments of one kind must not overlap; sorted views make that one pass.
+static int cmp_seg(const void *x, const void *y) {
+  const isa_segment *s = *(const isa_segment *const *)x, *t = *(const isa_segment *const *)y;
+  if (s->kind != t->kind)
+    return s->kind < t->kind ? -1 : 1;
+  if (s->addr != t->addr)
+    return s->addr < t->addr ? -1 : 1;
+  return 0;
+}
+
+// Returns the first of two overlapping non-empty segments, or NULL.
+static const isa_segment *overlap(const isa_segment *segs, size_t n, const isa_segment **other) {
+  const isa_segment **v = malloc((n + 1) * sizeof *v);
+  const isa_segment *bad = NULL;
+  size_t k = 0;
+  if (!v)
+    return NULL;
+  for (size_t i = 0; i < n; i++)
+    if (segs[i].size)
+      v[k++] = &segs[i];
+  qsort(v, k, sizeof *v, cmp_seg);
+  for (size_t i = 1; i < k && !bad; i++) {
+    if (v[i]->kind == v[i - 1]->kind && v[i - 1]->addr + v[i - 1]->size > v[i]->addr) {
+      bad = v[i - 1];
+      *other = v[i];
+    }
+  }
+  free(v);
+  return bad;
+}
+
+// ---------------------------------------------------------------- writing
+
+typedef struct {
+  char name[32];
+  uint32_t type;
+  uint64_t flags, addr;
+  const void *data;
+  uint64_t size, off;
+} Sec;
+
+// Writes n bytes (zeros if src is NULL), tracking the file position.
+static bool out(FILE *f, const void *src, size_t n, uint64_t *pos) {
+  static const uint8_t zeros[64];
+  *pos += n;
+  if (src)
+    return fwrite(src, 1, n, f) == n;
+  for (; n; n -= n > 64 ? 64 : n)
+    if (fwrite(zeros, 1, n > 64 ? 64 : n, f) != (n > 64 ? 64 : n))
+      return false;
+  return true;
+}
+
+static bool pad_to(FILE *f, uint64_t to, uint64_t *pos) { return out(f, NULL, to - *pos, pos); }
+
+static int write_file(const char *path, Sec *secs, int nsec, char *err, size_t errlen) {
+  // .shstrtab is the last section; build it now that every name is known.
+  size_t strsize = 1;
+  for (int i = 1; i < nsec; i++)
+    strsize += strlen(secs[i].name) + 1;
+  char *strtab = calloc(strsize, 1);
+  if (!strtab)
+    return fail(err, errlen, path, "out of memory");
+  Elf64_Shdr *sh = calloc((size_t)nsec, sizeof *sh);
+  if (!sh) {
+    free(strtab);
+    return fail(err, errlen, path, "out of memory");
+  }
+  size_t at = 1;
+  uint64_t pos = sizeof(Elf64_Ehdr);
+  for (int i = 1; i < nsec; i++) {
+    sh[i].sh_name = (uint32_t)at;
+    memcpy(strtab + at, secs[i].name, strlen(secs[i].name) + 1);
+    at += strlen(secs[i].name) + 1;
+  }
+  secs[nsec - 1].data = strtab;
+  secs[nsec - 1].size = strsize;
+  for (int i = 1; i < nsec; i++) {
+    pos = (pos + 7) & ~7ull;
+    secs[i].off = pos;
+    pos += secs[i].size;
+    sh[i].sh_type = secs[i].type;
+    sh[i].sh_flags = secs[i].flags;
+    sh[i].sh_addr = secs[i].addr;
+    sh[i].sh_offset = secs[i].off;
+    sh[i].sh_size = secs[i].size;
+    sh[i].sh_addralign = secs[i].type == SHT_STRTAB ? 1 : 8;
+    sh[i].sh_entsize = i == 1 ? 8 : 0; // .text: one instruction per 8 bytes
+  }
+  uint64_t shoff = (pos + 7) & ~7ull;
+  Elf64_Ehdr eh = {
+      .e_ident = {ELFMAG0, ELFMAG1, ELFMAG2, ELFMAG3, ELFCLASS64, ELFDATA2LSB, EV_CURRENT,
+                  ELFOSABI_NONE},
+      .e_type = ET_EXEC,
+      .e_machine = ISA_ELF_MACHINE,
+      .e_version = EV_CURRENT,
+      .e_shoff = shoff,
+      .e_ehsize = sizeof(Elf64_Ehdr),
+      .e_shentsize = sizeof(Elf64_Shdr),
+      .e_shnum = (uint16_t)nsec,
+      .e_shstrndx = (uint16_t)(nsec - 1),
+  };
+  FILE *f = fopen(path, "wb");
+  if (!f) {
+    free(strtab);
+    free(sh);
+    return fail(err, errlen, path, "%s", strerror(errno));
+  }
+  pos = 0;
+  bool ok = out(f, &eh, sizeof eh, &pos);
+  for (int i = 1; i < nsec && ok; i++)
+    ok = pad_to(f, secs[i].off, &pos) && out(f, secs[i].data, secs[i].size, &pos);
+  ok = ok && pad_to(f, shoff, &pos) && out(f, sh, (size_t)nsec * sizeof *sh, &pos);
+  int saved = errno;
+  ok = fclose(f) == 0 && ok;
+  free(strtab);
+  free(sh);
+  if (!ok)
+    return fail(err, errlen, path, "write failed: %s", strerror(saved ? saved : errno));
+  return 0;
+}
+
+// SMEM segments at any address become one image from 0, as the file holds it.
+static int smem_image(const isa_program *p, uint8_t **img, uint64_t *size, const char *path,
+                      char *err, size_t errlen) {
+  uint64_t end = 0;
+  *img = NULL;
+  for (size_t i = 0; i < p->nsegs; i++) {
+    const isa_segment *s = &p->segs[i];
+    if (s->kind != SEG_SMEM || !s->size)
+      continue;
+    if (s->addr > MAX_SMEM_IMAGE || s->size > MAX_SMEM_IMAGE - s->addr)
+      return fail(err, errlen, path, "SMEM segment at 0x%llx is beyond 4 GiB",
+                  (unsigned long long)s->addr);
+    if (s->addr + s->size > end)
+      end = s->addr + s->size;
+  }
+  *size = end;
+  if (!end)
+    return 0;
+  if (!(*img = calloc(end, 1)))
+    return fail(err, errlen, path, "out of memory");
+  for (size_t i = 0; i < p->nsegs; i++)
+    if (p->segs[i].kind == SEG_SMEM && p->segs[i].size)
+      memcpy(*img + p->segs[i].addr, p->segs[i].data, p->segs[i].size);
+  return 0;
+}
+
+static int check_segments(const isa_program *p, const char *path, char *err, size_t errlen) {
+  for (size_t i = 0; i < p->nsegs; i++) {
+    const isa_segment *s = &p->segs[i];
+    if ((unsigned)s->kind > SEG_HOST)
+      return fail(err, errlen, path, "segment %zu has an unknown kind %d", i, (int)s->kind);
+    if (s->size && !s->data)
+      return fail(err, errlen, path, "segment %zu has no data", i);
+    if (s->size && s->addr + s->size - 1 < s->addr)
+      return fail(err, errlen, path, "segment at 0x%llx runs past the end of memory",
+                  (unsigned long long)s->addr);
+  }
+  const isa_segment *other, *bad = overlap(p->segs, p->nsegs, &other);
+  if (bad)
+    return fail(err, errlen, path, "segments at 0x%llx and 0x%llx overlap",
+                (unsigned long long)bad->addr, (unsigned long long)other->addr);
+  return 0;
+}
+
+int isa_program_write(const isa_program *p, const char *path, char *err, size_t errlen) {
+  if (check_segments(p, path, err, errlen))
+    return -1;
+  if (p->ncode > SIZE_MAX / 8)
+    return fail(err, errlen, path, "too much code");
+  uint8_t *smem = NULL;
+  uint64_t smem_size = 0;
+  if (smem_image(p, &smem, &smem_size, path, err, errlen))
+    return -1;
+  Sec *secs = calloc(p->nsegs + 4, sizeof *secs);
+  if (!secs) {
+    free(smem);
+    return fail(err, errlen, path, "out of memory");
+  }
+  int n = 1; // section 0 is the null section
+  secs[n++] = (Sec){".text", SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR, 0, p->code, p->ncode * 8, 0};
+  if (smem_size)
+    secs[n++] = (Sec){".smem", SHT_PROGBITS, SHF_ALLOC | SHF_WRITE, 0, smem, smem_size, 0};
+  for (size_t i = 0; i < p->nsegs; i++) {
+    const isa_segment *s = &p->segs[i];
+    if (s->kind == SEG_SMEM || !s->size)
+      continue;
+    secs[n] = (Sec){"", SHT_PROGBITS, SHF_ALLOC | SHF_WRITE, s->addr, s->data, s->size, 0};
+    snprintf(secs[n].name, sizeof secs[n].name, "%s%llx", seg_prefix[s->kind],
+             (unsigned long long)s->addr);
+    n++;
+  }
+  secs[n++] = (Sec){".shstrtab", SHT_STRTAB, 0, 0, NULL, 0, 0};
+  int rc = -1;
+  if (n > SHN_LORESERVE - 1)
+    fail(err, errlen, path, "too many segments (%d sections)", n);
+  else
+    rc = write_file(path, secs, n, err, errlen);
+  free(secs);
+  free(smem);
+  return rc;
+}
+
+// ---------------------------------------------------------------- reading
+
+// A section name for messages, with anything unprintable shown as '?'.
+static const char *shown(const char *s, char *buf, size_t len) {
+  size_t i = 0;
+  for (; s[i] && i + 1 < len; i++)
+    buf[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
+  buf[i] = 0;
+  return buf;
+}
+
+// The address in ".hbm.<hex>": lowercase, no leading zeros, as written.
+static bool parse_hex_name(const char *s, uint64_t *v) {
+  size_t n = strlen(s);
+  if (n == 0 || n > 16 || (n > 1 && s[0] == '0'))
+    return false;
+  *v = 0;
+  for (size_t i = 0; i < n; i++) {
+    int d = s[i] >= '0' && s[i] <= '9' ? s[i] - '0' : s[i] >= 'a' && s[i] <= 'f' ? s[i] - 'a' + 10 : -1;
+    if (d < 0)
+      return false;
+    *v = *v << 4 | (uint64_t)d;
+  }
+  return true;
+}
+
+static bool in_bounds(uint64_t off, uint64_t size, size_t len) {
+  return off <= len && size <= len - off;
+}
+
+static int check_header(const Elf64_Ehdr *eh, size_t len, const char *name, char *err,
+                        size_t errlen) {
+  if (memcmp(eh->e_ident, ELFMAG, SELFMAG))
+    return fail(err, errlen, name, "not an ELF file (bad magic)");
+  if (eh->e_ident[EI_CLASS] != ELFCLASS64)
+    return fail(err, errlen, name, "not a 64-bit ELF file (class %d)", eh->e_ident[EI_CLASS]);
+  if (eh->e_ident[EI_DATA] != ELFDATA2LSB)
+    return fail(err, errlen, name, "not a little-endian ELF file");
+  if (eh->e_ident[EI_VERSION] != EV_CURRENT || eh->e_version != EV_CURRENT)
+    return fail(err, errlen, name, "unknown ELF version");
+  if (eh->e_machine != ISA_ELF_MACHINE)
+    return fail(err, errlen, name, "machine 0x%x is not Systole (0x%x)", eh->e_machine,
+                ISA_ELF_MACHINE);
+  if (eh->e_type != ET_EXEC)
+    return fail(err, errlen, name, "ELF type %d is not an executable", eh->e_type);
+  if (eh->e_ehsize != sizeof(Elf64_Ehdr) || eh->e_shentsize != sizeof(Elf64_Shdr))
+    return fail(err, errlen, name, "unexpected ELF header or section header size");
+  if (eh->e_shnum == 0)
+    return fail(err, errlen, name, "no section headers");
+  if (!in_bounds(eh->e_shoff, (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr), len))
+    return fail(err, errlen, name, "section headers (%u at offset %llu) lie outside the file",
+                eh->e_shnum, (unsigned long long)eh->e_shoff);
+  if (eh->e_phnum &&
+      (eh->e_phentsize != sizeof(Elf64_Phdr) ||
+       !in_bounds(eh->e_phoff, (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr), len)))
+    return fail(err, errlen, name, "program headers lie outside the file");
+  if (eh->e_shstrndx == SHN_UNDEF || eh->e_shstrndx >= eh->e_shnum)
+    return fail(err, errlen, name, "bad section name table index %u", eh->e_shstrndx);
+  return 0;
+}
+
+// The parser's state: the file, its section headers, the program so far.
+typedef struct {
+  const uint8_t *buf;
+  size_t len;
+  const char *name;
+  char *err;
+  size_t errlen;
+  Elf64_Shdr *sh;
+  unsigned nsh;
+  const char *strtab;
+  uint64_t strsize;
+  isa_program *p;
+  bool have_text, have_smem;
+} Reader;
+
+static int add_segment(Reader *r, isa_seg_kind kind, const Elf64_Shdr *s) {
+  if (!s->sh_size)
+    return 0; // an empty segment says nothing
+  isa_segment *v = realloc(r->p->segs, (r->p->nsegs + 1) * sizeof *v);
+  if (!v)
+    return fail(r->err, r->errlen, r->name, "out of memory");
+  r->p->segs = v;
+  uint8_t *data = malloc(s->sh_size);
+  if (!data)
+    return fail(r->err, r->errlen, r->name, "out of memory");
+  memcpy(data, r->buf + s->sh_offset, s->sh_size);
+  v[r->p->nsegs++] = (isa_segment){.kind = kind, .addr = s->sh_addr, .data = data, .size = s->sh_size};
+  return 0;
+}
+
+// One section header: bounds, name, and what it holds.
+static int read_section(Reader *r, unsigned i) {
+  const Elf64_Shdr *s = &r->sh[i];
+  char buf[48];
+  if (s->sh_name >= r->strsize)
+    return fail(r->err, r->errlen, r->name, "section %u: name offset %u is outside .shstrtab", i,
+                s->sh_name);
+  const char *nm = r->strtab + s->sh_name;
+  if (s->sh_type != SHT_NOBITS && !in_bounds(s->sh_offset, s->sh_size, r->len))
+    return fail(r->err, r->errlen, r->name, "section %u (%s): data (%llu bytes at offset %llu) "
+                "lies outside the file", i, shown(nm, buf, sizeof buf),
+                (unsigned long long)s->sh_size, (unsigned long long)s->sh_offset);
+  int kind = !strcmp(nm, ".text") ? 0 : !strcmp(nm, ".smem") ? 1
+           : !strncmp(nm, ".hbm.", 5) ? 2 : !strncmp(nm, ".host.", 6) ? 3 : -1;
+  if (kind < 0) {
+    if (s->sh_flags & SHF_ALLOC)
+      return fail(r->err, r->errlen, r->name, "section %u: unknown loadable section '%s'", i,
+                  shown(nm, buf, sizeof buf));
+    return 0; // notes, symbols, comments: not ours to judge
+  }
+  if (s->sh_type != SHT_PROGBITS)
+    return fail(r->err, r->errlen, r->name, "section %s: type %u is not PROGBITS",
+                shown(nm, buf, sizeof buf), s->sh_type);
+  if (kind == 0) {
+    if (r->have_text)
+      return fail(r->err, r->errlen, r->name, "more than one .text section");
+    if (s->sh_size % 8)
+      return fail(r->err, r->errlen, r->name, ".text size %llu is not a multiple of 8",
+                  (unsigned long long)s->sh_size);
+    r->have_text = true;
+    r->p->ncode = s->sh_size / 8;
+    if (!(r->p->code = malloc(s->sh_size ? s->sh_size : 1)))
+      return fail(r->err, r->errlen, r->name, "out of memory");
+    memcpy(r->p->code, r->buf + s->sh_offset, s->sh_size);
+    return 0;
+  }
+  if (kind == 1) {
+    if (r->have_smem)
+      return fail(r->err, r->errlen, r->name, "more than one .smem section");
+    if (s->sh_addr)
+      return fail(r->err, r->errlen, r->name, ".smem address must be 0, not 0x%llx",
+                  (unsigned long long)s->sh_addr);
+    r->have_smem = true;
+    return add_segment(r, SEG_SMEM, s);
+  }
+  uint64_t addr;
+  if (!parse_hex_name(nm + (kind == 2 ? 5 : 6), &addr))
+    return fail(r->err, r->errlen, r->name, "section %s: the name does not end in a hex address",
+                shown(nm, buf, sizeof buf));
+  if (addr != s->sh_addr)
+    return fail(r->err, r->errlen, r->name, "section %s: sh_addr 0x%llx does not match the name",
+                shown(nm, buf, sizeof buf), (unsigned long long)s->sh_addr);
+  if (s->sh_size && addr + s->sh_size - 1 < addr)
+    return fail(r->err, r->errlen, r->name, "section %s runs past the end of memory",
+                shown(nm, buf, sizeof buf));
+  return add_segment(r, kind == 2 ? SEG_HBM : SEG_HOST, s);
+}
+
+static int parse(Reader *r) {
+  Elf64_Ehdr eh;
+  if (r->len < sizeof eh)
+    return fail(r->err, r->errlen, r->name, "too short for an ELF header (%zu bytes)", r->len);
+  memcpy(&eh, r->buf, sizeof eh);
+  if (check_header(&eh, r->len, r->name, r->err, r->errlen))
+    return -1;
+  r->nsh = eh.e_shnum;
+  if (!(r->sh = malloc(r->nsh * sizeof *r->sh)))
+    return fail(r->err, r->errlen, r->name, "out of memory");
+  memcpy(r->sh, r->buf + eh.e_shoff, r->nsh * sizeof *r->sh);
+  if (r->sh[0].sh_type != SHT_NULL)
+    return fail(r->err, r->errlen, r->name, "section 0 is not the null section");
+  const Elf64_Shdr *st = &r->sh[eh.e_shstrndx];
+  if (st->sh_type != SHT_STRTAB || !in_bounds(st->sh_offset, st->sh_size, r->len) ||
+      st->sh_size == 0 || r->buf[st->sh_offset + st->sh_size - 1] != 0)
+    return fail(r->err, r->errlen, r->name, "bad section name table");
+  r->strtab = (const char *)r->buf + st->sh_offset;
+  r->strsize = st->sh_size;
+  for (unsigned i = 1; i < r->nsh; i++)
+    if (read_section(r, i))
+      return -1;
+  if (!r->have_text)
+    return fail(r->err, r->errlen, r->name, "no .text section");
+  const isa_segment *other, *bad = overlap(r->p->segs, r->p->nsegs, &other);
+  if (bad)
+    return fail(r->err, r->errlen, r->name, "%s segments at 0x%llx and 0x%llx overlap",
+                bad->kind == SEG_HBM ? "HBM" : "host", (unsigned long long)bad->addr,
+                (unsigned long long)other->addr);
+  return 0;
+}
+
+static int parse_named(isa_program *p, const uint8_t *buf, size_t len, const char *name,
+                       char *err, size_t errlen) {
+  *p = (isa_program){0};
+  Reader r = {.buf = buf, .len = len, .name = name, .err = err, .errlen = errlen, .p = p};
+  int rc = parse(&r);
+  free(r.sh);
+  if (rc)
+    isa_program_free(p);
+  return rc;
+}
+
+int isa_program_parse(isa_program *p, const uint8_t *buf, size_t len, char *err, size_t errlen) {
+  return parse_named(p, buf, len, "program image", err, errlen);
+}
+
+int isa_program_read(isa_program *p, const char *path, char *err, size_t errlen) {
+  *p = (isa_program){0};
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return fail(err, errlen, path, "%s", strerror(errno));
+  uint8_t *buf = NULL;
+  size_t n = 0, cap = 0;
+  for (;;) {
+    if (n == cap) {
+      uint8_t *b = realloc(buf, cap = cap ? cap * 2 : 65536);
+      if (!b) {
+        free(buf);
+        fclose(f);
+        return fail(err, errlen, path, "out of memory");
+      }
+      buf = b;
+    }
+    size_t k = fread(buf + n, 1, cap - n, f);
+    n += k;
+    if (!k)
+      break;
+  }
+  int bad = ferror(f) ? errno : 0;
+  fclose(f);
+  int rc = bad ? fail(err, errlen, path, "%s", strerror(bad)) : parse_named(p, buf, n, path, err, errlen);
+  free(buf);
+  return rc;
+}

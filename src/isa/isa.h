@@ -1,0 +1,294 @@
+// The Systole instruction set: opcodes, their table, the decoded form, and the
+// binary encoding. docs/isa.md is the specification; this header is its code.
+//
+// Sections by owner: isa.c (tables, encode, decode), asm.c (assembler),
+// disasm.c (disassembler), binfile.c (the ELF container).
+#ifndef SYSTOLE_ISA_H
+#define SYSTOLE_ISA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ISA_ERR_LEN 512
+#define ISA_NUM_REGS 32 // r0 reads as zero
+#define ISA_NUM_SEMS 32
+#define ISA_MAX_UNIT 8 // MXU index or DMA queue fits in 3 bits
+
+// ---------------------------------------------------------------- isa.c
+//
+// Every instruction is one 64-bit little-endian word:
+//   [63:56] opcode
+//   [55:51] ra   [50:46] rb   [45:41] rc   [40:36] rd   (register numbers)
+//   [35:0]  by format:
+//     scalar (FMT_R, FMT_I, FMT_B, FMT_S): [35:32] zero, [31:0] imm32 (signed)
+//     tile (FMT_T):
+//       [35] wait enable   [34:30] wait semaphore
+//       [29] signal enable [28:24] signal semaphore
+//       [23:21] unit (MXU index or DMA queue)
+//       [20:15] funct (VPU operation, DMA spaces)
+//       [14:13] dtype dst  [12:11] dtype src1  [10:9] dtype src2
+//       [8:1] flags        [0] zero
+// Fields an instruction does not use must be zero; a word that breaks this is
+// illegal, so every legal word has exactly one spelling and disasm/asm round-trip.
+
+typedef enum {
+  FMT_NONE, // no operands (nop, halt, fence)
+  FMT_R,    // ra = rb op rc
+  FMT_I,    // ra = rb op imm
+  FMT_LI,   // ra, imm
+  FMT_MEM,  // ra, imm(rb)
+  FMT_B,    // ra, rb, target (imm = word offset from this instruction)
+  FMT_J,    // ra, target
+  FMT_JR,   // ra, rb, imm
+  FMT_DB,   // ra, target   (decrement and branch)
+  FMT_SEM,  // semaphore, count (imm = count << 8 | sem)
+  FMT_CSR,  // ra, csr number (imm)
+  FMT_T,    // tile instruction; operands depend on the opcode
+} isa_format;
+
+typedef enum {
+  UNIT_SCALAR,
+  UNIT_DMA,
+  UNIT_MXU,
+  UNIT_VPU,
+  UNIT_KINDS,
+} isa_unit_kind;
+
+#define ISA_OPS(X)                                                              \
+  /*  enum        code  mnemonic    format    unit */                          \
+  X(OP_NOP,      0x01, "nop",      FMT_NONE, UNIT_SCALAR)                      \
+  X(OP_HALT,     0x02, "halt",     FMT_NONE, UNIT_SCALAR)                      \
+  X(OP_LI,       0x03, "li",       FMT_LI,   UNIT_SCALAR) /* ra = sext(imm) */ \
+  X(OP_LIH,      0x04, "lih",      FMT_LI,   UNIT_SCALAR) /* ra[63:32] = imm */\
+  X(OP_ADD,      0x10, "add",      FMT_R,    UNIT_SCALAR)                      \
+  X(OP_SUB,      0x11, "sub",      FMT_R,    UNIT_SCALAR)                      \
+  X(OP_MUL,      0x12, "mul",      FMT_R,    UNIT_SCALAR)                      \
+  X(OP_AND,      0x13, "and",      FMT_R,    UNIT_SCALAR)                      \
+  X(OP_OR,       0x14, "or",       FMT_R,    UNIT_SCALAR)                      \
+  X(OP_XOR,      0x15, "xor",      FMT_R,    UNIT_SCALAR)                      \
+  X(OP_SHL,      0x16, "shl",      FMT_R,    UNIT_SCALAR)                      \
+  X(OP_SHR,      0x17, "shr",      FMT_R,    UNIT_SCALAR)                      \
+  X(OP_SRA,      0x18, "sra",      FMT_R,    UNIT_SCALAR)                      \
+  X(OP_SLT,      0x19, "slt",      FMT_R,    UNIT_SCALAR)                      \
+  X(OP_SLTU,     0x1a, "sltu",     FMT_R,    UNIT_SCALAR)                      \
+  X(OP_MIN,      0x1b, "min",      FMT_R,    UNIT_SCALAR)                      \
+  X(OP_MAX,      0x1c, "max",      FMT_R,    UNIT_SCALAR)                      \
+  X(OP_DIV,      0x1d, "div",      FMT_R,    UNIT_SCALAR) /* traps on /0 */    \
+  X(OP_REM,      0x1e, "rem",      FMT_R,    UNIT_SCALAR) /* traps on /0 */    \
+  X(OP_ADDI,     0x20, "addi",     FMT_I,    UNIT_SCALAR)                      \
+  X(OP_MULI,     0x21, "muli",     FMT_I,    UNIT_SCALAR)                      \
+  X(OP_ANDI,     0x22, "andi",     FMT_I,    UNIT_SCALAR)                      \
+  X(OP_ORI,      0x23, "ori",      FMT_I,    UNIT_SCALAR)                      \
+  X(OP_XORI,     0x24, "xori",     FMT_I,    UNIT_SCALAR)                      \
+  X(OP_SHLI,     0x25, "shli",     FMT_I,    UNIT_SCALAR)                      \
+  X(OP_SHRI,     0x26, "shri",     FMT_I,    UNIT_SCALAR)                      \
+  X(OP_SRAI,     0x27, "srai",     FMT_I,    UNIT_SCALAR)                      \
+  X(OP_SLTI,     0x28, "slti",     FMT_I,    UNIT_SCALAR)                      \
+  X(OP_LD,       0x30, "ld",       FMT_MEM,  UNIT_SCALAR) /* 64-bit SMEM */    \
+  X(OP_ST,       0x31, "st",       FMT_MEM,  UNIT_SCALAR)                      \
+  X(OP_LDW,      0x32, "ldw",      FMT_MEM,  UNIT_SCALAR) /* 32-bit, sext */   \
+  X(OP_STW,      0x33, "stw",      FMT_MEM,  UNIT_SCALAR)                      \
+  X(OP_BEQ,      0x40, "beq",      FMT_B,    UNIT_SCALAR)                      \
+  X(OP_BNE,      0x41, "bne",      FMT_B,    UNIT_SCALAR)                      \
+  X(OP_BLT,      0x42, "blt",      FMT_B,    UNIT_SCALAR)                      \
+  X(OP_BGE,      0x43, "bge",      FMT_B,    UNIT_SCALAR)                      \
+  X(OP_BLTU,     0x44, "bltu",     FMT_B,    UNIT_SCALAR)                      \
+  X(OP_BGEU,     0x45, "bgeu",     FMT_B,    UNIT_SCALAR)                      \
+  X(OP_JAL,      0x46, "jal",      FMT_J,    UNIT_SCALAR)                      \
+  X(OP_JALR,     0x47, "jalr",     FMT_JR,   UNIT_SCALAR)                      \
+  X(OP_DBNZ,     0x48, "dbnz",     FMT_DB,   UNIT_SCALAR) /* ra--; ra!=0 */    \
+  X(OP_SWAIT,    0x50, "swait",    FMT_SEM,  UNIT_SCALAR)                      \
+  X(OP_SSIGNAL,  0x51, "ssignal",  FMT_SEM,  UNIT_SCALAR)                      \
+  X(OP_CSRR,     0x52, "csrr",     FMT_CSR,  UNIT_SCALAR)                      \
+  X(OP_FENCE,    0x53, "fence",    FMT_NONE, UNIT_SCALAR) /* all units idle */ \
+  X(OP_DMA,      0x80, "dma",      FMT_T,    UNIT_DMA)                         \
+  X(OP_MXU_LDW,  0x90, "mxu.ldw",  FMT_T,    UNIT_MXU)                         \
+  X(OP_MXU_MM,   0x91, "mxu.mm",   FMT_T,    UNIT_MXU)                         \
+  X(OP_VPU,      0xa0, "v",        FMT_T,    UNIT_VPU) /* v.<funct> */
+
+typedef enum {
+#define X(e, code, mn, fmt, unit) e = code,
+  ISA_OPS(X)
+#undef X
+} isa_opcode;
+
+typedef struct {
+  const char *mnemonic;
+  isa_format format;
+  isa_unit_kind unit;
+} isa_op_info;
+
+// Table indexed by opcode byte; mnemonic is NULL for an illegal opcode.
+extern const isa_op_info isa_ops[256];
+
+// Element types of tile operands (2-bit field).
+typedef enum { DT_F32, DT_BF16, DT_I32, DT_I8 } isa_dtype;
+extern const char *const isa_dtype_names[4];
+extern const int isa_dtype_bytes[4];
+
+// DMA address spaces (funct = dst << 2 | src).
+typedef enum { SPACE_HOST, SPACE_HBM, SPACE_LOCAL } isa_space;
+extern const char *const isa_space_names[3];
+
+// mxu.mm flags
+#define MXU_FLAG_ACC 0x01 // add into the accumulators instead of overwriting
+
+// VPU operations (funct of OP_VPU). kind says how operands are used:
+//   VK_UNARY:  dst = f(src1)              VK_BINARY: dst = src1 op src2
+//   VK_REDUCE: dst[r] = fold over a row   VK_REDUCE_COL: dst[c] = fold over a column
+//   VK_TRANSPOSE: dst[c][r] = src1[r][c]  VK_REQUANT: int32 -> int8 (docs/numerics.md)
+// cost is the VPU's cycles per full vector of lanes x sublanes elements.
+typedef enum { VK_UNARY, VK_BINARY, VK_REDUCE, VK_REDUCE_COL, VK_TRANSPOSE, VK_REQUANT } isa_vpu_kind;
+
+#define ISA_VPU_OPS(X)                                  \
+  /*  enum       funct name        kind          cost */ \
+  X(VOP_MOV,     0x00, "mov",      VK_UNARY,     1)      \
+  X(VOP_ADD,     0x01, "add",      VK_BINARY,    1)      \
+  X(VOP_SUB,     0x02, "sub",      VK_BINARY,    1)      \
+  X(VOP_MUL,     0x03, "mul",      VK_BINARY,    1)      \
+  X(VOP_DIV,     0x04, "div",      VK_BINARY,    4)      \
+  X(VOP_MAX,     0x05, "max",      VK_BINARY,    1)      \
+  X(VOP_MIN,     0x06, "min",      VK_BINARY,    1)      \
+  X(VOP_RELU,    0x08, "relu",     VK_UNARY,     1)      \
+  X(VOP_NEG,     0x09, "neg",      VK_UNARY,     1)      \
+  X(VOP_ABS,     0x0a, "abs",      VK_UNARY,     1)      \
+  X(VOP_EXP,     0x10, "exp",      VK_UNARY,     4)      \
+  X(VOP_LOG,     0x11, "log",      VK_UNARY,     4)      \
+  X(VOP_TANH,    0x12, "tanh",     VK_UNARY,     4)      \
+  X(VOP_SIGMOID, 0x13, "sigmoid",  VK_UNARY,     4)      \
+  X(VOP_ERF,     0x14, "erf",      VK_UNARY,     4)      \
+  X(VOP_RSQRT,   0x15, "rsqrt",    VK_UNARY,     4)      \
+  X(VOP_SQRT,    0x16, "sqrt",     VK_UNARY,     4)      \
+  X(VOP_RECIP,   0x17, "recip",    VK_UNARY,     4)      \
+  X(VOP_RSUM,    0x20, "rsum",     VK_REDUCE,    1)      \
+  X(VOP_RMAX,    0x21, "rmax",     VK_REDUCE,    1)      \
+  X(VOP_RMIN,    0x22, "rmin",     VK_REDUCE,    1)      \
+  X(VOP_CSUM,    0x24, "csum",     VK_REDUCE_COL, 1)     \
+  X(VOP_CMAX,    0x25, "cmax",     VK_REDUCE_COL, 1)     \
+  X(VOP_CMIN,    0x26, "cmin",     VK_REDUCE_COL, 1)     \
+  X(VOP_TRANS,   0x28, "trans",    VK_TRANSPOSE, 2)      \
+  X(VOP_REQUANT, 0x30, "requant",  VK_REQUANT,   2)
+
+typedef enum {
+#define X(e, f, n, k, c) e = f,
+  ISA_VPU_OPS(X)
+#undef X
+} isa_vpu_op;
+
+typedef struct {
+  const char *name; // NULL: illegal funct
+  isa_vpu_kind kind;
+  int cost;
+} isa_vpu_info;
+extern const isa_vpu_info isa_vpu_ops[64];
+
+// Read-only control/status registers (csrr).
+#define ISA_CSRS(X)                                             \
+  X(CSR_CYCLE,      0, "cycle")      /* scalar unit's cycle */   \
+  X(CSR_CORE_ID,    1, "core_id")                                \
+  X(CSR_NUM_MXU,    2, "num_mxu")                                \
+  X(CSR_MXU_ROWS,   3, "mxu_rows")                               \
+  X(CSR_MXU_COLS,   4, "mxu_cols")                               \
+  X(CSR_VMEM_BYTES, 5, "vmem_bytes")                             \
+  X(CSR_ACC_BYTES,  6, "acc_bytes")                              \
+  X(CSR_SMEM_BYTES, 7, "smem_bytes")                             \
+  X(CSR_HBM_BYTES,  8, "hbm_bytes")                              \
+  X(CSR_ACC_BASE,   9, "acc_base")                               \
+  X(CSR_DMA_QUEUES, 10, "dma_queues")                            \
+  X(CSR_VPU_LANES,  11, "vpu_lanes")                             \
+  X(CSR_VPU_SUBLANES, 12, "vpu_sublanes")
+typedef enum {
+#define X(e, n, s) e = n,
+  ISA_CSRS(X)
+#undef X
+  CSR_COUNT
+} isa_csr;
+extern const char *const isa_csr_names[CSR_COUNT];
+
+// Local address space of a TensorCore: VMEM at 0, the accumulators at
+// ISA_ACC_BASE. VPU operands, MXU operands and DMA "local" ends use it.
+#define ISA_ACC_BASE 0x100000000ull
+
+// SMEM descriptors (64-bit words), referenced by an SMEM byte address.
+// DMA: a block of up to 4 dimensions; dimension 0 is contiguous bytes.
+//   word 0: bytes of the innermost run (dim 0)
+//   words 1+3i, 2+3i, 3+3i (i = 0..2): count, source stride, destination stride
+//           of dimension i+1, strides in bytes (counts of 1 for unused dims)
+#define ISA_DMA_DESC_WORDS 10
+// VPU: a 2D block of rows x cols elements.
+//   0 rows   1 cols   2 dst row stride   3 src1 row stride   4 src2 row stride
+//   5 src2 column step (1 elementwise, 0 one value per row)
+//   6 requant multiplier (int32)   7 requant right shift (0..63)   8 requant zero point
+// Strides are in bytes; a stride of 0 repeats the same row (broadcast).
+#define ISA_VPU_DESC_WORDS 9
+
+// One decoded instruction.
+typedef struct {
+  uint8_t op;            // isa_opcode
+  uint8_t ra, rb, rc, rd; // register numbers
+  int32_t imm;           // scalar formats
+  // tile formats
+  bool wait, signal;
+  uint8_t wait_sem, signal_sem;
+  uint8_t unit, funct;
+  uint8_t dt_dst, dt_src1, dt_src2;
+  uint8_t flags;
+} isa_inst;
+
+// Encoding. isa_encode asserts the fields fit; isa_decode returns false and
+// writes a reason if the word is not a legal instruction.
+uint64_t isa_encode(const isa_inst *in);
+bool isa_decode(uint64_t word, isa_inst *out, char *why, size_t why_len);
+
+// Which register fields an opcode reads or writes (mask bit 0 = ra ... 3 = rd).
+unsigned isa_reg_fields(const isa_inst *in);
+
+// ---------------------------------------------------------------- disasm.c
+// One instruction as assembler text, without a trailing newline; pc is the
+// instruction's index, used to print branch targets. Illegal words print as
+// ".inst 0x...". Returns the length written (snprintf semantics).
+int isa_disasm_inst(uint64_t word, uint64_t pc, char *buf, size_t len);
+
+// ---------------------------------------------------------------- binfile.c
+// A program image: what `systole asm` writes and `systole sim` runs. Stored as
+// an ELF64 little-endian relocatable-free executable with machine ISA_ELF_MACHINE
+// (docs/isa.md, "Program files"): section .text holds the code; .smem the
+// initial scalar memory; .hbm.<hex addr> and .host.<hex addr> hold initial
+// contents of HBM and host memory at that address.
+#define ISA_ELF_MACHINE 0x5359 // "SY": not assigned by any registry; ours
+
+typedef enum { SEG_SMEM, SEG_HBM, SEG_HOST } isa_seg_kind;
+typedef struct {
+  isa_seg_kind kind;
+  uint64_t addr;
+  uint8_t *data;
+  size_t size;
+} isa_segment;
+
+typedef struct {
+  uint64_t *code; // instruction words
+  size_t ncode;
+  isa_segment *segs;
+  size_t nsegs;
+} isa_program;
+
+void isa_program_free(isa_program *p);
+int isa_program_write(const isa_program *p, const char *path, char *err, size_t errlen);
+int isa_program_read(isa_program *p, const char *path, char *err, size_t errlen);
+// Same, from/to memory (tests and the runtime).
+int isa_program_parse(isa_program *p, const uint8_t *buf, size_t len, char *err, size_t errlen);
+
+// ---------------------------------------------------------------- asm.c
+// Assembles source text into a program. name is used in messages
+// ("name:line:col: reason"). defines is a NULL-terminated list of "NAME=VALUE"
+// strings (may be NULL), visible as symbols. Returns 0 or -1 with err set.
+int isa_assemble(const char *src, const char *name, const char *const *defines,
+                 isa_program *out, char *err, size_t errlen);
+int isa_assemble_file(const char *path, const char *const *defines, isa_program *out,
+                      char *err, size_t errlen);
+// The whole program as assembler text that isa_assemble turns back into the
+// same bytes (code and every segment). Returns a malloc'd string.
+char *isa_disasm_program(const isa_program *p);
+
+#endif
