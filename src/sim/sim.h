@@ -1,0 +1,87 @@
+// The chip simulator: runs a program on one TensorCore of a chip, computing
+// exact values and counting cycles event by event (docs/timing.md).
+// Owner: sim.c (units and timing), mem.c (the memories), report.c (statistics,
+// JSON and the Chrome trace).
+#ifndef SYSTOLE_SIM_H
+#define SYSTOLE_SIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "isa/isa.h"
+#include "sim/chip.h"
+
+#define SIM_ERR_LEN 1024
+#define SIM_HOST_BYTES (1ull << 36) // simulated host memory, allocated lazily
+
+// Memories a driver can read and write (beyond the three DMA spaces).
+typedef enum { MEM_HOST = SPACE_HOST, MEM_HBM = SPACE_HBM, MEM_LOCAL = SPACE_LOCAL, MEM_SMEM } sim_mem;
+
+typedef struct {
+  uint64_t max_cycles; // 0: SIM_DEFAULT_MAX_CYCLES
+  bool timing_only;    // count cycles without computing values
+  bool trace;          // record every instruction for sim_write_trace
+} sim_options;
+#define SIM_DEFAULT_MAX_CYCLES 100000000000ull
+
+// Units of the simulated core, in report order.
+#define SIM_MAX_DMA 8
+#define SIM_MAX_MXU 8
+enum { SIM_UNIT_SCALAR = 0, SIM_UNIT_VPU = 1, SIM_UNIT_DMA0 = 2,
+       SIM_UNIT_MXU0 = SIM_UNIT_DMA0 + SIM_MAX_DMA, SIM_UNITS = SIM_UNIT_MXU0 + SIM_MAX_MXU };
+
+// Why a unit waited (stall cycles by cause).
+typedef enum {
+  STALL_SEMAPHORE,  // tile unit: head waits for a semaphore; scalar: swait
+  STALL_WEIGHTS,    // MXU: pass waits for its weight tile to finish loading
+  STALL_SHADOW,     // MXU: load waits for the shadow buffer to be taken
+  STALL_QUEUE_FULL, // scalar: dispatch to a full queue
+  STALL_FENCE,      // scalar: fence or halt waiting for units
+  STALL_CAUSES
+} sim_stall;
+extern const char *const sim_stall_names[STALL_CAUSES];
+
+typedef struct {
+  uint64_t cycles;           // the whole run
+  double seconds;            // cycles at the chip clock
+  uint64_t instructions[SIM_UNITS];
+  uint64_t busy[SIM_UNITS];  // cycles the unit was occupied
+  uint64_t stall[SIM_UNITS][STALL_CAUSES];
+  // bytes read and written per memory level
+  uint64_t host_read, host_write, hbm_read, hbm_write, vmem_read, vmem_write;
+  uint64_t acc_read, acc_write;
+  uint64_t macs_bf16, macs_int8; // useful multiply-accumulates
+  uint64_t vpu_elements;
+  uint64_t weight_loads, passes;
+  double mxu_utilization;    // useful MACs over the MXUs' peak for the run
+  double energy_pj[8];       // see sim_energy_names
+  double energy_total_pj;
+} sim_stats;
+extern const char *const sim_energy_names[8];
+
+typedef struct sim sim;
+
+sim *sim_create(const chip_config *chip, const sim_options *opt, char *err, size_t errlen);
+void sim_destroy(sim *s);
+// Loads code and initial memory contents. Returns 0 or -1 with err set.
+int sim_load(sim *s, const isa_program *p, char *err, size_t errlen);
+// Driver access to the memories, bounds-checked (for --load, tests, runtime).
+int sim_write(sim *s, sim_mem mem, uint64_t addr, const void *src, uint64_t n, char *err, size_t errlen);
+int sim_read(sim *s, sim_mem mem, uint64_t addr, void *dst, uint64_t n, char *err, size_t errlen);
+// Runs to halt. Returns 0, or -1 with err holding the trap message
+// ("trap at pc N (disassembly): reason").
+int sim_run(sim *s, char *err, size_t errlen);
+
+uint64_t sim_reg(const sim *s, int r);
+uint32_t sim_sem(const sim *s, int n);
+const sim_stats *sim_get_stats(const sim *s);
+const chip_config *sim_chip(const sim *s);
+const char *sim_unit_name(const sim *s, int unit, char *buf, size_t len); // NULL if absent
+
+// report.c
+void sim_print_stats(const sim *s, FILE *out);
+int sim_write_json(const sim *s, const char *path, char *err, size_t errlen);
+int sim_write_trace(const sim *s, const char *path, char *err, size_t errlen);
+
+#endif

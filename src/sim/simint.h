@@ -1,0 +1,123 @@
+// Internal state of the simulator, shared by sim.c, mem.c and report.c.
+#ifndef SYSTOLE_SIMINT_H
+#define SYSTOLE_SIMINT_H
+
+#include "sim/mxu.h"
+#include "sim/sim.h"
+
+// ---------------------------------------------------------------- mem.c
+// A large memory allocated in pages on first write; unwritten bytes read as
+// zero, so a 32 GiB HBM costs only what a program touches.
+#define LAZY_PAGE_BITS 16
+typedef struct {
+  uint8_t **pages;
+  uint64_t size, npages, touched; // touched: pages allocated
+} lazymem;
+
+int lazymem_init(lazymem *m, uint64_t size);
+void lazymem_free(lazymem *m);
+// The caller has checked addr + n <= size.
+void lazymem_read(const lazymem *m, uint64_t addr, void *dst, uint64_t n);
+int lazymem_write(lazymem *m, uint64_t addr, const void *src, uint64_t n); // -1: out of host memory
+
+// ---------------------------------------------------------------- sim.c
+// A tile instruction waiting in, or taken from, a unit's queue. Register
+// operands and SMEM descriptors are captured at dispatch.
+typedef struct {
+  isa_inst in;
+  uint64_t pc;
+  uint64_t ra, rb, rc, rd; // register values
+  uint64_t desc[ISA_DMA_DESC_WORDS > ISA_VPU_DESC_WORDS ? ISA_DMA_DESC_WORDS : ISA_VPU_DESC_WORDS];
+  uint64_t arrive;         // first cycle it may start (dispatch + 1)
+  uint64_t bytes;          // DMA: bytes to move
+  uint64_t elems;          // VPU: elements
+} qentry;
+
+typedef struct {
+  int id;                  // SIM_UNIT_*
+  isa_unit_kind kind;
+  bool present;
+  qentry *q;               // ring buffer of queue_depth entries
+  int qhead, qcount;
+  bool blocked;            // head waits for a semaphore
+  uint64_t blocked_since;
+  uint64_t free_at;        // VPU: next issue; DMA: engine free (UINT64_MAX while moving data)
+  uint64_t last_done;
+  bool try_pending;        // a try-start event is queued
+  // MXU
+  mxu_timing mt;
+  // DMA: the transfer in its data phase
+  bool moving;
+  double remaining, rate;
+  int res_mask;            // memories it uses (RES_*)
+  qentry cur;
+} unit;
+
+// An MXU's weights as raw elements, R x C: the shadow tile being loaded and
+// the active tile passes use.
+typedef struct {
+  uint8_t *shadow, *active;
+  int sk, sn, ak, an, sdt, adt;
+  bool spending, have;
+} mxu_weights;
+
+// The tile state as the dispatched instruction stream sees it, so that misuse
+// traps at dispatch, naming the instruction.
+typedef struct {
+  bool pending, loaded;
+  int k, n, dt;
+} mxu_logical;
+
+// Trace records (only with sim_options.trace).
+typedef struct {
+  int track;               // unit id * 2 (+1: MXU weight loads)
+  uint64_t start, end;
+  uint64_t pc;             // UINT64_MAX: a scalar stall span
+  int cause;
+} trace_rec;
+
+struct sim {
+  chip_config chip;
+  sim_options opt;
+  // program
+  uint64_t *code;
+  size_t ncode;
+  // memories
+  lazymem host, hbm;
+  uint8_t *vmem, *acc, *smem;
+  // scalar unit
+  uint64_t reg[ISA_NUM_REGS];
+  uint64_t pc, now;        // now: the scalar unit's cycle
+  uint32_t sem[ISA_NUM_SEMS];
+  enum { SC_RUN, SC_SWAIT, SC_QFULL, SC_FENCE, SC_HALT, SC_DONE } sstate;
+  uint64_t sblocked_since;
+  int sblock_unit;         // SC_QFULL: the full unit
+  uint64_t halt_cycle;
+  // tile units
+  unit units[SIM_UNITS];
+  mxu_weights mw[SIM_MAX_MXU];
+  mxu_logical ml[SIM_MAX_MXU];
+  int inflight;            // tile instructions started and not yet complete
+  // events
+  struct event *heap;
+  size_t nheap, capheap;
+  uint64_t seq;
+  uint64_t dma_gen, dma_last;
+  double res_bw[3];        // bytes per cycle of host link, HBM, local memory
+  int res_users[3];
+  uint64_t end_cycle;
+  // statistics and trace
+  sim_stats st;
+  trace_rec *trace;
+  size_t ntrace, captrace;
+  uint8_t *tmp;            // DMA staging
+  size_t tmpcap;
+  char *err;
+  size_t errlen;
+  bool trapped;
+};
+
+// ---------------------------------------------------------------- report.c
+void sim_finish_stats(sim *s);
+
+#endif
