@@ -31,15 +31,16 @@ static float flush(float x) { return fpclassify(x) == FP_SUBNORMAL ? copysignf(0
 static float mxu_fma(float a, float b, float c) { return flush(fmaf(flush(a), flush(b), flush(c))); }
 static float mxu_add(float a, float b) { return flush(flush(a) + flush(b)); }
 
-// One pass's contribution to output (i, j): k = R rows of the tile, in slices
-// of 32 with interleaved even and odd partial sums.
-static float pass_value(const uint16_t *a, const uint16_t *b, size_t bstride, int k) {
+// One pass's contribution to output (i, j): a (row of A) against b (column
+// of B, here a row of B transposed), k = R deep, in slices of 32 with
+// interleaved even and odd partial sums.
+static float pass_value(const uint16_t *a, const uint16_t *b, int k) {
   float run = 0.0f;
   for (int s0 = 0; s0 < k; s0 += 32) {
     float even = 0.0f, odd = 0.0f;
     for (int kk = s0; kk < s0 + 32 && kk < k; kk += 2) {
-      even = mxu_fma(bf16_value(a[kk]), bf16_value(b[kk * bstride]), even);
-      if (kk + 1 < k) odd = mxu_fma(bf16_value(a[kk + 1]), bf16_value(b[(kk + 1) * bstride]), odd);
+      even = mxu_fma(bf16_value(a[kk]), bf16_value(b[kk]), even);
+      if (kk + 1 < k) odd = mxu_fma(bf16_value(a[kk + 1]), bf16_value(b[kk + 1]), odd);
     }
     run = mxu_add(run, mxu_add(even, odd));
   }
@@ -47,20 +48,28 @@ static float pass_value(const uint16_t *a, const uint16_t *b, size_t bstride, in
 }
 
 // C[i][j] over K in blocks of R: the first block overwrites the accumulator,
-// later ones are added to it.
-static float matmul_value(const uint16_t *A, const uint16_t *B, int K, int N, int R, int i, int j) {
+// later ones are added to it. Bt is B transposed (N x K).
+static float matmul_value(const uint16_t *A, const uint16_t *Bt, int K, int R, int i, int j) {
   float acc = 0.0f;
   for (int kt = 0; kt < K / R; kt++) {
-    float p = pass_value(A + (size_t)i * K + (size_t)kt * R, B + (size_t)kt * R * N + j, (size_t)N, R);
+    float p = pass_value(A + (size_t)i * K + (size_t)kt * R, Bt + (size_t)j * K + (size_t)kt * R, R);
     acc = kt ? mxu_add(acc, p) : p;
   }
   return acc;
 }
 
-static double exact_dot(const uint16_t *A, const uint16_t *B, int K, int N, int i, int j) {
+static double exact_dot(const uint16_t *A, const uint16_t *Bt, int K, int i, int j) {
   double s = 0;
-  for (int k = 0; k < K; k++) s += (double)bf16_value(A[(size_t)i * K + k]) * bf16_value(B[(size_t)k * N + j]);
+  for (int k = 0; k < K; k++) s += (double)bf16_value(A[(size_t)i * K + k]) * bf16_value(Bt[(size_t)j * K + k]);
   return s;
+}
+
+static uint16_t *transpose(const uint16_t *B, int K, int N) {
+  uint16_t *t = malloc((size_t)K * N * 2);
+  if (t)
+    for (int k = 0; k < K; k++)
+      for (int j = 0; j < N; j++) t[(size_t)j * K + k] = B[(size_t)k * N + j];
+  return t;
 }
 
 static uint64_t rng = 0x853c49e6748fea9bull;
@@ -126,14 +135,20 @@ static int run_matmul(const options *o, const chip_config *c) {
     goto out;
   }
   size_t wrong = 0, loose = 0;
+  uint16_t *Bt = transpose(B, K, N);
+  if (!Bt) {
+    rc = fail("out of memory", NULL);
+    goto out;
+  }
   for (int i = 0; i < M; i++)
     for (int j = 0; j < N; j++) {
-      uint16_t want = bf16_round(matmul_value(A, B, K, N, R, i, j)), got = C[(size_t)i * N + j];
+      uint16_t want = bf16_round(matmul_value(A, Bt, K, R, i, j)), got = C[(size_t)i * N + j];
       if (got != want && wrong++ < 5)
         fprintf(stderr, "  C[%d][%d] = 0x%04x, the plain C computation gives 0x%04x\n", i, j, got, want);
-      double ex = exact_dot(A, B, K, N, i, j);
+      double ex = exact_dot(A, Bt, K, i, j);
       if (fabs(bf16_value(got) - ex) > 1e-2 * fabs(ex) + 1e-3 * sqrt((double)K)) loose++;
     }
+  free(Bt);
   const sim_stats *st = sim_get_stats(s);
   double macs_per_cycle = (double)X * R * R;
   double ideal = (double)M * K * N / macs_per_cycle + 2.0 * R - 2;
@@ -179,16 +194,22 @@ static int run_fc(const options *o, const chip_config *c) {
     goto out;
   }
   size_t wrong = 0, loose = 0;
+  uint16_t *Wt = transpose(W, K, N);
+  if (!Wt) {
+    rc = fail("out of memory", NULL);
+    goto out;
+  }
   for (int i = 0; i < Bt; i++)
     for (int j = 0; j < N; j++) {
-      float v = matmul_value(Xv, W, K, N, R, i, j) + bias[j];
+      float v = matmul_value(Xv, Wt, K, R, i, j) + bias[j];
       float want = v > 0 ? v : 0.0f, got = Y[(size_t)i * N + j];
       if (bits_of(got) != bits_of(want) && wrong++ < 5)
         fprintf(stderr, "  Y[%d][%d] = %a, the plain C computation gives %a\n", i, j, got, want);
-      double ex = exact_dot(Xv, W, K, N, i, j) + bias[j];
+      double ex = exact_dot(Xv, Wt, K, i, j) + bias[j];
       ex = ex > 0 ? ex : 0;
       if (fabs(got - ex) > 1e-4 * fabs(ex) + 1e-5) loose++;
     }
+  free(Wt);
   printf("fc_relu batch %d, %d -> %d on %s: %s: %zu of %zu outputs differ from the plain C computation; "
          "%zu outside 1e-4 of float64\n",
          Bt, K, N, c->name, wrong || loose ? "FAILED" : "ok", wrong, ny, loose);
