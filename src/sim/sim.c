@@ -219,7 +219,7 @@ int sim_load(sim *s, const isa_program *p, char *err, size_t errlen) {
     errf(err, errlen, "out of host memory");
     return -1;
   }
-  memcpy(s->code, p->code, p->ncode * sizeof *s->code);
+  if (p->ncode) memcpy(s->code, p->code, p->ncode * sizeof *s->code); // code is NULL when empty
   s->ncode = p->ncode;
   static const sim_mem seg_mem[] = {[SEG_SMEM] = MEM_SMEM, [SEG_HBM] = MEM_HBM, [SEG_HOST] = MEM_HOST};
   for (size_t i = 0; i < p->nsegs; i++) {
@@ -245,20 +245,21 @@ struct event {
   uint64_t time, seq;
   int type, unit;
   uint64_t arg; // EV_DONE: signal semaphore + 1 (0: none); EV_DMA: generation
+  uint64_t pc;  // EV_DONE: the completing instruction (a trap names it)
 };
 
 static bool ev_before(const struct event *a, const struct event *b) {
   return a->time != b->time ? a->time < b->time : a->seq < b->seq;
 }
 
-static void push_event(sim *s, uint64_t time, int type, int unit, uint64_t arg) {
+static void push_event(sim *s, uint64_t time, int type, int unit, uint64_t arg, uint64_t pc) {
   if (s->nheap == s->capheap) {
     size_t cap = s->capheap ? s->capheap * 2 : 256;
     struct event *h = realloc(s->heap, cap * sizeof *h);
     if (!h) abort(); // the heap holds a few events per unit: this cannot grow without bound
     s->heap = h, s->capheap = cap;
   }
-  struct event e = {time, s->seq++, type, unit, arg};
+  struct event e = {time, s->seq++, type, unit, arg, pc};
   size_t i = s->nheap++;
   while (i && ev_before(&e, &s->heap[(i - 1) / 2])) {
     s->heap[i] = s->heap[(i - 1) / 2];
@@ -285,7 +286,7 @@ static struct event pop_event(sim *s) {
 static void schedule_try(sim *s, unit *u, uint64_t t) {
   if (u->try_pending) return;
   u->try_pending = true;
-  push_event(s, t, EV_TRY, u->id, 0);
+  push_event(s, t, EV_TRY, u->id, 0, 0);
 }
 
 static void add_trace(sim *s, int track, uint64_t start, uint64_t end, uint64_t pc, int cause) {
@@ -368,6 +369,10 @@ static int check_dma(sim *s, qentry *e) {
       return trap(s, pc, "DMA %s: %s", j ? "destination" : "source", why);
     }
   }
+  if (bytes > SIM_MAX_DMA_BYTES) // after the range checks: those say more
+    return trap(s, pc, "DMA of %" PRIu64 " x %" PRIu64 " x %" PRIu64 " runs of %" PRIu64
+                " bytes moves more than the %llu bytes one DMA may move",
+                d[7], d[4], d[1], d[0], SIM_MAX_DMA_BYTES);
   e->bytes = bytes;
   return 0;
 }
@@ -404,14 +409,19 @@ static int check_mxu(sim *s, qentry *e) {
     return trap(s, pc, "pass type %s does not match the weight tile's %s", isa_dtype_names[in->dt_src1],
                 isa_dtype_names[ml->dt]);
   if (m < 1) return trap(s, pc, "a pass needs at least one row (m=0)");
-  if (m > (1u << 30)) return trap(s, pc, "a pass of %" PRIu64 " rows is too long", m);
   if (stride % (uint64_t)es) return trap(s, pc, "row stride %" PRIu64 " is not a multiple of %d", stride, es);
   if (check_local(s, pc, "pass input", e->rb, span(m, stride, (uint64_t)ml->k * es), es)) return -1;
   if (e->ra < ISA_ACC_BASE)
     return trap(s, pc, "pass destination 0x%" PRIx64 " is not in the accumulators (0x%llx..)", e->ra, ISA_ACC_BASE);
   if (check_local(s, pc, "pass destination", e->ra, span(m, (uint64_t)C * 4, (uint64_t)ml->n * 4), 4))
     return -1;
+  if (m > SIM_MAX_PASS_ROWS)
+    return trap(s, pc, "a pass of %" PRIu64 " rows is longer than %d rows", m, SIM_MAX_PASS_ROWS);
   return 0;
+}
+
+static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen) {
+  return a < b + blen && b < a + alen;
 }
 
 static int check_vpu(sim *s, qentry *e) {
@@ -420,8 +430,9 @@ static int check_vpu(sim *s, qentry *e) {
   const isa_vpu_info *v = &isa_vpu_ops[in->funct];
   if (read_desc(s, pc, e->rd, ISA_VPU_DESC_WORDS, d)) return -1;
   uint64_t rows = d[0], cols = d[1];
-  if (!rows || !cols || rows > (1u << 30) || cols > (1u << 30))
-    return trap(s, pc, "vector block of %" PRIu64 " x %" PRIu64 " elements (each must be 1..2^30)", rows, cols);
+  if (!rows || !cols || rows > (1u << 30) || cols > (1u << 30) || rows * cols > SIM_MAX_VPU_ELEMENTS)
+    return trap(s, pc, "vector block of %" PRIu64 " x %" PRIu64 " elements (rows and columns 1..2^30, at most %llu elements)",
+                rows, cols, SIM_MAX_VPU_ELEMENTS);
   if (d[5] > 1) return trap(s, pc, "src2 column step %" PRIu64 " must be 0 or 1", d[5]);
   if (v->kind == VK_REQUANT) {
     if (in->dt_dst != DT_I8 || in->dt_src1 != DT_I32)
@@ -440,11 +451,21 @@ static int check_vpu(sim *s, qentry *e) {
   }
   if (d[2] % (uint64_t)ed || d[3] % (uint64_t)e1 || (v->kind == VK_BINARY && d[4] % (uint64_t)e2))
     return trap(s, pc, "a row stride is not a multiple of its element size");
+  uint64_t ext1 = span(rows, d[3], cols * (uint64_t)e1), ext2 = span(rows, d[4], ((cols - 1) * d[5] + 1) * (uint64_t)e2);
   if (check_local(s, pc, "vector destination", e->ra, dst_ext, ed)) return -1;
-  if (check_local(s, pc, "vector source", e->rb, span(rows, d[3], cols * (uint64_t)e1), e1)) return -1;
-  if (v->kind == VK_BINARY &&
-      check_local(s, pc, "vector source 2", e->rc, span(rows, d[4], ((cols - 1) * d[5] + 1) * (uint64_t)e2), e2))
-    return -1;
+  if (check_local(s, pc, "vector source", e->rb, ext1, e1)) return -1;
+  if (v->kind == VK_BINARY && check_local(s, pc, "vector source 2", e->rc, ext2, e2)) return -1;
+  // Elementwise operations go row by row (a row is read whole before it is
+  // written): in place on the same rows is fine, even when the element size
+  // changes, but a destination that partly overlaps a source would see its
+  // own earlier rows.
+  if (v->kind == VK_UNARY || v->kind == VK_BINARY || v->kind == VK_REQUANT) {
+    bool same1 = e->ra == e->rb && (rows == 1 || d[2] == d[3]);
+    bool same2 = e->ra == e->rc && (rows == 1 || d[2] == d[4]) && d[5] == 1;
+    if ((!same1 && overlaps(e->ra, dst_ext, e->rb, ext1)) ||
+        (v->kind == VK_BINARY && !same2 && overlaps(e->ra, dst_ext, e->rc, ext2)))
+      return trap(s, pc, "the destination overlaps a source without being the same block (in place)");
+  }
   e->elems = rows * cols;
   return 0;
 }
@@ -613,13 +634,17 @@ static void do_vpu(sim *s, const qentry *e) {
     }
     break;
   }
-  case VK_REDUCE:
+  case VK_REDUCE: { // all rows first: the destination may overlap the source
+    float *out = staging(s, rows * sizeof(float));
+    if (!out) { trap(s, e->pc, "out of host memory"); return; }
     for (uint64_t r = 0; r < rows; r++) {
       float acc = num_load(in->dt_src1, a + r * d[3]);
       for (uint64_t c = 1; c < cols; c++) acc = vpu_apply(in->funct, acc, num_load(in->dt_src1, a + r * d[3] + c * e1));
-      num_store(in->dt_dst, dst + r * d[2], num_canon(acc));
+      out[r] = num_canon(acc);
     }
+    for (uint64_t r = 0; r < rows; r++) num_store(in->dt_dst, dst + r * d[2], out[r]);
     break;
+  }
   case VK_REDUCE_COL: {
     float *row = staging(s, cols * sizeof(float));
     if (!row) { trap(s, e->pc, "out of host memory"); return; }
@@ -680,7 +705,7 @@ static void dma_reschedule(sim *s, uint64_t t) {
     next = cycles < 1 ? t : t + (uint64_t)cycles < next ? t + (uint64_t)cycles : next;
   }
   s->dma_gen++;
-  if (next != NEVER) push_event(s, next, EV_DMA, 0, s->dma_gen);
+  if (next != NEVER) push_event(s, next, EV_DMA, 0, s->dma_gen, 0);
 }
 
 static int mem_latency(const sim *s, sim_mem m) {
@@ -700,7 +725,7 @@ static void dma_finish_data(sim *s, uint64_t t) {
     if (mem_latency(s, (sim_mem)(e->in.funct >> 2)) > lat) lat = mem_latency(s, (sim_mem)(e->in.funct >> 2));
     uint64_t done = t + (uint64_t)lat;
     add_trace(s, u->id * 2, start, done, e->pc, -1);
-    push_event(s, done, EV_DONE, u->id, e->in.signal ? e->in.signal_sem + 1u : 0);
+    push_event(s, done, EV_DONE, u->id, e->in.signal ? e->in.signal_sem + 1u : 0, e->pc);
     if (u->qcount) schedule_try(s, u, t);
   }
 }
@@ -760,7 +785,7 @@ static void start(sim *s, unit *u, uint64_t t) {
     break;
   }
   }
-  push_event(s, done, EV_DONE, u->id, e.in.signal ? e.in.signal_sem + 1u : 0);
+  push_event(s, done, EV_DONE, u->id, e.in.signal ? e.in.signal_sem + 1u : 0, e.pc);
   if (u->qcount) schedule_try(s, u, t);
 }
 
@@ -815,10 +840,10 @@ static bool units_idle(const sim *s) {
   return s->inflight == 0;
 }
 
-static int signal_sem(sim *s, int sem, uint64_t t, int unit_id) {
+static int signal_sem(sim *s, int sem, uint64_t t, int unit_id, uint64_t pc) {
   if (s->sem[sem] == UINT32_MAX) {
     char name[16];
-    return trap(s, s->pc, "semaphore s%d overflowed (signalled by %s)", sem, unit_label(s, unit_id, name, sizeof name));
+    return trap(s, pc, "semaphore s%d overflowed (signalled by %s)", sem, unit_label(s, unit_id, name, sizeof name));
   }
   s->sem[sem]++;
   for (int id = 1; id < SIM_UNITS; id++) {
@@ -855,7 +880,9 @@ static int scalar_step(sim *s) {
   } else {
     switch (in.op) {
     case OP_NOP: break;
-    case OP_HALT: s->sstate = SC_HALT, s->halt_cycle = s->now, s->sblocked_since = s->now; break;
+    case OP_HALT: // pc stays on the halt: a later trap (deadlock, cycle budget) names it
+      s->sstate = SC_HALT, s->halt_cycle = s->now, s->sblocked_since = s->now, next = s->pc;
+      break;
     case OP_FENCE:
       if (!units_idle(s)) {
         s->sstate = SC_FENCE, s->sblocked_since = s->now;
@@ -930,7 +957,7 @@ static int scalar_step(sim *s) {
       } else {
         if ((uint64_t)s->sem[sem] + n > UINT32_MAX) return trap(s, s->pc, "semaphore s%d overflowed", sem);
         s->sem[sem] += n - 1;
-        if (signal_sem(s, sem, s->now, SIM_UNIT_SCALAR)) return -1;
+        if (signal_sem(s, sem, s->now, SIM_UNIT_SCALAR, s->pc)) return -1;
       }
       break;
     }
@@ -1010,7 +1037,7 @@ static void handle_event(sim *s, const struct event *ev) {
   case EV_DONE:
     s->inflight--;
     if (ev->time > s->end_cycle) s->end_cycle = ev->time;
-    if (ev->arg) signal_sem(s, (int)ev->arg - 1, ev->time, ev->unit);
+    if (ev->arg) signal_sem(s, (int)ev->arg - 1, ev->time, ev->unit, ev->pc);
     break;
   }
 }

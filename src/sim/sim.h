@@ -24,6 +24,11 @@ typedef struct {
   bool trace;          // record every instruction for sim_write_trace
 } sim_options;
 #define SIM_DEFAULT_MAX_CYCLES 100000000000ull
+// Bounds on one instruction's work, so that a legal but absurd instruction
+// traps instead of keeping the host busy for hours (docs/isa.md).
+#define SIM_MAX_DMA_BYTES (1ull << 32)
+#define SIM_MAX_PASS_ROWS (1 << 20)
+#define SIM_MAX_VPU_ELEMENTS (1ull << 32)
 
 // Units of the simulated core, in report order.
 #define SIM_MAX_DMA 8
