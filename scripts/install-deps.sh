@@ -2,7 +2,7 @@
 # Installs the Debian packages Systole needs to build and test. Idempotent:
 # silent when everything is present, apt-get only for what is missing.
 set -eu
-PKGS="build-essential cmake pkg-config libinih-dev"
+PKGS="build-essential cmake pkg-config libinih-dev protobuf-c-compiler libprotobuf-c-dev libonnx-dev python3-onnx python3-numpy libonnx-testdata"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
