@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ir/ir.h"
 #include "isa/isa.h"
 #include "sim/chip.h"
 #include "sim/sim.h"
@@ -30,7 +31,8 @@ static void print_main_help(FILE *out) {
           "  asm     FILE.s -o FILE.bin     assemble a program (docs/isa.md)\n"
           "  disasm  FILE.bin [-o FILE.s]   print a program as assembler source\n"
           "  sim     FILE.bin|FILE.s --chip NAME\n"
-          "                                 run a program on the simulated chip\n\n"
+          "                                 run a program on the simulated chip\n"
+          "  import  MODEL.onnx             read an ONNX model and print its graph IR (docs/ir.md)\n\n"
           "Chips are configs/NAME.ini (tpu-v1, tpu-v2, tpu-v3, tpu-v4, tpu-v5e, tiny) or a path.\n"
           "'systole COMMAND --help' describes a command's options.\n");
 }
@@ -327,6 +329,51 @@ static int cmd_sim(int argc, char **argv) {
   return trapped || rc ? 1 : 0;
 }
 
+// ---------------------------------------------------------------- import
+
+static int cmd_import(int argc, char **argv) {
+  const char *in = NULL, *out = NULL;
+  ir_input_shape shapes[MAX_LIST];
+  int nshape = 0;
+  char err[1024];
+  for (int i = 0; i < argc; i++) {
+    const char *v;
+    if (is_help(argv[i])) {
+      printf("usage: systole import MODEL.onnx [--input-shape NAME=D0,D1,...]... [-o FILE]\n\n"
+             "Reads an ONNX model (opsets 7 to 21), infers every shape, folds shape arithmetic,\n"
+             "verifies the graph and prints its IR (the format is in docs/ir.md). A graph input\n"
+             "with symbolic dimensions needs --input-shape, except a batch dimension, which\n"
+             "defaults to 1. Compiling to the chip is not there yet: this shows what the\n"
+             "compiler will start from.\n");
+      return 0;
+    } else if ((v = opt_value(argc, argv, &i, "-o"))) out = v;
+    else if ((v = opt_value(argc, argv, &i, "--input-shape"))) {
+      if (nshape == MAX_LIST) return usage_error("import", "%s", "too many --input-shape options");
+      if (ir_parse_input_shape(v, &shapes[nshape++], err, sizeof err)) return usage_error("import", "%s", err);
+    } else if (argv[i][0] != '-' && !in) in = argv[i];
+    else return usage_error("import", "unexpected argument '%s'", argv[i]);
+  }
+  if (!in) return usage_error("import", "%s", "missing MODEL.onnx");
+  ir_graph *g = onnx_import(in, shapes, nshape, err, sizeof err);
+  if (!g) {
+    fprintf(stderr, "systole import: %s\n", err);
+    return 1;
+  }
+  FILE *f = out ? fopen(out, "w") : stdout;
+  if (!f) {
+    fprintf(stderr, "systole import: %s: %s\n", out, strerror(errno));
+    ir_graph_free(g);
+    return 1;
+  }
+  ir_print(g, f);
+  ir_graph_free(g);
+  if (out && fclose(f)) {
+    fprintf(stderr, "systole import: %s: write failed\n", out);
+    return 1;
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2 || is_help(argv[1]) || !strcmp(argv[1], "help")) {
     print_main_help(argc < 2 ? stderr : stdout);
@@ -337,7 +384,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
-      {"info", cmd_info}, {"asm", cmd_asm}, {"disasm", cmd_disasm}, {"sim", cmd_sim}};
+      {"info", cmd_info}, {"asm", cmd_asm}, {"disasm", cmd_disasm}, {"sim", cmd_sim}, {"import", cmd_import}};
   for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
     if (!strcmp(argv[1], cmds[i].name)) return cmds[i].fn(argc - 2, argv + 2);
   fprintf(stderr, "systole: unknown command '%s'\n\n", argv[1]);
