@@ -3,7 +3,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD := build
 SANBUILD := build-san
 
-.PHONY: all deps demo test test-normal test-san clean
+.PHONY: all deps deps-test demo test test-normal test-san clean
 
 all: $(BUILD)/Makefile
 	@cmake --build $(BUILD) -j $(JOBS)
@@ -17,11 +17,14 @@ $(SANBUILD)/Makefile: CMakeLists.txt
 deps:
 	@sh scripts/install-deps.sh
 
+deps-test:
+	@sh scripts/install-deps.sh --test
+
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@sh scripts/demo.sh $(BUILD)
 
-test: deps
+test: deps-test
 	@$(MAKE) --no-print-directory test-normal
 	@$(MAKE) --no-print-directory test-san
 
