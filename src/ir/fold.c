@@ -19,14 +19,6 @@
 typedef int fold_fn(const ir_node *n, void **out, char *err, size_t errlen);
 #define fold_none NULL
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-  return -1;
-}
 
 static size_t esize(const ir_type *t) { return (size_t)ir_dtypes[t->dtype].bytes; }
 
@@ -170,7 +162,7 @@ static int fold_gather(const ir_node *n, void **out, char *err, size_t errlen) {
     for (int64_t j = 0; j < ni; j++) {
       int64_t k = ir_get_int(n->in[1]->data, it->dtype, j);
       if (k < -dim || k >= dim)
-        return fail(err, errlen, "index %lld out of range for axis %d of size %lld", (long long)k, ax,
+        return ir_fail(err, errlen, "index %lld out of range for axis %d of size %lld", (long long)k, ax,
                     (long long)dim);
       if (k < 0)
         k += dim;
@@ -259,7 +251,7 @@ static int fold_arith(const ir_node *n, void **out, char *err, size_t errlen) {
     } else {
       int64_t p = ir_get_int(a, dt, w.off[0]), q = ir_get_int(b, dt, w.off[1]);
       if (n->op == IR_OP_DIV && q == 0)
-        return fail(err, errlen, "integer division by zero in a constant expression");
+        return ir_fail(err, errlen, "integer division by zero in a constant expression");
       ir_set_int(out[0], dt, o, arith_int(n->op, p, q, is_unsigned));
     }
   }

@@ -13,14 +13,6 @@
 
 typedef int infer_fn(const ir_node *n, ir_type *out, char *err, size_t errlen);
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-  return -1;
-}
 
 // Type text for messages; each call site passes its own buffer.
 #define TS(t, buf) ir_type_str((t), (buf), sizeof(buf))
@@ -45,7 +37,7 @@ static int64_t safe_prod(const int64_t *d, int n) {
 static int same_dtype(const ir_node *n, int i, int j, char *err, size_t errlen) {
   if (in_ty(n, i)->dtype == in_ty(n, j)->dtype)
     return 0;
-  return fail(err, errlen, "input %d is %s but input %d is %s", i, ir_dtypes[in_ty(n, i)->dtype].name, j,
+  return ir_fail(err, errlen, "input %d is %s but input %d is %s", i, ir_dtypes[in_ty(n, i)->dtype].name, j,
               ir_dtypes[in_ty(n, j)->dtype].name);
 }
 
@@ -84,9 +76,9 @@ static int infer_matmul(const ir_node *n, ir_type *out, char *err, size_t errlen
   const ir_type *a = in_ty(n, 0), *b = in_ty(n, 1);
   char s1[96], s2[96];
   if (a->rank < 1 || b->rank < 1)
-    return fail(err, errlen, "inputs must have rank >= 1, got %s and %s", TS(a, s1), TS(b, s2));
+    return ir_fail(err, errlen, "inputs must have rank >= 1, got %s and %s", TS(a, s1), TS(b, s2));
   if (same_dtype(n, 0, 1, err, errlen) || !is_numeric(a->dtype))
-    return fail(err, errlen, "inputs must be of one numeric type, got %s and %s", TS(a, s1), TS(b, s2));
+    return ir_fail(err, errlen, "inputs must be of one numeric type, got %s and %s", TS(a, s1), TS(b, s2));
   // Numpy matmul: a 1-D operand is a row (left) or a column (right) that the
   // result then drops.
   ir_type A = *a, B = *b;
@@ -96,12 +88,12 @@ static int infer_matmul(const ir_node *n, ir_type *out, char *err, size_t errlen
     B = (ir_type){b->dtype, 2, {b->dims[0], 1}};
   int64_t M = A.dims[A.rank - 2], K = A.dims[A.rank - 1], K2 = B.dims[B.rank - 2], N = B.dims[B.rank - 1];
   if (K != K2)
-    return fail(err, errlen, "inner dims differ: %s @ %s", TS(a, s1), TS(b, s2));
+    return ir_fail(err, errlen, "inner dims differ: %s @ %s", TS(a, s1), TS(b, s2));
   ir_type ba = {A.dtype, A.rank - 2, {0}}, bb = {B.dtype, B.rank - 2, {0}}, t;
   memcpy(ba.dims, A.dims, sizeof ba.dims[0] * (size_t)ba.rank);
   memcpy(bb.dims, B.dims, sizeof bb.dims[0] * (size_t)bb.rank);
   if (ir_broadcast(&ba, &bb, &t))
-    return fail(err, errlen, "batch dims do not broadcast: %s @ %s", TS(a, s1), TS(b, s2));
+    return ir_fail(err, errlen, "batch dims do not broadcast: %s @ %s", TS(a, s1), TS(b, s2));
   if (a->rank > 1)
     t.dims[t.rank++] = M;
   if (b->rank > 1)
@@ -114,13 +106,13 @@ static int infer_gemm(const ir_node *n, ir_type *out, char *err, size_t errlen) 
   const ir_type *a = in_ty(n, 0), *b = in_ty(n, 1);
   char s1[96], s2[96];
   if (a->rank != 2 || b->rank != 2)
-    return fail(err, errlen, "A and B must be 2-D, got %s and %s", TS(a, s1), TS(b, s2));
+    return ir_fail(err, errlen, "A and B must be 2-D, got %s and %s", TS(a, s1), TS(b, s2));
   if (same_dtype(n, 0, 1, err, errlen) || !is_numeric(a->dtype))
-    return fail(err, errlen, "A and B must be of one numeric type, got %s and %s", TS(a, s1), TS(b, s2));
+    return ir_fail(err, errlen, "A and B must be of one numeric type, got %s and %s", TS(a, s1), TS(b, s2));
   int64_t M = a->dims[n->a.trans_a], K = a->dims[!n->a.trans_a];
   int64_t K2 = b->dims[n->a.trans_b], N = b->dims[!n->a.trans_b];
   if (K != K2)
-    return fail(err, errlen, "inner dims differ: A %s%s, B %s%s", TS(a, s1), n->a.trans_a ? " transposed" : "",
+    return ir_fail(err, errlen, "inner dims differ: A %s%s, B %s%s", TS(a, s1), n->a.trans_a ? " transposed" : "",
                 TS(b, s2), n->a.trans_b ? " transposed" : "");
   *out = (ir_type){a->dtype, 2, {M, N}};
   if (n->nin == 3) {
@@ -128,7 +120,7 @@ static int infer_gemm(const ir_node *n, ir_type *out, char *err, size_t errlen) 
     const ir_type *c = in_ty(n, 2);
     ir_type t;
     if (c->rank > 2 || ir_broadcast(c, out, &t) || !ir_type_eq(&t, out) || c->dtype != a->dtype)
-      return fail(err, errlen, "C %s does not broadcast to the result %s", TS(c, s1), TS(out, s2));
+      return ir_fail(err, errlen, "C %s does not broadcast to the result %s", TS(c, s1), TS(out, s2));
   }
   return 0;
 }
@@ -137,13 +129,13 @@ static int infer_gemm(const ir_node *n, ir_type *out, char *err, size_t errlen) 
 static int check_window(const ir_attrs *a, int ns, char *err, size_t errlen) {
   for (int i = 0; i < ns; i++) {
     if (a->kernel[i] < 1 || a->kernel[i] > MAX_ATTR)
-      return fail(err, errlen, "kernel size %lld in spatial dim %d is out of range", (long long)a->kernel[i], i);
+      return ir_fail(err, errlen, "kernel size %lld in spatial dim %d is out of range", (long long)a->kernel[i], i);
     if (a->stride[i] < 1 || a->stride[i] > MAX_ATTR)
-      return fail(err, errlen, "stride %lld in spatial dim %d is out of range", (long long)a->stride[i], i);
+      return ir_fail(err, errlen, "stride %lld in spatial dim %d is out of range", (long long)a->stride[i], i);
     if (a->dilation[i] < 1 || a->dilation[i] > MAX_ATTR)
-      return fail(err, errlen, "dilation %lld in spatial dim %d is out of range", (long long)a->dilation[i], i);
+      return ir_fail(err, errlen, "dilation %lld in spatial dim %d is out of range", (long long)a->dilation[i], i);
     if (a->pads[i] < 0 || a->pads[i] > MAX_ATTR || a->pads[ns + i] < 0 || a->pads[ns + i] > MAX_ATTR)
-      return fail(err, errlen, "pads %lld, %lld of spatial dim %d are out of range", (long long)a->pads[i],
+      return ir_fail(err, errlen, "pads %lld, %lld of spatial dim %d are out of range", (long long)a->pads[i],
                   (long long)a->pads[ns + i], i);
   }
   return 0;
@@ -157,7 +149,7 @@ static int window_dims(const ir_node *n, const ir_type *x, bool ceil_mode, ir_ty
     int64_t o = ir_window_out(x->dims[2 + i], a->kernel[i], a->stride[i], a->dilation[i], a->pads[i],
                               a->pads[ns + i], ceil_mode);
     if (o < 1)
-      return fail(err, errlen,
+      return ir_fail(err, errlen,
                   "window of %lld (dilation %lld) does not fit spatial dim %d of size %lld padded by %lld+%lld",
                   (long long)a->kernel[i], (long long)a->dilation[i], i, (long long)x->dims[2 + i],
                   (long long)a->pads[i], (long long)a->pads[ns + i]);
@@ -170,28 +162,28 @@ static int infer_conv(const ir_node *n, ir_type *out, char *err, size_t errlen) 
   const ir_type *x = in_ty(n, 0), *w = in_ty(n, 1);
   char s1[96], s2[96];
   if (x->rank < 3 || w->rank != x->rank)
-    return fail(err, errlen, "X must be [N,C,D1,...] and W [M,C/group,K1,...] of the same rank, got %s and %s",
+    return ir_fail(err, errlen, "X must be [N,C,D1,...] and W [M,C/group,K1,...] of the same rank, got %s and %s",
                 TS(x, s1), TS(w, s2));
   if (same_dtype(n, 0, 1, err, errlen) || !is_numeric(x->dtype))
-    return fail(err, errlen, "X and W must be of one numeric type, got %s and %s", TS(x, s1), TS(w, s2));
+    return ir_fail(err, errlen, "X and W must be of one numeric type, got %s and %s", TS(x, s1), TS(w, s2));
   int ns = x->rank - 2;
   int64_t g = n->a.group, C = x->dims[1], M = w->dims[0];
   if (g < 1 || g > MAX_ATTR || C % g || M % g)
-    return fail(err, errlen, "group %lld must divide input channels %lld and output channels %lld", (long long)g,
+    return ir_fail(err, errlen, "group %lld must divide input channels %lld and output channels %lld", (long long)g,
                 (long long)C, (long long)M);
   if (w->dims[1] != C / g)
-    return fail(err, errlen, "W %s has %lld input channels per group; X %s with group %lld needs %lld", TS(w, s1),
+    return ir_fail(err, errlen, "W %s has %lld input channels per group; X %s with group %lld needs %lld", TS(w, s1),
                 (long long)w->dims[1], TS(x, s2), (long long)g, (long long)(C / g));
   if (check_window(&n->a, ns, err, errlen))
     return -1;
   for (int i = 0; i < ns; i++)
     if (n->a.kernel[i] != w->dims[2 + i])
-      return fail(err, errlen, "kernel size %lld in spatial dim %d differs from W %s", (long long)n->a.kernel[i], i,
+      return ir_fail(err, errlen, "kernel size %lld in spatial dim %d differs from W %s", (long long)n->a.kernel[i], i,
                   TS(w, s1));
   if (n->nin == 3) {
     const ir_type *b = in_ty(n, 2);
     if (b->rank != 1 || b->dims[0] != M || b->dtype != x->dtype)
-      return fail(err, errlen, "bias must be %s[%lld], got %s", ir_dtypes[x->dtype].name, (long long)M, TS(b, s1));
+      return ir_fail(err, errlen, "bias must be %s[%lld], got %s", ir_dtypes[x->dtype].name, (long long)M, TS(b, s1));
   }
   ir_type t = {x->dtype, x->rank, {x->dims[0], M}};
   if (window_dims(n, x, false, &t, err, errlen))
@@ -204,16 +196,16 @@ static int infer_batchnorm(const ir_node *n, ir_type *out, char *err, size_t err
   const ir_type *x = in_ty(n, 0);
   char s1[96], s2[96];
   if (x->rank < 2 || !ir_dtype_is_float(x->dtype))
-    return fail(err, errlen, "X must be floating point [N,C,...], got %s", TS(x, s1));
+    return ir_fail(err, errlen, "X must be floating point [N,C,...], got %s", TS(x, s1));
   static const char *const what[] = {"", "scale", "bias", "mean", "var"};
   for (int i = 1; i < 5; i++) {
     const ir_type *p = in_ty(n, i);
     if (p->rank != 1 || p->dims[0] != x->dims[1] || !ir_dtype_is_float(p->dtype))
-      return fail(err, errlen, "%s must be floating point [%lld] (channels of X %s), got %s", what[i],
+      return ir_fail(err, errlen, "%s must be floating point [%lld] (channels of X %s), got %s", what[i],
                   (long long)x->dims[1], TS(x, s1), TS(p, s2));
   }
   if (!(n->a.epsilon >= 0))
-    return fail(err, errlen, "epsilon %g must be >= 0", (double)n->a.epsilon);
+    return ir_fail(err, errlen, "epsilon %g must be >= 0", (double)n->a.epsilon);
   *out = *x;
   return 0;
 }
@@ -222,7 +214,7 @@ static int infer_pool(const ir_node *n, ir_type *out, char *err, size_t errlen) 
   const ir_type *x = in_ty(n, 0);
   char s1[96];
   if (x->rank < 3 || !is_numeric(x->dtype) || (n->op == IR_OP_AVGPOOL && !ir_dtype_is_float(x->dtype)))
-    return fail(err, errlen, "X must be %s [N,C,D1,...], got %s",
+    return ir_fail(err, errlen, "X must be %s [N,C,D1,...], got %s",
                 n->op == IR_OP_AVGPOOL ? "floating point" : "numeric", TS(x, s1));
   if (check_window(&n->a, x->rank - 2, err, errlen))
     return -1;
@@ -237,7 +229,7 @@ static int infer_global_pool(const ir_node *n, ir_type *out, char *err, size_t e
   const ir_type *x = in_ty(n, 0);
   char s1[96];
   if (x->rank < 3 || !ir_dtype_is_float(x->dtype))
-    return fail(err, errlen, "X must be floating point [N,C,D1,...], got %s", TS(x, s1));
+    return ir_fail(err, errlen, "X must be floating point [N,C,D1,...], got %s", TS(x, s1));
   *out = *x;
   for (int i = 2; i < x->rank; i++)
     out->dims[i] = 1;
@@ -248,16 +240,16 @@ static int infer_broadcast(const ir_node *n, ir_type *out, char *err, size_t err
   const ir_type *a = in_ty(n, 0), *b = in_ty(n, 1);
   char s1[96], s2[96];
   if (a->dtype != b->dtype || !is_numeric(a->dtype))
-    return fail(err, errlen, "inputs must be of one numeric type, got %s and %s", TS(a, s1), TS(b, s2));
+    return ir_fail(err, errlen, "inputs must be of one numeric type, got %s and %s", TS(a, s1), TS(b, s2));
   if (ir_broadcast(a, b, out))
-    return fail(err, errlen, "shapes %s and %s do not broadcast", TS(a, s1), TS(b, s2));
+    return ir_fail(err, errlen, "shapes %s and %s do not broadcast", TS(a, s1), TS(b, s2));
   return 0;
 }
 
 static int infer_numeric(const ir_node *n, ir_type *out, char *err, size_t errlen) {
   char s1[96];
   if (!is_numeric(in_ty(n, 0)->dtype))
-    return fail(err, errlen, "input must be numeric, got %s", TS(in_ty(n, 0), s1));
+    return ir_fail(err, errlen, "input must be numeric, got %s", TS(in_ty(n, 0), s1));
   *out = *in_ty(n, 0);
   return 0;
 }
@@ -265,7 +257,7 @@ static int infer_numeric(const ir_node *n, ir_type *out, char *err, size_t errle
 static int infer_floating(const ir_node *n, ir_type *out, char *err, size_t errlen) {
   char s1[96];
   if (!ir_dtype_is_float(in_ty(n, 0)->dtype))
-    return fail(err, errlen, "input must be floating point, got %s", TS(in_ty(n, 0), s1));
+    return ir_fail(err, errlen, "input must be floating point, got %s", TS(in_ty(n, 0), s1));
   *out = *in_ty(n, 0);
   return 0;
 }
@@ -276,7 +268,7 @@ static int infer_softmax(const ir_node *n, ir_type *out, char *err, size_t errle
   if (infer_floating(n, out, err, errlen))
     return -1;
   if (n->a.axis < 0 || n->a.axis >= x->rank)
-    return fail(err, errlen, "axis %d out of range for %s", n->a.axis, TS(x, s1));
+    return ir_fail(err, errlen, "axis %d out of range for %s", n->a.axis, TS(x, s1));
   return 0;
 }
 
@@ -290,10 +282,10 @@ static int infer_reshape(const ir_node *n, ir_type *out, char *err, size_t errle
   const ir_type *x = in_ty(n, 0);
   char s1[96], s2[96];
   if (n->a.ndims < 0 || n->a.ndims > IR_MAX_DIMS)
-    return fail(err, errlen, "target rank %d out of range", n->a.ndims);
+    return ir_fail(err, errlen, "target rank %d out of range", n->a.ndims);
   ir_type t = ir_type_make(x->dtype, n->a.ndims, n->a.dims);
   if (safe_prod(t.dims, t.rank) != ir_nelems(x))
-    return fail(err, errlen, "cannot reshape %s into %s", TS(x, s1), TS(&t, s2));
+    return ir_fail(err, errlen, "cannot reshape %s into %s", TS(x, s1), TS(&t, s2));
   *out = t;
   return 0;
 }
@@ -305,7 +297,7 @@ static int infer_transpose(const ir_node *n, ir_type *out, char *err, size_t err
   for (int i = 0; i < x->rank; i++) {
     int p = n->a.perm[i];
     if (p < 0 || p >= x->rank || seen[p])
-      return fail(err, errlen, "perm is not a permutation of the %d dims", x->rank);
+      return ir_fail(err, errlen, "perm is not a permutation of the %d dims", x->rank);
     seen[p] = true;
     t.dims[i] = x->dims[p];
   }
@@ -318,7 +310,7 @@ static int infer_concat(const ir_node *n, ir_type *out, char *err, size_t errlen
   char s1[96], s2[96];
   int ax = n->a.axis;
   if (ax < 0 || ax >= x->rank)
-    return fail(err, errlen, "axis %d out of range for %s", ax, TS(x, s1));
+    return ir_fail(err, errlen, "axis %d out of range for %s", ax, TS(x, s1));
   ir_type t = *x;
   for (int i = 1; i < n->nin; i++) {
     const ir_type *y = in_ty(n, i);
@@ -326,10 +318,10 @@ static int infer_concat(const ir_node *n, ir_type *out, char *err, size_t errlen
     for (int d = 0; ok && d < x->rank; d++)
       ok = d == ax || y->dims[d] == x->dims[d];
     if (!ok)
-      return fail(err, errlen, "input %d %s does not match input 0 %s outside axis %d", i, TS(y, s1), TS(x, s2), ax);
+      return ir_fail(err, errlen, "input %d %s does not match input 0 %s outside axis %d", i, TS(y, s1), TS(x, s2), ax);
     t.dims[ax] += y->dims[ax];
     if (t.dims[ax] > IR_MAX_ELEMS)
-      return fail(err, errlen, "result too large");
+      return ir_fail(err, errlen, "result too large");
   }
   *out = t;
   return 0;
@@ -340,19 +332,19 @@ static int infer_split(const ir_node *n, ir_type *out, char *err, size_t errlen)
   char s1[96];
   int ax = n->a.axis;
   if (ax < 0 || ax >= x->rank)
-    return fail(err, errlen, "axis %d out of range for %s", ax, TS(x, s1));
+    return ir_fail(err, errlen, "axis %d out of range for %s", ax, TS(x, s1));
   if (n->a.nsizes != n->nout || !n->a.sizes)
-    return fail(err, errlen, "%d sizes for %d outputs", n->a.nsizes, n->nout);
+    return ir_fail(err, errlen, "%d sizes for %d outputs", n->a.nsizes, n->nout);
   int64_t sum = 0;
   for (int i = 0; i < n->nout; i++) {
     if (n->a.sizes[i] < 0 || n->a.sizes[i] > x->dims[ax])
-      return fail(err, errlen, "size %lld of output %d is out of range", (long long)n->a.sizes[i], i);
+      return ir_fail(err, errlen, "size %lld of output %d is out of range", (long long)n->a.sizes[i], i);
     sum += n->a.sizes[i];
     out[i] = *x;
     out[i].dims[ax] = n->a.sizes[i];
   }
   if (sum != x->dims[ax])
-    return fail(err, errlen, "sizes add up to %lld but axis %d of %s has %lld", (long long)sum, ax, TS(x, s1),
+    return ir_fail(err, errlen, "sizes add up to %lld but axis %d of %s has %lld", (long long)sum, ax, TS(x, s1),
                 (long long)x->dims[ax]);
   return 0;
 }
@@ -367,7 +359,7 @@ static int infer_slice(const ir_node *n, ir_type *out, char *err, size_t errlen)
             : st < 0 ? st >= -IR_MAX_ELEMS && s >= -1 && s <= dim - 1 && e >= -1 && e <= dim - 1
                      : false;
     if (!ok)
-      return fail(err, errlen, "dim %d of size %lld: start %lld, end %lld, step %lld are not normalised", d,
+      return ir_fail(err, errlen, "dim %d of size %lld: start %lld, end %lld, step %lld are not normalised", d,
                   (long long)dim, (long long)s, (long long)e, (long long)st);
     t.dims[d] = st > 0 ? (e > s ? (e - s + st - 1) / st : 0) : (s > e ? (s - e - st - 1) / -st : 0);
   }
@@ -380,17 +372,17 @@ static int infer_pad(const ir_node *n, ir_type *out, char *err, size_t errlen) {
   const ir_attrs *a = &n->a;
   ir_type t = *x;
   if (a->pad_mode > IR_PAD_WRAP)
-    return fail(err, errlen, "bad pad mode %d", (int)a->pad_mode);
+    return ir_fail(err, errlen, "bad pad mode %d", (int)a->pad_mode);
   for (int d = 0; d < x->rank; d++) {
     int64_t b = a->pads[d], e = a->pads[x->rank + d], dim = x->dims[d];
     if (b < -IR_MAX_ELEMS || b > IR_MAX_ELEMS || e < -IR_MAX_ELEMS || e > IR_MAX_ELEMS || dim + b + e < 0)
-      return fail(err, errlen, "pads %lld, %lld do not fit dim %d of size %lld", (long long)b, (long long)e, d,
+      return ir_fail(err, errlen, "pads %lld, %lld do not fit dim %d of size %lld", (long long)b, (long long)e, d,
                   (long long)dim);
     if (a->pad_mode == IR_PAD_REFLECT && (b > dim - 1 || e > dim - 1) && (b > 0 || e > 0))
-      return fail(err, errlen, "reflect pads %lld, %lld need dim %d larger than them (it is %lld)", (long long)b,
+      return ir_fail(err, errlen, "reflect pads %lld, %lld need dim %d larger than them (it is %lld)", (long long)b,
                   (long long)e, d, (long long)dim);
     if (a->pad_mode != IR_PAD_CONSTANT && dim == 0 && (b > 0 || e > 0))
-      return fail(err, errlen, "%s padding of an empty dim %d", ir_pad_mode_names[a->pad_mode], d);
+      return ir_fail(err, errlen, "%s padding of an empty dim %d", ir_pad_mode_names[a->pad_mode], d);
     t.dims[d] = dim + b + e;
   }
   *out = t;
@@ -400,7 +392,7 @@ static int infer_pad(const ir_node *n, ir_type *out, char *err, size_t errlen) {
 static int infer_shape(const ir_node *n, ir_type *out, char *err, size_t errlen) {
   int64_t s = n->a.start[0], e = n->a.end[0];
   if (s < 0 || e < s || e > in_ty(n, 0)->rank)
-    return fail(err, errlen, "dims %lld..%lld out of range for rank %d", (long long)s, (long long)e,
+    return ir_fail(err, errlen, "dims %lld..%lld out of range for rank %d", (long long)s, (long long)e,
                 in_ty(n, 0)->rank);
   *out = (ir_type){IR_DT_I64, 1, {e - s}};
   return 0;
@@ -411,11 +403,11 @@ static int infer_gather(const ir_node *n, ir_type *out, char *err, size_t errlen
   char s1[96], s2[96];
   int ax = n->a.axis;
   if (idx->dtype != IR_DT_I32 && idx->dtype != IR_DT_I64)
-    return fail(err, errlen, "indices must be i32 or i64, got %s", TS(idx, s1));
+    return ir_fail(err, errlen, "indices must be i32 or i64, got %s", TS(idx, s1));
   if (ax < 0 || ax >= x->rank)
-    return fail(err, errlen, "axis %d out of range for %s", ax, TS(x, s1));
+    return ir_fail(err, errlen, "axis %d out of range for %s", ax, TS(x, s1));
   if (x->rank - 1 + idx->rank > IR_MAX_DIMS)
-    return fail(err, errlen, "result of gathering %s by %s has more than %d dims", TS(x, s1), TS(idx, s2),
+    return ir_fail(err, errlen, "result of gathering %s by %s has more than %d dims", TS(x, s1), TS(idx, s2),
                 IR_MAX_DIMS);
   ir_type t = {x->dtype, 0, {0}};
   for (int i = 0; i < ax; i++)
@@ -425,14 +417,14 @@ static int infer_gather(const ir_node *n, ir_type *out, char *err, size_t errlen
   for (int i = ax + 1; i < x->rank; i++)
     t.dims[t.rank++] = x->dims[i];
   if (x->dims[ax] == 0 && ir_nelems(idx) > 0)
-    return fail(err, errlen, "gathering from an empty axis");
+    return ir_fail(err, errlen, "gathering from an empty axis");
   *out = t;
   return 0;
 }
 
 static int infer_cast(const ir_node *n, ir_type *out, char *err, size_t errlen) {
   if (n->a.to <= IR_DT_UNDEF || n->a.to >= IR_DT_COUNT)
-    return fail(err, errlen, "bad target dtype %d", (int)n->a.to);
+    return ir_fail(err, errlen, "bad target dtype %d", (int)n->a.to);
   *out = *in_ty(n, 0);
   out->dtype = n->a.to;
   return 0;
@@ -441,9 +433,9 @@ static int infer_cast(const ir_node *n, ir_type *out, char *err, size_t errlen) 
 static int infer_fill(const ir_node *n, ir_type *out, char *err, size_t errlen) {
   const ir_attrs *a = &n->a;
   if (a->value_dtype <= IR_DT_UNDEF || a->value_dtype >= IR_DT_COUNT)
-    return fail(err, errlen, "bad value dtype %d", (int)a->value_dtype);
+    return ir_fail(err, errlen, "bad value dtype %d", (int)a->value_dtype);
   if (a->ndims < 0 || a->ndims > IR_MAX_DIMS)
-    return fail(err, errlen, "rank %d out of range", a->ndims);
+    return ir_fail(err, errlen, "rank %d out of range", a->ndims);
   *out = ir_type_make(a->value_dtype, a->ndims, a->dims);
   return 0;
 }
@@ -453,15 +445,15 @@ static int infer_resize(const ir_node *n, ir_type *out, char *err, size_t errlen
   const ir_attrs *a = &n->a;
   char s1[96];
   if (!is_numeric(x->dtype) || x->rank < 1)
-    return fail(err, errlen, "input must be numeric with rank >= 1, got %s", TS(x, s1));
+    return ir_fail(err, errlen, "input must be numeric with rank >= 1, got %s", TS(x, s1));
   if (a->ndims != x->rank)
-    return fail(err, errlen, "output rank %d differs from input %s", a->ndims, TS(x, s1));
+    return ir_fail(err, errlen, "output rank %d differs from input %s", a->ndims, TS(x, s1));
   if (a->resize_mode > IR_RESIZE_CUBIC || a->coord_mode > IR_COORD_TF_HALF_PIXEL_FOR_NN ||
       a->nearest_mode > IR_NEAREST_CEIL)
-    return fail(err, errlen, "bad resize mode");
+    return ir_fail(err, errlen, "bad resize mode");
   for (int d = 0; d < x->rank; d++)
     if (a->dims[d] < 0 || (a->dims[d] > 0 && x->dims[d] == 0) || !(a->scales[d] > 0))
-      return fail(err, errlen, "cannot resize dim %d from %lld to %lld (scale %g)", d, (long long)x->dims[d],
+      return ir_fail(err, errlen, "cannot resize dim %d from %lld to %lld (scale %g)", d, (long long)x->dims[d],
                   (long long)a->dims[d], a->scales[d]);
   *out = ir_type_make(x->dtype, a->ndims, a->dims);
   return 0;
@@ -479,20 +471,20 @@ int ir_infer(const ir_node *n, ir_type *out, char *err, size_t errlen) {
   assert(n->op < IR_OP_COUNT);
   const ir_op_info *info = &ir_ops[n->op];
   if (n->nin < info->min_in || n->nin > info->max_in)
-    return fail(err, errlen, "%d inputs, %s takes %d to %d", n->nin, info->name, info->min_in, info->max_in);
+    return ir_fail(err, errlen, "%d inputs, %s takes %d to %d", n->nin, info->name, info->min_in, info->max_in);
   if (n->nout < info->min_out || n->nout > info->max_out)
-    return fail(err, errlen, "%d outputs, %s gives %d to %d", n->nout, info->name, info->min_out, info->max_out);
+    return ir_fail(err, errlen, "%d outputs, %s gives %d to %d", n->nout, info->name, info->min_out, info->max_out);
   for (int i = 0; i < n->nin; i++) {
     const ir_type *t = in_ty(n, i);
     if (t->dtype <= IR_DT_UNDEF || t->dtype >= IR_DT_COUNT || t->rank < 0 || t->rank > IR_MAX_DIMS)
-      return fail(err, errlen, "input %d ('%s') has no type yet", i, n->in[i]->name);
+      return ir_fail(err, errlen, "input %d ('%s') has no type yet", i, n->in[i]->name);
   }
   if (rules[n->op](n, out, err, errlen))
     return -1;
   for (int i = 0; i < n->nout; i++) {
     char s1[96];
     if (out[i].rank < 0 || out[i].rank > IR_MAX_DIMS || safe_prod(out[i].dims, out[i].rank) < 0)
-      return fail(err, errlen, "output %d %s is larger than %lld elements", i, TS(&out[i], s1),
+      return ir_fail(err, errlen, "output %d %s is larger than %lld elements", i, TS(&out[i], s1),
                   (long long)IR_MAX_ELEMS);
   }
   return 0;

@@ -602,3 +602,13 @@ int ir_parse_input_shape(const char *spec, ir_input_shape *out, char *err, size_
     s = end + 1;
   }
 }
+
+int ir_fail(char *err, size_t errlen, const char *fmt, ...) {
+  if (err && errlen) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+  }
+  return -1;
+}

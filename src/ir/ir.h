@@ -284,6 +284,8 @@ int ir_prune(ir_graph *g);
 // Restores topological order after edits; -1 if there is a cycle.
 int ir_toposort(ir_graph *g);
 void ir_note(ir_graph *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+// Formats a message into err (if any) and returns -1: `return ir_fail(...)`.
+int ir_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 // "node 3 'Conv_0' (conv)"; returns buf.
 char *ir_node_where(const ir_node *n, char *buf, size_t len);
 
