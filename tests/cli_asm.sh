@@ -28,6 +28,23 @@ if command -v readelf >/dev/null 2>&1; then
   if grep -qi 'warning\|error' "$T/readelf.txt"; then fail "readelf complains: $(cat "$T/readelf.txt")"; fi
 fi
 
+# The I/O signature and chip name survive disasm/asm; readelf sees their sections.
+printf '.chip "tiny"\n.input "input:0", f32, [8, 16], hbm:0x1000\n.output "out/y", bf16, [], host:0\nhalt\n' > "$T/io.s"
+"$BIN" asm "$T/io.s" -o "$T/io.bin" || fail "io.s does not assemble"
+"$BIN" disasm "$T/io.bin" -o "$T/io.dis.s" || fail "disasm io"
+grep -q '^.input "input:0", f32, \[8, 16\], hbm:0x1000$' "$T/io.dis.s" || fail "disasm io: $(cat "$T/io.dis.s")"
+"$BIN" asm "$T/io.dis.s" -o "$T/io.2.bin" || fail "reassembly of io"
+cmp -s "$T/io.bin" "$T/io.2.bin" || fail "io: disasm then asm gives a different file"
+if command -v readelf >/dev/null 2>&1; then
+  readelf -S -W "$T/io.bin" > "$T/readelf.txt" 2>&1 || fail "readelf rejects io.bin"
+  grep -q ' \.systole\.io ' "$T/readelf.txt" || fail "readelf: no .systole.io"
+  grep -q ' \.systole\.chip ' "$T/readelf.txt" || fail "readelf: no .systole.chip"
+  if grep -qi 'warning\|error' "$T/readelf.txt"; then fail "readelf complains: $(cat "$T/readelf.txt")"; fi
+fi
+printf '.input "x", f32, [0], hbm:0\n' > "$T/badio.s"
+if "$BIN" asm "$T/badio.s" -o "$T/badio.bin" 2> "$T/err.txt"; then fail "badio.s assembled"; fi
+grep -q "badio.s:1:19: dimension 0 is not positive" "$T/err.txt" || fail "asm io message: $(cat "$T/err.txt")"
+
 printf 'nop\n  frob r1\n' > "$T/bad.s"
 if "$BIN" asm "$T/bad.s" -o "$T/bad.bin" 2> "$T/err.txt"; then fail "bad.s assembled"; fi
 grep -q "bad.s:2:3: unknown instruction 'frob'" "$T/err.txt" || fail "asm message: $(cat "$T/err.txt")"

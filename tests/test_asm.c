@@ -68,9 +68,22 @@ static int64_t value(const char *expr, const char *const *defs) {
   return v;
 }
 
-static bool same_program(const isa_program *a, const isa_program *b) {
-  if (a->ncode != b->ncode || a->nsegs != b->nsegs)
+static bool same_io(const isa_io *s, const isa_io *t) {
+  if (s->role != t->role || strcmp(s->name, t->name) || s->dtype != t->dtype || s->rank != t->rank ||
+      s->mem != t->mem || s->addr != t->addr)
     return false;
+  for (int d = 0; d < s->rank; d++)
+    if (s->dims[d] != t->dims[d])
+      return false;
+  return true;
+}
+
+static bool same_program(const isa_program *a, const isa_program *b) {
+  if (a->ncode != b->ncode || a->nsegs != b->nsegs || a->nio != b->nio || strcmp(a->chip, b->chip))
+    return false;
+  for (size_t i = 0; i < a->nio; i++)
+    if (!same_io(&a->io[i], &b->io[i]))
+      return false;
   if (a->ncode && memcmp(a->code, b->code, a->ncode * 8))
     return false;
   for (size_t i = 0; i < a->nsegs; i++) {
@@ -951,6 +964,354 @@ static void test_elf_malformed(void) {
 
 // ---------------------------------------------------------------- fuzzing
 
+
+// ---------------------------------------------------------------- the I/O signature
+
+static const char io_src[] = ".chip \"tiny\"\n"
+                             ".input \"x\", f32, [2, 3], hbm:0x1000\n"
+                             ".output \"y\", i8, [4], host:0x20\n"
+                             "nop\nhalt\n";
+
+static void test_io_assembly(void) {
+  // Every field, forward references, escapes, a label on the line, rank 0.
+  isa_program p = assemble(".chip \"v5e-like \\\"x\\\"\"\n"
+                           "here: .input \"input:0\", bf16, [B, 128], hbm:BASE + 0x40  ; \"comment\n"
+                           ".output \"out/y\", f32, [], host:0\n"
+                           ".output \"input:0\", i64, [1, 2, 3, 4, 5, 6, 7, 8], hbm:-8*40320\n"
+                           ".input \"a\\\\b;#[]\", u8, [ 3 ], host:0xffffffffffffffff - 2\n"
+                           ".equ B, 4\n.equ BASE, 0x10000\nhalt\n", NULL);
+  CHECK(p.nio == 4 && p.io, "%zu tensors", p.nio);
+  CHECK(!strcmp(p.chip, "v5e-like \"x\""), "chip '%s'", p.chip);
+  if (p.nio == 4) {
+    const isa_io *t = p.io;
+    CHECK(t[0].role == IO_INPUT && !strcmp(t[0].name, "input:0") && t[0].dtype == IO_BF16 &&
+              t[0].rank == 2 && t[0].dims[0] == 4 && t[0].dims[1] == 128 && t[0].mem == IO_MEM_HBM &&
+              t[0].addr == 0x10040, "tensor 0");
+    CHECK(isa_io_bytes(&t[0]) == 4 * 128 * 2, "bytes %llu", (unsigned long long)isa_io_bytes(&t[0]));
+    CHECK(t[1].role == IO_OUTPUT && !strcmp(t[1].name, "out/y") && t[1].rank == 0 &&
+              t[1].mem == IO_MEM_HOST && t[1].addr == 0 && isa_io_bytes(&t[1]) == 4, "scalar");
+    CHECK(t[2].rank == 8 && t[2].dims[7] == 8 && t[2].dtype == IO_I64 && t[2].addr == (uint64_t)-322560 &&
+              isa_io_bytes(&t[2]) == 40320 * 8, "rank 8");
+    CHECK(!strcmp(t[3].name, "a\\b;#[]") && t[3].dtype == IO_U8 && t[3].addr == UINT64_MAX - 2,
+          "escapes: '%s'", t[3].name);
+  }
+  char *text = isa_disasm_program(&p);
+  static const char want[] = ".chip \"v5e-like \\\"x\\\"\"\n"
+                             ".input \"input:0\", bf16, [4, 128], hbm:0x10040\n"
+                             ".output \"out/y\", f32, [], host:0x0\n"
+                             ".output \"input:0\", i64, [1, 2, 3, 4, 5, 6, 7, 8], hbm:0xfffffffffffb1400\n"
+                             ".input \"a\\\\b;#[]\", u8, [3], host:0xfffffffffffffffd\n"
+                             ".text\n    halt ";
+  CHECK(text && !strncmp(text, want, strlen(want)), "disasm:\n%s", text);
+  free(text);
+  round_trip(&p, "I/O signature");
+  isa_program_free(&p);
+  CHECK(p.io == NULL && p.nio == 0 && !p.chip[0], "freed");
+
+  // The sample program with a signature, through disassembly and the file.
+  isa_program q = assemble(io_src, NULL), r;
+  round_trip(&q, "io_src");
+  size_t len;
+  uint8_t *buf = file_bytes(&q, &len);
+  CHECK(buf && isa_program_parse(&r, buf, len, err, sizeof err) == 0 && same_program(&q, &r),
+        "file round trip: %s", err);
+  isa_program_free(&r);
+  free(buf);
+  isa_program_free(&q);
+
+  // A program without a signature writes no new sections (files stay as they were).
+  q = assemble("halt\n", NULL);
+  buf = file_bytes(&q, &len);
+  CHECK(buf && section_named(buf, ".systole.io") < 0 && section_named(buf, ".systole.chip") < 0,
+        "no empty sections");
+  free(buf);
+  isa_program_free(&q);
+
+  // The longest names: 255 bytes with multi-byte UTF-8, quotes and backslashes.
+  char name[256], src[1200];
+  size_t n = 0;
+  while (n < 255) {
+    static const char *const parts[] = {"\xc3\xa9", "\"", "\\", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "a"};
+    const char *part = parts[test_rand() % 6];
+    if (n + strlen(part) > 255)
+      part = "z";
+    memcpy(name + n, part, strlen(part));
+    n += strlen(part);
+  }
+  name[n] = 0;
+  isa_io big = {.role = IO_OUTPUT, .dtype = IO_BF16, .rank = 1, .dims = {7}, .mem = IO_MEM_HOST, .addr = 64};
+  memcpy(big.name, name, 256);
+  isa_program b = {.io = &big, .nio = 1};
+  memcpy(b.chip, name, 256);
+  round_trip(&b, "255-byte names");
+  buf = file_bytes(&b, &len);
+  CHECK(buf && isa_program_parse(&r, buf, len, err, sizeof err) == 0 && same_program(&b, &r),
+        "255-byte names in a file: %s", err);
+  isa_program_free(&r);
+  free(buf);
+  (void)src;
+}
+
+// Random signatures: disassembly and the file both give them back.
+static void test_io_random(void) {
+  static const char chars[] = "abcXYZ019_:/.-\"\\ ;#[],";
+  for (int iter = 0; iter < 300; iter++) {
+    isa_io io[6];
+    size_t nio = test_rand() % 6;
+    for (size_t i = 0; i < nio; i++) {
+      isa_io *t = &io[i];
+      *t = (isa_io){.role = (isa_io_role)(test_rand() % 2), .dtype = (isa_io_dtype)(test_rand() % IO_DTYPES),
+                    .rank = (int)(test_rand() % 9), .mem = (isa_io_mem)(test_rand() % 2)};
+      size_t len = 1 + test_rand() % 20;
+      for (size_t k = 0; k < len; k++)
+        t->name[k] = chars[test_rand() % (sizeof chars - 1)];
+      snprintf(t->name + len, 8, "%zu", i); // unique
+      for (int d = 0; d < t->rank; d++)
+        t->dims[d] = test_rand() % 4 ? (int64_t)(1 + test_rand() % 300) : (int64_t)(1 + test_rand() % 3);
+      uint64_t bytes = isa_io_bytes(&(isa_io){.name = "n", .dtype = t->dtype, .rank = t->rank,
+                                              .dims = {t->dims[0], t->dims[1], t->dims[2], t->dims[3],
+                                                       t->dims[4], t->dims[5], t->dims[6], t->dims[7]}});
+      t->addr = test_rand() % 8 ? test_rand() % (1ull << 40) : UINT64_MAX - (bytes - 1);
+    }
+    isa_program p = {.io = io, .nio = nio};
+    if (test_rand() % 2)
+      snprintf(p.chip, sizeof p.chip, "chip \"%d\" \\", iter);
+    round_trip(&p, "random signature");
+    size_t len;
+    uint8_t *buf = file_bytes(&p, &len);
+    isa_program q;
+    CHECK(buf && isa_program_parse(&q, buf, len, err, sizeof err) == 0 && same_program(&p, &q),
+          "random signature in a file: %s", err);
+    isa_program_free(&q);
+    free(buf);
+  }
+}
+
+static void test_io_errors(void) {
+  fails(".input x, f32, [1], hbm:0", "t.s:1:8: expected the name in double quotes, found 'x'");
+  fails(".input \"x\", f64, [1], hbm:0",
+        "t.s:1:13: expected an element type (f32, bf16, i32, i8, i64, u8), found 'f64'");
+  fails(".input \"x\", f32, 1, hbm:0", "t.s:1:18: expected a shape in [ ], found '1'");
+  fails(".input \"x\", f32, [1, 0], hbm:0", "t.s:1:22: dimension 0 is not positive");
+  fails(".input \"x\", f32, [-N], hbm:0\n.equ N, 3", "t.s:1:19: dimension -3 is not positive");
+  fails(".output \"x\", f32, [1,1,1,1,1,1,1,1,1], hbm:0", "t.s:1:36: more than 8 dimensions");
+  fails(".input \"x\", f32, [1, 2", "t.s:1:23: expected ']', found end of line");
+  fails(".input \"x\", f32, [0x4000000000000000], hbm:0",
+        "t.s:1:18: the input's size in bytes overflows 64 bits");
+  fails(".output \"x\", i8, [1 << 32, 1 << 32], hbm:0",
+        "t.s:1:18: the output's size in bytes overflows 64 bits");
+  fails(".input \"x\", f32, [4], hbm:-2",
+        "t.s:1:27: 16 bytes at 0xfffffffffffffffe run past the end of memory");
+  fails(".input \"x\", f32, [4], vmem:0", "t.s:1:23: expected host or hbm, found 'vmem'");
+  fails(".input \"x\", f32, [4], hbm 0", "t.s:1:27: expected ':', found '0'");
+  fails(".input \"x\", f32, [4]", "t.s:1:21: missing operand");
+  fails(".input \"x\", f32, [4], hbm:0, 5", "t.s:1:28: unexpected ',' at end of statement");
+  fails(".input \"x\", f32, [4], hbm:N", "t.s:1:27: undefined symbol 'N'");
+  fails(".input \"x, f32, [4], hbm:0", "t.s:1:8: unterminated string");
+  fails(".input \"a\\tb\", f32, [4], hbm:0", "t.s:1:10: unknown escape in a string (only \\\" and \\\\)");
+  fails(".input \"x\\", "t.s:1:10: unknown escape in a string (only \\\" and \\\\)");
+  fails(".input \"\", f32, [4], hbm:0", "t.s:1:8: empty name");
+  fails(".input \"a\tb\", f32, [4], hbm:0", "t.s:1:8: name is not UTF-8 without control characters");
+  fails(".input \"a\xff\", f32, [4], hbm:0", "t.s:1:8: name is not UTF-8 without control characters");
+  fails(".input \"\xc0\x80\", f32, [4], hbm:0", "t.s:1:8: name is not UTF-8 without control characters");
+  char src[400];
+  snprintf(src, sizeof src, ".input \"%0256d\", f32, [4], hbm:0", 0);
+  fails(src, "t.s:1:8: name longer than 255 bytes");
+  snprintf(src, sizeof src, ".chip \"%0256d\"", 0);
+  fails(src, "t.s:1:7: chip name longer than 255 bytes");
+  fails("nop\n.input \"x\", f32, [4], hbm:0\n.input \"x\", i8, [1], host:0",
+        "t.s:3:8: a second input named 'x'");
+  fails(".chip \"a\"\nnop\n  .chip \"b\"", "t.s:3:3: a second .chip (the first is on line 1)");
+  fails(".chip tiny", "t.s:1:7: expected the chip name in double quotes, found 'tiny'");
+  fails(".chip \"\"", "t.s:1:7: empty chip name");
+  fails(".chip \"a\" \"b\"", "t.s:1:11: unexpected '\"b\"' at end of statement");
+  fails(".chip", "t.s:1:6: expected the chip name in double quotes, found end of line");
+  // Strings and brackets are tokens only on these lines.
+  fails("nop \"x\"", "t.s:1:5: unexpected character '\"'");
+  fails(".smem\n.i8 [1]", "t.s:2:5: unexpected character '['");
+  // An input and an output may share a name (a value passed through).
+  isa_program p = assemble(".input \"x\", f32, [4], hbm:0\n.output \"x\", f32, [4], hbm:0\n", NULL);
+  CHECK(p.nio == 2, "in and out named x");
+  isa_program_free(&p);
+  // The writer refuses what the reader would refuse.
+  isa_io t = {.name = "x", .dtype = IO_F32, .rank = 1, .dims = {4}, .mem = IO_MEM_HBM};
+  isa_program w = {.io = &t, .nio = 1};
+  CHECK(isa_program_write(&w, path, err, sizeof err) == 0, "good: %s", err);
+  t.rank = 9;
+  CHECK(isa_program_write(&w, path, err, sizeof err) == -1 && strstr(err, "rank 9 is outside 0..8"), "%s", err);
+  t.rank = 1, t.dims[0] = 0;
+  CHECK(isa_program_write(&w, path, err, sizeof err) == -1 && strstr(err, "dimension 0 is 0"), "%s", err);
+  t.dims[0] = 4, t.addr = UINT64_MAX - 14;
+  CHECK(isa_program_write(&w, path, err, sizeof err) == -1 && strstr(err, "past the end of memory"), "%s", err);
+  t.addr = UINT64_MAX - 15;
+  CHECK(isa_program_write(&w, path, err, sizeof err) == 0, "last 16 bytes of memory: %s", err);
+  t.dtype = IO_DTYPES;
+  CHECK(isa_program_write(&w, path, err, sizeof err) == -1 && strstr(err, "unknown element type"), "%s", err);
+  t.dtype = IO_I64, t.rank = 2, t.dims[0] = INT64_MAX, t.dims[1] = 2;
+  CHECK(isa_program_write(&w, path, err, sizeof err) == -1 && strstr(err, "overflows 64 bits"), "%s", err);
+  t.rank = 0, t.name[0] = 0;
+  CHECK(isa_program_write(&w, path, err, sizeof err) == -1 && strstr(err, "the name is not"), "%s", err);
+  memset(t.name, 'a', sizeof t.name); // no NUL within bounds
+  CHECK(isa_program_write(&w, path, err, sizeof err) == -1 && strstr(err, "the name is not"), "%s", err);
+  isa_io two[2] = {{.name = "q", .role = IO_OUTPUT}, {.name = "q", .role = IO_OUTPUT}};
+  w = (isa_program){.io = two, .nio = 2};
+  CHECK(isa_program_write(&w, path, err, sizeof err) == -1 &&
+            strstr(err, "I/O tensors 0 and 1 are both outputs named 'q'"), "%s", err);
+  w = (isa_program){.nio = 0};
+  strcpy(w.chip, "bad\nchip");
+  CHECK(isa_program_write(&w, path, err, sizeof err) == -1 && strstr(err, "chip name"), "%s", err);
+}
+
+// Malformed tables: the good image has the table of io_src (80 bytes):
+//   0 version, 4 count; entry 0 at 8: role 8, dtype 9, mem 10, rank 11, name length 12,
+//   reserved 14, addr 16, dims 24 and 32, name 40 ("x"), padding 41..47;
+//   entry 1 at 48: role 48, rank 51, addr 56, dim 64, name 72.
+static uint8_t *io_good;
+static size_t io_len;
+
+static uint8_t *io_data(uint8_t *b) { return b + shdr(b, section_named(b, ".systole.io"))->sh_offset; }
+
+static void io_rejects(size_t off, int width, uint64_t v, const char *want) {
+  uint8_t *b = malloc(io_len);
+  memcpy(b, io_good, io_len);
+  for (int i = 0; i < width; i++)
+    io_data(b)[off + (size_t)i] = (uint8_t)(v >> 8 * i);
+  isa_program p;
+  int rc = isa_program_parse(&p, b, io_len, err, sizeof err);
+  CHECK(rc == -1 && strstr(err, want) && !strncmp(err, "program image: ", 15),
+        "offset %zu = 0x%llx: got \"%s\" want \"%s\"", off, (unsigned long long)v, rc ? err : "success", want);
+  CHECK(p.code == NULL && p.io == NULL && p.nio == 0 && !p.chip[0], "program empty after failure");
+  free(b);
+}
+
+static void m_io_size4(uint8_t *b, size_t *n) { (void)n; shdr(b, section_named(b, ".systole.io"))->sh_size = 4; }
+static void m_io_trail(uint8_t *b, size_t *n) { (void)n; shdr(b, section_named(b, ".systole.io"))->sh_size += 8; }
+static void m_io_alloc(uint8_t *b, size_t *n) { (void)n; shdr(b, section_named(b, ".systole.io"))->sh_flags |= SHF_ALLOC; }
+static void m_io_nobits(uint8_t *b, size_t *n) { (void)n; shdr(b, section_named(b, ".systole.io"))->sh_type = SHT_NOBITS; }
+static void m_io_outside(uint8_t *b, size_t *n) { shdr(b, section_named(b, ".systole.io"))->sh_offset = *n - 8; }
+static void m_io_two(uint8_t *b, size_t *n) {
+  (void)n;
+  int io = section_named(b, ".systole.io");
+  shdr(b, section_named(b, ".systole.chip"))->sh_name = shdr(b, io)->sh_name;
+}
+static void m_chip_two(uint8_t *b, size_t *n) {
+  (void)n;
+  Elf64_Shdr *chip = shdr(b, section_named(b, ".systole.chip")), *io = shdr(b, section_named(b, ".systole.io"));
+  io->sh_name = chip->sh_name, io->sh_offset = chip->sh_offset, io->sh_size = chip->sh_size;
+}
+static void m_io_dup(uint8_t *b, size_t *n) {
+  (void)n;
+  io_data(b)[48] = IO_INPUT;
+  io_data(b)[72] = 'x';
+}
+static void m_chip_short(uint8_t *b, size_t *n) { (void)n; shdr(b, section_named(b, ".systole.chip"))->sh_size = 1; }
+static void m_chip_nonul(uint8_t *b, size_t *n) { (void)n; shdr(b, section_named(b, ".systole.chip"))->sh_size = 4; }
+static void m_chip_ctrl(uint8_t *b, size_t *n) {
+  (void)n;
+  b[shdr(b, section_named(b, ".systole.chip"))->sh_offset + 1] = '\n';
+}
+
+static void test_io_malformed(void) {
+  isa_program p = assemble(io_src, NULL);
+  io_good = file_bytes(&p, &io_len);
+  isa_program_free(&p);
+  if (!io_good)
+    return;
+  int sec = section_named(io_good, ".systole.io");
+  CHECK(sec > 0 && shdr(io_good, sec)->sh_size == 80 && le32(io_data(io_good)) == 1 &&
+            le32(io_data(io_good) + 4) == 2, "the table's layout");
+  CHECK(isa_program_parse(&p, io_good, io_len, err, sizeof err) == 0 && p.nio == 2 &&
+            !strcmp(p.chip, "tiny"), "good: %s", err);
+  isa_program_free(&p);
+
+  io_rejects(0, 4, 2, ".systole.io: unknown version 2 (this reader knows 1)");
+  io_rejects(0, 4, 0, "unknown version 0");
+  io_rejects(4, 4, 1000, "1000 entries cannot fit in 80 bytes");
+  io_rejects(4, 4, UINT32_MAX, "4294967295 entries cannot fit in 80 bytes");
+  io_rejects(4, 4, 3, "entry 2 is truncated");
+  io_rejects(4, 4, 1, "32 bytes after the last entry");
+  io_rejects(8, 1, 2, "entry 0: unknown role 2");
+  io_rejects(9, 1, 6, "entry 0: unknown element type 6");
+  io_rejects(10, 1, 2, "entry 0: unknown memory 2");
+  io_rejects(11, 1, 9, "entry 0: rank 9 is more than 8");
+  io_rejects(11, 1, 255, "entry 0: rank 255 is more than 8");
+  io_rejects(51, 1, 7, "entry 1 is truncated (32 bytes of 80)");
+  io_rejects(12, 2, 0, "entry 0: name length 0 is outside 1..255");
+  io_rejects(12, 2, 256, "entry 0: name length 256 is outside 1..255");
+  io_rejects(12, 2, 0xffff, "entry 0: name length 65535 is outside 1..255");
+  io_rejects(52, 2, 255, "entry 1 is truncated");
+  io_rejects(14, 2, 1, "entry 0: reserved bytes are not zero");
+  io_rejects(40, 1, 0, "entry 0: the name is not UTF-8 without control characters");
+  io_rejects(40, 1, 0xff, "entry 0: the name is not UTF-8");
+  io_rejects(40, 1, '\n', "entry 0: the name is not UTF-8");
+  io_rejects(12, 2, 2, "entry 0: the name is not UTF-8"); // "x" then a NUL
+  io_rejects(72, 2, 0xa0ed, "entry 1: the name is not UTF-8"); // a surrogate, but length 1
+  io_rejects(41, 1, 1, "entry 0: the padding after the name is not zero");
+  io_rejects(47, 1, 0x80, "entry 0: the padding after the name is not zero");
+  io_rejects(24, 8, 0, "entry 0: 'x': dimension 0 is 0, not positive");
+  io_rejects(32, 8, (uint64_t)-5, "entry 0: 'x': dimension 1 is -5, not positive");
+  io_rejects(24, 8, 1ull << 62, "entry 0: 'x': the byte size overflows 64 bits");
+  io_rejects(64, 8, UINT64_MAX, "entry 1: 'y': dimension 0 is -1");
+  io_rejects(16, 8, UINT64_MAX - 22, "entry 0: 'x': 24 bytes at 0xffffffffffffffe9 run past the end");
+  io_rejects(56, 8, UINT64_MAX - 2, "entry 1: 'y': 4 bytes at 0xfffffffffffffffd run past the end");
+  rejects(io_good, io_len, m_io_dup, ".systole.io: entries 0 and 1 are both inputs named 'x'");
+  rejects(io_good, io_len, m_io_size4, ".systole.io: 4 bytes is too short for the header");
+  rejects(io_good, io_len, m_io_trail, ".systole.io: 8 bytes after the last entry");
+  rejects(io_good, io_len, m_io_alloc, "section .systole.io must not be loadable");
+  rejects(io_good, io_len, m_io_nobits, "section .systole.io: type 8 is not PROGBITS");
+  rejects(io_good, io_len, m_io_outside, "(.systole.io): data (80 bytes at offset");
+  rejects(io_good, io_len, m_io_two, "more than one .systole.io section");
+  rejects(io_good, io_len, m_chip_two, "more than one .systole.chip section");
+  rejects(io_good, io_len, m_chip_short, ".systole.chip: not a name of 1..255 bytes");
+  rejects(io_good, io_len, m_chip_nonul, ".systole.chip: not a name");
+  rejects(io_good, io_len, m_chip_ctrl, ".systole.chip: not a name");
+
+  uint8_t *x2 = malloc(io_len); // output 'y' renamed 'x': an input and an output may share a name
+  memcpy(x2, io_good, io_len);
+  io_data(x2)[72] = 'x';
+  CHECK(isa_program_parse(&p, x2, io_len, err, sizeof err) == 0 && !strcmp(p.io[1].name, "x"), "%s", err);
+  isa_program_free(&p);
+  free(x2);
+  // Every truncation of the table, and random damage: an error or a valid table, never a crash.
+  uint8_t *b = malloc(io_len);
+  for (uint64_t k = 0; k < 80; k++) {
+    memcpy(b, io_good, io_len);
+    shdr(b, sec)->sh_size = k;
+    CHECK(isa_program_parse(&p, b, io_len, err, sizeof err) == -1 && strstr(err, ".systole.io: "),
+          "truncated to %llu: %s", (unsigned long long)k, err);
+  }
+  int ok = 0;
+  for (int iter = 0; iter < 3000; iter++) {
+    memcpy(b, io_good, io_len);
+    for (int k = 1 + (int)(test_rand() % 3); k > 0; k--)
+      io_data(b)[test_rand() % 80] ^= (uint8_t)(1u << test_rand() % 8);
+    if (isa_program_parse(&p, b, io_len, err, sizeof err) == 0) {
+      ok++;
+      char why[200];
+      for (size_t i = 0; i < p.nio; i++)
+        CHECK(isa_io_valid(&p.io[i], why, sizeof why), "accepted a bad tensor: %s", why);
+      isa_program_free(&p);
+    } else {
+      CHECK(p.io == NULL && p.nio == 0, "io left after an error");
+    }
+  }
+  CHECK(ok > 0 && ok < 3000, "random damage: %d of 3000 parsed", ok);
+  free(b);
+
+  // readelf accepts the new sections.
+  if (system("command -v readelf >/dev/null 2>&1") == 0) {
+    char cmd[300], out[4096] = "";
+    snprintf(cmd, sizeof cmd, "readelf -S -W %s 2>&1", path);
+    FILE *f = popen(cmd, "r");
+    size_t n = f ? fread(out, 1, sizeof out - 1, f) : 0;
+    out[n] = 0;
+    int rc = f ? pclose(f) : -1;
+    CHECK(rc == 0 && strstr(out, ".systole.io") && strstr(out, ".systole.chip") &&
+              !strstr(out, "arning") && !strstr(out, "rror"), "readelf:\n%s", out);
+  }
+  free(io_good);
+}
+
 static const char *const corpus[] = {
     "start: li r1, 0x123456789", "  addi r2, r1, -1", "loop: dbnz r2, loop", "beq r1, r2, @3",
     "ld r3, 8(r2)", "st r3, (r2)", "swait s1, 2", "ssignal s2", "csrr r4, cycle",
@@ -1053,6 +1414,10 @@ int main(void) {
   test_segment_round_trip();
   test_elf_round_trip();
   test_elf_malformed();
+  test_io_assembly();
+  test_io_random();
+  test_io_errors();
+  test_io_malformed();
   test_fuzz();
   test_files();
   remove(path);

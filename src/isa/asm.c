@@ -32,6 +32,7 @@ typedef enum {
   TK_IDENT, // names, mnemonics, directives, registers
   TK_NUM,   // starts with a digit; converted when used (floats rescan it)
   TK_PUNCT, // punct holds the character; '<' and '>' stand for << and >>
+  TK_STR,   // "..." with \" and \\ escapes (only in .input, .output, .chip)
 } TokKind;
 
 typedef struct {
@@ -82,6 +83,7 @@ typedef struct {
   Tok tok;
   Tok label;          // pending label of this line (len 0: none)
   const char *define; // the -D being read, else NULL
+  bool io_syntax;     // this line is .input/.output/.chip: strings and [ ] are tokens
   int depth;
   char desc[80];
 
@@ -101,6 +103,11 @@ typedef struct {
 
   isa_segment *segs; // built at the end
   size_t nsegs;
+
+  isa_io *io; // the I/O signature, collected in the final pass
+  size_t nio, capio;
+  char chip[ISA_CHIP_MAX_NAME + 1];
+  int chip_line; // of this pass's .chip, 0 if none yet
 } Asm;
 
 // ---------------------------------------------------------------- errors
@@ -162,6 +169,10 @@ static const char *desc(Asm *a, const Tok *t) {
   return a->desc;
 }
 
+static bool tok_is(const Tok *t, const char *s) {
+  return t->kind == TK_IDENT && (size_t)t->len == strlen(s) && !memcmp(t->s, s, (size_t)t->len);
+}
+
 static void lex(Asm *a) {
   const char *p = a->p, *e = a->end;
   while (p < e && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\f' || *p == '\v'))
@@ -173,10 +184,27 @@ static void lex(Asm *a) {
     t.kind = is_digit(*p) ? TK_NUM : TK_IDENT;
     while (p < e && is_ident_char(*p))
       p++;
+    t.len = (int)(p - t.s);
+    if (tok_is(&t, ".input") || tok_is(&t, ".output") || tok_is(&t, ".chip"))
+      a->io_syntax = true; // the rest of the line may have strings and [ ]
   } else if ((*p == '<' || *p == '>') && p + 1 < e && p[1] == *p) {
     t.kind = TK_PUNCT, t.punct = *p, p += 2;
-  } else if (strchr(",:()+-*/%&|^~=@", *p)) {
+  } else if (strchr(",:()+-*/%&|^~=@", *p) || (a->io_syntax && (*p == '[' || *p == ']'))) {
     t.kind = TK_PUNCT, t.punct = *p++;
+  } else if (a->io_syntax && *p == '"') {
+    t.kind = TK_STR;
+    for (p++;; p++) {
+      if (p == e)
+        error_at(a, t.col, "unterminated string");
+      if (*p == '"')
+        break;
+      if (*p == '\\') {
+        if (p + 1 == e || (p[1] != '"' && p[1] != '\\'))
+          error_at(a, (int)(p - a->line) + 1, "unknown escape in a string (only \\\" and \\\\)");
+        p++;
+      }
+    }
+    p++;
   } else {
     unsigned char c = (unsigned char)*p;
     if (c >= 0x20 && c < 0x7f)
@@ -219,9 +247,6 @@ static void expect_end(Asm *a) {
     error_at(a, a->tok.col, "unexpected %s at end of statement", desc(a, &a->tok));
 }
 
-static bool tok_is(const Tok *t, const char *s) {
-  return t->kind == TK_IDENT && (size_t)t->len == strlen(s) && !memcmp(t->s, s, (size_t)t->len);
-}
 
 // ---------------------------------------------------------------- registers
 
@@ -1022,6 +1047,103 @@ static void section(Asm *a, const Tok *d) {
   bind_label(a); // a label on a section line names the new place
 }
 
+// A string literal decoded into out (ISA_IO_MAX_NAME + 1 bytes): a name for
+// .input, .output or .chip.
+static void name_string(Asm *a, char *out, const char *what) {
+  Tok t = a->tok;
+  if (t.kind != TK_STR)
+    error_at(a, t.col, "expected the %s in double quotes, found %s", what, desc(a, &t));
+  size_t n = 0;
+  for (const char *p = t.s + 1; p < t.s + t.len - 1; p++) {
+    if (*p == '\\')
+      p++;
+    if (n == ISA_IO_MAX_NAME)
+      error_at(a, t.col, "%s longer than %d bytes", what, ISA_IO_MAX_NAME);
+    out[n++] = *p;
+  }
+  out[n] = 0;
+  if (!n)
+    error_at(a, t.col, "empty %s", what);
+  if (!isa_io_name_valid(out, n))
+    error_at(a, t.col, "%s is not UTF-8 without control characters", what);
+  lex(a);
+}
+
+// .input/.output "NAME", DTYPE, [D0, D1, ...], MEM:ADDR
+static void io_decl(Asm *a, const Tok *d) {
+  isa_io t = {.role = tok_is(d, ".input") ? IO_INPUT : IO_OUTPUT};
+  const char *role = t.role == IO_INPUT ? "input" : "output";
+  int name_col = a->tok.col;
+  name_string(a, t.name, "name");
+  expect(a, ',');
+  Tok ty = a->tok;
+  int dt = -1;
+  for (int i = 0; i < IO_DTYPES; i++)
+    if (tok_is(&ty, isa_io_dtype_names[i]))
+      dt = i;
+  if (dt < 0)
+    error_at(a, ty.col, "expected an element type (f32, bf16, i32, i8, i64, u8), found %s",
+             desc(a, &ty));
+  t.dtype = (isa_io_dtype)dt;
+  lex(a);
+  expect(a, ',');
+  int shape_col = a->tok.col;
+  if (!accept(a, '['))
+    error_at(a, a->tok.col, "expected a shape in [ ], found %s", desc(a, &a->tok));
+  bool overflow = false;
+  uint64_t bytes = (uint64_t)isa_io_dtype_bytes[dt];
+  if (!is_punct(a, ']')) {
+    for (;;) {
+      int col = a->tok.col;
+      if (t.rank == ISA_IO_MAX_RANK)
+        error_at(a, col, "more than %d dimensions", ISA_IO_MAX_RANK);
+      int64_t v = expr(a);
+      if (v < 1) {
+        value_error(a, col, "dimension %lld is not positive", (long long)v);
+        v = 1;
+      }
+      t.dims[t.rank++] = v;
+      overflow |= __builtin_mul_overflow(bytes, (uint64_t)v, &bytes);
+      if (!accept(a, ','))
+        break;
+    }
+  }
+  expect(a, ']');
+  if (overflow)
+    value_error(a, shape_col, "the %s's size in bytes overflows 64 bits", role);
+  expect(a, ',');
+  Tok m = a->tok;
+  if (tok_is(&m, "host"))
+    t.mem = IO_MEM_HOST;
+  else if (tok_is(&m, "hbm"))
+    t.mem = IO_MEM_HBM;
+  else
+    error_at(a, m.col, "expected host or hbm, found %s", desc(a, &m));
+  lex(a);
+  expect(a, ':');
+  int addr_col = a->tok.col;
+  t.addr = (uint64_t)expr(a);
+  if (!overflow && t.addr + (bytes - 1) < t.addr)
+    value_error(a, addr_col, "%llu bytes at 0x%llx run past the end of memory",
+                (unsigned long long)bytes, (unsigned long long)t.addr);
+  if (!a->final)
+    return;
+  for (size_t i = 0; i < a->nio; i++)
+    if (a->io[i].role == t.role && !strcmp(a->io[i].name, t.name))
+      error_at(a, name_col, "a second %s named '%s'", role, t.name);
+  a->io = grow(a, a->io, &a->capio, a->nio + 1, sizeof *a->io);
+  a->io[a->nio++] = t;
+}
+
+static void chip(Asm *a, const Tok *d) {
+  char name[ISA_CHIP_MAX_NAME + 1];
+  name_string(a, name, "chip name");
+  if (a->chip_line)
+    error_at(a, d->col, "a second .chip (the first is on line %d)", a->chip_line);
+  a->chip_line = a->lineno;
+  memcpy(a->chip, name, sizeof name);
+}
+
 static void rept(Asm *a);
 
 static void directive(Asm *a) {
@@ -1065,6 +1187,10 @@ static void directive(Asm *a) {
     rept(a);
   } else if (tok_is(&d, ".endr")) {
     error_at(a, d.col, ".endr without .rept");
+  } else if (tok_is(&d, ".input") || tok_is(&d, ".output")) {
+    io_decl(a, &d);
+  } else if (tok_is(&d, ".chip")) {
+    chip(a, &d);
   } else if (tok_is(&d, ".inst")) {
     if (a->sec != SEC_TEXT)
       error_at(a, d.col, ".inst outside .text");
@@ -1128,6 +1254,7 @@ static void start_line(Asm *a, size_t i) {
   a->end = a->lines[i].e;
   a->label.len = 0;
   a->depth = 0;
+  a->io_syntax = false;
 }
 
 static void count_statement(Asm *a) {
@@ -1149,6 +1276,7 @@ static void run_pass(Asm *a) {
   a->sec = SEC_TEXT;
   a->cur = a->last_smem = -1;
   a->ncode = a->li_next = a->statements = 0;
+  a->chip_line = 0;
   a->changed = false;
   run_lines(a, 0, a->nlines);
 }
@@ -1323,6 +1451,7 @@ static void free_asm(Asm *a) {
   for (size_t i = 0; i < a->nsegs; i++)
     free(a->segs[i].data);
   free(a->segs);
+  free(a->io);
   free(a);
 }
 
@@ -1368,10 +1497,13 @@ int isa_assemble(const char *src, const char *name, const char *const *defines,
     return -1;
   }
   assemble(a, src, defines);
-  *out = (isa_program){.code = a->code, .ncode = a->ncode, .segs = a->segs, .nsegs = a->nsegs};
+  *out = (isa_program){.code = a->code, .ncode = a->ncode, .segs = a->segs, .nsegs = a->nsegs,
+                       .io = a->io, .nio = a->nio};
+  memcpy(out->chip, a->chip, sizeof out->chip);
   a->code = NULL;
   a->segs = NULL;
   a->nsegs = 0;
+  a->io = NULL;
   free_asm(a);
   return 0;
 }
@@ -1431,7 +1563,7 @@ typedef struct {
 static void sput(Str *b, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  char tmp[256];
+  char tmp[1024];
   int k = vsnprintf(tmp, sizeof tmp, fmt, ap);
   va_end(ap);
   if (b->oom || k < 0)
@@ -1465,8 +1597,43 @@ static void disasm_data(Str *b, const isa_segment *s) {
     sput(b, "%s0x%02x%s", i == nw * 8 ? "    .i8 " : ", ", s->data[i], i + 1 == s->size ? "\n" : "");
 }
 
+// A name as a string literal: quotes, with \" and \\ escaped.
+static void put_string(Str *b, const char *s) {
+  char q[2 * (ISA_IO_MAX_NAME + 1) + 3];
+  size_t n = 0;
+  q[n++] = '"';
+  for (size_t i = 0; s[i] && i <= ISA_IO_MAX_NAME; i++) {
+    if (s[i] == '"' || s[i] == '\\')
+      q[n++] = '\\';
+    q[n++] = s[i];
+  }
+  q[n++] = '"';
+  q[n] = 0;
+  sput(b, "%s", q);
+}
+
+// The chip and the I/O signature, before the code.
+static void disasm_io(Str *b, const isa_program *p) {
+  if (p->chip[0]) {
+    sput(b, ".chip ");
+    put_string(b, p->chip);
+    sput(b, "\n");
+  }
+  for (size_t i = 0; i < p->nio; i++) {
+    const isa_io *t = &p->io[i];
+    sput(b, t->role == IO_INPUT ? ".input " : ".output ");
+    put_string(b, t->name);
+    sput(b, ", %s, [", (unsigned)t->dtype < IO_DTYPES ? isa_io_dtype_names[t->dtype] : "?");
+    for (int d = 0; d < t->rank && d < ISA_IO_MAX_RANK; d++)
+      sput(b, "%s%lld", d ? ", " : "", (long long)t->dims[d]);
+    sput(b, "], %s:0x%llx\n", (unsigned)t->mem <= IO_MEM_HBM ? isa_io_mem_names[t->mem] : "?",
+         (unsigned long long)t->addr);
+  }
+}
+
 char *isa_disasm_program(const isa_program *p) {
   Str b = {0};
+  disasm_io(&b, p);
   sput(&b, ".text\n");
   for (size_t pc = 0; pc < p->ncode; pc++) {
     char line[160];

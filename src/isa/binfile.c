@@ -1,7 +1,8 @@
 // Program files: an ELF64 little-endian executable with machine ISA_ELF_MACHINE
 // (docs/isa.md, "Program files"), so readelf and objdump can look inside.
 // Sections: .text (instruction words), .smem (the SMEM image from 0), and one
-// .hbm.<hex> or .host.<hex> per data segment, sh_addr holding the address.
+// .hbm.<hex> or .host.<hex> per data segment, sh_addr holding the address;
+// .systole.io (the I/O signature) and .systole.chip when the program has them.
 //
 // The reader trusts nothing: every offset, size and name is checked against
 // the buffer before it is used, and a bad file gets "name: reason".
@@ -38,7 +39,186 @@ void isa_program_free(isa_program *p) {
   for (size_t i = 0; i < p->nsegs; i++)
     free(p->segs[i].data);
   free(p->segs);
+  free(p->io);
   *p = (isa_program){0};
+}
+
+// ---------------------------------------------------------------- the I/O signature
+
+const char *const isa_io_dtype_names[IO_DTYPES] = {"f32", "bf16", "i32", "i8", "i64", "u8"};
+const int isa_io_dtype_bytes[IO_DTYPES] = {4, 2, 4, 1, 8, 1};
+const char *const isa_io_mem_names[2] = {"host", "hbm"};
+
+#define IO_VERSION 1
+#define IO_HEADER 8 // u32 version, u32 count
+#define IO_ENTRY 16 // fixed part of an entry, before dims and name
+
+bool isa_io_name_valid(const char *str, size_t n) {
+  const unsigned char *s = (const unsigned char *)str;
+  if (n == 0 || n > ISA_IO_MAX_NAME)
+    return false;
+  for (size_t i = 0; i < n;) {
+    unsigned c = s[i];
+    if (c < 0x20 || c == 0x7f)
+      return false;
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    // Continuation count and the least code point for that length (no overlongs).
+    size_t k = c >= 0xc2 && c <= 0xdf ? 1 : (c & 0xf0) == 0xe0 ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : 0;
+    if (!k || n - i <= k)
+      return false;
+    uint32_t cp = c & (0x3f >> k);
+    for (size_t j = 1; j <= k; j++) {
+      if ((s[i + j] & 0xc0) != 0x80)
+        return false;
+      cp = cp << 6 | (s[i + j] & 0x3f);
+    }
+    static const uint32_t least[4] = {0, 0x80, 0x800, 0x10000};
+    if (cp < least[k] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+      return false;
+    i += k + 1;
+  }
+  return true;
+}
+
+// Elements x element size, false on overflow of 64 bits.
+static bool io_size(const isa_io *t, uint64_t *bytes) {
+  uint64_t n = (uint64_t)isa_io_dtype_bytes[t->dtype];
+  for (int i = 0; i < t->rank; i++) {
+    uint64_t d = (uint64_t)t->dims[i];
+    if (n > UINT64_MAX / d)
+      return false;
+    n *= d;
+  }
+  *bytes = n;
+  return true;
+}
+
+bool isa_io_valid(const isa_io *t, char *why, size_t whylen) {
+  size_t n = strnlen(t->name, sizeof t->name);
+  if (n == sizeof t->name || !isa_io_name_valid(t->name, n)) {
+    snprintf(why, whylen, "the name is not 1..%d bytes of UTF-8 without control characters",
+             ISA_IO_MAX_NAME);
+    return false;
+  }
+  if ((unsigned)t->role > IO_OUTPUT) {
+    snprintf(why, whylen, "'%s': unknown role %d", t->name, (int)t->role);
+    return false;
+  }
+  if ((unsigned)t->dtype >= IO_DTYPES) {
+    snprintf(why, whylen, "'%s': unknown element type %d", t->name, (int)t->dtype);
+    return false;
+  }
+  if ((unsigned)t->mem > IO_MEM_HBM) {
+    snprintf(why, whylen, "'%s': unknown memory %d", t->name, (int)t->mem);
+    return false;
+  }
+  if (t->rank < 0 || t->rank > ISA_IO_MAX_RANK) {
+    snprintf(why, whylen, "'%s': rank %d is outside 0..%d", t->name, t->rank, ISA_IO_MAX_RANK);
+    return false;
+  }
+  for (int i = 0; i < t->rank; i++) {
+    if (t->dims[i] < 1) {
+      snprintf(why, whylen, "'%s': dimension %d is %lld, not positive", t->name, i,
+               (long long)t->dims[i]);
+      return false;
+    }
+  }
+  uint64_t bytes;
+  if (!io_size(t, &bytes)) {
+    snprintf(why, whylen, "'%s': the byte size overflows 64 bits", t->name);
+    return false;
+  }
+  if (t->addr + (bytes - 1) < t->addr) {
+    snprintf(why, whylen, "'%s': %llu bytes at 0x%llx run past the end of memory", t->name,
+             (unsigned long long)bytes, (unsigned long long)t->addr);
+    return false;
+  }
+  return true;
+}
+
+uint64_t isa_io_bytes(const isa_io *t) {
+  char why[8];
+  uint64_t bytes = 0;
+  if (!isa_io_valid(t, why, sizeof why) || !io_size(t, &bytes))
+    return 0;
+  return bytes;
+}
+
+// Two tensors of the same role with the same name: the first's index, or -1.
+static long duplicate_io(const isa_io *io, size_t n, size_t *second) {
+  for (size_t j = 1; j < n; j++)
+    for (size_t i = 0; i < j; i++)
+      if (io[i].role == io[j].role && !strcmp(io[i].name, io[j].name)) {
+        *second = j;
+        return (long)i;
+      }
+  return -1;
+}
+
+static size_t io_entry_size(const isa_io *t) {
+  return IO_ENTRY + 8 * (size_t)t->rank + ((strlen(t->name) + 7) & ~(size_t)7);
+}
+
+static void put_le(uint8_t *b, uint64_t v, int n) {
+  for (int i = 0; i < n; i++)
+    b[i] = (uint8_t)(v >> 8 * i);
+}
+
+static uint64_t get_le(const uint8_t *b, int n) {
+  uint64_t v = 0;
+  for (int i = 0; i < n; i++)
+    v |= (uint64_t)b[i] << 8 * i;
+  return v;
+}
+
+// The .systole.io table of valid tensors (checked by the caller); NULL if out of memory.
+static uint8_t *io_table(const isa_program *p, size_t *size) {
+  size_t n = IO_HEADER;
+  for (size_t i = 0; i < p->nio; i++)
+    n += io_entry_size(&p->io[i]);
+  uint8_t *b = calloc(n, 1);
+  if (!b)
+    return NULL;
+  put_le(b, IO_VERSION, 4);
+  put_le(b + 4, p->nio, 4);
+  uint8_t *e = b + IO_HEADER;
+  for (size_t i = 0; i < p->nio; i++) {
+    const isa_io *t = &p->io[i];
+    size_t len = strlen(t->name);
+    e[0] = (uint8_t)t->role, e[1] = (uint8_t)t->dtype, e[2] = (uint8_t)t->mem, e[3] = (uint8_t)t->rank;
+    put_le(e + 4, len, 2);
+    put_le(e + 8, t->addr, 8);
+    for (int d = 0; d < t->rank; d++)
+      put_le(e + IO_ENTRY + 8 * d, (uint64_t)t->dims[d], 8);
+    memcpy(e + IO_ENTRY + 8 * t->rank, t->name, len);
+    e += io_entry_size(t);
+  }
+  *size = n;
+  return b;
+}
+
+static int check_io(const isa_program *p, const char *path, char *err, size_t errlen) {
+  char why[ISA_ERR_LEN - 64];
+  if (p->nio && !p->io)
+    return fail(err, errlen, path, "%zu I/O tensors but no table", p->nio);
+  if (p->nio > UINT32_MAX)
+    return fail(err, errlen, path, "too many I/O tensors (%zu)", p->nio);
+  for (size_t i = 0; i < p->nio; i++)
+    if (!isa_io_valid(&p->io[i], why, sizeof why))
+      return fail(err, errlen, path, "I/O tensor %zu: %s", i, why);
+  size_t second;
+  long first = duplicate_io(p->io, p->nio, &second);
+  if (first >= 0)
+    return fail(err, errlen, path, "I/O tensors %ld and %zu are both %s '%s'", first, second,
+                p->io[second].role == IO_INPUT ? "inputs named" : "outputs named", p->io[second].name);
+  size_t n = strnlen(p->chip, sizeof p->chip);
+  if (n == sizeof p->chip || (n && !isa_io_name_valid(p->chip, n)))
+    return fail(err, errlen, path, "the chip name is not 1..%d bytes of UTF-8 without control "
+                "characters", ISA_CHIP_MAX_NAME);
+  return 0;
 }
 
 static const char *const seg_prefix[] = {".smem", ".hbm.", ".host."};
@@ -210,7 +390,7 @@ static int check_segments(const isa_program *p, const char *path, char *err, siz
 }
 
 int isa_program_write(const isa_program *p, const char *path, char *err, size_t errlen) {
-  if (check_segments(p, path, err, errlen))
+  if (check_segments(p, path, err, errlen) || check_io(p, path, err, errlen))
     return -1;
   if (p->ncode > SIZE_MAX / 8)
     return fail(err, errlen, path, "too much code");
@@ -218,8 +398,12 @@ int isa_program_write(const isa_program *p, const char *path, char *err, size_t 
   uint64_t smem_size = 0;
   if (smem_image(p, &smem, &smem_size, path, err, errlen))
     return -1;
-  Sec *secs = calloc(p->nsegs + 4, sizeof *secs);
-  if (!secs) {
+  Sec *secs = calloc(p->nsegs + 6, sizeof *secs);
+  size_t io_size = 0;
+  uint8_t *io = p->nio ? io_table(p, &io_size) : NULL;
+  if (!secs || (p->nio && !io)) {
+    free(secs);
+    free(io);
     free(smem);
     return fail(err, errlen, path, "out of memory");
   }
@@ -236,6 +420,10 @@ int isa_program_write(const isa_program *p, const char *path, char *err, size_t 
              (unsigned long long)s->addr);
     n++;
   }
+  if (p->nio)
+    secs[n++] = (Sec){".systole.io", SHT_PROGBITS, 0, 0, io, io_size, 0};
+  if (p->chip[0]) // the name and its NUL
+    secs[n++] = (Sec){".systole.chip", SHT_PROGBITS, 0, 0, p->chip, strlen(p->chip) + 1, 0};
   secs[n++] = (Sec){".shstrtab", SHT_STRTAB, 0, 0, NULL, 0, 0};
   int rc = -1;
   if (n > SHN_LORESERVE - 1)
@@ -243,6 +431,7 @@ int isa_program_write(const isa_program *p, const char *path, char *err, size_t 
   else
     rc = write_file(path, secs, n, err, errlen);
   free(secs);
+  free(io);
   free(smem);
   return rc;
 }
@@ -320,8 +509,91 @@ typedef struct {
   const char *strtab;
   uint64_t strsize;
   isa_program *p;
-  bool have_text, have_smem;
+  bool have_text, have_smem, have_io, have_chip;
 } Reader;
+
+#define IO_FAIL(...) fail(r->err, r->errlen, r->name, ".systole.io: " __VA_ARGS__)
+
+// The I/O table (docs/isa.md, section 8), every field checked before use.
+static int read_io(Reader *r, const uint8_t *b, uint64_t size) {
+  if (r->have_io)
+    return fail(r->err, r->errlen, r->name, "more than one .systole.io section");
+  r->have_io = true;
+  if (size < IO_HEADER)
+    return IO_FAIL("%llu bytes is too short for the header", (unsigned long long)size);
+  uint32_t version = (uint32_t)get_le(b, 4), count = (uint32_t)get_le(b + 4, 4);
+  if (version != IO_VERSION)
+    return IO_FAIL("unknown version %u (this reader knows %d)", version, IO_VERSION);
+  if (count > (size - IO_HEADER) / (IO_ENTRY + 8))
+    return IO_FAIL("%u entries cannot fit in %llu bytes", count, (unsigned long long)size);
+  isa_io *io = calloc(count ? count : 1, sizeof *io);
+  if (!io)
+    return fail(r->err, r->errlen, r->name, "out of memory");
+  r->p->io = io;
+  uint64_t at = IO_HEADER;
+  char why[ISA_ERR_LEN - 64];
+  for (uint32_t i = 0; i < count; i++) {
+    const uint8_t *e = b + at;
+    if (size - at < IO_ENTRY)
+      return IO_FAIL("entry %u is truncated", i);
+    isa_io *t = &io[i];
+    unsigned rank = e[3], len = (unsigned)get_le(e + 4, 2);
+    if (e[0] > IO_OUTPUT)
+      return IO_FAIL("entry %u: unknown role %u", i, e[0]);
+    if (e[1] >= IO_DTYPES)
+      return IO_FAIL("entry %u: unknown element type %u", i, e[1]);
+    if (e[2] > IO_MEM_HBM)
+      return IO_FAIL("entry %u: unknown memory %u", i, e[2]);
+    if (rank > ISA_IO_MAX_RANK)
+      return IO_FAIL("entry %u: rank %u is more than %d", i, rank, ISA_IO_MAX_RANK);
+    if (len == 0 || len > ISA_IO_MAX_NAME)
+      return IO_FAIL("entry %u: name length %u is outside 1..%d", i, len, ISA_IO_MAX_NAME);
+    if (get_le(e + 6, 2))
+      return IO_FAIL("entry %u: reserved bytes are not zero", i);
+    uint64_t esize = IO_ENTRY + 8 * (uint64_t)rank + ((len + 7u) & ~7u);
+    if (size - at < esize)
+      return IO_FAIL("entry %u is truncated (%llu bytes of %llu)", i,
+                     (unsigned long long)(size - at), (unsigned long long)esize);
+    t->role = (isa_io_role)e[0];
+    t->dtype = (isa_io_dtype)e[1];
+    t->mem = (isa_io_mem)e[2];
+    t->rank = (int)rank;
+    t->addr = get_le(e + 8, 8);
+    for (unsigned d = 0; d < rank; d++)
+      t->dims[d] = (int64_t)get_le(e + IO_ENTRY + 8 * d, 8);
+    const uint8_t *nm = e + IO_ENTRY + 8 * rank;
+    if (!isa_io_name_valid((const char *)nm, len))
+      return IO_FAIL("entry %u: the name is not UTF-8 without control characters", i);
+    memcpy(t->name, nm, len);
+    for (uint64_t k = len; k < ((len + 7u) & ~7u); k++)
+      if (nm[k])
+        return IO_FAIL("entry %u: the padding after the name is not zero", i);
+    if (!isa_io_valid(t, why, sizeof why))
+      return IO_FAIL("entry %u: %s", i, why);
+    r->p->nio = i + 1;
+    at += esize;
+  }
+  if (at != size)
+    return IO_FAIL("%llu bytes after the last entry", (unsigned long long)(size - at));
+  size_t second;
+  long first = duplicate_io(io, count, &second);
+  if (first >= 0)
+    return IO_FAIL("entries %ld and %zu are both %s '%s'", first, second,
+                   io[second].role == IO_INPUT ? "inputs named" : "outputs named", io[second].name);
+  return 0;
+}
+
+static int read_chip(Reader *r, const uint8_t *b, uint64_t size) {
+  if (r->have_chip)
+    return fail(r->err, r->errlen, r->name, "more than one .systole.chip section");
+  r->have_chip = true;
+  if (size < 2 || size > ISA_CHIP_MAX_NAME + 1 || b[size - 1] ||
+      !isa_io_name_valid((const char *)b, size - 1))
+    return fail(r->err, r->errlen, r->name, ".systole.chip: not a name of 1..%d bytes of UTF-8 "
+                "without control characters, ending in a NUL", ISA_CHIP_MAX_NAME);
+  memcpy(r->p->chip, b, size);
+  return 0;
+}
 
 static int add_segment(Reader *r, isa_seg_kind kind, const Elf64_Shdr *s) {
   if (!s->sh_size)
@@ -351,7 +623,8 @@ static int read_section(Reader *r, unsigned i) {
                 "lies outside the file", i, shown(nm, buf, sizeof buf),
                 (unsigned long long)s->sh_size, (unsigned long long)s->sh_offset);
   int kind = !strcmp(nm, ".text") ? 0 : !strcmp(nm, ".smem") ? 1
-           : !strncmp(nm, ".hbm.", 5) ? 2 : !strncmp(nm, ".host.", 6) ? 3 : -1;
+           : !strncmp(nm, ".hbm.", 5) ? 2 : !strncmp(nm, ".host.", 6) ? 3
+           : !strcmp(nm, ".systole.io") ? 4 : !strcmp(nm, ".systole.chip") ? 5 : -1;
   if (kind < 0) {
     if (s->sh_flags & SHF_ALLOC)
       return fail(r->err, r->errlen, r->name, "section %u: unknown loadable section '%s'", i,
@@ -361,6 +634,12 @@ static int read_section(Reader *r, unsigned i) {
   if (s->sh_type != SHT_PROGBITS)
     return fail(r->err, r->errlen, r->name, "section %s: type %u is not PROGBITS",
                 shown(nm, buf, sizeof buf), s->sh_type);
+  if (kind >= 4) {
+    if (s->sh_flags & SHF_ALLOC)
+      return fail(r->err, r->errlen, r->name, "section %s must not be loadable", nm);
+    return kind == 4 ? read_io(r, r->buf + s->sh_offset, s->sh_size)
+                     : read_chip(r, r->buf + s->sh_offset, s->sh_size);
+  }
   if (kind == 0) {
     if (r->have_text)
       return fail(r->err, r->errlen, r->name, "more than one .text section");

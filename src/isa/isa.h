@@ -255,7 +255,8 @@ int isa_disasm_inst(uint64_t word, uint64_t pc, char *buf, size_t len);
 // an ELF64 little-endian relocatable-free executable with machine ISA_ELF_MACHINE
 // (docs/isa.md, "Program files"): section .text holds the code; .smem the
 // initial scalar memory; .hbm.<hex addr> and .host.<hex addr> hold initial
-// contents of HBM and host memory at that address.
+// contents of HBM and host memory at that address; .systole.io the I/O
+// signature and .systole.chip the chip name, when present.
 #define ISA_ELF_MACHINE 0x5359 // "SY": not assigned by any registry; ours
 
 typedef enum { SEG_SMEM, SEG_HBM, SEG_HOST } isa_seg_kind;
@@ -266,11 +267,41 @@ typedef struct {
   size_t size;
 } isa_segment;
 
+// The I/O signature: the tensors a program reads and writes, so a runtime
+// knows from the file alone where to put inputs and find outputs. Each tensor
+// is row-major and contiguous (strides implied by dims) at a byte address of
+// host memory or HBM. Stored in section .systole.io (docs/isa.md, section 8).
+typedef enum { IO_INPUT, IO_OUTPUT } isa_io_role;
+// Element types of I/O tensors: the tile types with their numbers (isa_dtype),
+// then types only the host side sees. isa_dtype stays a 2-bit field.
+typedef enum { IO_F32 = DT_F32, IO_BF16 = DT_BF16, IO_I32 = DT_I32, IO_I8 = DT_I8, IO_I64, IO_U8,
+               IO_DTYPES } isa_io_dtype;
+extern const char *const isa_io_dtype_names[IO_DTYPES]; // "f32" ... "u8"
+extern const int isa_io_dtype_bytes[IO_DTYPES];
+typedef enum { IO_MEM_HOST, IO_MEM_HBM } isa_io_mem;
+extern const char *const isa_io_mem_names[2]; // "host", "hbm"
+#define ISA_IO_MAX_NAME 255 // bytes of UTF-8, no control characters, not empty
+#define ISA_IO_MAX_RANK 8
+#define ISA_CHIP_MAX_NAME 255
+
+typedef struct {
+  isa_io_role role;
+  char name[ISA_IO_MAX_NAME + 1]; // NUL-terminated
+  isa_io_dtype dtype;
+  int rank;                        // 0 (a scalar) .. ISA_IO_MAX_RANK
+  int64_t dims[ISA_IO_MAX_RANK];   // each >= 1; unused ones 0
+  isa_io_mem mem;
+  uint64_t addr;                   // byte address of element 0
+} isa_io;
+
 typedef struct {
   uint64_t *code; // instruction words
   size_t ncode;
   isa_segment *segs;
   size_t nsegs;
+  isa_io *io; // I/O tensors in file order (malloc'd; NULL if none)
+  size_t nio;
+  char chip[ISA_CHIP_MAX_NAME + 1]; // chip compiled for; "" if none
 } isa_program;
 
 void isa_program_free(isa_program *p);
@@ -278,6 +309,14 @@ int isa_program_write(const isa_program *p, const char *path, char *err, size_t 
 int isa_program_read(isa_program *p, const char *path, char *err, size_t errlen);
 // Same, from/to memory (tests and the runtime).
 int isa_program_parse(isa_program *p, const uint8_t *buf, size_t len, char *err, size_t errlen);
+// Checks one I/O tensor as the reader does (name, type, rank, dims, the byte
+// size and the address range); false with a reason in why.
+bool isa_io_valid(const isa_io *t, char *why, size_t whylen);
+// Bytes of the tensor (elements x element size); 0 if isa_io_valid fails.
+uint64_t isa_io_bytes(const isa_io *t);
+// Whether s (n bytes) is a valid I/O or chip name: 1..255 bytes of UTF-8
+// without control characters.
+bool isa_io_name_valid(const char *s, size_t n);
 
 // ---------------------------------------------------------------- asm.c
 // Assembles source text into a program. name is used in messages
