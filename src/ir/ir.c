@@ -2,6 +2,7 @@
 // use lists and the name index in step with edits, pruning, ordering, and
 // reading and writing constant elements.
 #include "ir/ir.h"
+#include "sim/numerics.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -439,20 +440,12 @@ char *ir_node_where(const ir_node *n, char *buf, size_t len) {
 
 // ---------------------------------------------------------------- constant elements
 
-// f16 and bf16 decode exactly; encoding goes through float (RNE for bf16).
+// f16 and bf16 decode exactly; encoding goes through float (bf16: the chip's
+// own RNE, src/sim/numerics.c).
 static double f16_to_double(uint16_t h) {
   int e = (h >> 10) & 31, m = h & 1023;
   double v = e == 0 ? ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexp(m + 1024, e - 25);
   return (h & 0x8000) ? -v : v;
-}
-
-static uint16_t f32_to_bf16(float f) {
-  uint32_t b;
-  memcpy(&b, &f, 4);
-  if ((b & 0x7fffffffu) > 0x7f800000u)
-    return 0x7fc0; // NaN
-  b += 0x7fffu + ((b >> 16) & 1);
-  return (uint16_t)(b >> 16);
 }
 
 // f32 -> f16, round to nearest even, overflow to infinity.
@@ -504,14 +497,7 @@ double ir_get_float(const void *data, ir_dtype dt, int64_t i) {
   case IR_DT_F32: { float x; memcpy(&x, p, 4); return x; }
   case IR_DT_F64: { double x; memcpy(&x, p, 8); return x; }
   case IR_DT_F16: { uint16_t x; memcpy(&x, p, 2); return f16_to_double(x); }
-  case IR_DT_BF16: {
-    uint16_t x;
-    memcpy(&x, p, 2);
-    uint32_t b = (uint32_t)x << 16;
-    float f;
-    memcpy(&f, &b, 4);
-    return f;
-  }
+  case IR_DT_BF16: { uint16_t x; memcpy(&x, p, 2); return num_bf16_to_f32(x); }
   case IR_DT_U64: { uint64_t x; memcpy(&x, p, 8); return (double)x; }
   default: return (double)ir_get_int(data, dt, i);
   }
@@ -536,7 +522,7 @@ void ir_set_float(void *data, ir_dtype dt, int64_t i, double v) {
   switch (dt) {
   case IR_DT_F32: { float x = (float)v; memcpy(p, &x, 4); return; }
   case IR_DT_F64: memcpy(p, &v, 8); return;
-  case IR_DT_BF16: { uint16_t x = f32_to_bf16((float)v); memcpy(p, &x, 2); return; }
+  case IR_DT_BF16: { uint16_t x = num_f32_to_bf16((float)v); memcpy(p, &x, 2); return; }
   case IR_DT_F16: { uint16_t x = f32_to_f16((float)v); memcpy(p, &x, 2); return; }
   case IR_DT_BOOL: *p = v != 0; return;
   case IR_DT_U64: {
