@@ -118,7 +118,7 @@ void sim_destroy(sim *s) {
   free(s->vmem), free(s->acc), free(s->smem);
   for (int i = 0; i < SIM_MAX_MXU; i++) free(s->mw[i].shadow), free(s->mw[i].active);
   for (int id = 0; id < SIM_UNITS; id++) free(s->units[id].q);
-  free(s->code), free(s->heap), free(s->trace), free(s->tmp);
+  free(s->code), free(s->dec), free(s->legal), free(s->heap), free(s->trace), free(s->tmp);
   free(s);
 }
 
@@ -213,14 +213,20 @@ int sim_load(sim *s, const isa_program *p, char *err, size_t errlen) {
          p->ncode, p->ncode * 8, s->chip.name, s->chip.imem_bytes);
     return -1;
   }
-  free(s->code);
-  s->code = malloc((p->ncode ? p->ncode : 1) * sizeof *s->code);
-  if (!s->code) {
+  free(s->code), free(s->dec), free(s->legal);
+  size_t n = p->ncode ? p->ncode : 1;
+  s->code = malloc(n * sizeof *s->code);
+  s->dec = malloc(n * sizeof *s->dec);
+  s->legal = malloc(n * sizeof *s->legal);
+  s->ncode = 0;
+  if (!s->code || !s->dec || !s->legal) {
     errf(err, errlen, "out of host memory");
     return -1;
   }
   if (p->ncode) memcpy(s->code, p->code, p->ncode * sizeof *s->code); // code is NULL when empty
   s->ncode = p->ncode;
+  // Decoded once here; an illegal word traps only if it is executed.
+  for (size_t i = 0; i < s->ncode; i++) s->legal[i] = isa_decode(s->code[i], &s->dec[i], NULL, 0);
   static const sim_mem seg_mem[] = {[SEG_SMEM] = MEM_SMEM, [SEG_HBM] = MEM_HBM, [SEG_HOST] = MEM_HOST};
   for (size_t i = 0; i < p->nsegs; i++) {
     const isa_segment *g = &p->segs[i];
@@ -335,8 +341,7 @@ static int read_desc(sim *s, uint64_t pc, uint64_t addr, int words, uint64_t *ou
 static int check_dma(sim *s, qentry *e) {
   const isa_inst *in = &e->in;
   uint64_t pc = e->pc, *d = e->desc;
-  if (in->unit >= s->chip.dma_queues)
-    return trap(s, pc, "DMA queue q=%d does not exist (%s has %d)", in->unit, s->chip.name, s->chip.dma_queues);
+  assert(in->unit < s->chip.dma_queues); // checked by dispatch, before the queue lookup
   if (read_desc(s, pc, e->rc, ISA_DMA_DESC_WORDS, d)) return -1;
   if (!d[0] || !d[1] || !d[4] || !d[7])
     return trap(s, pc, "empty DMA: inner bytes %" PRIu64 ", counts %" PRIu64 " x %" PRIu64 " x %" PRIu64,
@@ -385,8 +390,7 @@ static int check_mxu(sim *s, qentry *e) {
   const isa_inst *in = &e->in;
   uint64_t pc = e->pc;
   int R = s->chip.mxu_rows, C = s->chip.mxu_cols;
-  if (in->unit >= s->chip.mxu_count)
-    return trap(s, pc, "MXU %d does not exist (%s has %d per core)", in->unit, s->chip.name, s->chip.mxu_count);
+  assert(in->unit < s->chip.mxu_count); // checked by dispatch, before the queue lookup
   if (!mxu_supports(s, in->dt_src1))
     return trap(s, pc, "%s's MXU does not multiply %s", s->chip.name, isa_dtype_names[in->dt_src1]);
   int es = isa_dtype_bytes[in->dt_src1];
@@ -866,9 +870,13 @@ static int64_t sx(uint64_t v) { return (int64_t)v; }
 // (the instruction will be retried), or -1 on a trap.
 static int scalar_step(sim *s) {
   if (s->pc >= s->ncode) return trap(s, s->pc, "pc %" PRIu64 " is outside the program (%zu instructions)", s->pc, s->ncode);
-  isa_inst in;
-  char why[200];
-  if (!isa_decode(s->code[s->pc], &in, why, sizeof why)) return trap(s, s->pc, "illegal instruction: %s", why);
+  if (!s->legal[s->pc]) {
+    isa_inst bad;
+    char why[200];
+    isa_decode(s->code[s->pc], &bad, why, sizeof why);
+    return trap(s, s->pc, "illegal instruction: %s", why);
+  }
+  const isa_inst in = s->dec[s->pc];
   const isa_op_info *info = &isa_ops[in.op];
   uint64_t *r = s->reg, a = r[in.ra], b = r[in.rb], c = r[in.rc];
   int64_t imm = in.imm;
@@ -950,7 +958,7 @@ static int scalar_step(sim *s) {
       uint32_t n = (uint32_t)imm >> 8;
       if (in.op == OP_SWAIT) {
         if (s->sem[sem] < n) {
-          s->sstate = SC_SWAIT, s->sblocked_since = s->now;
+          s->sstate = SC_SWAIT, s->sblocked_since = s->now, s->swait_sem = sem, s->swait_count = n;
           return 1;
         }
         s->sem[sem] -= n;
@@ -988,13 +996,7 @@ static void scalar_wake(sim *s, uint64_t t) {
   bool ok = false;
   int cause = STALL_FENCE;
   switch (s->sstate) {
-  case SC_SWAIT: {
-    isa_inst in;
-    isa_decode(s->code[s->pc], &in, NULL, 0);
-    ok = s->sem[in.imm & 31] >= ((uint32_t)in.imm >> 8);
-    cause = STALL_SEMAPHORE;
-    break;
-  }
+  case SC_SWAIT: ok = s->sem[s->swait_sem] >= s->swait_count, cause = STALL_SEMAPHORE; break;
   case SC_QFULL: ok = s->units[s->sblock_unit].qcount < s->chip.queue_depth, cause = STALL_QUEUE_FULL; break;
   case SC_FENCE: ok = units_idle(s); break;
   default: return;

@@ -82,6 +82,8 @@ struct sim {
   // program
   uint64_t *code;
   size_t ncode;
+  isa_inst *dec;           // code decoded once at load
+  bool *legal;             // false: an illegal word, which traps when executed
   // memories
   lazymem host, hbm;
   uint8_t *vmem, *acc, *smem;
@@ -91,6 +93,8 @@ struct sim {
   uint32_t sem[ISA_NUM_SEMS];
   enum { SC_RUN, SC_SWAIT, SC_QFULL, SC_FENCE, SC_HALT, SC_DONE } sstate;
   uint64_t sblocked_since;
+  int swait_sem;           // SC_SWAIT: what the scalar unit waits for
+  uint32_t swait_count;
   int sblock_unit;         // SC_QFULL: the full unit
   uint64_t halt_cycle;
   // tile units
