@@ -128,7 +128,7 @@ static void test_infer_linear(void) {
   BAD(node(g, IR_OP_MATMUL, "m7", 2, input(g, "x7", IR_DT_F32, 3, 2, 3, 4), input(g, "y7", IR_DT_F32, 3, 3, 4, 5)),
       "batch dims do not broadcast");
   BAD(node(g, IR_OP_MATMUL, "m8", 2, a, i), "one numeric type");
-  BAD(node(g, IR_OP_MATMUL, "m9", 1, a), "1 inputs, matmul takes 2 to 2");
+  BAD(node(g, IR_OP_MATMUL, "m9", 1, a), "1 inputs, matmul takes 2 to 4");
 
   ir_value *A = input(g, "A", IR_DT_F32, 2, 4, 3), *B = input(g, "B", IR_DT_F32, 2, 5, 4);
   ir_node *n = node(g, IR_OP_GEMM, "g1", 3, A, B, input(g, "C5", IR_DT_F32, 1, 5));

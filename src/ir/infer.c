@@ -72,6 +72,22 @@ int64_t ir_window_out(int64_t in, int64_t kernel, int64_t stride, int64_t dilati
 
 // ---------------------------------------------------------------- rules
 
+// The epilogue of conv, gemm and matmul (IR_A_EPILOGUE): a known activation,
+// and with residual set a last input of exactly the output's type. Returns
+// the number of inputs before the residual, or -1.
+static int epilogue_inputs(const ir_node *n, const ir_type *out, char *err, size_t errlen) {
+  char s1[96], s2[96];
+  if (n->a.act > IR_ACT_CLIP)
+    return ir_fail(err, errlen, "bad activation %d", (int)n->a.act);
+  if (!n->a.residual)
+    return n->nin;
+  const ir_type *r = in_ty(n, n->nin - 1);
+  if (n->nin < 3 || !ir_type_eq(r, out))
+    return ir_fail(err, errlen, "residual %s must have the output's type %s", n->nin < 3 ? "(absent)" : TS(r, s1),
+                   TS(out, s2));
+  return n->nin - 1;
+}
+
 static int infer_matmul(const ir_node *n, ir_type *out, char *err, size_t errlen) {
   const ir_type *a = in_ty(n, 0), *b = in_ty(n, 1);
   char s1[96], s2[96];
@@ -98,6 +114,18 @@ static int infer_matmul(const ir_node *n, ir_type *out, char *err, size_t errlen
     t.dims[t.rank++] = M;
   if (b->rank > 1)
     t.dims[t.rank++] = N;
+  int nin = epilogue_inputs(n, &t, err, errlen);
+  if (nin < 0)
+    return -1;
+  if (nin > 3)
+    return ir_fail(err, errlen, "%d inputs besides the residual: A, B and a bias at most", nin);
+  if (nin == 3) {
+    // The bias adds along N, the columns of a 2-D B.
+    const ir_type *c = in_ty(n, 2);
+    if (b->rank != 2 || c->rank != 1 || c->dims[0] != N || c->dtype != a->dtype)
+      return ir_fail(err, errlen, "bias must be %s[%lld] with a 2-D B, got %s with B %s", ir_dtypes[a->dtype].name,
+                     (long long)N, TS(c, s1), TS(b, s2));
+  }
   *out = t;
   return 0;
 }
@@ -115,7 +143,12 @@ static int infer_gemm(const ir_node *n, ir_type *out, char *err, size_t errlen) 
     return ir_fail(err, errlen, "inner dims differ: A %s%s, B %s%s", TS(a, s1), n->a.trans_a ? " transposed" : "",
                 TS(b, s2), n->a.trans_b ? " transposed" : "");
   *out = (ir_type){a->dtype, 2, {M, N}};
-  if (n->nin == 3) {
+  int nin = epilogue_inputs(n, out, err, errlen);
+  if (nin < 0)
+    return -1;
+  if (nin > 3)
+    return ir_fail(err, errlen, "%d inputs besides the residual: A, B and C at most", nin);
+  if (nin == 3) {
     // C broadcasts one way: to [M, N], never the other way round.
     const ir_type *c = in_ty(n, 2);
     ir_type t;
@@ -141,19 +174,24 @@ static int check_window(const ir_attrs *a, int ns, char *err, size_t errlen) {
   return 0;
 }
 
-// Spatial output dims of a window op into t->dims[2..].
+// First spatial dim of a conv or pool operand: [N,C,D1,...], or [N,D1,...,C]
+// channels last.
+static int spatial0(const ir_node *n) { return n->a.nhwc ? 1 : 2; }
+static int channel_dim(const ir_node *n, const ir_type *x) { return n->a.nhwc ? x->rank - 1 : 1; }
+
+// Spatial output dims of a window op into t's spatial dims.
 static int window_dims(const ir_node *n, const ir_type *x, bool ceil_mode, ir_type *t, char *err, size_t errlen) {
-  int ns = x->rank - 2;
+  int ns = x->rank - 2, s0 = spatial0(n);
   const ir_attrs *a = &n->a;
   for (int i = 0; i < ns; i++) {
-    int64_t o = ir_window_out(x->dims[2 + i], a->kernel[i], a->stride[i], a->dilation[i], a->pads[i],
+    int64_t o = ir_window_out(x->dims[s0 + i], a->kernel[i], a->stride[i], a->dilation[i], a->pads[i],
                               a->pads[ns + i], ceil_mode);
     if (o < 1)
       return ir_fail(err, errlen,
                   "window of %lld (dilation %lld) does not fit spatial dim %d of size %lld padded by %lld+%lld",
-                  (long long)a->kernel[i], (long long)a->dilation[i], i, (long long)x->dims[2 + i],
+                  (long long)a->kernel[i], (long long)a->dilation[i], i, (long long)x->dims[s0 + i],
                   (long long)a->pads[i], (long long)a->pads[ns + i]);
-    t->dims[2 + i] = o;
+    t->dims[s0 + i] = o;
   }
   return 0;
 }
@@ -162,12 +200,12 @@ static int infer_conv(const ir_node *n, ir_type *out, char *err, size_t errlen) 
   const ir_type *x = in_ty(n, 0), *w = in_ty(n, 1);
   char s1[96], s2[96];
   if (x->rank < 3 || w->rank != x->rank)
-    return ir_fail(err, errlen, "X must be [N,C,D1,...] and W [M,C/group,K1,...] of the same rank, got %s and %s",
-                TS(x, s1), TS(w, s2));
+    return ir_fail(err, errlen, "X must be %s and W [M,C/group,K1,...] of the same rank, got %s and %s",
+                n->a.nhwc ? "[N,D1,...,C]" : "[N,C,D1,...]", TS(x, s1), TS(w, s2));
   if (same_dtype(n, 0, 1, err, errlen) || !is_numeric(x->dtype))
     return ir_fail(err, errlen, "X and W must be of one numeric type, got %s and %s", TS(x, s1), TS(w, s2));
   int ns = x->rank - 2;
-  int64_t g = n->a.group, C = x->dims[1], M = w->dims[0];
+  int64_t g = n->a.group, C = x->dims[channel_dim(n, x)], M = w->dims[0];
   if (g < 1 || g > MAX_ATTR || C % g || M % g)
     return ir_fail(err, errlen, "group %lld must divide input channels %lld and output channels %lld", (long long)g,
                 (long long)C, (long long)M);
@@ -180,14 +218,20 @@ static int infer_conv(const ir_node *n, ir_type *out, char *err, size_t errlen) 
     if (n->a.kernel[i] != w->dims[2 + i])
       return ir_fail(err, errlen, "kernel size %lld in spatial dim %d differs from W %s", (long long)n->a.kernel[i], i,
                   TS(w, s1));
-  if (n->nin == 3) {
+  ir_type t = {x->dtype, x->rank, {x->dims[0]}};
+  t.dims[channel_dim(n, x)] = M;
+  if (window_dims(n, x, false, &t, err, errlen))
+    return -1;
+  int nin = epilogue_inputs(n, &t, err, errlen);
+  if (nin < 0)
+    return -1;
+  if (nin > 3)
+    return ir_fail(err, errlen, "%d inputs besides the residual: X, W and a bias at most", nin);
+  if (nin == 3) {
     const ir_type *b = in_ty(n, 2);
     if (b->rank != 1 || b->dims[0] != M || b->dtype != x->dtype)
       return ir_fail(err, errlen, "bias must be %s[%lld], got %s", ir_dtypes[x->dtype].name, (long long)M, TS(b, s1));
   }
-  ir_type t = {x->dtype, x->rank, {x->dims[0], M}};
-  if (window_dims(n, x, false, &t, err, errlen))
-    return -1;
   *out = t;
   return 0;
 }
@@ -214,8 +258,8 @@ static int infer_pool(const ir_node *n, ir_type *out, char *err, size_t errlen) 
   const ir_type *x = in_ty(n, 0);
   char s1[96];
   if (x->rank < 3 || !is_numeric(x->dtype) || (n->op == IR_OP_AVGPOOL && !ir_dtype_is_float(x->dtype)))
-    return ir_fail(err, errlen, "X must be %s [N,C,D1,...], got %s",
-                n->op == IR_OP_AVGPOOL ? "floating point" : "numeric", TS(x, s1));
+    return ir_fail(err, errlen, "X must be %s %s, got %s", n->op == IR_OP_AVGPOOL ? "floating point" : "numeric",
+                n->a.nhwc ? "[N,D1,...,C]" : "[N,C,D1,...]", TS(x, s1));
   if (check_window(&n->a, x->rank - 2, err, errlen))
     return -1;
   ir_type t = *x;
@@ -229,10 +273,11 @@ static int infer_global_pool(const ir_node *n, ir_type *out, char *err, size_t e
   const ir_type *x = in_ty(n, 0);
   char s1[96];
   if (x->rank < 3 || !ir_dtype_is_float(x->dtype))
-    return ir_fail(err, errlen, "X must be floating point [N,C,D1,...], got %s", TS(x, s1));
+    return ir_fail(err, errlen, "X must be floating point %s, got %s", n->a.nhwc ? "[N,D1,...,C]" : "[N,C,D1,...]",
+                   TS(x, s1));
   *out = *x;
-  for (int i = 2; i < x->rank; i++)
-    out->dims[i] = 1;
+  for (int i = 0; i < x->rank - 2; i++)
+    out->dims[spatial0(n) + i] = 1;
   return 0;
 }
 

@@ -107,17 +107,23 @@ enum {
   IR_A_TO = 1 << 15,     // to
   IR_A_VALUE = 1 << 16,  // value (constant_of_shape)
   IR_A_RESIZE = 1 << 17, // resize_*, scales
+  IR_A_LAYOUT = 1 << 18, // nhwc (set by the layout pass)
+  IR_A_EPILOGUE = 1 << 19, // act, residual (set by the fusion pass)
 };
+
+// Activations a matmul or conv epilogue applies (compiler/passes.c fuses them).
+typedef enum { IR_ACT_NONE, IR_ACT_RELU, IR_ACT_CLIP } ir_act;
+extern const char *const ir_act_names[3];
 
 #define IR_OPS(X) \
   /*  enum                     name                 in max      out max      rule         fold       attrs */ \
-  X(IR_OP_MATMUL,             "matmul",            2, 2,      1, 1,      matmul,      none,      0) \
-  X(IR_OP_GEMM,               "gemm",              2, 3,      1, 1,      gemm,        none,      IR_A_GEMM) \
-  X(IR_OP_CONV,               "conv",              2, 3,      1, 1,      conv,        none,      IR_A_WINDOW | IR_A_GROUP) \
+  X(IR_OP_MATMUL,             "matmul",            2, 4,      1, 1,      matmul,      none,      IR_A_EPILOGUE) \
+  X(IR_OP_GEMM,               "gemm",              2, 4,      1, 1,      gemm,        none,      IR_A_GEMM | IR_A_EPILOGUE) \
+  X(IR_OP_CONV,               "conv",              2, 4,      1, 1,      conv,        none,      IR_A_WINDOW | IR_A_GROUP | IR_A_LAYOUT | IR_A_EPILOGUE) \
   X(IR_OP_BATCHNORM,          "batchnorm",         5, 5,      1, 1,      batchnorm,   none,      IR_A_EPS) \
-  X(IR_OP_MAXPOOL,            "maxpool",           1, 1,      1, 1,      pool,        none,      IR_A_WINDOW | IR_A_CEIL) \
-  X(IR_OP_AVGPOOL,            "avgpool",           1, 1,      1, 1,      pool,        none,      IR_A_WINDOW | IR_A_CEIL | IR_A_CIP) \
-  X(IR_OP_GLOBAL_AVGPOOL,     "global_avgpool",    1, 1,      1, 1,      global_pool, none,      0) \
+  X(IR_OP_MAXPOOL,            "maxpool",           1, 1,      1, 1,      pool,        none,      IR_A_WINDOW | IR_A_CEIL | IR_A_LAYOUT) \
+  X(IR_OP_AVGPOOL,            "avgpool",           1, 1,      1, 1,      pool,        none,      IR_A_WINDOW | IR_A_CEIL | IR_A_CIP | IR_A_LAYOUT) \
+  X(IR_OP_GLOBAL_AVGPOOL,     "global_avgpool",    1, 1,      1, 1,      global_pool, none,      IR_A_LAYOUT) \
   X(IR_OP_ADD,                "add",               2, 2,      1, 1,      broadcast,   arith,     0) \
   X(IR_OP_SUB,                "sub",               2, 2,      1, 1,      broadcast,   arith,     0) \
   X(IR_OP_MUL,                "mul",               2, 2,      1, 1,      broadcast,   arith,     0) \
@@ -210,6 +216,15 @@ typedef struct {
   float cubic_a;
   bool exclude_outside;
   double scales[IR_MAX_DIMS];
+  // conv, maxpool, avgpool, global_avgpool (IR_A_LAYOUT): channels last. The
+  // data input and the output are [N, spatial..., C] instead of [N, C,
+  // spatial...]; conv weights keep their ONNX shape [M, C/group, k...].
+  bool nhwc;
+  // conv, gemm, matmul (IR_A_EPILOGUE): out = act(product + bias + residual).
+  // With residual set, the last input is the residual, of the output's type.
+  // Clip's bounds are lo, hi. Frontends leave act NONE and residual false.
+  ir_act act;
+  bool residual;
 } ir_attrs;
 
 // ---------------------------------------------------------------- ir.c: graphs

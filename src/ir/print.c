@@ -62,7 +62,9 @@ static void print_elems(FILE *f, const ir_value *v) {
 static void print_attrs(FILE *f, const ir_node *n) {
   unsigned m = ir_ops[n->op].attrs;
   const ir_attrs *a = &n->a;
-  if (!m)
+  // Layout and epilogue flags show only when set: a plain matmul has no braces.
+  bool nhwc = m & IR_A_LAYOUT && a->nhwc, epi = m & IR_A_EPILOGUE && (a->act != IR_ACT_NONE || a->residual);
+  if (!(m & ~(unsigned)(IR_A_LAYOUT | IR_A_EPILOGUE)) && !nhwc && !epi)
     return;
   int ns = n->nin ? n->in[0]->ty.rank - 2 : 0, rank = n->nin ? n->in[0]->ty.rank : 0;
   if (ns < 0)
@@ -133,6 +135,14 @@ static void print_attrs(FILE *f, const ir_node *n) {
       fprintf(f, "%s%.9g", i ? "," : "", a->scales[i]);
     fputc(']', f);
   }
+  if (nhwc)
+    fputs(" nhwc", f);
+  if (epi && a->act == IR_ACT_CLIP)
+    fprintf(f, " act=clip[%.9g,%.9g]", a->lo, a->hi);
+  else if (epi && a->act != IR_ACT_NONE)
+    fprintf(f, " act=%s", a->act <= IR_ACT_CLIP ? ir_act_names[a->act] : "?");
+  if (epi && a->residual)
+    fputs(" residual", f);
   fputs(" }", f);
 }
 

@@ -163,6 +163,17 @@ static int check_nodes(ctx *c) {
         abort();
       cap = n->nout;
     }
+    // Layout and epilogue attributes only on the ops that read them: a pass
+    // that sets them elsewhere would have them silently ignored.
+    unsigned m = ir_ops[n->op].attrs;
+    if (n->a.nhwc && !(m & IR_A_LAYOUT)) {
+      rc = fail(c, "%s: nhwc is set, but %s has no layout", where, ir_ops[n->op].name);
+      break;
+    }
+    if ((n->a.act != IR_ACT_NONE || n->a.residual) && !(m & IR_A_EPILOGUE)) {
+      rc = fail(c, "%s: an epilogue (activation or residual) is set, but %s has none", where, ir_ops[n->op].name);
+      break;
+    }
     // The stored types must be what inference says (it also checks arity
     // and attributes).
     if (ir_infer(n, want, msg, sizeof msg)) {

@@ -294,6 +294,17 @@ typedef struct {
   uint64_t addr;                   // byte address of element 0
 } isa_io;
 
+// A layer: the instructions a compiler emitted for one operation of a model,
+// for per-layer reports (section .systole.layers). pc_begin <= pc < pc_end;
+// layers are disjoint and in program order.
+#define ISA_LAYER_NAME 128
+typedef struct {
+  char name[ISA_LAYER_NAME]; // NUL-terminated, as for I/O names
+  char op[32];               // "conv+relu", "maxpool", ...
+  uint64_t pc_begin, pc_end;
+  uint64_t macs;             // useful multiply-accumulates of the layer
+} isa_layer;
+
 typedef struct {
   uint64_t *code; // instruction words
   size_t ncode;
@@ -302,6 +313,8 @@ typedef struct {
   isa_io *io; // I/O tensors in file order (malloc'd; NULL if none)
   size_t nio;
   char chip[ISA_CHIP_MAX_NAME + 1]; // chip compiled for; "" if none
+  isa_layer *layers; // malloc'd; NULL if none
+  size_t nlayers;
 } isa_program;
 
 void isa_program_free(isa_program *p);

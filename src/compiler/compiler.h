@@ -1,0 +1,203 @@
+// The compiler: graph passes, lowering onto the chip's instruction set, and
+// the emitter that turns tile operations into a synchronised program.
+// docs/compiler.md is the specification; this header is its map.
+//
+// Sections by owner: passes.c (optimisation passes), layout.c (layout
+// assignment), emit.c (instructions, registers, descriptors, semaphores),
+// compile.c (the driver: memory plan, layer loop, executable), lower_mxu.c
+// (matmul, gemm, conv), lower_vpu.c (elementwise, pools, softmax),
+// lower_move.c (data movement).
+#ifndef SYSTOLE_COMPILER_H
+#define SYSTOLE_COMPILER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "ir/ir.h"
+#include "isa/isa.h"
+#include "sim/chip.h"
+
+#define CC_ERR_LEN 1024
+
+typedef enum { CC_PRECISION_DEFAULT, CC_PRECISION_HIGHEST } cc_precision;
+extern const char *const cc_precision_names[2]; // "default", "highest"
+
+typedef struct {
+  cc_precision precision;
+  FILE *dump_ir;  // non-NULL: the IR after import and after every pass
+  FILE *dump_asm; // non-NULL: the program as assembler text, with layer comments
+} cc_options;
+
+typedef struct {
+  isa_program prog; // code, SMEM, HBM constants, I/O signature, chip name, layers
+  uint64_t hbm_bytes; // HBM the program uses (constants and activations)
+} cc_executable;
+
+void cc_executable_free(cc_executable *x);
+
+// ---------------------------------------------------------------- passes.c
+//
+// Each pass edits the graph in place and leaves it verified (ir_verify) and
+// in topological order; returns how many rewrites it made, or -1 with err.
+
+int cc_fold_constants(ir_graph *g, char *err, size_t errlen); // ir_fold_graph + ir_prune
+int cc_eliminate_dead(ir_graph *g, char *err, size_t errlen); // ir_prune; identity/dropout bypass
+// conv followed by batchnorm with constant parameters: scale the weights and
+// bias; a batchnorm left on its own becomes mul and add by constants.
+int cc_fold_batchnorm(ir_graph *g, char *err, size_t errlen);
+// Gemm with constant B into canonical form (trans_a = trans_b = false,
+// alpha = beta = 1, C a bias of shape [N] or absent); transposes of
+// non-constant operands become explicit transpose nodes.
+int cc_canonicalize(ir_graph *g, char *err, size_t errlen);
+// Bias, residual add and relu/clip folded into the epilogue of conv, gemm and
+// matmul (ir_attrs.act, ir_attrs.residual).
+int cc_fuse_epilogues(ir_graph *g, char *err, size_t errlen);
+// layout.c: conv and pools channels last (ir_attrs.nhwc), with the
+// transposes that implies sunk through elementwise ops and cancelled in pairs.
+int cc_assign_layout(ir_graph *g, char *err, size_t errlen);
+
+// The pipeline above, in order, with ir_verify after each and dumps to
+// opt->dump_ir. Returns 0 or -1.
+int cc_optimize(ir_graph *g, const cc_options *opt, char *err, size_t errlen);
+
+// ---------------------------------------------------------------- compile.c
+//
+// Compiles an optimised graph for a chip. Graph inputs and outputs live in
+// HBM, row-major, in their IR dtype (the I/O signature says where); constants
+// are HBM segments of the program. Errors name the node and the reason (an
+// op or dtype the lowering does not support, a layer that does not fit VMEM,
+// a program larger than IMEM or SMEM, a model larger than HBM).
+int cc_compile(ir_graph *g, const chip_config *chip, const cc_options *opt, cc_executable *out,
+               char *err, size_t errlen);
+
+// ---------------------------------------------------------------- emit.c
+//
+// The emitter. Lowering code describes tile work (DMA, weight load, pass,
+// vector op) with the memory regions it touches; the emitter loads operand
+// registers (caching their values), writes descriptors to SMEM (shared when
+// equal), picks DMA queues, and inserts the semaphore waits that the data
+// dependencies between units require, so lowering code never handles
+// registers or semaphores.
+//
+// Synchronisation: every tile instruction (but mxu.ldw) signals its unit's
+// semaphore. Before dispatching an instruction that reads or writes memory
+// that an unfinished instruction of another unit writes (or writes what it
+// reads), the scalar unit waits (swait) for that instruction's completion.
+// Units run their own queue in order, so dependencies within a unit need no
+// wait. Emission order is therefore the schedule: issue the loads for the
+// next tile before the work that waits for the current one.
+
+typedef struct cc_emit cc_emit;
+
+// A DMA block: inner contiguous bytes, then up to 3 outer dimensions (count,
+// source stride, destination stride, bytes); unused dims have n = 1.
+typedef struct {
+  uint64_t inner;
+  uint64_t n[3];
+  int64_t src_stride[3], dst_stride[3];
+} cc_dma_shape;
+
+// A vector op's block (docs/isa.md 5.2): rows x cols elements; strides in
+// bytes; src2_stride 0 repeats one row; src2_colstep 0 one value per row.
+typedef struct {
+  uint64_t rows, cols;
+  int64_t dst_stride, src1_stride, src2_stride;
+  int src2_colstep;
+  int32_t mult, shift, zp; // requant
+} cc_vblock;
+
+cc_emit *cc_emit_new(const chip_config *chip, char *err, size_t errlen);
+void cc_emit_free(cc_emit *e);
+const chip_config *cc_emit_chip(const cc_emit *e);
+
+// The first error wins: emit calls after a failure do nothing, and
+// cc_emit_failed returns -1 with the message (lowering code may check once
+// per layer).
+int cc_emit_fail(cc_emit *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cc_emit_failed(const cc_emit *e, char *err, size_t errlen);
+
+// Layers: instructions emitted between begin and end belong to the layer.
+void cc_layer_begin(cc_emit *e, const char *name, const char *op);
+void cc_layer_add_macs(cc_emit *e, uint64_t macs);
+void cc_layer_end(cc_emit *e);
+
+// Local memory for one layer: VMEM and accumulator scratch, handed out by
+// bump allocation and all released by cc_scratch_reset (called between
+// layers, after the emitter has made sure nothing in flight still uses it).
+// Addresses are local (accumulators at ISA_ACC_BASE). Returns UINT64_MAX and
+// fails the emitter with a message naming what did not fit.
+uint64_t cc_vmem_alloc(cc_emit *e, uint64_t bytes, const char *what);
+uint64_t cc_acc_alloc(cc_emit *e, uint64_t bytes, const char *what);
+uint64_t cc_vmem_free_bytes(const cc_emit *e); // what cc_vmem_alloc can still give
+uint64_t cc_acc_free_bytes(const cc_emit *e);
+void cc_scratch_reset(cc_emit *e);
+
+// HBM: constants become program segments; activations get addresses.
+// Allocations are 64-byte aligned. cc_hbm_const copies data.
+uint64_t cc_hbm_alloc(cc_emit *e, uint64_t bytes);
+uint64_t cc_hbm_const(cc_emit *e, const void *data, uint64_t bytes);
+
+// Tile work. Addresses are in the named space (local addresses for VMEM and
+// the accumulators). Bad operands (out of memory, misaligned, beyond the
+// chip) fail the emitter, never the simulator.
+void cc_dma(cc_emit *e, isa_space dst_space, uint64_t dst, isa_space src_space, uint64_t src,
+            const cc_dma_shape *shape);
+// A strided block of up to 8 dims of elem-byte elements (dim 0 outermost,
+// counts and byte strides per dim): contiguous dims are merged, and blocks
+// with more than 4 dims after merging become several DMAs.
+void cc_dma_nd(cc_emit *e, isa_space dst_space, uint64_t dst, isa_space src_space, uint64_t src,
+               uint64_t elem, int ndims, const uint64_t *count, const int64_t *src_stride,
+               const int64_t *dst_stride);
+// Contiguous copy of bytes.
+void cc_copy(cc_emit *e, isa_space dst_space, uint64_t dst, isa_space src_space, uint64_t src,
+             uint64_t bytes);
+void cc_ldw(cc_emit *e, int mxu, isa_dtype dt, uint64_t src, uint64_t stride, int k, int n);
+void cc_mm(cc_emit *e, int mxu, isa_dtype dt, uint64_t acc, uint64_t src, uint64_t rows,
+           uint64_t stride, bool accumulate);
+// Binary ops use src2; others ignore src2 and dt_src2.
+void cc_vpu(cc_emit *e, isa_vpu_op op, isa_dtype dt_dst, uint64_t dst, isa_dtype dt_src1,
+            uint64_t src1, isa_dtype dt_src2, uint64_t src2, const cc_vblock *b);
+// Waits for every unit to finish (a layer boundary that must not overlap).
+void cc_barrier(cc_emit *e);
+
+// The finished program: halt appended, SMEM image, HBM segments, layers.
+// The emitter is left empty. Returns 0 or -1 (IMEM or SMEM overflow, ...).
+int cc_emit_finish(cc_emit *e, cc_executable *out, char *err, size_t errlen);
+
+// ---------------------------------------------------------------- lowering
+//
+// Where a value lives: HBM, row-major, dense, in its IR dtype. Values that
+// are views of another (reshape, flatten, identity) share its address.
+typedef struct {
+  uint64_t addr;
+  bool placed;
+} cc_place;
+
+// The lowering context for one node.
+typedef struct {
+  cc_emit *e;
+  const chip_config *chip;
+  const cc_options *opt;
+  const ir_graph *g;
+  const ir_node *n;
+  const cc_place *place; // indexed by ir_value.id
+} cc_lower_ctx;
+
+static inline uint64_t cc_addr(const cc_lower_ctx *c, const ir_value *v) {
+  return c->place[v->id].addr;
+}
+
+// Each lowers one node into the emitter (inside a layer the driver opened)
+// and returns 0, or -1 with err naming the node. The driver checks
+// cc_lower_supported first, so unsupported ops and dtypes fail at compile
+// time with the op, the node and the reason.
+int cc_lower_mxu(cc_lower_ctx *c, char *err, size_t errlen);  // lower_mxu.c
+int cc_lower_vpu(cc_lower_ctx *c, char *err, size_t errlen);  // lower_vpu.c
+int cc_lower_move(cc_lower_ctx *c, char *err, size_t errlen); // lower_move.c
+// Can this node be lowered? false with the reason otherwise.
+bool cc_lower_supported(const ir_node *n, char *why, size_t whylen);
+// Is this node a view (no code: its output shares its input's address)?
+bool cc_is_view(const ir_node *n);
+
+#endif
