@@ -2271,6 +2271,90 @@ static void test_trap_limits_and_overlap(void) {
   }
 }
 
+// sim_options.profile: per-instruction counts, spans, busy cycles, MACs and
+// HBM bytes, against the trace records and hand counts.
+static void test_pc_profile(void) {
+  const char *src =
+      ".smem\nd: .dmadesc 64, 1, 0, 0\nv: .vdesc 2, 8, 32, 32\n.text\n"
+      "li r1, 0\nli r2, 0x1000\nli r3, d\nli r5, 3\n"           // 0..3
+      "loop: dma local:r1, hbm:r2, r3, signal=s1\n"             // 4: 64 bytes HBM -> VMEM, 3 times
+      "swait s1\ndbnz r5, loop\n"                               // 5, 6
+      "li r7, 8\nli r8, 4\nli r9, 6\n"                          // 7..9
+      "mxu.ldw.bf16 r1, r7, r8, r9\n"                           // 10
+      "li r10, 0x100000000\nli r11, 5\n"                        // 11-12 (two words), 13
+      "mxu.mm.bf16 r10, r1, r11, r7, signal=s2\n"               // 14: 5 x 4 x 6 MACs
+      "li r12, v\nv.relu.f32 r1, r1, r12, wait=s2, signal=s3\n" // 15, 16: 16 elements
+      "swait s3\nhalt\n";                                       // 17, 18
+  sim_options o = {.trace = true, .profile = true};
+  sim *s = make_defs(&rect, src, NULL, &o);
+  if (!s || !go(s, "profile")) {
+    sim_destroy(s);
+    return;
+  }
+  size_t n;
+  const sim_pc_profile *p = sim_get_pc_profile(s, &n);
+  CHECK(p && n == 19, "profile of %zu instructions", n);
+  if (!p || n != 19) {
+    sim_destroy(s);
+    return;
+  }
+  static const uint64_t counts[19] = {1, 1, 1, 1, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+  for (size_t pc = 0; pc < n; pc++) CHECK_EQ(p[pc].count, counts[pc], "executions");
+  // Scalar instructions: one cycle each, start to start + 1.
+  CHECK_EQ(p[0].first_start, 0, "li at 0");
+  CHECK_EQ(p[0].last_done, 1, "li done");
+  CHECK_EQ(p[3].busy, 1, "li busy");
+  CHECK_EQ(p[6].busy, 3, "dbnz, three times");
+  CHECK(p[6].first_start < p[6].last_done - 1, "dbnz spans its loop");
+  // Tile instructions: first start and last completion as traced.
+  for (uint64_t pc = 4; pc <= 16; pc += pc == 4 ? 6 : pc == 10 ? 4 : 2) {
+    uint64_t st, en, first = UINT64_MAX, last = 0;
+    for (int k = 0; trace_of(s, pc, k, &st, &en); k++) {
+      if (st < first) first = st;
+      if (en > last) last = en;
+    }
+    CHECK(first == p[pc].first_start && last == p[pc].last_done, "pc %d: profile %llu..%llu, trace %llu..%llu",
+          (int)pc, (ull)p[pc].first_start, (ull)p[pc].last_done, (ull)first, (ull)last);
+  }
+  // 64 bytes at 8 bytes per cycle: 8 cycles of data phase, three times, plus three dispatches.
+  CHECK_EQ(p[4].busy, 3 * (8 + 1), "DMA busy");
+  CHECK_EQ(p[4].hbm_bytes, 3 * 64, "DMA HBM bytes");
+  CHECK_EQ(p[4].macs, 0, "DMA MACs");
+  CHECK_EQ(p[10].busy, 1, "weight load: only its dispatch (weight loads are not busy time)");
+  CHECK_EQ(p[14].macs, 5 * 4 * 6, "pass MACs");
+  CHECK_EQ(p[14].busy, 5 + 1, "pass: 5 rows and the dispatch");
+  CHECK_EQ(p[16].busy, 2 + 1, "vector op: 16 elements in vectors of 8, and the dispatch");
+  CHECK_EQ(p[16].hbm_bytes, 0, "vector op HBM bytes");
+  CHECK_EQ(p[18].last_done, p[18].first_start + 1, "halt");
+  // The profile adds up to the run's statistics.
+  const sim_stats *stt = sim_get_stats(s);
+  uint64_t busy = 0, pbusy = 0, macs = 0, hbm = 0, insts = 0, last = 0;
+  for (int u = 0; u < SIM_UNITS; u++) busy += stt->busy[u];
+  for (size_t pc = 0; pc < n; pc++) {
+    pbusy += p[pc].busy, macs += p[pc].macs, hbm += p[pc].hbm_bytes, insts += p[pc].count;
+    if (p[pc].last_done > last) last = p[pc].last_done;
+  }
+  CHECK_EQ(pbusy, busy, "busy cycles");
+  CHECK_EQ(macs, stt->macs_bf16, "MACs");
+  CHECK_EQ(hbm, stt->hbm_read + stt->hbm_write, "HBM bytes");
+  CHECK_EQ(insts, stt->instructions[SIM_UNIT_SCALAR], "executions: the scalar unit steps through each once");
+  CHECK_EQ(last, stt->cycles, "the last completion ends the run");
+  sim_destroy(s);
+  // Off by default; timing-only gives the same profile.
+  s = make(&rect, src);
+  CHECK(s && go(s, "no profile") && sim_get_pc_profile(s, &n) == NULL && n == 0, "no profile unless asked");
+  sim_destroy(s);
+  sim_options a = {.profile = true}, b = {.profile = true, .timing_only = true};
+  sim *x = make_defs(&rect, src, NULL, &a), *y = make_defs(&rect, src, NULL, &b);
+  if (x && y && go(x, "profile") && go(y, "profile, timing only")) {
+    size_t nx, ny;
+    const sim_pc_profile *px = sim_get_pc_profile(x, &nx), *py = sim_get_pc_profile(y, &ny);
+    CHECK(nx == ny && px && py && !memcmp(px, py, nx * sizeof *px), "timing-only profile differs");
+  }
+  sim_destroy(x);
+  sim_destroy(y);
+}
+
 int main(void) {
   char err[CHIP_ERR_LEN];
   if (chip_load(&tiny, "tiny", err, sizeof err)) {
@@ -2306,6 +2390,7 @@ int main(void) {
   test_timing_dma();
   test_timing_units();
   test_stats_energy();
+  test_pc_profile();
   test_timing_only();
   test_trap_illegal();
   test_trap_scalar();

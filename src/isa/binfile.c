@@ -2,7 +2,8 @@
 // (docs/isa.md, "Program files"), so readelf and objdump can look inside.
 // Sections: .text (instruction words), .smem (the SMEM image from 0), and one
 // .hbm.<hex> or .host.<hex> per data segment, sh_addr holding the address;
-// .systole.io (the I/O signature) and .systole.chip when the program has them.
+// .systole.io (the I/O signature), .systole.chip and .systole.layers when the
+// program has them.
 //
 // The reader trusts nothing: every offset, size and name is checked against
 // the buffer before it is used, and a bad file gets "name: reason".
@@ -40,6 +41,7 @@ void isa_program_free(isa_program *p) {
     free(p->segs[i].data);
   free(p->segs);
   free(p->io);
+  free(p->layers);
   *p = (isa_program){0};
 }
 
@@ -221,6 +223,84 @@ static int check_io(const isa_program *p, const char *path, char *err, size_t er
   return 0;
 }
 
+// ---------------------------------------------------------------- layers
+//
+// .systole.layers: u32 version, u32 count, then per layer (8-aligned):
+//   0 pc_begin u64, 8 pc_end u64, 16 macs u64, 24 name length N u8 (1..127),
+//   25 op length K u8 (0..31), 26..31 reserved zeros, 32 name, then op, then
+//   zeros up to a multiple of 8.
+#define LAYERS_VERSION 1
+#define LAYER_HEADER 8
+#define LAYER_ENTRY 32
+
+static size_t layer_entry_size(const isa_layer *l) {
+  return LAYER_ENTRY + ((strlen(l->name) + strlen(l->op) + 7) & ~(size_t)7);
+}
+
+// One layer's fields (names, pc range within ncode, after the previous layer);
+// false with a reason.
+static bool layer_valid(const isa_layer *l, uint64_t prev_end, size_t ncode, char *why, size_t whylen) {
+  size_t n = strnlen(l->name, sizeof l->name), k = strnlen(l->op, sizeof l->op);
+  if (n == sizeof l->name || !isa_io_name_valid(l->name, n)) {
+    snprintf(why, whylen, "the name is not 1..%d bytes of UTF-8 without control characters",
+             ISA_LAYER_NAME - 1);
+    return false;
+  }
+  if (k == sizeof l->op || (k && !isa_io_name_valid(l->op, k))) {
+    snprintf(why, whylen, "'%s': the op is not 0..%zu bytes of UTF-8 without control characters",
+             l->name, sizeof l->op - 1);
+    return false;
+  }
+  if (l->pc_begin > l->pc_end || l->pc_end > ncode) {
+    snprintf(why, whylen, "'%s': instructions %llu..%llu are not a range within the %zu of .text",
+             l->name, (unsigned long long)l->pc_begin, (unsigned long long)l->pc_end, ncode);
+    return false;
+  }
+  if (l->pc_begin < prev_end) {
+    snprintf(why, whylen, "'%s': starts at instruction %llu, before the previous layer ends (%llu)",
+             l->name, (unsigned long long)l->pc_begin, (unsigned long long)prev_end);
+    return false;
+  }
+  return true;
+}
+
+static int check_layers(const isa_program *p, const char *path, char *err, size_t errlen) {
+  char why[ISA_ERR_LEN - 64];
+  if (p->nlayers && !p->layers)
+    return fail(err, errlen, path, "%zu layers but no table", p->nlayers);
+  if (p->nlayers > UINT32_MAX)
+    return fail(err, errlen, path, "too many layers (%zu)", p->nlayers);
+  for (size_t i = 0; i < p->nlayers; i++)
+    if (!layer_valid(&p->layers[i], i ? p->layers[i - 1].pc_end : 0, p->ncode, why, sizeof why))
+      return fail(err, errlen, path, "layer %zu: %s", i, why);
+  return 0;
+}
+
+static uint8_t *layer_table(const isa_program *p, size_t *size) {
+  size_t n = LAYER_HEADER;
+  for (size_t i = 0; i < p->nlayers; i++)
+    n += layer_entry_size(&p->layers[i]);
+  uint8_t *b = calloc(n, 1);
+  if (!b)
+    return NULL;
+  put_le(b, LAYERS_VERSION, 4);
+  put_le(b + 4, p->nlayers, 4);
+  uint8_t *e = b + LAYER_HEADER;
+  for (size_t i = 0; i < p->nlayers; i++) {
+    const isa_layer *l = &p->layers[i];
+    size_t nl = strlen(l->name), kl = strlen(l->op);
+    put_le(e, l->pc_begin, 8);
+    put_le(e + 8, l->pc_end, 8);
+    put_le(e + 16, l->macs, 8);
+    e[24] = (uint8_t)nl, e[25] = (uint8_t)kl;
+    memcpy(e + LAYER_ENTRY, l->name, nl);
+    memcpy(e + LAYER_ENTRY + nl, l->op, kl);
+    e += layer_entry_size(l);
+  }
+  *size = n;
+  return b;
+}
+
 static const char *const seg_prefix[] = {".smem", ".hbm.", ".host."};
 
 // Segments of one kind must not overlap; sorted views make that one pass.
@@ -390,7 +470,8 @@ static int check_segments(const isa_program *p, const char *path, char *err, siz
 }
 
 int isa_program_write(const isa_program *p, const char *path, char *err, size_t errlen) {
-  if (check_segments(p, path, err, errlen) || check_io(p, path, err, errlen))
+  if (check_segments(p, path, err, errlen) || check_io(p, path, err, errlen) ||
+      check_layers(p, path, err, errlen))
     return -1;
   if (p->ncode > SIZE_MAX / 8)
     return fail(err, errlen, path, "too much code");
@@ -398,12 +479,14 @@ int isa_program_write(const isa_program *p, const char *path, char *err, size_t 
   uint64_t smem_size = 0;
   if (smem_image(p, &smem, &smem_size, path, err, errlen))
     return -1;
-  Sec *secs = calloc(p->nsegs + 6, sizeof *secs);
-  size_t io_size = 0;
+  Sec *secs = calloc(p->nsegs + 7, sizeof *secs);
+  size_t io_size = 0, layers_size = 0;
   uint8_t *io = p->nio ? io_table(p, &io_size) : NULL;
-  if (!secs || (p->nio && !io)) {
+  uint8_t *layers = p->nlayers ? layer_table(p, &layers_size) : NULL;
+  if (!secs || (p->nio && !io) || (p->nlayers && !layers)) {
     free(secs);
     free(io);
+    free(layers);
     free(smem);
     return fail(err, errlen, path, "out of memory");
   }
@@ -424,6 +507,8 @@ int isa_program_write(const isa_program *p, const char *path, char *err, size_t 
     secs[n++] = (Sec){".systole.io", SHT_PROGBITS, 0, 0, io, io_size, 0};
   if (p->chip[0]) // the name and its NUL
     secs[n++] = (Sec){".systole.chip", SHT_PROGBITS, 0, 0, p->chip, strlen(p->chip) + 1, 0};
+  if (p->nlayers)
+    secs[n++] = (Sec){".systole.layers", SHT_PROGBITS, 0, 0, layers, layers_size, 0};
   secs[n++] = (Sec){".shstrtab", SHT_STRTAB, 0, 0, NULL, 0, 0};
   int rc = -1;
   if (n > SHN_LORESERVE - 1)
@@ -432,6 +517,7 @@ int isa_program_write(const isa_program *p, const char *path, char *err, size_t 
     rc = write_file(path, secs, n, err, errlen);
   free(secs);
   free(io);
+  free(layers);
   free(smem);
   return rc;
 }
@@ -510,6 +596,7 @@ typedef struct {
   uint64_t strsize;
   isa_program *p;
   bool have_text, have_smem, have_io, have_chip;
+  const Elf64_Shdr *layers; // read last: its pc ranges are checked against .text
 } Reader;
 
 #define IO_FAIL(...) fail(r->err, r->errlen, r->name, ".systole.io: " __VA_ARGS__)
@@ -595,6 +682,62 @@ static int read_chip(Reader *r, const uint8_t *b, uint64_t size) {
   return 0;
 }
 
+#define LAYERS_FAIL(...) fail(r->err, r->errlen, r->name, ".systole.layers: " __VA_ARGS__)
+
+// The layer table, every field checked before use, after .text is known.
+static int read_layers(Reader *r, const uint8_t *b, uint64_t size) {
+  if (size < LAYER_HEADER)
+    return LAYERS_FAIL("%llu bytes is too short for the header", (unsigned long long)size);
+  uint32_t version = (uint32_t)get_le(b, 4), count = (uint32_t)get_le(b + 4, 4);
+  if (version != LAYERS_VERSION)
+    return LAYERS_FAIL("unknown version %u (this reader knows %d)", version, LAYERS_VERSION);
+  if (count > (size - LAYER_HEADER) / (LAYER_ENTRY + 8))
+    return LAYERS_FAIL("%u entries cannot fit in %llu bytes", count, (unsigned long long)size);
+  isa_layer *ls = calloc(count ? count : 1, sizeof *ls);
+  if (!ls)
+    return fail(r->err, r->errlen, r->name, "out of memory");
+  r->p->layers = ls;
+  uint64_t at = LAYER_HEADER;
+  char why[ISA_ERR_LEN - 64];
+  for (uint32_t i = 0; i < count; i++) {
+    const uint8_t *e = b + at;
+    if (size - at < LAYER_ENTRY)
+      return LAYERS_FAIL("entry %u is truncated", i);
+    unsigned nl = e[24], kl = e[25];
+    if (nl == 0 || nl >= ISA_LAYER_NAME)
+      return LAYERS_FAIL("entry %u: name length %u is outside 1..%d", i, nl, ISA_LAYER_NAME - 1);
+    if (kl >= sizeof ls->op)
+      return LAYERS_FAIL("entry %u: op length %u is more than %zu", i, kl, sizeof ls->op - 1);
+    for (int k = 26; k < LAYER_ENTRY; k++)
+      if (e[k])
+        return LAYERS_FAIL("entry %u: reserved bytes are not zero", i);
+    uint64_t padded = (nl + kl + 7u) & ~7u, esize = LAYER_ENTRY + padded;
+    if (size - at < esize)
+      return LAYERS_FAIL("entry %u is truncated (%llu bytes of %llu)", i,
+                         (unsigned long long)(size - at), (unsigned long long)esize);
+    for (uint64_t k = nl + kl; k < padded; k++)
+      if (e[LAYER_ENTRY + k])
+        return LAYERS_FAIL("entry %u: the padding after the names is not zero", i);
+    isa_layer *l = &ls[i];
+    l->pc_begin = get_le(e, 8);
+    l->pc_end = get_le(e + 8, 8);
+    l->macs = get_le(e + 16, 8);
+    // Names with a NUL inside would pass as shorter ones: isa_io_name_valid refuses NULs.
+    if (!isa_io_name_valid((const char *)e + LAYER_ENTRY, nl) ||
+        (kl && !isa_io_name_valid((const char *)e + LAYER_ENTRY + nl, kl)))
+      return LAYERS_FAIL("entry %u: a name is not UTF-8 without control characters", i);
+    memcpy(l->name, e + LAYER_ENTRY, nl);
+    memcpy(l->op, e + LAYER_ENTRY + nl, kl);
+    if (!layer_valid(l, i ? ls[i - 1].pc_end : 0, r->p->ncode, why, sizeof why))
+      return LAYERS_FAIL("entry %u: %s", i, why);
+    r->p->nlayers = i + 1;
+    at += esize;
+  }
+  if (at != size)
+    return LAYERS_FAIL("%llu bytes after the last entry", (unsigned long long)(size - at));
+  return 0;
+}
+
 static int add_segment(Reader *r, isa_seg_kind kind, const Elf64_Shdr *s) {
   if (!s->sh_size)
     return 0; // an empty segment says nothing
@@ -624,7 +767,8 @@ static int read_section(Reader *r, unsigned i) {
                 (unsigned long long)s->sh_size, (unsigned long long)s->sh_offset);
   int kind = !strcmp(nm, ".text") ? 0 : !strcmp(nm, ".smem") ? 1
            : !strncmp(nm, ".hbm.", 5) ? 2 : !strncmp(nm, ".host.", 6) ? 3
-           : !strcmp(nm, ".systole.io") ? 4 : !strcmp(nm, ".systole.chip") ? 5 : -1;
+           : !strcmp(nm, ".systole.io") ? 4 : !strcmp(nm, ".systole.chip") ? 5
+           : !strcmp(nm, ".systole.layers") ? 6 : -1;
   if (kind < 0) {
     if (s->sh_flags & SHF_ALLOC)
       return fail(r->err, r->errlen, r->name, "section %u: unknown loadable section '%s'", i,
@@ -637,6 +781,12 @@ static int read_section(Reader *r, unsigned i) {
   if (kind >= 4) {
     if (s->sh_flags & SHF_ALLOC)
       return fail(r->err, r->errlen, r->name, "section %s must not be loadable", nm);
+    if (kind == 6) {
+      if (r->layers)
+        return fail(r->err, r->errlen, r->name, "more than one .systole.layers section");
+      r->layers = s;
+      return 0;
+    }
     return kind == 4 ? read_io(r, r->buf + s->sh_offset, s->sh_size)
                      : read_chip(r, r->buf + s->sh_offset, s->sh_size);
   }
@@ -699,6 +849,8 @@ static int parse(Reader *r) {
       return -1;
   if (!r->have_text)
     return fail(r->err, r->errlen, r->name, "no .text section");
+  if (r->layers && read_layers(r, r->buf + r->layers->sh_offset, r->layers->sh_size))
+    return -1;
   const isa_segment *other, *bad = overlap(r->p->segs, r->p->nsegs, &other);
   if (bad)
     return fail(r->err, r->errlen, r->name, "%s segments at 0x%llx and 0x%llx overlap",

@@ -105,7 +105,7 @@ void sim_print_stats(const sim *s, FILE *out) {
   fprintf(out, "%s\n", sep[0] == ',' ? ")" : "");
 }
 
-static void json_str(FILE *f, const char *str) {
+void sim_json_str(FILE *f, const char *str) {
   fputc('"', f);
   for (; *str; str++) {
     unsigned char ch = (unsigned char)*str;
@@ -116,7 +116,7 @@ static void json_str(FILE *f, const char *str) {
   fputc('"', f);
 }
 
-static int close_checked(FILE *f, const char *path, char *err, size_t errlen) {
+int sim_close_checked(FILE *f, const char *path, char *err, size_t errlen) {
   int bad = ferror(f);
   if (fclose(f) || bad) {
     snprintf(err, errlen, "%s: write failed", path);
@@ -134,7 +134,7 @@ int sim_write_json(const sim *s, const char *path, char *err, size_t errlen) {
   const chip_config *c = &s->chip;
   const sim_stats *st = &s->st;
   fprintf(f, "{\n  \"chip\": ");
-  json_str(f, c->name);
+  sim_json_str(f, c->name);
   fprintf(f, ",\n  \"clock_hz\": %.0f,\n  \"cycles\": %" PRIu64 ",\n  \"seconds\": %.9g,\n", c->clock_hz, st->cycles,
           st->seconds);
   fprintf(f, "  \"macs\": %" PRIu64 ",\n  \"macs_bf16\": %" PRIu64 ",\n  \"macs_int8\": %" PRIu64 ",\n",
@@ -161,14 +161,19 @@ int sim_write_json(const sim *s, const char *path, char *err, size_t errlen) {
   fprintf(f, "  \"energy_pj\": {");
   for (int i = 0; i < 8; i++) {
     fprintf(f, "%s", i ? ", " : "");
-    json_str(f, sim_energy_names[i]);
+    sim_json_str(f, sim_energy_names[i]);
     fprintf(f, ": %.6g", st->energy_pj[i]);
   }
   fprintf(f, ", \"total\": %.6g}\n}\n", st->energy_total_pj);
-  return close_checked(f, path, err, errlen);
+  return sim_close_checked(f, path, err, errlen);
 }
 
 int sim_write_trace(const sim *s, const char *path, char *err, size_t errlen) {
+  return sim_write_trace_spans(s, path, NULL, 0, err, errlen);
+}
+
+int sim_write_trace_spans(const sim *s, const char *path, const sim_span *spans, size_t nspans,
+                          char *err, size_t errlen) {
   FILE *f = fopen(path, "w");
   if (!f) {
     snprintf(err, errlen, "%s: cannot open for writing", path);
@@ -176,10 +181,10 @@ int sim_write_trace(const sim *s, const char *path, char *err, size_t errlen) {
   }
   double us = 1e6 / s->chip.clock_hz;
   fprintf(f, "{\"displayTimeUnit\": \"ns\", \"otherData\": {\"chip\": ");
-  json_str(f, s->chip.name);
+  sim_json_str(f, s->chip.name);
   fprintf(f, ", \"cycles\": %" PRIu64 "},\n\"traceEvents\": [\n", s->st.cycles);
   fprintf(f, "{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": 0, \"args\": {\"name\": ");
-  json_str(f, s->chip.name);
+  sim_json_str(f, s->chip.name);
   fprintf(f, "}}");
   for (int id = 0; id < SIM_UNITS; id++) {
     char name[16];
@@ -190,6 +195,21 @@ int sim_write_trace(const sim *s, const char *path, char *err, size_t errlen) {
       fprintf(f, ",\n{\"name\": \"thread_sort_index\", \"ph\": \"M\", \"pid\": 0, \"tid\": %d, \"args\": {\"sort_index\": %d}}",
               id * 2 + sub, id * 2 + sub);
     }
+  }
+  // Layers above the units: one track after them, sorted first.
+  const int ltid = SIM_UNITS * 2;
+  if (nspans)
+    fprintf(f, ",\n{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": 0, \"tid\": %d, \"args\": {\"name\": \"layers\"}}"
+               ",\n{\"name\": \"thread_sort_index\", \"ph\": \"M\", \"pid\": 0, \"tid\": %d, \"args\": {\"sort_index\": -1}}",
+            ltid, ltid);
+  for (size_t i = 0; i < nspans; i++) {
+    const sim_span *sp = &spans[i];
+    if (sp->end < sp->start) continue;
+    fprintf(f, ",\n{\"name\": ");
+    sim_json_str(f, sp->name);
+    fprintf(f, ", \"ph\": \"X\", \"pid\": 0, \"tid\": %d, \"ts\": %.6f, \"dur\": %.6f, \"args\": {\"cycle\": %" PRIu64
+               ", \"cycles\": %" PRIu64 "}}",
+            ltid, (double)sp->start * us, (double)(sp->end - sp->start) * us, sp->start, sp->end - sp->start);
   }
   for (size_t i = 0; i < s->ntrace; i++) {
     const trace_rec *t = &s->trace[i];
@@ -202,15 +222,15 @@ int sim_write_trace(const sim *s, const char *path, char *err, size_t errlen) {
       snprintf(name, sizeof name, "%.*s", (int)strcspn(dis, " "), dis);
     }
     fprintf(f, ",\n{\"name\": ");
-    json_str(f, name);
+    sim_json_str(f, name);
     fprintf(f, ", \"ph\": \"X\", \"pid\": 0, \"tid\": %d, \"ts\": %.6f, \"dur\": %.6f, \"args\": {\"cycle\": %" PRIu64
                ", \"cycles\": %" PRIu64,
             t->track, (double)t->start * us, (double)(t->end - t->start) * us, t->start, t->end - t->start);
     if (t->pc != UINT64_MAX) fprintf(f, ", \"pc\": %" PRIu64, t->pc);
     fprintf(f, ", \"instruction\": ");
-    json_str(f, dis);
+    sim_json_str(f, dis);
     fprintf(f, "}}");
   }
   fprintf(f, "\n]}\n");
-  return close_checked(f, path, err, errlen);
+  return sim_close_checked(f, path, err, errlen);
 }

@@ -119,6 +119,7 @@ void sim_destroy(sim *s) {
   for (int i = 0; i < SIM_MAX_MXU; i++) free(s->mw[i].shadow), free(s->mw[i].active);
   for (int id = 0; id < SIM_UNITS; id++) free(s->units[id].q);
   free(s->code), free(s->dec), free(s->legal), free(s->heap), free(s->trace), free(s->tmp);
+  free(s->prof);
   free(s);
 }
 
@@ -213,13 +214,14 @@ int sim_load(sim *s, const isa_program *p, char *err, size_t errlen) {
          p->ncode, p->ncode * 8, s->chip.name, s->chip.imem_bytes);
     return -1;
   }
-  free(s->code), free(s->dec), free(s->legal);
+  free(s->code), free(s->dec), free(s->legal), free(s->prof);
   size_t n = p->ncode ? p->ncode : 1;
   s->code = malloc(n * sizeof *s->code);
   s->dec = malloc(n * sizeof *s->dec);
   s->legal = malloc(n * sizeof *s->legal);
+  s->prof = s->opt.profile ? calloc(n, sizeof *s->prof) : NULL;
   s->ncode = 0;
-  if (!s->code || !s->dec || !s->legal) {
+  if (!s->code || !s->dec || !s->legal || (s->opt.profile && !s->prof)) {
     errf(err, errlen, "out of host memory");
     return -1;
   }
@@ -243,6 +245,18 @@ uint64_t sim_reg(const sim *s, int r) { return r > 0 && r < ISA_NUM_REGS ? s->re
 uint32_t sim_sem(const sim *s, int n) { return n >= 0 && n < ISA_NUM_SEMS ? s->sem[n] : 0; }
 const sim_stats *sim_get_stats(const sim *s) { return &s->st; }
 const chip_config *sim_chip(const sim *s) { return &s->chip; }
+
+const sim_pc_profile *sim_get_pc_profile(const sim *s, size_t *n) {
+  *n = s->prof ? s->ncode : 0;
+  return s->prof;
+}
+
+// Profile: an execution of pc starts at cycle t (callers check s->prof).
+static sim_pc_profile *prof_start(sim *s, uint64_t pc, uint64_t t) {
+  sim_pc_profile *p = &s->prof[pc];
+  if (!p->count++ || t < p->first_start) p->first_start = t;
+  return p;
+}
 
 // ---------------------------------------------------------------- events
 
@@ -567,6 +581,7 @@ static void do_pass(sim *s, const qentry *e) {
   bool acc = e->in.flags & MXU_FLAG_ACC;
   uint64_t macs = (uint64_t)m * w->ak * w->an;
   *(w->adt == DT_BF16 ? &s->st.macs_bf16 : &s->st.macs_int8) += macs;
+  if (s->prof) s->prof[e->pc].macs += macs;
   count_bytes(s, MEM_LOCAL, e->rb, (uint64_t)m * w->ak * es, false);
   if (acc) count_bytes(s, MEM_LOCAL, e->ra, (uint64_t)m * w->an * 4, false);
   count_bytes(s, MEM_LOCAL, e->ra, (uint64_t)m * w->an * 4, true);
@@ -725,6 +740,7 @@ static void dma_finish_data(sim *s, uint64_t t) {
     const qentry *e = &u->cur;
     uint64_t start = u->last_done; // data phase start, kept here while moving
     s->st.busy[u->id] += t - start;
+    if (s->prof) s->prof[e->pc].busy += t - start;
     int lat = mem_latency(s, (sim_mem)(e->in.funct & 3));
     if (mem_latency(s, (sim_mem)(e->in.funct >> 2)) > lat) lat = mem_latency(s, (sim_mem)(e->in.funct >> 2));
     uint64_t done = t + (uint64_t)lat;
@@ -742,12 +758,14 @@ static void start(sim *s, unit *u, uint64_t t) {
   u->qhead = (u->qhead + 1) % s->chip.queue_depth;
   u->qcount--;
   uint64_t done = t;
+  sim_pc_profile *prof = s->prof ? prof_start(s, e.pc, t) : NULL;
   switch (e.in.op) {
   case OP_DMA: {
     if (!s->opt.timing_only && do_dma(s, &e)) return;
     sim_mem sm = (sim_mem)(e.in.funct & 3), dm = (sim_mem)(e.in.funct >> 2);
     count_bytes(s, sm, e.rb, e.bytes, false);
     count_bytes(s, dm, e.ra, e.bytes, true);
+    if (prof) prof->hbm_bytes += e.bytes * ((sm == MEM_HBM) + (dm == MEM_HBM));
     dma_advance(s, t);
     u->moving = true, u->remaining = (double)e.bytes, u->cur = e, u->last_done = t;
     u->res_mask = 1 << sm | 1 << dm;
@@ -774,6 +792,7 @@ static void start(sim *s, unit *u, uint64_t t) {
     (void)ok;
     do_pass(s, &e);
     s->st.busy[u->id] += (uint64_t)m;
+    if (prof) prof->busy += (uint64_t)m;
     s->st.passes++;
     add_trace(s, u->id * 2, t, done, e.pc, -1);
     break;
@@ -785,6 +804,7 @@ static void start(sim *s, unit *u, uint64_t t) {
     u->free_at = t + issue;
     done = t + issue + (uint64_t)s->chip.vpu_latency;
     s->st.busy[u->id] += issue;
+    if (prof) prof->busy += issue;
     add_trace(s, u->id * 2, t, done, e.pc, -1);
     break;
   }
@@ -986,6 +1006,11 @@ static int scalar_step(sim *s) {
   }
   s->st.instructions[SIM_UNIT_SCALAR]++;
   s->st.busy[SIM_UNIT_SCALAR]++;
+  if (s->prof) { // a tile instruction's dispatch cycle counts as its busy time, not as a start
+    sim_pc_profile *p = info->format == FMT_T ? &s->prof[s->pc] : prof_start(s, s->pc, s->now);
+    p->busy++;
+    if (info->format != FMT_T) p->last_done = s->now + 1;
+  }
   s->pc = next;
   s->now++;
   return 0;
@@ -1039,6 +1064,7 @@ static void handle_event(sim *s, const struct event *ev) {
   case EV_DONE:
     s->inflight--;
     if (ev->time > s->end_cycle) s->end_cycle = ev->time;
+    if (s->prof && ev->time > s->prof[ev->pc].last_done) s->prof[ev->pc].last_done = ev->time;
     if (ev->arg) signal_sem(s, (int)ev->arg - 1, ev->time, ev->unit, ev->pc);
     break;
   }

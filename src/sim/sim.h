@@ -22,6 +22,7 @@ typedef struct {
   uint64_t max_cycles; // 0: SIM_DEFAULT_MAX_CYCLES
   bool timing_only;    // count cycles without computing values
   bool trace;          // record every instruction for sim_write_trace
+  bool profile;        // record per-instruction figures for sim_get_pc_profile
 } sim_options;
 #define SIM_DEFAULT_MAX_CYCLES 100000000000ull
 // Bounds on one instruction's work, so that a legal but absurd instruction
@@ -65,6 +66,21 @@ typedef struct {
 } sim_stats;
 extern const char *const sim_energy_names[8];
 
+// Per-instruction figures of a run (sim_options.profile), indexed by pc. A
+// compiler's layers are pc ranges, so summing these gives per-layer figures.
+// After a completed run, count == 0 means never executed (all fields 0).
+typedef struct {
+  uint64_t count;       // executions (tile instructions: starts)
+  uint64_t first_start; // cycle of the first execution's start
+  uint64_t last_done;   // cycle the last execution completed (scalar: start + 1)
+  // Busy cycles as sim_stats.busy counts them: 1 per scalar execution; for a
+  // tile instruction its dispatch cycle plus its unit's busy cycles (weight
+  // loads have none). Summed over every pc: the sum of sim_stats.busy.
+  uint64_t busy;
+  uint64_t macs;        // multiply-accumulates of its passes
+  uint64_t hbm_bytes;   // HBM bytes its DMAs read plus wrote
+} sim_pc_profile;
+
 typedef struct sim sim;
 
 sim *sim_create(const chip_config *chip, const sim_options *opt, char *err, size_t errlen);
@@ -82,11 +98,26 @@ uint64_t sim_reg(const sim *s, int r);
 uint32_t sim_sem(const sim *s, int n);
 const sim_stats *sim_get_stats(const sim *s);
 const chip_config *sim_chip(const sim *s);
+// The profile, one entry per instruction of the loaded program (*n of them);
+// NULL (and *n = 0) unless sim_options.profile was set.
+const sim_pc_profile *sim_get_pc_profile(const sim *s, size_t *n);
 const char *sim_unit_name(const sim *s, int unit, char *buf, size_t len); // NULL if absent
 
 // report.c
 void sim_print_stats(const sim *s, FILE *out);
 int sim_write_json(const sim *s, const char *path, char *err, size_t errlen);
+// A named span of cycles shown on its own track of the trace (layers).
+typedef struct {
+  const char *name;
+  uint64_t start, end;
+} sim_span;
+// The Chrome trace-event timeline; spans (may be NULL) go on a "layers" track.
 int sim_write_trace(const sim *s, const char *path, char *err, size_t errlen);
+int sim_write_trace_spans(const sim *s, const char *path, const sim_span *spans, size_t nspans,
+                          char *err, size_t errlen);
+// Helpers for JSON writers (shared with the runtime): a string literal with
+// escapes, and fclose that reports a failed write as "path: write failed".
+void sim_json_str(FILE *f, const char *str);
+int sim_close_checked(FILE *f, const char *path, char *err, size_t errlen);
 
 #endif

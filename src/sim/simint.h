@@ -114,6 +114,7 @@ struct sim {
   sim_stats st;
   trace_rec *trace;
   size_t ntrace, captrace;
+  sim_pc_profile *prof;    // ncode entries with sim_options.profile, else NULL
   uint8_t *tmp;            // DMA staging
   size_t tmpcap;
   char *err;
