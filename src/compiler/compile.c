@@ -1,0 +1,162 @@
+// The compiler driver: checks that every node can be lowered, places values
+// in HBM, lowers node by node into layers, and packs the executable.
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compiler/compiler.h"
+
+const char *const cc_precision_names[2] = {"default", "highest"};
+
+static bool is_mxu(const ir_node *n) { return n->op == IR_OP_CONV || n->op == IR_OP_MATMUL; }
+
+// Inputs the MXU lowering pre-arranges itself (weights, bias): they need no
+// f32 copy in HBM.
+static bool mxu_owns(const ir_node *n, int slot) {
+  if (!is_mxu(n)) return false;
+  bool bias = n->nin - (n->a.residual ? 1 : 0) >= 3;
+  if (slot == 2 && bias) return true;
+  if (slot == 1) return n->op == IR_OP_CONV || n->in[1]->ty.rank == 2;
+  return false;
+}
+
+static int check_io(const ir_value *v, const char *role, char *err, size_t errlen) {
+  char t[128];
+  if (v->ty.dtype != IR_DT_F32)
+    return ir_fail(err, errlen, "%s '%s' is %s: this version runs models whose inputs and outputs are f32", role,
+                   v->name, ir_type_str(&v->ty, t, sizeof t));
+  if (v->ty.rank > ISA_IO_MAX_RANK) return ir_fail(err, errlen, "%s '%s' has rank %d (at most %d)", role, v->name, v->ty.rank, ISA_IO_MAX_RANK);
+  for (int d = 0; d < v->ty.rank; d++)
+    if (v->ty.dims[d] < 1)
+      return ir_fail(err, errlen, "%s '%s' is %s: empty tensors are not supported", role, v->name,
+                     ir_type_str(&v->ty, t, sizeof t));
+  return 0;
+}
+
+static void layer_label(const ir_node *n, char *name, size_t nl, char *op, size_t ol) {
+  if (n->name && n->name[0]) snprintf(name, nl, "%s", n->name);
+  else snprintf(name, nl, "%s_%d", ir_ops[n->op].name, n->id);
+  const char *bias = "";
+  if (is_mxu(n) && n->nin - (n->a.residual ? 1 : 0) >= 3) bias = "+bias";
+  snprintf(op, ol, "%s%s%s%s%s", ir_ops[n->op].name, bias, n->a.residual ? "+add" : "",
+           n->a.act != IR_ACT_NONE ? "+" : "", n->a.act != IR_ACT_NONE ? ir_act_names[n->a.act] : "");
+}
+
+static void dump_asm(const cc_executable *x, const cc_options *opt, FILE *f) {
+  const isa_program *p = &x->prog;
+  fprintf(f, "; systole compile: chip %s, precision %s, %zu instructions, %zu layers\n", p->chip,
+          cc_precision_names[opt->precision], p->ncode, p->nlayers);
+  fprintf(f, "; (descriptors and constants are in .smem and .hbm: `systole disasm` prints everything)\n");
+  size_t l = 0;
+  char buf[256];
+  for (size_t pc = 0; pc < p->ncode; pc++) {
+    while (l < p->nlayers && p->layers[l].pc_begin == pc) {
+      fprintf(f, "\n; layer %zu: %s (%s)\n", l, p->layers[l].name, p->layers[l].op);
+      l++;
+    }
+    isa_disasm_inst(p->code[pc], pc, buf, sizeof buf);
+    fprintf(f, "        %-56s ; %zu\n", buf, pc);
+  }
+}
+
+int cc_compile(ir_graph *g, const chip_config *chip, const cc_options *opt_in, cc_executable *out, char *err,
+               size_t errlen) {
+  cc_options defaults = {0};
+  const cc_options *opt = opt_in ? opt_in : &defaults;
+  memset(out, 0, sizeof *out);
+  for (int i = 0; i < g->ninputs; i++)
+    if (check_io(g->inputs[i], "input", err, errlen)) return -1;
+  for (int i = 0; i < g->noutputs; i++)
+    if (check_io(g->outputs[i], "output", err, errlen)) return -1;
+  for (int i = 0; i < g->nnodes; i++) {
+    char why[CC_ERR_LEN], where[160];
+    if (!cc_lower_supported(g->nodes[i], why, sizeof why)) {
+      ir_node_where(g->nodes[i], where, sizeof where);
+      return ir_fail(err, errlen, "%s: %s", where, why);
+    }
+  }
+
+  cc_emit *e = cc_emit_new(chip, err, errlen);
+  if (!e) return -1;
+  cc_place *place = calloc((size_t)g->nvalues + 1, sizeof *place);
+  if (!place) {
+    cc_emit_free(e);
+    return ir_fail(err, errlen, "out of host memory");
+  }
+#define PLACE_CONST(v)                                                                      \
+  do {                                                                                      \
+    if (!place[(v)->id].placed) {                                                           \
+      place[(v)->id].addr = cc_hbm_const(e, (v)->data, ir_nbytes(&(v)->ty));                \
+      place[(v)->id].placed = true;                                                         \
+    }                                                                                       \
+  } while (0)
+  for (int i = 0; i < g->ninputs; i++) {
+    ir_value *v = g->inputs[i];
+    place[v->id].addr = cc_hbm_alloc(e, ir_nbytes(&v->ty)), place[v->id].placed = true;
+  }
+  for (int i = 0; i < g->nnodes; i++) {
+    ir_node *n = g->nodes[i];
+    for (int s = 0; s < n->nin; s++)
+      if (n->in[s]->data && !mxu_owns(n, s)) PLACE_CONST(n->in[s]);
+    for (int s = 0; s < n->nout; s++) {
+      ir_value *v = n->out[s];
+      if (cc_is_view(n)) place[v->id] = place[n->in[0]->id];
+      else place[v->id].addr = cc_hbm_alloc(e, ir_nbytes(&v->ty)), place[v->id].placed = true;
+    }
+  }
+  for (int i = 0; i < g->noutputs; i++)
+    if (g->outputs[i]->data) PLACE_CONST(g->outputs[i]);
+#undef PLACE_CONST
+
+  int rc = cc_emit_failed(e, err, errlen);
+  for (int i = 0; i < g->nnodes && !rc; i++) {
+    ir_node *n = g->nodes[i];
+    if (cc_is_view(n)) continue;
+    char name[CC_ERR_LEN], op[64];
+    layer_label(n, name, sizeof name, op, sizeof op);
+    cc_layer_begin(e, name, op);
+    cc_scratch_reset(e);
+    cc_lower_ctx c = {e, chip, opt, g, n, place};
+    if (is_mxu(n)) rc = cc_lower_mxu(&c, err, errlen);
+    else if (n->op == IR_OP_TRANSPOSE || n->op == IR_OP_CONCAT || n->op == IR_OP_SPLIT || n->op == IR_OP_SLICE ||
+             n->op == IR_OP_PAD)
+      rc = cc_lower_move(&c, err, errlen);
+    else rc = cc_lower_vpu(&c, err, errlen);
+    cc_layer_end(e);
+    if (!rc && cc_emit_failed(e, NULL, 0)) {
+      char where[160], why[CC_ERR_LEN];
+      cc_emit_failed(e, why, sizeof why);
+      ir_node_where(n, where, sizeof where);
+      snprintf(err, errlen, "%s: %s", where, why);
+      rc = -1;
+    }
+  }
+  if (!rc) rc = cc_emit_finish(e, out, err, errlen);
+  if (!rc) { // the I/O signature: inputs, then outputs
+    isa_program *p = &out->prog;
+    p->io = calloc((size_t)(g->ninputs + g->noutputs) + 1, sizeof *p->io);
+    if (!p->io) rc = ir_fail(err, errlen, "out of host memory");
+    for (int i = 0; !rc && i < g->ninputs + g->noutputs; i++) {
+      bool in = i < g->ninputs;
+      ir_value *v = in ? g->inputs[i] : g->outputs[i - g->ninputs];
+      isa_io *t = &p->io[p->nio++];
+      t->role = in ? IO_INPUT : IO_OUTPUT;
+      snprintf(t->name, sizeof t->name, "%s", v->name);
+      t->dtype = IO_F32;
+      t->rank = v->ty.rank;
+      for (int d = 0; d < v->ty.rank; d++) t->dims[d] = v->ty.dims[d];
+      t->mem = IO_MEM_HBM;
+      t->addr = place[v->id].addr;
+      char why[256];
+      if (!isa_io_valid(t, why, sizeof why)) rc = ir_fail(err, errlen, "%s '%s': %s", in ? "input" : "output", v->name, why);
+    }
+  }
+  free(place);
+  cc_emit_free(e);
+  if (rc) {
+    cc_executable_free(out);
+    return -1;
+  }
+  if (opt->dump_asm) dump_asm(out, opt, opt->dump_asm);
+  return 0;
+}

@@ -1,0 +1,766 @@
+// The emitter: tile work in, a synchronised straight-line program out.
+//
+// Registers are a cache of values: an operand already in a register costs
+// nothing, one near a cached value costs an addi, any other an li (two words
+// for values beyond 32 bits). Descriptors go to SMEM once per distinct
+// content. Synchronisation follows docs/compiler.md: each tile unit signals
+// its own semaphore (number = the simulator's unit index) on every
+// completion, and the scalar unit counts those tokens with swait before it
+// dispatches work that depends on another unit's unfinished instruction.
+#include "compiler/compiler.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim/sim.h"
+
+enum { NREG = ISA_NUM_REGS, MAX_REGIONS = 4 };
+
+typedef struct {
+  uint8_t space; // isa_space
+  bool write;
+  uint64_t lo, hi; // [lo, hi)
+} region;
+
+// An instruction whose completion the scalar unit has not yet observed.
+typedef struct {
+  int unit;        // simulator unit index (= its semaphore)
+  uint64_t token;  // 1-based count of the unit's signals at this instruction
+  int nreg;
+  region reg[MAX_REGIONS * 2];
+} live_entry;
+
+typedef struct {
+  uint64_t issued, consumed; // signals dispatched, tokens taken by swait
+  bool monotone;             // completions come in dispatch order
+  int latency;               // DMA queues: the latency of its first transfer (-1: none yet)
+} unit_state;
+
+typedef struct {
+  uint64_t addr;
+  uint8_t *data;
+  uint64_t size;
+} hbm_seg;
+
+struct cc_emit {
+  chip_config chip;
+  char err[CC_ERR_LEN];
+  bool failed;
+
+  uint64_t *code;
+  size_t ncode, capcode;
+
+  uint8_t *smem;
+  uint64_t smem_used, smem_cap;
+  // descriptor dedup: open addressing over (hash -> smem address + 1)
+  uint64_t *desc_hash, *desc_addr;
+  size_t desc_cap, ndesc;
+
+  uint64_t regval[NREG];
+  bool regvalid[NREG];
+  uint64_t reguse[NREG];
+  uint64_t clock;
+
+  unit_state units[SIM_UNITS];
+  live_entry *live;
+  size_t nlive, caplive;
+  // mxu.ldw reads waiting for the pass that takes the tile (which signals)
+  region ldw_pending[SIM_MAX_MXU][MAX_REGIONS];
+  int nldw_pending[SIM_MAX_MXU];
+  int mxu_tile_k[SIM_MAX_MXU];
+  isa_dtype mxu_tile_dt[SIM_MAX_MXU];
+
+  uint64_t vmem_used, acc_used;
+  uint64_t hbm_top;
+  hbm_seg *segs;
+  size_t nsegs, capsegs;
+
+  isa_layer *layers;
+  size_t nlayers, caplayers;
+  bool in_layer;
+};
+
+// ---------------------------------------------------------------- basics
+
+int cc_emit_fail(cc_emit *e, const char *fmt, ...) {
+  if (e->failed) return -1;
+  e->failed = true;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(e->err, sizeof e->err, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+int cc_emit_failed(const cc_emit *e, char *err, size_t errlen) {
+  if (!e->failed) return 0;
+  if (err) snprintf(err, errlen, "%s", e->err);
+  return -1;
+}
+
+const chip_config *cc_emit_chip(const cc_emit *e) { return &e->chip; }
+
+static void *grow(cc_emit *e, void *p, size_t *cap, size_t need, size_t elem) {
+  if (need <= *cap) return p;
+  size_t n = *cap ? *cap * 2 : 64;
+  while (n < need) n *= 2;
+  void *q = realloc(p, n * elem);
+  if (!q) {
+    cc_emit_fail(e, "out of host memory");
+    return p;
+  }
+  *cap = n;
+  return q;
+}
+
+cc_emit *cc_emit_new(const chip_config *chip, char *err, size_t errlen) {
+  cc_emit *e = calloc(1, sizeof *e);
+  if (!e) {
+    snprintf(err, errlen, "out of host memory");
+    return NULL;
+  }
+  e->chip = *chip;
+  e->smem_cap = chip->smem_bytes;
+  e->smem = calloc(1, e->smem_cap ? e->smem_cap : 1);
+  e->desc_cap = 1024;
+  e->desc_hash = calloc(e->desc_cap, sizeof *e->desc_hash);
+  e->desc_addr = calloc(e->desc_cap, sizeof *e->desc_addr);
+  if (!e->smem || !e->desc_hash || !e->desc_addr) {
+    cc_emit_free(e);
+    snprintf(err, errlen, "out of host memory");
+    return NULL;
+  }
+  for (int u = 0; u < SIM_UNITS; u++) e->units[u].monotone = true, e->units[u].latency = -1;
+  return e;
+}
+
+void cc_emit_free(cc_emit *e) {
+  if (!e) return;
+  free(e->code);
+  free(e->smem);
+  free(e->desc_hash);
+  free(e->desc_addr);
+  free(e->live);
+  for (size_t i = 0; i < e->nsegs; i++) free(e->segs[i].data);
+  free(e->segs);
+  free(e->layers);
+  free(e);
+}
+
+static void put(cc_emit *e, const isa_inst *in) {
+  if (e->failed) return;
+  e->code = grow(e, e->code, &e->capcode, e->ncode + 1, sizeof *e->code);
+  if (e->failed) return;
+  e->code[e->ncode++] = isa_encode(in);
+}
+
+static void put_scalar(cc_emit *e, isa_opcode op, int ra, int rb, int32_t imm) {
+  isa_inst in = {.op = op, .ra = (uint8_t)ra, .rb = (uint8_t)rb, .imm = imm};
+  put(e, &in);
+}
+
+// ---------------------------------------------------------------- registers
+
+static bool fits32(int64_t v) { return v >= INT32_MIN && v <= INT32_MAX; }
+
+// A register holding v, loading it if needed; registers in busy (a mask) are
+// operands of the instruction being built and must not be evicted.
+static int reg_for(cc_emit *e, uint64_t v, unsigned busy) {
+  e->clock++;
+  if (v == 0) return 0;
+  for (int r = 1; r < NREG; r++)
+    if (e->regvalid[r] && e->regval[r] == v) {
+      e->reguse[r] = e->clock;
+      return r;
+    }
+  int victim = -1;
+  for (int r = 1; r < NREG; r++) {
+    if (busy & (1u << r)) continue;
+    if (!e->regvalid[r]) {
+      victim = r;
+      break;
+    }
+    if (victim < 0 || e->reguse[r] < e->reguse[victim]) victim = r;
+  }
+  assert(victim > 0);
+  // addi from the nearest cached value, else li (+ lih).
+  int base = -1;
+  for (int r = 1; r < NREG; r++)
+    if (e->regvalid[r] && fits32((int64_t)(v - e->regval[r]))) {
+      base = r;
+      break;
+    }
+  if (fits32((int64_t)v)) {
+    put_scalar(e, OP_LI, victim, 0, (int32_t)(int64_t)v);
+  } else if (base >= 0) {
+    put_scalar(e, OP_ADDI, victim, base, (int32_t)(int64_t)(v - e->regval[base]));
+  } else {
+    put_scalar(e, OP_LI, victim, 0, (int32_t)(uint32_t)v);
+    put_scalar(e, OP_LIH, victim, 0, (int32_t)(uint32_t)(v >> 32));
+  }
+  e->regval[victim] = v, e->regvalid[victim] = true, e->reguse[victim] = e->clock;
+  return victim;
+}
+
+// Registers for up to four operands, none evicting another.
+static void regs_for(cc_emit *e, int n, const uint64_t *vals, int *regs) {
+  unsigned busy = 0;
+  for (int i = 0; i < n; i++) {
+    regs[i] = reg_for(e, vals[i], busy);
+    busy |= 1u << regs[i];
+  }
+}
+
+// ---------------------------------------------------------------- descriptors
+
+static uint64_t hash_words(const uint64_t *w, int n) {
+  uint64_t h = 0x9e3779b97f4a7c15ull;
+  for (int i = 0; i < n; i++) h = (h ^ w[i]) * 0x100000001b3ull + (h >> 29);
+  return h ? h : 1;
+}
+
+// SMEM address of a descriptor with these words, written once.
+static uint64_t descriptor(cc_emit *e, const uint64_t *w, int n) {
+  uint64_t h = hash_words(w, n);
+  size_t mask = e->desc_cap - 1, i = h & mask;
+  for (; e->desc_hash[i]; i = (i + 1) & mask)
+    if (e->desc_hash[i] == h && !memcmp(e->smem + e->desc_addr[i], w, (size_t)n * 8)) return e->desc_addr[i];
+  uint64_t addr = (e->smem_used + 7) & ~7ull;
+  if (addr + (uint64_t)n * 8 > e->smem_cap) {
+    cc_emit_fail(e, "the program needs more than the %" PRIu64 " bytes of SMEM of chip '%s' for its descriptors",
+                 e->smem_cap, e->chip.name);
+    return 0;
+  }
+  memcpy(e->smem + addr, w, (size_t)n * 8);
+  e->smem_used = addr + (uint64_t)n * 8;
+  e->desc_hash[i] = h, e->desc_addr[i] = addr;
+  if (++e->ndesc * 2 > e->desc_cap) { // rehash
+    size_t oc = e->desc_cap;
+    uint64_t *oh = e->desc_hash, *oa = e->desc_addr;
+    e->desc_cap *= 2;
+    e->desc_hash = calloc(e->desc_cap, sizeof *e->desc_hash);
+    e->desc_addr = calloc(e->desc_cap, sizeof *e->desc_addr);
+    if (!e->desc_hash || !e->desc_addr) {
+      cc_emit_fail(e, "out of host memory");
+      e->desc_cap = oc, free(e->desc_hash), free(e->desc_addr);
+      e->desc_hash = oh, e->desc_addr = oa;
+      return addr;
+    }
+    for (size_t j = 0; j < oc; j++)
+      if (oh[j]) {
+        size_t k = oh[j] & (e->desc_cap - 1);
+        while (e->desc_hash[k]) k = (k + 1) & (e->desc_cap - 1);
+        e->desc_hash[k] = oh[j], e->desc_addr[k] = oa[j];
+      }
+    free(oh), free(oa);
+  }
+  return addr;
+}
+
+// ---------------------------------------------------------------- synchronisation
+
+static bool overlap(const region *a, const region *b) {
+  return a->space == b->space && a->lo < b->hi && b->lo < a->hi && (a->write || b->write);
+}
+
+static void forget_completed(cc_emit *e, int unit) {
+  unit_state *u = &e->units[unit];
+  size_t j = 0;
+  for (size_t i = 0; i < e->nlive; i++) {
+    live_entry *l = &e->live[i];
+    if (l->unit == unit && l->token <= u->consumed) continue;
+    e->live[j++] = *l;
+  }
+  e->nlive = j;
+}
+
+// Makes the scalar unit wait until instruction `token` of unit has completed.
+static void wait_for(cc_emit *e, int unit, uint64_t token) {
+  unit_state *u = &e->units[unit];
+  uint64_t target = u->monotone ? token : u->issued;
+  if (target <= u->consumed) return;
+  uint64_t n = target - u->consumed;
+  while (n) { // a count field holds 2^23 - 1
+    uint64_t k = n < (1u << 23) - 1 ? n : (1u << 23) - 1;
+    put_scalar(e, OP_SWAIT, 0, 0, (int32_t)(k << 8 | (uint64_t)unit));
+    n -= k;
+  }
+  u->consumed = target;
+  forget_completed(e, unit);
+}
+
+void cc_barrier(cc_emit *e) {
+  for (int u = 0; u < SIM_UNITS; u++)
+    if (e->units[u].issued > e->units[u].consumed) wait_for(e, u, e->units[u].issued);
+  for (int m = 0; m < SIM_MAX_MXU; m++) e->nldw_pending[m] = 0;
+  e->nlive = 0;
+}
+
+// Waits for every unfinished instruction of another unit that conflicts
+// with these regions; then records the new instruction (if it signals).
+static void sync_and_record(cc_emit *e, int unit, bool signals, const region *rg, int nrg) {
+  if (e->failed) return;
+  // A conflict with a weight load no pass has taken yet: only a barrier
+  // orders it (the compiler never emits this; kept for safety).
+  for (int m = 0; m < SIM_MAX_MXU; m++) {
+    if (SIM_UNIT_MXU0 + m == unit) continue;
+    for (int i = 0; i < e->nldw_pending[m]; i++)
+      for (int j = 0; j < nrg; j++)
+        if (overlap(&e->ldw_pending[m][i], &rg[j])) {
+          cc_barrier(e);
+          goto checked;
+        }
+  }
+  for (;;) {
+    int wunit = -1;
+    uint64_t wtoken = 0;
+    for (size_t i = 0; i < e->nlive; i++) {
+      live_entry *l = &e->live[i];
+      if (l->unit == unit) continue;
+      for (int a = 0; a < l->nreg; a++)
+        for (int b = 0; b < nrg; b++)
+          if (overlap(&l->reg[a], &rg[b]) && (l->unit != wunit || l->token > wtoken)) {
+            if (wunit < 0 || l->unit == wunit) wunit = l->unit, wtoken = l->token;
+          }
+    }
+    if (wunit < 0) break;
+    wait_for(e, wunit, wtoken);
+  }
+checked:
+  if (!signals) return;
+  unit_state *u = &e->units[unit];
+  u->issued++;
+  e->live = grow(e, e->live, &e->caplive, e->nlive + 1, sizeof *e->live);
+  if (e->failed) return;
+  live_entry *l = &e->live[e->nlive++];
+  l->unit = unit, l->token = u->issued, l->nreg = 0;
+  for (int j = 0; j < nrg; j++) l->reg[l->nreg++] = rg[j];
+  if (unit >= SIM_UNIT_MXU0) { // the pass carries its tile load's reads
+    int m = unit - SIM_UNIT_MXU0;
+    for (int i = 0; i < e->nldw_pending[m] && l->nreg < MAX_REGIONS * 2; i++) l->reg[l->nreg++] = e->ldw_pending[m][i];
+    e->nldw_pending[m] = 0;
+  }
+  // Bound the bookkeeping: a long list means work nobody waited for.
+  if (e->nlive > 4096) cc_barrier(e);
+}
+
+// ---------------------------------------------------------------- memory checks
+
+static region local_region(uint64_t lo, uint64_t hi, bool write) {
+  return (region){SPACE_LOCAL, write, lo, hi};
+}
+
+static bool in_local(const cc_emit *e, uint64_t lo, uint64_t hi) {
+  if (hi <= lo) return false;
+  if (hi <= e->chip.vmem_bytes) return true;
+  return lo >= ISA_ACC_BASE && hi <= ISA_ACC_BASE + e->chip.acc_bytes;
+}
+
+static bool check_space(cc_emit *e, isa_space sp, uint64_t lo, uint64_t hi, const char *what) {
+  bool ok;
+  switch (sp) {
+  case SPACE_LOCAL: ok = in_local(e, lo, hi); break;
+  case SPACE_HBM: ok = hi > lo && hi <= e->chip.hbm_bytes; break;
+  default: ok = hi > lo && hi <= SIM_HOST_BYTES; break;
+  }
+  if (!ok)
+    cc_emit_fail(e, "internal error: %s [0x%" PRIx64 ", 0x%" PRIx64 ") lies outside %s memory", what, lo, hi,
+                 isa_space_names[sp]);
+  return ok;
+}
+
+// Lowest and one-past-highest byte of a strided block.
+static void extent(uint64_t base, uint64_t inner, const uint64_t *n, const int64_t *stride, int ndims,
+                   uint64_t *lo, uint64_t *hi) {
+  int64_t mn = 0, mx = 0;
+  for (int d = 0; d < ndims; d++) {
+    int64_t span = (int64_t)(n[d] - 1) * stride[d];
+    if (span < 0) mn += span;
+    else mx += span;
+  }
+  *lo = base + (uint64_t)mn;
+  *hi = base + (uint64_t)mx + inner;
+}
+
+// ---------------------------------------------------------------- tile instructions
+
+static int dma_queue(const cc_emit *e, isa_space dst, isa_space src) {
+  int q;
+  if (dst == SPACE_HOST || src == SPACE_HOST) q = 3;
+  else if (dst == SPACE_LOCAL && src == SPACE_LOCAL) q = 2;
+  else if (dst == SPACE_LOCAL) q = 0;
+  else q = 1;
+  return q % e->chip.dma_queues;
+}
+
+static int space_latency(const cc_emit *e, isa_space s) {
+  return s == SPACE_HOST ? e->chip.host_latency : s == SPACE_HBM ? e->chip.hbm_latency : 0;
+}
+
+void cc_dma(cc_emit *e, isa_space dst_space, uint64_t dst, isa_space src_space, uint64_t src,
+            const cc_dma_shape *sh) {
+  if (e->failed) return;
+  uint64_t total = sh->inner;
+  for (int d = 0; d < 3; d++) total *= sh->n[d] ? sh->n[d] : 0;
+  if (!total) {
+    cc_emit_fail(e, "internal error: empty DMA");
+    return;
+  }
+  if (total > SIM_MAX_DMA_BYTES) {
+    cc_emit_fail(e, "internal error: a DMA of %" PRIu64 " bytes (at most 2^32)", total);
+    return;
+  }
+  region rg[2];
+  uint64_t lo, hi;
+  extent(src, sh->inner, sh->n, sh->src_stride, 3, &lo, &hi);
+  if (!check_space(e, src_space, lo, hi, "DMA source")) return;
+  rg[0] = (region){(uint8_t)src_space, false, lo, hi};
+  extent(dst, sh->inner, sh->n, sh->dst_stride, 3, &lo, &hi);
+  if (!check_space(e, dst_space, lo, hi, "DMA destination")) return;
+  rg[1] = (region){(uint8_t)dst_space, true, lo, hi};
+
+  int q = dma_queue(e, dst_space, src_space), unit = SIM_UNIT_DMA0 + q;
+  unit_state *u = &e->units[unit];
+  int lat = space_latency(e, dst_space) > space_latency(e, src_space) ? space_latency(e, dst_space)
+                                                                       : space_latency(e, src_space);
+  if (u->latency < 0) u->latency = lat;
+  else if (u->latency != lat) u->monotone = false;
+
+  uint64_t w[ISA_DMA_DESC_WORDS] = {sh->inner};
+  for (int d = 0; d < 3; d++) {
+    w[1 + 3 * d] = sh->n[d];
+    w[2 + 3 * d] = (uint64_t)sh->src_stride[d];
+    w[3 + 3 * d] = (uint64_t)sh->dst_stride[d];
+  }
+  uint64_t da = descriptor(e, w, ISA_DMA_DESC_WORDS);
+  sync_and_record(e, unit, true, rg, 2);
+  uint64_t vals[3] = {dst, src, da};
+  int r[3];
+  regs_for(e, 3, vals, r);
+  isa_inst in = {.op = OP_DMA, .ra = (uint8_t)r[0], .rb = (uint8_t)r[1], .rc = (uint8_t)r[2],
+                 .signal = true, .signal_sem = (uint8_t)unit, .unit = (uint8_t)q,
+                 .funct = (uint8_t)(dst_space << 2 | src_space)};
+  put(e, &in);
+}
+
+void cc_copy(cc_emit *e, isa_space dst_space, uint64_t dst, isa_space src_space, uint64_t src, uint64_t bytes) {
+  // Runs of at most 1 GiB keep every transfer far below the 2^32-byte bound.
+  const uint64_t run = 1ull << 30;
+  while (bytes && !e->failed) {
+    uint64_t b = bytes < run ? bytes : run;
+    cc_dma_shape sh = {.inner = b, .n = {1, 1, 1}};
+    cc_dma(e, dst_space, dst, src_space, src, &sh);
+    dst += b, src += b, bytes -= b;
+  }
+}
+
+static bool check_mxu(cc_emit *e, int mxu, isa_dtype dt) {
+  if (mxu < 0 || mxu >= e->chip.mxu_count) return cc_emit_fail(e, "internal error: MXU %d of %d", mxu, e->chip.mxu_count), false;
+  if (dt == DT_BF16 ? !e->chip.mxu_bf16 : dt == DT_I8 ? !e->chip.mxu_int8 : true)
+    return cc_emit_fail(e, "chip '%s' has no %s matrix unit", e->chip.name, isa_dtype_names[dt]), false;
+  return true;
+}
+
+void cc_ldw(cc_emit *e, int mxu, isa_dtype dt, uint64_t src, uint64_t stride, int k, int n) {
+  if (e->failed || !check_mxu(e, mxu, dt)) return;
+  int es = isa_dtype_bytes[dt];
+  if (k < 1 || k > e->chip.mxu_rows || n < 1 || n > e->chip.mxu_cols || src % es || stride % es) {
+    cc_emit_fail(e, "internal error: weight tile %dx%d at 0x%" PRIx64 " stride %" PRIu64, k, n, src, stride);
+    return;
+  }
+  region rg = local_region(src, src + (uint64_t)(k - 1) * stride + (uint64_t)n * es, false);
+  if (!check_space(e, SPACE_LOCAL, rg.lo, rg.hi, "weight tile")) return;
+  int unit = SIM_UNIT_MXU0 + mxu;
+  sync_and_record(e, unit, false, &rg, 1);
+  if (e->nldw_pending[mxu] < MAX_REGIONS) e->ldw_pending[mxu][e->nldw_pending[mxu]++] = rg;
+  e->mxu_tile_k[mxu] = k, e->mxu_tile_dt[mxu] = dt;
+  uint64_t vals[4] = {src, stride, (uint64_t)k, (uint64_t)n};
+  int r[4];
+  regs_for(e, 4, vals, r);
+  isa_inst in = {.op = OP_MXU_LDW, .ra = (uint8_t)r[0], .rb = (uint8_t)r[1], .rc = (uint8_t)r[2],
+                 .rd = (uint8_t)r[3], .unit = (uint8_t)mxu, .dt_src1 = (uint8_t)dt};
+  put(e, &in);
+}
+
+void cc_mm(cc_emit *e, int mxu, isa_dtype dt, uint64_t acc, uint64_t src, uint64_t rows, uint64_t stride,
+           bool accumulate) {
+  if (e->failed || !check_mxu(e, mxu, dt)) return;
+  int es = isa_dtype_bytes[dt], k = e->mxu_tile_k[mxu];
+  if (!k || e->mxu_tile_dt[mxu] != dt || rows < 1 || rows > SIM_MAX_PASS_ROWS || src % es || stride % es ||
+      acc % 4) {
+    cc_emit_fail(e, "internal error: pass of %" PRIu64 " rows at 0x%" PRIx64, rows, src);
+    return;
+  }
+  region rg[2];
+  rg[0] = local_region(src, src + (rows - 1) * stride + (uint64_t)k * es, false);
+  rg[1] = local_region(acc, acc + rows * (uint64_t)e->chip.mxu_cols * 4, true);
+  if (!check_space(e, SPACE_LOCAL, rg[0].lo, rg[0].hi, "pass input") ||
+      !check_space(e, SPACE_LOCAL, rg[1].lo, rg[1].hi, "pass output"))
+    return;
+  if (rg[1].lo < ISA_ACC_BASE) {
+    cc_emit_fail(e, "internal error: pass output outside the accumulators");
+    return;
+  }
+  int unit = SIM_UNIT_MXU0 + mxu;
+  sync_and_record(e, unit, true, rg, 2);
+  uint64_t vals[4] = {acc, src, rows, stride};
+  int r[4];
+  regs_for(e, 4, vals, r);
+  isa_inst in = {.op = OP_MXU_MM, .ra = (uint8_t)r[0], .rb = (uint8_t)r[1], .rc = (uint8_t)r[2],
+                 .rd = (uint8_t)r[3], .signal = true, .signal_sem = (uint8_t)unit, .unit = (uint8_t)mxu,
+                 .dt_src1 = (uint8_t)dt, .flags = accumulate ? MXU_FLAG_ACC : 0};
+  put(e, &in);
+}
+
+void cc_vpu(cc_emit *e, isa_vpu_op op, isa_dtype dt_dst, uint64_t dst, isa_dtype dt1, uint64_t src1,
+            isa_dtype dt2, uint64_t src2, const cc_vblock *b) {
+  if (e->failed) return;
+  const isa_vpu_info *vi = &isa_vpu_ops[op & 63];
+  assert(vi->name);
+  bool binary = vi->kind == VK_BINARY;
+  if (!b->rows || !b->cols || b->rows * b->cols > SIM_MAX_VPU_ELEMENTS) {
+    cc_emit_fail(e, "internal error: vector block %" PRIu64 "x%" PRIu64, b->rows, b->cols);
+    return;
+  }
+  int ed = isa_dtype_bytes[dt_dst], e1 = isa_dtype_bytes[dt1], e2 = isa_dtype_bytes[binary ? dt2 : dt1];
+  region rg[3];
+  int nrg = 0;
+  uint64_t rows = b->rows, cols = b->cols, lo, hi;
+  uint64_t n1[1] = {rows};
+  int64_t s;
+  // destination
+  switch (vi->kind) {
+  case VK_REDUCE: s = b->dst_stride, extent(dst, (uint64_t)ed, n1, &s, 1, &lo, &hi); break;
+  case VK_REDUCE_COL: lo = dst, hi = dst + cols * (uint64_t)ed; break;
+  case VK_TRANSPOSE: {
+    uint64_t nc[1] = {cols};
+    s = b->dst_stride, extent(dst, rows * (uint64_t)ed, nc, &s, 1, &lo, &hi);
+    break;
+  }
+  default: s = b->dst_stride, extent(dst, cols * (uint64_t)ed, n1, &s, 1, &lo, &hi); break;
+  }
+  rg[nrg++] = local_region(lo, hi, true);
+  s = b->src1_stride, extent(src1, cols * (uint64_t)e1, n1, &s, 1, &lo, &hi);
+  rg[nrg++] = local_region(lo, hi, false);
+  if (binary) {
+    s = b->src2_stride;
+    extent(src2, b->src2_colstep ? cols * (uint64_t)e2 : (uint64_t)e2, n1, &s, 1, &lo, &hi);
+    rg[nrg++] = local_region(lo, hi, false);
+  }
+  for (int i = 0; i < nrg; i++)
+    if (!check_space(e, SPACE_LOCAL, rg[i].lo, rg[i].hi, "vector operand")) return;
+  uint64_t w[ISA_VPU_DESC_WORDS] = {rows, cols, (uint64_t)b->dst_stride, (uint64_t)b->src1_stride,
+                                    (uint64_t)(binary ? b->src2_stride : 0),
+                                    (uint64_t)(binary ? b->src2_colstep : 1),
+                                    (uint64_t)(int64_t)(op == VOP_REQUANT ? b->mult : 1),
+                                    (uint64_t)(op == VOP_REQUANT ? b->shift : 0),
+                                    (uint64_t)(int64_t)(op == VOP_REQUANT ? b->zp : 0)};
+  uint64_t da = descriptor(e, w, ISA_VPU_DESC_WORDS);
+  sync_and_record(e, SIM_UNIT_VPU, true, rg, nrg);
+  uint64_t vals[4] = {dst, src1, da, src2};
+  int r[4];
+  regs_for(e, binary ? 4 : 3, vals, r);
+  isa_inst in = {.op = OP_VPU, .ra = (uint8_t)r[0], .rb = (uint8_t)r[1], .signal = true,
+                 .signal_sem = SIM_UNIT_VPU, .funct = (uint8_t)op, .dt_dst = (uint8_t)dt_dst,
+                 .dt_src1 = (uint8_t)dt1};
+  if (binary) in.rc = (uint8_t)r[3], in.rd = (uint8_t)r[2], in.dt_src2 = (uint8_t)dt2;
+  else in.rd = (uint8_t)r[2];
+  put(e, &in);
+}
+
+// ---------------------------------------------------------------- memory plan
+
+static uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+uint64_t cc_vmem_alloc(cc_emit *e, uint64_t bytes, const char *what) {
+  uint64_t a = align_up(e->vmem_used, 64);
+  if (e->failed) return UINT64_MAX;
+  if (a + bytes > e->chip.vmem_bytes || bytes > e->chip.vmem_bytes) {
+    cc_emit_fail(e, "%s needs %" PRIu64 " bytes of VMEM; chip '%s' has %" PRIu64 " left of %" PRIu64, what, bytes,
+                 e->chip.name, e->chip.vmem_bytes - (a < e->chip.vmem_bytes ? a : e->chip.vmem_bytes),
+                 e->chip.vmem_bytes);
+    return UINT64_MAX;
+  }
+  e->vmem_used = a + bytes;
+  return a;
+}
+
+uint64_t cc_acc_alloc(cc_emit *e, uint64_t bytes, const char *what) {
+  uint64_t a = align_up(e->acc_used, 64);
+  if (e->failed) return UINT64_MAX;
+  if (a + bytes > e->chip.acc_bytes || bytes > e->chip.acc_bytes) {
+    cc_emit_fail(e, "%s needs %" PRIu64 " bytes of accumulators; chip '%s' has %" PRIu64, what, bytes,
+                 e->chip.name, e->chip.acc_bytes);
+    return UINT64_MAX;
+  }
+  e->acc_used = a + bytes;
+  return ISA_ACC_BASE + a;
+}
+
+uint64_t cc_vmem_free_bytes(const cc_emit *e) {
+  uint64_t a = align_up(e->vmem_used, 64);
+  return a < e->chip.vmem_bytes ? e->chip.vmem_bytes - a : 0;
+}
+
+uint64_t cc_acc_free_bytes(const cc_emit *e) {
+  uint64_t a = align_up(e->acc_used, 64);
+  return a < e->chip.acc_bytes ? e->chip.acc_bytes - a : 0;
+}
+
+// Reuse is safe without a barrier: the next layer's writes to the scratch
+// conflict with any unfinished reader, and sync_and_record waits for it.
+void cc_scratch_reset(cc_emit *e) { e->vmem_used = e->acc_used = 0; }
+
+uint64_t cc_hbm_alloc(cc_emit *e, uint64_t bytes) {
+  uint64_t a = align_up(e->hbm_top, 64);
+  if (e->failed) return 0;
+  if (a + bytes < a || a + bytes > e->chip.hbm_bytes) {
+    cc_emit_fail(e, "the model needs more than the %" PRIu64 " KiB of HBM of chip '%s'", e->chip.hbm_bytes >> 10,
+                 e->chip.name);
+    return 0;
+  }
+  e->hbm_top = a + (bytes ? bytes : 1);
+  return a;
+}
+
+uint64_t cc_hbm_const(cc_emit *e, const void *data, uint64_t bytes) {
+  uint64_t a = cc_hbm_alloc(e, bytes);
+  if (e->failed) return 0;
+  hbm_seg *last = e->nsegs ? &e->segs[e->nsegs - 1] : NULL;
+  if (last && last->addr + last->size == a) { // touching: one segment
+    uint8_t *p = realloc(last->data, last->size + bytes);
+    if (!p) return cc_emit_fail(e, "out of host memory"), 0;
+    memcpy(p + last->size, data, bytes);
+    last->data = p, last->size += bytes;
+    return a;
+  }
+  e->segs = grow(e, e->segs, &e->capsegs, e->nsegs + 1, sizeof *e->segs);
+  if (e->failed) return 0;
+  uint8_t *p = malloc(bytes ? bytes : 1);
+  if (!p) return cc_emit_fail(e, "out of host memory"), 0;
+  memcpy(p, data, bytes);
+  e->segs[e->nsegs++] = (hbm_seg){a, p, bytes};
+  return a;
+}
+
+// ---------------------------------------------------------------- layers
+
+void cc_layer_begin(cc_emit *e, const char *name, const char *op) {
+  assert(!e->in_layer);
+  e->layers = grow(e, e->layers, &e->caplayers, e->nlayers + 1, sizeof *e->layers);
+  if (e->failed) return;
+  isa_layer *l = &e->layers[e->nlayers];
+  memset(l, 0, sizeof *l);
+  snprintf(l->name, sizeof l->name, "%s", name);
+  // A long name is cut at a character boundary: the layer table holds UTF-8.
+  size_t len = strlen(l->name);
+  if (len == sizeof l->name - 1 && strlen(name) > len) {
+    size_t k = len;
+    while (k && ((unsigned char)l->name[k - 1] & 0xc0) == 0x80) k--; // back to the last lead byte
+    if (k) {
+      unsigned char lead = (unsigned char)l->name[k - 1];
+      size_t need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+      if (k - 1 + need > len) l->name[k - 1] = 0;
+    }
+  }
+  snprintf(l->op, sizeof l->op, "%s", op);
+  l->pc_begin = e->ncode;
+  e->in_layer = true;
+}
+
+void cc_layer_add_macs(cc_emit *e, uint64_t macs) {
+  if (e->in_layer && !e->failed) e->layers[e->nlayers].macs += macs;
+}
+
+void cc_layer_end(cc_emit *e) {
+  if (!e->in_layer || e->failed) {
+    e->in_layer = false;
+    return;
+  }
+  e->in_layer = false;
+  isa_layer *l = &e->layers[e->nlayers];
+  l->pc_end = e->ncode;
+  if (l->pc_end > l->pc_begin) e->nlayers++; // a view emits nothing: no layer
+}
+
+// ---------------------------------------------------------------- finish
+
+int cc_emit_finish(cc_emit *e, cc_executable *out, char *err, size_t errlen) {
+  memset(out, 0, sizeof *out);
+  put_scalar(e, OP_HALT, 0, 0, 0);
+  if (!e->failed && e->ncode * 8 > e->chip.imem_bytes)
+    cc_emit_fail(e,
+                 "the program has %zu instructions (%zu KiB); the IMEM of chip '%s' holds %" PRIu64
+                 " KiB: the model is too big for this chip",
+                 e->ncode, e->ncode * 8 / 1024, e->chip.name, e->chip.imem_bytes / 1024);
+  if (cc_emit_failed(e, err, errlen)) return -1;
+  isa_program *p = &out->prog;
+  p->code = e->code, p->ncode = e->ncode;
+  e->code = NULL, e->ncode = e->capcode = 0;
+  p->segs = calloc(e->nsegs + 1, sizeof *p->segs);
+  if (!p->segs) return snprintf(err, errlen, "out of host memory"), -1;
+  if (e->smem_used) {
+    uint64_t n = align_up(e->smem_used, 8);
+    p->segs[p->nsegs++] = (isa_segment){SEG_SMEM, 0, e->smem, n};
+    e->smem = NULL;
+  }
+  for (size_t i = 0; i < e->nsegs; i++) p->segs[p->nsegs++] = (isa_segment){SEG_HBM, e->segs[i].addr, e->segs[i].data, e->segs[i].size};
+  e->nsegs = 0;
+  p->layers = e->layers, p->nlayers = e->nlayers;
+  e->layers = NULL, e->nlayers = e->caplayers = 0;
+  snprintf(p->chip, sizeof p->chip, "%s", e->chip.name);
+  out->hbm_bytes = e->hbm_top;
+  return 0;
+}
+
+void cc_executable_free(cc_executable *x) {
+  if (!x) return;
+  isa_program_free(&x->prog);
+  memset(x, 0, sizeof *x);
+}
+
+void cc_dma_nd(cc_emit *e, isa_space dst_space, uint64_t dst, isa_space src_space, uint64_t src, uint64_t elem,
+               int ndims, const uint64_t *count, const int64_t *src_stride, const int64_t *dst_stride) {
+  // Dims innermost first after merging: inner bytes, then (n, ss, ds).
+  uint64_t n[IR_MAX_DIMS + 1];
+  int64_t ss[IR_MAX_DIMS + 1], ds[IR_MAX_DIMS + 1];
+  int k = 0;
+  uint64_t inner = elem;
+  bool inner_open = true; // the innermost dims so far are contiguous in both
+  for (int d = ndims - 1; d >= 0; d--) {
+    if (count[d] == 0) return;
+    if (count[d] == 1) continue;
+    if (inner_open && src_stride[d] == (int64_t)inner && dst_stride[d] == (int64_t)inner) {
+      inner *= count[d];
+      continue;
+    }
+    inner_open = false;
+    if (k && ss[k - 1] * (int64_t)n[k - 1] == src_stride[d] && ds[k - 1] * (int64_t)n[k - 1] == dst_stride[d]) {
+      n[k - 1] *= count[d];
+      continue;
+    }
+    n[k] = count[d], ss[k] = src_stride[d], ds[k] = dst_stride[d], k++;
+  }
+  if (k <= 3) {
+    cc_dma_shape sh = {.inner = inner, .n = {1, 1, 1}};
+    for (int i = 0; i < k; i++) sh.n[i] = n[i], sh.src_stride[i] = ss[i], sh.dst_stride[i] = ds[i];
+    cc_dma(e, dst_space, dst, src_space, src, &sh);
+    return;
+  }
+  // Loop over the outermost dims beyond three, one DMA per index.
+  cc_dma_shape sh = {.inner = inner};
+  for (int i = 0; i < 3; i++) sh.n[i] = n[i], sh.src_stride[i] = ss[i], sh.dst_stride[i] = ds[i];
+  uint64_t idx[IR_MAX_DIMS + 1] = {0};
+  for (;;) {
+    uint64_t so = src, dso = dst;
+    for (int i = 3; i < k; i++) so += idx[i] * (uint64_t)ss[i], dso += idx[i] * (uint64_t)ds[i];
+    cc_dma(e, dst_space, dso, src_space, so, &sh);
+    if (e->failed) return;
+    int i = 3;
+    while (i < k && ++idx[i] == n[i]) idx[i++] = 0;
+    if (i == k) break;
+  }
+}

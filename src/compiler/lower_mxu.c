@@ -1,0 +1,833 @@
+// Matmul and convolution on the MXU (docs/compiler.md, "Lowering: the MXU").
+//
+// Every product is a convolution over a channels-last pixel grid: a matmul is
+// a 1x1 convolution over its rows. Output pixels are tiled into m-tiles that
+// fit an accumulator buffer, output channels into n-tiles of the array's
+// width, and the reduction (kernel positions x input channels) into k-tiles
+// of its height. Grouped convolutions pack several groups into one block with
+// block-diagonal weights, as many as the cost model finds cheapest.
+//
+// Per m-tile the pipeline is: LOAD the input rows (f32, HBM to VMEM), CONVERT
+// them to bf16 (split into three bf16 parts for precision highest) into a
+// zero-padded slab, gather the im2col matrix with local DMAs, run the passes
+// (MM) k-tile by k-tile into an accumulator buffer, then the EPILOGUE (bias,
+// residual, activation) on the vector unit and STORE to HBM. Emission order
+// staggers the stages over successive m-tiles so that DMA, MXU and VPU work
+// overlap; the emitter adds the waits.
+#include <assert.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compiler/compiler.h"
+#include "sim/numerics.h"
+
+#define NPAIRS_MAX 6
+
+typedef struct {
+  cc_lower_ctx *c;
+  cc_emit *e;
+  const chip_config *chip;
+  int R, C, nmxu;
+  int parts;                        // bf16 parts per operand: 1 (default) or 3 (highest)
+  int npairs;                       // products summed per k-tile
+  int pair_a[NPAIRS_MAX], pair_b[NPAIRS_MAX];
+
+  // geometry: input [N, H, W, Cin], output [N, OH, OW, M]
+  int64_t N, H, W, Cin, OH, OW, M;
+  int64_t KH, KW, sh, sw, dh, dw, pt, pl;
+  int64_t groups, cin_g, cout_g;
+  bool flat;                        // 1x1, stride 1, no padding: pixels are rows
+  uint64_t x_addr, y_addr, res_addr;
+  bool has_res;
+  ir_act act;
+  float lo, hi;
+
+  int64_t G, nblocks;               // groups per block (the last may have fewer), blocks
+
+  // weights: constant (pre-arranged bf16 [block][part][Kb][Nb] in HBM) or
+  // converted at run time from an f32 [K, M] matrix in HBM
+  bool w_runtime;
+  uint64_t w_hbm, b_hbm;            // b_hbm: f32 [M] bias or 0 when absent
+  bool has_bias;
+  uint64_t w_src_f32;               // runtime: f32 B
+} job;
+
+// ---------------------------------------------------------------- blocks and weights
+//
+// The reduction index of (input channel c, kernel row kh, kernel column kw)
+// is (kh*KW + kw)*Cin + c for dense convolutions, so an im2col gather moves
+// whole channel runs, and (c*KH + kh)*KW + kw for grouped ones, so that each
+// block of groups owns a contiguous range of reduction rows and one im2col
+// matrix serves every block.
+
+typedef struct {
+  int64_t g0, gcount, Cb, Nb, Kb; // groups [g0, g0+gcount), channels in/out, reduction rows
+  int ktiles, ntiles;
+  int64_t c0, o0, krow0;          // first input channel, output channel, reduction row
+  uint64_t w_off;                 // byte offset of its weights (all parts)
+} block;
+
+static block block_of(const job *j, int64_t b) {
+  block k;
+  k.g0 = b * j->G;
+  k.gcount = j->groups - k.g0 < j->G ? j->groups - k.g0 : j->G;
+  k.Cb = k.gcount * j->cin_g, k.Nb = k.gcount * j->cout_g, k.Kb = j->KH * j->KW * k.Cb;
+  k.ktiles = (int)((k.Kb + j->R - 1) / j->R), k.ntiles = (int)((k.Nb + j->C - 1) / j->C);
+  k.c0 = k.g0 * j->cin_g, k.o0 = k.g0 * j->cout_g, k.krow0 = k.c0 * j->KH * j->KW;
+  int64_t full = j->KH * j->KW * j->G * j->cin_g * j->G * j->cout_g; // a full block's elements
+  k.w_off = (uint64_t)(b * full * j->parts) * 2;
+  return k;
+}
+
+static int64_t krow(const job *j, int64_t c, int64_t kh, int64_t kw) {
+  return j->groups == 1 ? (kh * j->KW + kw) * j->Cin + c : (c * j->KH + kh) * j->KW + kw;
+}
+
+static uint16_t bf16_part(float *rest) {
+  uint16_t h = num_f32_to_bf16(*rest);
+  *rest = *rest - num_bf16_to_f32(h);
+  return h;
+}
+
+// Weights of block bk as [part][Kb][Nb] bf16 (block-diagonal over its groups).
+static void arrange_conv_weights(const job *j, const float *w, const block *bk, uint16_t *out) {
+  size_t plane = (size_t)(bk->Kb * bk->Nb);
+  memset(out, 0, plane * (size_t)j->parts * 2);
+  for (int64_t o = 0; o < bk->Nb; o++) {
+    int64_t og = bk->o0 + o, cg0 = (og / j->cout_g) * j->cin_g; // output channel, its group's first input
+    for (int64_t kh = 0; kh < j->KH; kh++)
+      for (int64_t kw = 0; kw < j->KW; kw++)
+        for (int64_t ci = 0; ci < j->cin_g; ci++) {
+          float v = w[((og * j->cin_g + ci) * j->KH + kh) * j->KW + kw];
+          int64_t row = krow(j, cg0 + ci, kh, kw) - bk->krow0;
+          for (int p = 0; p < j->parts; p++) out[p * plane + (size_t)(row * bk->Nb + o)] = bf16_part(&v);
+        }
+  }
+}
+
+static void arrange_matmul_weights(const job *j, const float *w, uint16_t *out) {
+  size_t plane = (size_t)(j->Cin * j->M);
+  for (int64_t k = 0; k < j->Cin; k++)
+    for (int64_t n = 0; n < j->M; n++) {
+      float v = w[k * j->M + n];
+      for (int p = 0; p < j->parts; p++) out[p * plane + (size_t)(k * j->M + n)] = bf16_part(&v);
+    }
+}
+
+// ---------------------------------------------------------------- the plan
+//
+// Items are (m-tile, block, n-tile) triples numbered in that order; item t
+// runs on MXU t mod mxu_count into accumulator buffer (t / mxu_count) mod 2
+// of that MXU. A chunk is up to mxu_count consecutive items of one m-tile:
+// its passes are emitted k-tile by k-tile across its items so the MXUs run
+// side by side. The epilogue of item t is emitted after the passes of item
+// t + mxu_count, so every MXU has queued work while the scalar unit waits
+// for the oldest; an accumulator buffer is reused 2 x mxu_count items later,
+// after its epilogue has been emitted (the emitter then waits for it).
+
+enum { RING_MAX = 8, OUT_MAX = 16, MXU_MAX = 8, NACC = 2, WSLOTS = 8 };
+
+typedef struct {
+  int64_t mrows;                // output pixels per m-tile
+  int64_t rows_tile;            // row mode: output rows per m-tile
+  int64_t slab_rows, slab_cols; // row mode: padded input slab
+  int64_t stage_elems;          // f32 elements of a LOAD buffer
+  int64_t Kt;                   // reduction rows of the whole im2col matrix
+  int na, nout, lag;
+  int64_t items_per_tile;
+  bool w_resident;
+  uint64_t w_vmem, bias_vmem, clip_vmem, zero_vmem, wstage;
+  uint64_t wslot[WSLOTS][3];
+  uint64_t stage[2], slab[RING_MAX][3], a[RING_MAX][3], out[OUT_MAX];
+  uint64_t acc[MXU_MAX][NACC];
+  int64_t wstage_rows;
+} plan;
+
+static uint64_t a64(uint64_t v) { return (v + 63) & ~63ull; }
+static int ceil_div(int64_t a, int64_t b) { return (int)((a + b - 1) / b); }
+
+static uint64_t weight_bytes(const job *j) {
+  return (uint64_t)(j->KH * j->KW * j->G * j->cin_g * j->G * j->cout_g * j->parts) * 2 * (uint64_t)j->nblocks;
+}
+
+// VMEM bytes the plan needs.
+static uint64_t plan_bytes(const job *j, const plan *p) {
+  uint64_t P = (uint64_t)j->parts, t = 0;
+  uint64_t slab = j->flat ? 0 : (uint64_t)(p->slab_rows * p->slab_cols * j->Cin) * 2;
+  uint64_t amat = (uint64_t)(p->mrows * p->Kt) * 2;
+  t += 2 * a64((uint64_t)p->stage_elems * 4);
+  t += (uint64_t)p->na * P * (a64(slab) + a64(amat));
+  t += (uint64_t)p->nout * a64((uint64_t)p->mrows * (uint64_t)j->C * 4);
+  if (p->w_resident) t += a64(weight_bytes(j));
+  else t += WSLOTS * P * a64((uint64_t)j->R * (uint64_t)j->C * 2);
+  if (j->w_runtime) t += a64((uint64_t)p->wstage_rows * (uint64_t)j->M * 4);
+  t += a64((uint64_t)j->M * 4) + 64 + a64((uint64_t)p->slab_cols * (uint64_t)j->Cin * 2);
+  return t + 64 * 8;
+}
+
+static void plan_geometry(const job *j, plan *p, int64_t rows_tile_or_m) {
+  if (j->flat) {
+    p->mrows = rows_tile_or_m;
+    p->stage_elems = p->mrows * j->Cin;
+    p->slab_rows = p->slab_cols = 0;
+  } else {
+    p->rows_tile = rows_tile_or_m;
+    p->mrows = p->rows_tile * j->OW;
+    p->slab_rows = (p->rows_tile - 1) * j->sh + (j->KH - 1) * j->dh + 1;
+    p->slab_cols = (j->OW - 1) * j->sw + (j->KW - 1) * j->dw + 1;
+    int64_t vc = p->slab_cols < j->W ? p->slab_cols : j->W;
+    int64_t vr = p->slab_rows < j->H ? p->slab_rows : j->H;
+    p->stage_elems = vr * vc * j->Cin;
+  }
+}
+
+static int make_plan(job *j, plan *p, char *err, size_t errlen) {
+  memset(p, 0, sizeof *p);
+  p->Kt = j->KH * j->KW * j->Cin;
+  p->items_per_tile = 0;
+  for (int64_t b = 0; b < j->nblocks; b++) p->items_per_tile += block_of(j, b).ntiles;
+  p->lag = j->nmxu;
+  int in_flight = ceil_div(p->lag, p->items_per_tile); // m-tiles the in-flight items span
+  p->na = in_flight + 2 > RING_MAX ? RING_MAX : in_flight + 2;
+  p->nout = 2 * j->nmxu > OUT_MAX ? OUT_MAX : 2 * j->nmxu;
+  int64_t acc_rows =
+      (int64_t)(cc_acc_free_bytes(j->e) / ((uint64_t)j->nmxu * NACC * (uint64_t)j->C * 4));
+  if (acc_rows < 1)
+    return ir_fail(err, errlen, "the accumulators of chip '%s' are too small for %d buffers", j->chip->name,
+                   j->nmxu * NACC);
+  int64_t total_px = j->N * j->OH * j->OW;
+  uint64_t vfree = cc_vmem_free_bytes(j->e);
+  p->wstage_rows = j->w_runtime ? (65536 / (j->M * 4) > 0 ? 65536 / (j->M * 4) : 1) : 0;
+  if (p->wstage_rows > j->Cin) p->wstage_rows = j->Cin;
+  p->w_resident = j->w_runtime || weight_bytes(j) <= vfree / 2;
+  int64_t unit = j->flat ? 1 : j->OW, maxm = j->flat ? total_px : j->OH;
+  if (!j->flat && j->OW > acc_rows)
+    return ir_fail(err, errlen,
+                   "an output row of %" PRId64 " pixels exceeds the %" PRId64 " accumulator rows of chip '%s'",
+                   j->OW, acc_rows, j->chip->name);
+  int64_t t = acc_rows / unit;
+  if (t > maxm) t = maxm;
+  for (;;) {
+    plan_geometry(j, p, t);
+    uint64_t need = plan_bytes(j, p);
+    if (need <= vfree) break;
+    if (t == 1) {
+      if (j->w_runtime)
+        return ir_fail(err, errlen,
+                       "the matmul's %" PRId64 "x%" PRId64 " right operand does not fit the %" PRIu64
+                       " bytes of VMEM of chip '%s'",
+                       j->Cin, j->M, vfree, j->chip->name);
+      return ir_fail(err, errlen, "even the smallest tile needs %" PRIu64 " bytes of VMEM; chip '%s' has %" PRIu64,
+                     need, j->chip->name, vfree);
+    }
+    t = t > 8 ? t / 4 * 3 : t - 1;
+  }
+  cc_emit *e = j->e;
+  uint64_t P = (uint64_t)j->parts;
+  for (int i = 0; i < 2; i++) p->stage[i] = cc_vmem_alloc(e, (uint64_t)p->stage_elems * 4, "the input tiles");
+  for (int r = 0; r < p->na; r++)
+    for (uint64_t q = 0; q < P; q++) {
+      if (!j->flat) p->slab[r][q] = cc_vmem_alloc(e, (uint64_t)(p->slab_rows * p->slab_cols * j->Cin) * 2, "input slabs");
+      p->a[r][q] = cc_vmem_alloc(e, (uint64_t)(p->mrows * p->Kt) * 2, "im2col tiles");
+    }
+  for (int o = 0; o < p->nout; o++) p->out[o] = cc_vmem_alloc(e, (uint64_t)p->mrows * (uint64_t)j->C * 4, "output tiles");
+  if (p->w_resident) p->w_vmem = cc_vmem_alloc(e, weight_bytes(j), "weights");
+  else
+    for (int s = 0; s < WSLOTS; s++)
+      for (uint64_t q = 0; q < P; q++) p->wslot[s][q] = cc_vmem_alloc(e, (uint64_t)j->R * (uint64_t)j->C * 2, "weight tiles");
+  if (j->w_runtime) p->wstage = cc_vmem_alloc(e, (uint64_t)(p->wstage_rows * j->M) * 4, "weight staging");
+  p->bias_vmem = cc_vmem_alloc(e, (uint64_t)j->M * 4, "bias");
+  p->clip_vmem = cc_vmem_alloc(e, 8, "clip bounds");
+  if (!j->flat) p->zero_vmem = cc_vmem_alloc(e, (uint64_t)(p->slab_cols * j->Cin) * 2, "a zero row");
+  for (int m = 0; m < j->nmxu; m++)
+    for (int b = 0; b < NACC; b++)
+      p->acc[m][b] = cc_acc_alloc(e, (uint64_t)acc_rows * (uint64_t)j->C * 4, "accumulator buffers");
+  return cc_emit_failed(e, err, errlen);
+}
+
+// ---------------------------------------------------------------- stages
+
+typedef struct {
+  int64_t img, oh0, rows; // row mode: image, first output row, output rows
+  int64_t p0, m;          // first output pixel (flat index over N*OH*OW), pixels
+} mtile;
+
+static mtile mtile_of(const job *j, const plan *p, int64_t i) {
+  mtile t = {0};
+  if (j->flat) {
+    t.p0 = i * p->mrows;
+    int64_t total = j->N * j->OH * j->OW;
+    t.m = total - t.p0 < p->mrows ? total - t.p0 : p->mrows;
+  } else {
+    int64_t per_img = (j->OH + p->rows_tile - 1) / p->rows_tile;
+    t.img = i / per_img;
+    t.oh0 = (i % per_img) * p->rows_tile;
+    t.rows = j->OH - t.oh0 < p->rows_tile ? j->OH - t.oh0 : p->rows_tile;
+    t.p0 = (t.img * j->OH + t.oh0) * j->OW;
+    t.m = t.rows * j->OW;
+  }
+  return t;
+}
+
+static int64_t mtile_count(const job *j, const plan *p) {
+  if (j->flat) return (j->N * j->OH * j->OW + p->mrows - 1) / p->mrows;
+  return j->N * ((j->OH + p->rows_tile - 1) / p->rows_tile);
+}
+
+// The valid input rectangle of a row-mode tile: input rows [ih0, ih0+vr),
+// columns [0, vc), and the slab row that input row ih0 lands on.
+static void tile_window(const job *j, const plan *p, const mtile *t, int64_t *ih0, int64_t *vr, int64_t *vc,
+                        int64_t *slab_r0) {
+  int64_t top = t->oh0 * j->sh - j->pt; // input row of slab row 0
+  int64_t srows = (t->rows - 1) * j->sh + (j->KH - 1) * j->dh + 1;
+  int64_t lo = top < 0 ? 0 : top, hi = top + srows < j->H ? top + srows : j->H;
+  *ih0 = lo, *vr = hi > lo ? hi - lo : 0, *slab_r0 = lo - top;
+  int64_t cols = p->slab_cols - j->pl;
+  *vc = cols < j->W ? cols : j->W;
+  if (*vc < 0) *vc = 0;
+}
+
+static void stage_load(const job *j, const plan *p, int64_t i) {
+  mtile t = mtile_of(j, p, i);
+  uint64_t dst = p->stage[i % 2];
+  if (j->flat) {
+    cc_copy(j->e, SPACE_LOCAL, dst, SPACE_HBM, j->x_addr + (uint64_t)(t.p0 * j->Cin) * 4, (uint64_t)(t.m * j->Cin) * 4);
+    return;
+  }
+  int64_t ih0, vr, vc, r0;
+  tile_window(j, p, &t, &ih0, &vr, &vc, &r0);
+  if (!vr || !vc) return;
+  uint64_t cnt[2] = {(uint64_t)vr, (uint64_t)(vc * j->Cin)};
+  int64_t ss[2] = {j->W * j->Cin * 4, 4}, ds[2] = {vc * j->Cin * 4, 4};
+  uint64_t src = j->x_addr + (uint64_t)((t.img * j->H + ih0) * j->W * j->Cin) * 4;
+  cc_dma_nd(j->e, SPACE_LOCAL, dst, SPACE_HBM, src, 4, 2, cnt, ss, ds);
+}
+
+// f32 rows into bf16 parts: part q = bf16(rest), rest -= part (in place).
+static void split_parts(const job *j, uint64_t f32, int64_t f32_stride, uint64_t *bf, int64_t bf_stride,
+                        uint64_t rows, uint64_t cols) {
+  for (int q = 0; q < j->parts; q++) {
+    cc_vblock b = {.rows = rows, .cols = cols, .dst_stride = bf_stride, .src1_stride = f32_stride};
+    cc_vpu(j->e, VOP_MOV, DT_BF16, bf[q], DT_F32, f32, DT_F32, 0, &b);
+    if (q + 1 < j->parts) {
+      cc_vblock s = {.rows = rows, .cols = cols, .dst_stride = f32_stride, .src1_stride = f32_stride,
+                     .src2_stride = bf_stride, .src2_colstep = 1};
+      cc_vpu(j->e, VOP_SUB, DT_F32, f32, DT_F32, f32, DT_BF16, bf[q], &s);
+    }
+  }
+}
+
+static void stage_convert(const job *j, const plan *p, int64_t i) {
+  mtile t = mtile_of(j, p, i);
+  int slot = (int)(i % p->na);
+  uint64_t stage = p->stage[i % 2];
+  if (j->flat) {
+    uint64_t bf[3] = {p->a[slot][0], p->a[slot][1], p->a[slot][2]};
+    uint64_t n = (uint64_t)(t.m * j->Cin);
+    if (n <= (1u << 30)) split_parts(j, stage, 0, bf, 0, 1, n);
+    else split_parts(j, stage, j->Cin * 4, bf, j->Cin * 2, (uint64_t)t.m, (uint64_t)j->Cin);
+    return;
+  }
+  int64_t ih0, vr, vc, r0;
+  tile_window(j, p, &t, &ih0, &vr, &vc, &r0);
+  int64_t srows = (t.rows - 1) * j->sh + (j->KH - 1) * j->dh + 1;
+  int64_t rowb = p->slab_cols * j->Cin * 2;
+  bool padded = r0 > 0 || ih0 + vr < ih0 - r0 + srows || j->pl > 0 || j->pl + vc < p->slab_cols;
+  uint64_t bf[3];
+  for (int q = 0; q < j->parts; q++) {
+    if (padded) { // zero the slab: one zero row repeated
+      cc_vblock z = {.rows = (uint64_t)srows, .cols = (uint64_t)(p->slab_cols * j->Cin), .dst_stride = rowb,
+                     .src1_stride = 0};
+      cc_vpu(j->e, VOP_MOV, DT_BF16, p->slab[slot][q], DT_BF16, p->zero_vmem, DT_F32, 0, &z);
+    }
+    bf[q] = p->slab[slot][q] + (uint64_t)(r0 * rowb + j->pl * j->Cin * 2);
+  }
+  if (vr && vc) split_parts(j, stage, vc * j->Cin * 4, bf, rowb, (uint64_t)vr, (uint64_t)(vc * j->Cin));
+  // im2col: one gather per kernel position and part
+  bool dense = j->groups == 1;
+  for (int q = 0; q < j->parts; q++)
+    for (int64_t kh = 0; kh < j->KH; kh++)
+      for (int64_t kw = 0; kw < j->KW; kw++) {
+        uint64_t cnt[3] = {(uint64_t)t.rows, (uint64_t)j->OW, (uint64_t)j->Cin};
+        int64_t ss[3] = {j->sh * rowb, j->sw * j->Cin * 2, 2};
+        int64_t ds[3] = {j->OW * p->Kt * 2, p->Kt * 2, dense ? 2 : j->KH * j->KW * 2};
+        uint64_t src = p->slab[slot][q] + (uint64_t)(kh * j->dh * rowb + kw * j->dw * j->Cin * 2);
+        uint64_t dst = p->a[slot][q] + (uint64_t)krow(j, 0, kh, kw) * 2;
+        cc_dma_nd(j->e, SPACE_LOCAL, dst, SPACE_LOCAL, src, 2, 3, cnt, ss, ds);
+      }
+}
+
+// Item t of the job: its m-tile, block and n-tile.
+typedef struct {
+  int64_t i, b;
+  int jj;
+} item;
+
+static item item_of(const job *j, const plan *p, int64_t t) {
+  item it = {t / p->items_per_tile, 0, 0};
+  int64_t r = t % p->items_per_tile;
+  for (;; it.b++) {
+    int nt = block_of(j, it.b).ntiles;
+    if (r < nt) break;
+    r -= nt;
+  }
+  it.jj = (int)r;
+  return it;
+}
+
+static uint64_t item_acc(const job *j, const plan *p, int64_t t) {
+  return p->acc[t % j->nmxu][(t / j->nmxu) % NACC];
+}
+
+// Weight tile (part q, k-tile kt, n-tile jj) of block bk, in VMEM.
+static uint64_t weight_tile(const job *j, const plan *p, const block *bk, int q, int kt, int jj, int64_t *stride,
+                            int64_t step) {
+  int64_t k = bk->Kb - (int64_t)kt * j->R < j->R ? bk->Kb - (int64_t)kt * j->R : j->R;
+  int64_t n = bk->Nb - (int64_t)jj * j->C < j->C ? bk->Nb - (int64_t)jj * j->C : j->C;
+  uint64_t off = bk->w_off + (uint64_t)((q * bk->Kb + (int64_t)kt * j->R) * bk->Nb + (int64_t)jj * j->C) * 2;
+  if (p->w_resident) {
+    *stride = bk->Nb * 2;
+    return p->w_vmem + off;
+  }
+  uint64_t slot = p->wslot[step % WSLOTS][q]; // streamed: copy the tile into a slot of the ring
+  uint64_t cnt[2] = {(uint64_t)k, (uint64_t)n};
+  int64_t ss[2] = {bk->Nb * 2, 2}, ds[2] = {n * 2, 2};
+  cc_dma_nd(j->e, SPACE_LOCAL, slot, SPACE_HBM, j->w_hbm + off, 2, 2, cnt, ss, ds);
+  *stride = n * 2;
+  return slot;
+}
+
+// Passes of items [t0, t1) (one chunk of one m-tile, each on its own MXU),
+// k-tile by k-tile across the items.
+static void stage_mm(const job *j, const plan *p, int64_t t0, int64_t t1, int64_t *wstep) {
+  item it0 = item_of(j, p, t0);
+  mtile t = mtile_of(j, p, it0.i);
+  int slot = (int)(it0.i % p->na);
+  int kmax = 0;
+  for (int64_t u = t0; u < t1; u++) {
+    block bk = block_of(j, item_of(j, p, u).b);
+    if (bk.ktiles > kmax) kmax = bk.ktiles;
+  }
+  for (int kt = 0; kt < kmax; kt++)
+    for (int q = 0; q < j->npairs; q++)
+      for (int64_t u = t0; u < t1; u++) {
+        item it = item_of(j, p, u);
+        block bk = block_of(j, it.b);
+        if (kt >= bk.ktiles) continue;
+        int64_t k = bk.Kb - (int64_t)kt * j->R < j->R ? bk.Kb - (int64_t)kt * j->R : j->R;
+        int64_t n = bk.Nb - (int64_t)it.jj * j->C < j->C ? bk.Nb - (int64_t)it.jj * j->C : j->C;
+        int64_t stride;
+        uint64_t w = weight_tile(j, p, &bk, j->pair_b[q], kt, it.jj, &stride, (*wstep)++);
+        int mxu = (int)(u % j->nmxu);
+        cc_ldw(j->e, mxu, DT_BF16, w, (uint64_t)stride, (int)k, (int)n);
+        uint64_t a = p->a[slot][j->pair_a[q]] + (uint64_t)(bk.krow0 + (int64_t)kt * j->R) * 2;
+        cc_mm(j->e, mxu, DT_BF16, item_acc(j, p, u), a, (uint64_t)t.m, (uint64_t)p->Kt * 2, kt > 0 || q > 0);
+      }
+}
+
+// Output channels [ch, ch+n) of m-tile t: f32 products at acc (row stride
+// accs) plus bias and residual, then the activation, into out, then HBM.
+static void epilogue(const job *j, const plan *p, const mtile *tp, uint64_t acc, int64_t accs, int64_t ch,
+                     int64_t n, uint64_t out) {
+  mtile t = *tp;
+  uint64_t rows = (uint64_t)t.m, cols = (uint64_t)n;
+  int64_t outs = n * 4;
+  uint64_t cnt[2] = {rows, cols};
+  int64_t hs[2] = {j->M * 4, 4}, vs[2] = {outs, 4};
+  uint64_t hbm_off = (uint64_t)(t.p0 * j->M + ch) * 4;
+  uint64_t bias = p->bias_vmem + (uint64_t)ch * 4;
+  if (j->has_res) {
+    cc_dma_nd(j->e, SPACE_LOCAL, out, SPACE_HBM, j->res_addr + hbm_off, 4, 2, cnt, hs, vs);
+    if (j->has_bias) { // (acc + bias) + residual, the order ONNX Runtime rounds in
+      cc_vblock b = {.rows = rows, .cols = cols, .dst_stride = accs, .src1_stride = accs, .src2_stride = 0,
+                     .src2_colstep = 1};
+      cc_vpu(j->e, VOP_ADD, DT_F32, acc, DT_F32, acc, DT_F32, bias, &b);
+    }
+    cc_vblock b = {.rows = rows, .cols = cols, .dst_stride = outs, .src1_stride = accs, .src2_stride = outs,
+                   .src2_colstep = 1};
+    cc_vpu(j->e, VOP_ADD, DT_F32, out, DT_F32, acc, DT_F32, out, &b);
+  } else if (j->has_bias) {
+    cc_vblock b = {.rows = rows, .cols = cols, .dst_stride = outs, .src1_stride = accs, .src2_stride = 0,
+                   .src2_colstep = 1};
+    cc_vpu(j->e, VOP_ADD, DT_F32, out, DT_F32, acc, DT_F32, bias, &b);
+  } else {
+    cc_vblock b = {.rows = rows, .cols = cols, .dst_stride = outs, .src1_stride = accs};
+    cc_vpu(j->e, VOP_MOV, DT_F32, out, DT_F32, acc, DT_F32, 0, &b);
+  }
+  // the activation over the contiguous tile
+  cc_vblock flat = {.rows = 1, .cols = rows * cols};
+  if (rows * cols > (1u << 30)) flat = (cc_vblock){.rows = rows, .cols = cols, .dst_stride = outs, .src1_stride = outs};
+  if (j->act == IR_ACT_RELU) cc_vpu(j->e, VOP_RELU, DT_F32, out, DT_F32, out, DT_F32, 0, &flat);
+  else if (j->act == IR_ACT_CLIP) {
+    cc_vblock c = flat;
+    c.src2_stride = 0, c.src2_colstep = 0;
+    if (j->lo > -INFINITY) cc_vpu(j->e, VOP_MAX, DT_F32, out, DT_F32, out, DT_F32, p->clip_vmem, &c);
+    if (j->hi < INFINITY) cc_vpu(j->e, VOP_MIN, DT_F32, out, DT_F32, out, DT_F32, p->clip_vmem + 4, &c);
+  }
+  cc_dma_nd(j->e, SPACE_HBM, j->y_addr + hbm_off, SPACE_LOCAL, out, 4, 2, cnt, vs, hs);
+}
+
+static void stage_epilogue(const job *j, const plan *p, int64_t u) {
+  item it = item_of(j, p, u);
+  block bk = block_of(j, it.b);
+  mtile t = mtile_of(j, p, it.i);
+  int64_t n = bk.Nb - (int64_t)it.jj * j->C < j->C ? bk.Nb - (int64_t)it.jj * j->C : j->C;
+  epilogue(j, p, &t, item_acc(j, p, u), j->C * 4, bk.o0 + (int64_t)it.jj * j->C, n, p->out[u % p->nout]);
+}
+
+// Runtime weights: B (f32 [Cin, M] in HBM) into the resident bf16 parts.
+static void convert_runtime_weights(const job *j, const plan *p) {
+  for (int64_t r0 = 0; r0 < j->Cin; r0 += p->wstage_rows) {
+    int64_t r = j->Cin - r0 < p->wstage_rows ? j->Cin - r0 : p->wstage_rows;
+    cc_copy(j->e, SPACE_LOCAL, p->wstage, SPACE_HBM, j->w_src_f32 + (uint64_t)(r0 * j->M) * 4, (uint64_t)(r * j->M) * 4);
+    uint64_t bf[3];
+    for (int q = 0; q < j->parts; q++) bf[q] = p->w_vmem + (uint64_t)((q * j->Cin + r0) * j->M) * 2;
+    split_parts(j, p->wstage, 0, bf, 0, 1, (uint64_t)(r * j->M));
+  }
+}
+
+// The whole job: weights, then the m-tiles' stages staggered (docs/compiler.md).
+static int run_job(job *j, plan *p) {
+  cc_emit *e = j->e;
+  if (j->act == IR_ACT_CLIP) {
+    float b[2] = {j->lo, j->hi};
+    cc_copy(e, SPACE_LOCAL, p->clip_vmem, SPACE_HBM, cc_hbm_const(e, b, sizeof b), 8);
+  }
+  if (!j->flat) { // a zero row for padding: an all-zero constant
+    uint64_t bytes = (uint64_t)(p->slab_cols * j->Cin) * 2;
+    void *z = calloc(1, bytes);
+    if (!z) return cc_emit_fail(e, "out of host memory");
+    cc_copy(e, SPACE_LOCAL, p->zero_vmem, SPACE_HBM, cc_hbm_const(e, z, bytes), bytes);
+    free(z);
+  }
+  if (j->has_bias) cc_copy(e, SPACE_LOCAL, p->bias_vmem, SPACE_HBM, j->b_hbm, (uint64_t)j->M * 4);
+  if (j->w_runtime) convert_runtime_weights(j, p);
+  else if (p->w_resident) cc_copy(e, SPACE_LOCAL, p->w_vmem, SPACE_HBM, j->w_hbm, weight_bytes(j));
+  int64_t mt = mtile_count(j, p), nitems = mt * p->items_per_tile, epi = 0, wstep = 0;
+  stage_load(j, p, 0);
+  stage_convert(j, p, 0);
+  for (int64_t i = 0; i < mt; i++) {
+    if (i + 1 < mt) stage_load(j, p, i + 1);
+    int64_t t0 = i * p->items_per_tile, tend = t0 + p->items_per_tile;
+    for (int64_t c = t0; c < tend; c += j->nmxu) {
+      int64_t c1 = c + j->nmxu < tend ? c + j->nmxu : tend;
+      stage_mm(j, p, c, c1, &wstep);
+      if (c == t0 && i + 1 < mt) stage_convert(j, p, i + 1);
+      for (; epi < c1 - p->lag; epi++) stage_epilogue(j, p, epi);
+    }
+    if (cc_emit_failed(e, NULL, 0)) return -1;
+  }
+  for (; epi < nitems; epi++) stage_epilogue(j, p, epi);
+  return cc_emit_failed(e, NULL, 0) ? -1 : 0;
+}
+
+// ---------------------------------------------------------------- nodes
+
+static void set_precision(job *j, const cc_options *opt) {
+  static const int hi_a[6] = {2, 1, 0, 1, 0, 0}, hi_b[6] = {0, 1, 2, 0, 1, 0}; // small terms first
+  if (opt && opt->precision == CC_PRECISION_HIGHEST) {
+    j->parts = 3, j->npairs = 6;
+    for (int i = 0; i < 6; i++) j->pair_a[i] = hi_a[i], j->pair_b[i] = hi_b[i];
+  } else {
+    j->parts = 1, j->npairs = 1, j->pair_a[0] = j->pair_b[0] = 0;
+  }
+}
+
+static bool has_bias(const ir_node *n) { return n->nin - (n->a.residual ? 1 : 0) >= 3; }
+
+static float *const_f32(const ir_value *v) {
+  int64_t n = ir_nelems(&v->ty);
+  float *f = malloc((size_t)(n ? n : 1) * sizeof *f);
+  if (f)
+    for (int64_t i = 0; i < n; i++) f[i] = (float)ir_get_float(v->data, v->ty.dtype, i);
+  return f;
+}
+
+// Groups per block: the fewest passes per m-tile, then the fewest blocks.
+static int64_t choose_groups_per_block(const job *j) {
+  if (j->groups == 1) return 1;
+  int64_t best = 1, best_cost = INT64_MAX;
+  for (int64_t G = 1; G <= j->groups; G++) {
+    int64_t nb = (j->groups + G - 1) / G;
+    int64_t kt = (j->KH * j->KW * G * j->cin_g + j->R - 1) / j->R, nt = (G * j->cout_g + j->C - 1) / j->C;
+    int64_t cost = nb * kt * nt;
+    if (cost <= best_cost) best = G, best_cost = cost;
+  }
+  return best;
+}
+
+static void job_init(job *j, cc_lower_ctx *c) {
+  memset(j, 0, sizeof *j);
+  j->c = c, j->e = c->e, j->chip = c->chip;
+  j->R = c->chip->mxu_rows, j->C = c->chip->mxu_cols, j->nmxu = c->chip->mxu_count;
+  if (j->nmxu > MXU_MAX) j->nmxu = MXU_MAX;
+  set_precision(j, c->opt);
+  const ir_node *n = c->n;
+  j->act = n->a.act;
+  j->lo = (float)n->a.lo, j->hi = (float)n->a.hi;
+  j->has_res = n->a.residual;
+  if (j->has_res) j->res_addr = cc_addr(c, n->in[n->nin - 1]);
+  j->y_addr = cc_addr(c, n->out[0]);
+}
+
+// Pre-arranges constant weights (and the bias) into HBM.
+static int place_weights(job *j, const float *w, const ir_value *bias, bool matmul) {
+  uint64_t total = weight_bytes(j);
+  uint16_t *buf = malloc(total ? total : 1);
+  if (!buf) return cc_emit_fail(j->e, "out of host memory");
+  if (matmul) arrange_matmul_weights(j, w, buf);
+  else
+    for (int64_t b = 0; b < j->nblocks; b++) {
+      block bk = block_of(j, b);
+      arrange_conv_weights(j, w, &bk, buf + bk.w_off / 2);
+    }
+  j->w_hbm = cc_hbm_const(j->e, buf, total);
+  free(buf);
+  if (bias) {
+    float *bf = const_f32(bias);
+    if (!bf) return cc_emit_fail(j->e, "out of host memory");
+    j->b_hbm = cc_hbm_const(j->e, bf, (uint64_t)j->M * 4);
+    j->has_bias = true;
+    free(bf);
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------- depthwise
+//
+// A depthwise convolution (one input and one output channel per group) runs
+// on the vector unit: per kernel position, a local DMA gathers the shifted
+// window of the tile into a [pixels, C] block, and a multiply by that
+// position's weight row (broadcast down the pixels) adds into an fp32 sum.
+// On the MXU it would need block-diagonal weight tiles that are almost all
+// zeros: as many passes, many more instructions. Precision as on the MXU:
+// default multiplies bf16 operands (exact in fp32) and sums in fp32; highest
+// multiplies the fp32 operands.
+
+static int lower_depthwise(job *j, const float *w, char *err, size_t errlen) {
+  cc_emit *e = j->e;
+  isa_dtype dt = j->parts == 1 ? DT_BF16 : DT_F32;
+  int64_t es = isa_dtype_bytes[dt], C = j->Cin, KK = j->KH * j->KW;
+  j->flat = false;
+  plan pl, *p = &pl;
+  memset(p, 0, sizeof *p);
+  uint64_t vfree = cc_vmem_free_bytes(e);
+  int64_t t = j->OH;
+  while (t * j->OW > 16384 && t > 1) t--; // keep tiles small enough to pipeline
+  for (;;) {
+    plan_geometry(j, p, t);
+    uint64_t m = (uint64_t)p->mrows, slab = (uint64_t)(p->slab_rows * p->slab_cols * C * es);
+    uint64_t need = 2 * a64((uint64_t)p->stage_elems * 4) + 2 * a64(slab) + 2 * a64(m * (uint64_t)(C * es)) +
+                    5 * a64(m * (uint64_t)C * 4) + a64((uint64_t)(KK * C * es)) + a64((uint64_t)C * 4) +
+                    a64((uint64_t)(p->slab_cols * C * es)) + 64 * 12;
+    if (need <= vfree) break;
+    if (t == 1)
+      return ir_fail(err, errlen, "even the smallest tile needs %" PRIu64 " bytes of VMEM; chip '%s' has %" PRIu64,
+                     need, j->chip->name, vfree);
+    t = t > 8 ? t / 4 * 3 : t - 1;
+  }
+  uint64_t m = (uint64_t)p->mrows, g[2], accb[2], tmp, wv;
+  for (int i = 0; i < 2; i++) {
+    p->stage[i] = cc_vmem_alloc(e, (uint64_t)p->stage_elems * 4, "the input tiles");
+    p->slab[i][0] = cc_vmem_alloc(e, (uint64_t)(p->slab_rows * p->slab_cols * C * es), "input slabs");
+    g[i] = cc_vmem_alloc(e, m * (uint64_t)(C * es), "window tiles");
+    accb[i] = cc_vmem_alloc(e, m * (uint64_t)C * 4, "sums");
+    p->out[i] = cc_vmem_alloc(e, m * (uint64_t)C * 4, "output tiles");
+  }
+  tmp = cc_vmem_alloc(e, m * (uint64_t)C * 4, "products");
+  wv = cc_vmem_alloc(e, (uint64_t)(KK * C * es), "weights");
+  p->bias_vmem = cc_vmem_alloc(e, (uint64_t)C * 4, "bias");
+  p->clip_vmem = cc_vmem_alloc(e, 8, "clip bounds");
+  p->zero_vmem = cc_vmem_alloc(e, (uint64_t)(p->slab_cols * C * es), "a zero row");
+  if (cc_emit_failed(e, err, errlen)) return -1;
+
+  // weights [kernel position][channel], rounded to bf16 for default precision
+  uint8_t *wb = malloc((size_t)(KK * C * es));
+  if (!wb) return ir_fail(err, errlen, "out of host memory");
+  for (int64_t c = 0; c < C; c++)
+    for (int64_t k = 0; k < KK; k++) {
+      float v = w[c * KK + k];
+      if (dt == DT_BF16) {
+        uint16_t h = num_f32_to_bf16(v);
+        memcpy(wb + (k * C + c) * es, &h, 2);
+      } else memcpy(wb + (k * C + c) * es, &v, 4);
+    }
+  cc_copy(e, SPACE_LOCAL, wv, SPACE_HBM, cc_hbm_const(e, wb, (uint64_t)(KK * C * es)), (uint64_t)(KK * C * es));
+  free(wb);
+  void *z = calloc(1, (size_t)(p->slab_cols * C * es));
+  if (!z) return ir_fail(err, errlen, "out of host memory");
+  cc_copy(e, SPACE_LOCAL, p->zero_vmem, SPACE_HBM, cc_hbm_const(e, z, (uint64_t)(p->slab_cols * C * es)),
+          (uint64_t)(p->slab_cols * C * es));
+  free(z);
+  if (j->has_bias) cc_copy(e, SPACE_LOCAL, p->bias_vmem, SPACE_HBM, j->b_hbm, (uint64_t)C * 4);
+  if (j->act == IR_ACT_CLIP) {
+    float b[2] = {j->lo, j->hi};
+    cc_copy(e, SPACE_LOCAL, p->clip_vmem, SPACE_HBM, cc_hbm_const(e, b, sizeof b), 8);
+  }
+
+  int64_t mt = mtile_count(j, p), rowb = p->slab_cols * C * es;
+  stage_load(j, p, 0);
+  for (int64_t i = 0; i < mt; i++) {
+    if (i + 1 < mt) stage_load(j, p, i + 1);
+    mtile tl = mtile_of(j, p, i);
+    int64_t ih0, vr, vc, r0;
+    tile_window(j, p, &tl, &ih0, &vr, &vc, &r0);
+    int64_t srows = (tl.rows - 1) * j->sh + (j->KH - 1) * j->dh + 1;
+    uint64_t slab = p->slab[i % 2][0], acc = accb[i % 2];
+    if (r0 > 0 || ih0 + vr < ih0 - r0 + srows || j->pl > 0 || j->pl + vc < p->slab_cols) {
+      cc_vblock zb = {.rows = (uint64_t)srows, .cols = (uint64_t)(p->slab_cols * C), .dst_stride = rowb};
+      cc_vpu(e, VOP_MOV, dt, slab, dt, p->zero_vmem, DT_F32, 0, &zb);
+    }
+    if (vr && vc) {
+      cc_vblock cb = {.rows = (uint64_t)vr, .cols = (uint64_t)(vc * C), .dst_stride = rowb, .src1_stride = vc * C * 4};
+      cc_vpu(e, VOP_MOV, dt, slab + (uint64_t)(r0 * rowb + j->pl * C * es), DT_F32, p->stage[i % 2], DT_F32, 0, &cb);
+    }
+    for (int64_t k = 0; k < KK; k++) {
+      int64_t kh = k / j->KW, kw = k % j->KW;
+      uint64_t cnt[3] = {(uint64_t)tl.rows, (uint64_t)j->OW, (uint64_t)(C * es)};
+      int64_t ss[3] = {j->sh * rowb, j->sw * C * es, 1}, ds[3] = {j->OW * C * es, C * es, 1};
+      cc_dma_nd(e, SPACE_LOCAL, g[k % 2], SPACE_LOCAL, slab + (uint64_t)(kh * j->dh * rowb + kw * j->dw * C * es), 1, 3,
+                cnt, ss, ds);
+      cc_vblock mb = {.rows = (uint64_t)tl.m, .cols = (uint64_t)C, .dst_stride = C * 4, .src1_stride = C * es,
+                      .src2_stride = 0, .src2_colstep = 1};
+      cc_vpu(e, VOP_MUL, DT_F32, k ? tmp : acc, dt, g[k % 2], dt, wv + (uint64_t)(k * C * es), &mb);
+      if (k) {
+        cc_vblock ab = {.rows = 1, .cols = (uint64_t)(tl.m * C), .src2_colstep = 1};
+        cc_vpu(e, VOP_ADD, DT_F32, acc, DT_F32, acc, DT_F32, tmp, &ab);
+      }
+    }
+    epilogue(j, p, &tl, acc, C * 4, 0, C, p->out[i % 2]);
+    if (cc_emit_failed(e, err, errlen)) return -1;
+  }
+  return 0;
+}
+
+static int lower_conv(cc_lower_ctx *c, char *err, size_t errlen) {
+  const ir_node *n = c->n;
+  const ir_value *x = n->in[0], *w = n->in[1], *y = n->out[0];
+  job j;
+  job_init(&j, c);
+  int rank = x->ty.rank;
+  if (!n->a.nhwc || (rank != 3 && rank != 4))
+    return ir_fail(err, errlen, "only 1-D and 2-D channels-last convolutions are lowered (rank %d)", rank);
+  if (!w->data) return ir_fail(err, errlen, "convolution weights must be constant");
+  if (has_bias(n) && !n->in[2]->data) return ir_fail(err, errlen, "convolution bias must be constant");
+  j.N = x->ty.dims[0], j.Cin = x->ty.dims[rank - 1], j.M = y->ty.dims[rank - 1];
+  if (rank == 4) {
+    j.H = x->ty.dims[1], j.W = x->ty.dims[2], j.OH = y->ty.dims[1], j.OW = y->ty.dims[2];
+    j.KH = n->a.kernel[0], j.KW = n->a.kernel[1], j.sh = n->a.stride[0], j.sw = n->a.stride[1];
+    j.dh = n->a.dilation[0], j.dw = n->a.dilation[1], j.pt = n->a.pads[0], j.pl = n->a.pads[1];
+  } else {
+    j.H = 1, j.W = x->ty.dims[1], j.OH = 1, j.OW = y->ty.dims[1];
+    j.KH = 1, j.KW = n->a.kernel[0], j.sh = 1, j.sw = n->a.stride[0], j.dh = 1, j.dw = n->a.dilation[0];
+    j.pt = 0, j.pl = n->a.pads[0];
+  }
+  j.groups = n->a.group, j.cin_g = j.Cin / j.groups, j.cout_g = j.M / j.groups;
+  j.flat = j.KH == 1 && j.KW == 1 && j.sh == 1 && j.sw == 1 && j.OH == j.H && j.OW == j.W && j.pt == 0 && j.pl == 0;
+  j.G = choose_groups_per_block(&j);
+  j.nblocks = (j.groups + j.G - 1) / j.G;
+  j.x_addr = cc_addr(c, x);
+  float *wf = const_f32(w);
+  if (!wf) return ir_fail(err, errlen, "out of host memory");
+  if (j.groups > 1 && j.cin_g == 1 && j.cout_g == 1) {
+    cc_layer_add_macs(c->e, (uint64_t)(j.N * j.OH * j.OW * j.M * j.KH * j.KW));
+    if (has_bias(n)) {
+      float *bf = const_f32(n->in[2]);
+      if (!bf) return free(wf), ir_fail(err, errlen, "out of host memory");
+      j.b_hbm = cc_hbm_const(c->e, bf, (uint64_t)j.M * 4), j.has_bias = true;
+      free(bf);
+    }
+    int rc = lower_depthwise(&j, wf, err, errlen);
+    free(wf);
+    if (!rc && cc_emit_failed(c->e, err, errlen)) rc = -1;
+    return rc;
+  }
+  int rc = place_weights(&j, wf, has_bias(n) ? n->in[2] : NULL, false);
+  free(wf);
+  if (rc) return cc_emit_failed(c->e, err, errlen);
+  cc_layer_add_macs(c->e, (uint64_t)(j.N * j.OH * j.OW * j.M * j.cin_g * j.KH * j.KW));
+  plan p;
+  if (make_plan(&j, &p, err, errlen)) return -1;
+  if (run_job(&j, &p)) return cc_emit_failed(c->e, err, errlen);
+  return 0;
+}
+
+static int lower_matmul(cc_lower_ctx *c, char *err, size_t errlen) {
+  const ir_node *n = c->n;
+  const ir_value *a = n->in[0], *b = n->in[1];
+  job j;
+  job_init(&j, c);
+  int ra = a->ty.rank, rb = b->ty.rank;
+  int64_t K = a->ty.dims[ra - 1];
+  int64_t Mr = ra >= 2 ? a->ty.dims[ra - 2] : 1;
+  int64_t Nn = rb >= 2 ? b->ty.dims[rb - 1] : 1;
+  j.N = 1, j.OH = 1, j.H = 1, j.Cin = K, j.M = Nn;
+  j.KH = j.KW = j.sh = j.sw = j.dh = j.dw = 1;
+  j.groups = 1, j.cin_g = K, j.cout_g = Nn, j.G = 1, j.nblocks = 1, j.flat = true;
+  if (has_bias(n) && !n->in[2]->data) return ir_fail(err, errlen, "matmul bias must be constant");
+  if (b->data && rb == 2) { // weights known at compile time
+    int64_t rows = ir_nelems(&a->ty) / K;
+    j.W = j.OW = rows;
+    j.x_addr = cc_addr(c, a);
+    float *wf = const_f32(b);
+    if (!wf) return ir_fail(err, errlen, "out of host memory");
+    int rc = place_weights(&j, wf, has_bias(n) ? n->in[2] : NULL, true);
+    free(wf);
+    if (rc) return cc_emit_failed(c->e, err, errlen);
+    cc_layer_add_macs(c->e, (uint64_t)(rows * K * Nn));
+    plan p;
+    if (make_plan(&j, &p, err, errlen)) return -1;
+    return run_job(&j, &p) ? cc_emit_failed(c->e, err, errlen) : 0;
+  }
+  // B computed at run time (or batched): one job per batch matrix.
+  j.w_runtime = true;
+  j.W = j.OW = Mr;
+  if (has_bias(n)) {
+    float *bf = const_f32(n->in[2]);
+    if (!bf) return ir_fail(err, errlen, "out of host memory");
+    j.b_hbm = cc_hbm_const(c->e, bf, (uint64_t)Nn * 4), j.has_bias = true;
+    free(bf);
+  }
+  // batch dims (right-aligned, numpy broadcasting) and element strides of A and B
+  int abatch = ra >= 3 ? ra - 2 : 0, bbatch = rb >= 3 ? rb - 2 : 0;
+  int nb = abatch > bbatch ? abatch : bbatch;
+  int64_t bd[IR_MAX_DIMS], sa[IR_MAX_DIMS], sb[IR_MAX_DIMS];
+  int64_t stride_a = Mr * K, stride_b = K * Nn;
+  for (int d = nb - 1; d >= 0; d--) {
+    int da = d - (nb - abatch), db = d - (nb - bbatch);
+    int64_t na = da >= 0 ? a->ty.dims[da] : 1, nbb = db >= 0 ? b->ty.dims[db] : 1;
+    bd[d] = na > nbb ? na : nbb;
+    sa[d] = na == 1 ? 0 : stride_a, sb[d] = nbb == 1 ? 0 : stride_b;
+    stride_a *= na, stride_b *= nbb;
+  }
+  int64_t nbatch = 1;
+  for (int d = 0; d < nb; d++) nbatch *= bd[d];
+  cc_layer_add_macs(c->e, (uint64_t)(nbatch * Mr * K * Nn));
+  plan p;
+  if (make_plan(&j, &p, err, errlen)) return -1;
+  uint64_t a0 = cc_addr(c, a), b0 = cc_addr(c, b), y0 = j.y_addr, r0 = j.res_addr;
+  for (int64_t bi = 0; bi < nbatch; bi++) {
+    int64_t rem = bi, ao = 0, bo = 0;
+    for (int d = nb - 1; d >= 0; d--) {
+      int64_t idx = rem % bd[d];
+      rem /= bd[d];
+      ao += idx * sa[d], bo += idx * sb[d];
+    }
+    j.x_addr = a0 + (uint64_t)ao * 4, j.w_src_f32 = b0 + (uint64_t)bo * 4;
+    j.y_addr = y0 + (uint64_t)(bi * Mr * Nn) * 4;
+    if (j.has_res) j.res_addr = r0 + (uint64_t)(bi * Mr * Nn) * 4;
+    if (run_job(&j, &p)) return cc_emit_failed(c->e, err, errlen);
+  }
+  return 0;
+}
+
+int cc_lower_mxu(cc_lower_ctx *c, char *err, size_t errlen) {
+  char where[160];
+  ir_node_where(c->n, where, sizeof where);
+  char why[CC_ERR_LEN] = "";
+  int rc = c->n->op == IR_OP_CONV ? lower_conv(c, why, sizeof why) : lower_matmul(c, why, sizeof why);
+  if (rc) snprintf(err, errlen, "%s: %s", where, why);
+  return rc;
+}

@@ -1,0 +1,753 @@
+// The vector-unit and data-movement lowerings (src/compiler/lower_vpu.c,
+// lower_move.c): small graphs built with the IR API, compiled for tpu-v4 and
+// for tiny (256 KiB of VMEM, 8 lanes: every tiling path), simulated, and
+// compared with a plain-C fp32 reference. The reference does the chip's
+// operations in the chip's order (transcendentals with the chip's own
+// functions, src/sim/numerics.c), so results must match bit for bit; sums
+// the lowering may split across tiles (global average pool) are checked
+// against the error bound of fp32 summation instead.
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compiler/compiler.h"
+#include "sim/numerics.h"
+#include "sim/sim.h"
+#include "testlib.h"
+
+static const char *const chips[] = {"tpu-v4", "tiny"};
+static char err[CC_ERR_LEN];
+
+static float rnd(void) { return (float)((double)(test_rand() >> 11) * 0x1p-53 * 2 - 1); }
+
+static float *rand_array(int64_t n, float scale) {
+  float *p = malloc((size_t)(n ? n : 1) * sizeof *p);
+  for (int64_t i = 0; i < n; i++) p[i] = rnd() * scale;
+  return p;
+}
+
+static ir_type ty(int rank, const int64_t *dims) { return ir_type_make(IR_DT_F32, rank, dims); }
+#define DIMS(...) ((const int64_t[]){__VA_ARGS__})
+#define RANK(...) ((int)(sizeof(DIMS(__VA_ARGS__)) / sizeof(int64_t)))
+#define TY(...) ty(RANK(__VA_ARGS__), DIMS(__VA_ARGS__))
+
+// ---------------------------------------------------------------- harness
+
+typedef struct {
+  ir_graph *g;
+  int nin;
+  float *in[8]; // data of the graph inputs, in order
+} tcase;
+
+static ir_value *tin(tcase *t, const char *name, ir_type tp, float scale) {
+  ir_value *v = ir_add_input(t->g, name, &tp);
+  t->in[t->nin++] = rand_array(ir_nelems(&tp), scale);
+  return v;
+}
+
+static ir_node *tnode(tcase *t, ir_op op, ir_value **in, int nin, int nout) {
+  return ir_add_node(t->g, op, NULL, in, nin, nout, NULL);
+}
+
+// Infers n and makes its outputs graph outputs.
+static bool tfinish(tcase *t, ir_node *n, bool output) {
+  int rc = ir_infer_node(n, err, sizeof err);
+  CHECK(rc == 0, "infer: %s", err);
+  if (rc) return false;
+  if (output)
+    for (int i = 0; i < n->nout; i++) ir_add_output(t->g, n->out[i]);
+  return true;
+}
+
+// Compiles t's graph for chip and runs it: the outputs (malloc'd, graph
+// order) or NULL after a failed check.
+static float **trun(tcase *t, const char *chipname, const char *what) {
+  chip_config chip;
+  if (chip_load(&chip, chipname, err, sizeof err)) {
+    CHECK(0, "%s", err);
+    return NULL;
+  }
+  cc_options opt = {0};
+  const char *dump = getenv("TEST_LOWER_ASM"); // a substring of `what`: print that program
+  if (dump && strstr(what, dump)) opt.dump_asm = stdout;
+  cc_executable ex;
+  if (cc_compile(t->g, &chip, &opt, &ex, err, sizeof err)) {
+    CHECK(0, "%s on %s: compile: %s", what, chipname, err);
+    return NULL;
+  }
+  sim_options so = {0};
+  sim *s = sim_create(&chip, &so, err, sizeof err);
+  float **outs = NULL;
+  bool ok = s && !sim_load(s, &ex.prog, err, sizeof err);
+  for (int i = 0; ok && i < t->nin; i++)
+    ok = !sim_write(s, MEM_HBM, ex.prog.io[i].addr, t->in[i], isa_io_bytes(&ex.prog.io[i]), err, sizeof err);
+  if (ok) ok = !sim_run(s, err, sizeof err);
+  CHECK(ok, "%s on %s: run: %s", what, chipname, err);
+  if (ok && getenv("TEST_LOWER_VERBOSE")) {
+    const sim_stats *st = sim_get_stats(s);
+    size_t smem = 0;
+    for (size_t i = 0; i < ex.prog.nsegs; i++)
+      if (ex.prog.segs[i].kind == SEG_SMEM) smem = ex.prog.segs[i].size;
+    printf("%-8s %-72s %6zu instr %6zu smem %9llu cycles  hbm r %8llu w %8llu\n", chipname, what, ex.prog.ncode,
+           smem, (unsigned long long)st->cycles, (unsigned long long)st->hbm_read, (unsigned long long)st->hbm_write);
+  }
+  if (ok) {
+    int no = t->g->noutputs;
+    outs = calloc((size_t)no, sizeof *outs);
+    for (int i = 0; i < no; i++) {
+      const isa_io *o = &ex.prog.io[t->nin + i];
+      outs[i] = malloc(isa_io_bytes(o) + 4);
+      sim_read(s, MEM_HBM, o->addr, outs[i], isa_io_bytes(o), err, sizeof err);
+    }
+  }
+  sim_destroy(s);
+  cc_executable_free(&ex);
+  return outs;
+}
+
+static void tfree(tcase *t, float **outs) {
+  if (outs) {
+    for (int i = 0; i < t->g->noutputs; i++) free(outs[i]);
+    free(outs);
+  }
+  for (int i = 0; i < t->nin; i++) free(t->in[i]);
+  ir_graph_free(t->g);
+}
+
+static void check_bits(const float *got, const float *want, int64_t n, const char *what, const char *chip) {
+  int64_t bad = 0, first = -1;
+  for (int64_t i = 0; i < n; i++)
+    if (num_bits(got[i]) != num_bits(num_canon(want[i])) && !(isnan(got[i]) && isnan(want[i])))
+      if (!bad++) first = i;
+  CHECK(bad == 0, "%s on %s: %lld of %lld elements differ, first [%lld]: got %a want %a", what, chip,
+        (long long)bad, (long long)n, (long long)first, first >= 0 ? got[first] : 0, first >= 0 ? want[first] : 0);
+}
+
+// Flat index of input type `in` broadcast (numpy) to out's flat index o.
+static int64_t bidx(const ir_type *in, const ir_type *out, int64_t o) {
+  int64_t idx = 0, mul = 1;
+  for (int d = out->rank - 1, j = in->rank - 1; d >= 0; d--, j--) {
+    int64_t c = o % out->dims[d];
+    o /= out->dims[d];
+    if (j < 0) continue;
+    if (in->dims[j] != 1) idx += c * mul;
+    mul *= in->dims[j];
+  }
+  return idx;
+}
+
+// ---------------------------------------------------------------- elementwise
+
+static float fop(ir_op op, float a, float b) {
+  switch (op) {
+  case IR_OP_ADD: return a + b;
+  case IR_OP_SUB: return a - b;
+  case IR_OP_MUL: return a * b;
+  default: return a / b;
+  }
+}
+
+// a op b with the shapes given; same_input: b is a itself.
+static void binary_test(const char *chip, ir_op op, ir_type at, ir_type bt, bool same_input) {
+  tcase t = {.g = ir_graph_new("binary")};
+  ir_value *in[2];
+  in[0] = tin(&t, "a", at, 4);
+  in[1] = same_input ? in[0] : tin(&t, "b", bt, 4);
+  if (op == IR_OP_DIV && !same_input)
+    for (int64_t i = 0; i < ir_nelems(&bt); i++) t.in[1][i] += t.in[1][i] < 0 ? -0.5f : 0.5f;
+  ir_node *n = tnode(&t, op, in, 2, 1);
+  char what[256], s1[96], s2[96];
+  snprintf(what, sizeof what, "%s %s %s%s", ir_ops[op].name, ir_type_str(&at, s1, sizeof s1),
+           ir_type_str(&bt, s2, sizeof s2), same_input ? " (same value)" : "");
+  if (!tfinish(&t, n, true)) {
+    tfree(&t, NULL);
+    return;
+  }
+  float **o = trun(&t, chip, what);
+  if (o) {
+    const ir_type *yt = &n->out[0]->ty;
+    int64_t ny = ir_nelems(yt);
+    float *want = malloc((size_t)ny * sizeof *want);
+    float *b = same_input ? t.in[0] : t.in[1];
+    for (int64_t i = 0; i < ny; i++) want[i] = fop(op, t.in[0][bidx(&at, yt, i)], b[bidx(&bt, yt, i)]);
+    check_bits(o[0], want, ny, what, chip);
+    free(want);
+  }
+  tfree(&t, o);
+}
+
+static float ref_unary(const ir_node *n, float x) {
+  const ir_attrs *a = &n->a;
+  switch (n->op) {
+  case IR_OP_RELU: return x > 0 ? x : 0.0f;
+  case IR_OP_SIGMOID: return num_sigmoid(x);
+  case IR_OP_TANH: return num_tanh(x);
+  case IR_OP_CLIP: {
+    float v = x;
+    if (!(isinf(a->lo) && a->lo < 0)) v = v > (float)a->lo ? v : (float)a->lo;
+    if (!(isinf(a->hi) && a->hi > 0)) v = v < (float)a->hi ? v : (float)a->hi;
+    return v;
+  }
+  default: { // hardsigmoid, hardswish
+    bool hs = n->op == IR_OP_HARDSWISH;
+    float t = x * (hs ? 1.0f / 6.0f : a->alpha);
+    t = t + (hs ? 0.5f : a->beta);
+    t = t < 1.0f ? t : 1.0f;
+    t = t > 0.0f ? t : 0.0f;
+    return hs ? x * t : t;
+  }
+  }
+}
+
+static void unary_test(const char *chip, ir_op op, ir_type xt, double lo, double hi) {
+  tcase t = {.g = ir_graph_new("unary")};
+  ir_value *x = tin(&t, "x", xt, 8);
+  int64_t nx = ir_nelems(&xt);
+  if (nx > 4) t.in[0][0] = -0.0f, t.in[0][1] = 0.0f, t.in[0][2] = 3.0f, t.in[0][3] = -3.0f;
+  ir_node *n = tnode(&t, op, &x, 1, 1);
+  n->a.lo = lo, n->a.hi = hi, n->a.alpha = 0.2f, n->a.beta = 0.5f;
+  char what[256], s1[96];
+  snprintf(what, sizeof what, "%s %s lo %g hi %g", ir_ops[op].name, ir_type_str(&xt, s1, sizeof s1), lo, hi);
+  if (!tfinish(&t, n, true)) {
+    tfree(&t, NULL);
+    return;
+  }
+  float **o = trun(&t, chip, what);
+  if (o) {
+    float *want = calloc((size_t)nx + 1, sizeof *want);
+    for (int64_t i = 0; i < nx; i++) want[i] = ref_unary(n, t.in[0][i]);
+    check_bits(o[0], want, nx, what, chip);
+    // The transcendental ones are also within a few ulp of the true function.
+    if (op == IR_OP_SIGMOID || op == IR_OP_TANH) {
+      double worst = 0;
+      for (int64_t i = 0; i < nx; i++) {
+        double xv = t.in[0][i], tv = op == IR_OP_TANH ? tanh(xv) : 1 / (1 + exp(-xv));
+        int ex;
+        frexp(tv, &ex);
+        double ulp = ldexp(1, (ex - 24 < -149 ? -149 : ex - 24)), e = fabs(o[0][i] - tv) / ulp;
+        worst = e > worst ? e : worst;
+      }
+      CHECK(worst <= 3, "%s on %s: %g ulp from the true function", what, chip, worst);
+    }
+    free(want);
+  }
+  tfree(&t, o);
+}
+
+// ---------------------------------------------------------------- softmax
+
+static void softmax_test(const char *chip, ir_type xt, int axis) {
+  tcase t = {.g = ir_graph_new("softmax")};
+  ir_value *x = tin(&t, "x", xt, 6);
+  ir_node *n = tnode(&t, IR_OP_SOFTMAX, &x, 1, 1);
+  n->a.axis = axis;
+  char what[256], s1[96];
+  snprintf(what, sizeof what, "softmax %s axis %d", ir_type_str(&xt, s1, sizeof s1), axis);
+  if (!tfinish(&t, n, true)) {
+    tfree(&t, NULL);
+    return;
+  }
+  float **o = trun(&t, chip, what);
+  if (o) {
+    int64_t outer = 1, len = xt.dims[axis], inner = 1, nx = ir_nelems(&xt);
+    for (int i = 0; i < axis; i++) outer *= xt.dims[i];
+    for (int i = axis + 1; i < xt.rank; i++) inner *= xt.dims[i];
+    float *want = malloc((size_t)nx * sizeof *want), *xv = t.in[0];
+    for (int64_t a = 0; a < outer; a++)
+      for (int64_t c = 0; c < inner; c++) {
+        int64_t b = a * len * inner + c;
+        float m = xv[b], s;
+        for (int64_t l = 1; l < len; l++) m = xv[b + l * inner] > m ? xv[b + l * inner] : m;
+        for (int64_t l = 0; l < len; l++) want[b + l * inner] = num_exp(xv[b + l * inner] - m);
+        s = want[b];
+        for (int64_t l = 1; l < len; l++) s += want[b + l * inner];
+        float r = num_recip(s);
+        for (int64_t l = 0; l < len; l++) want[b + l * inner] *= r;
+      }
+    check_bits(o[0], want, nx, what, chip);
+    free(want);
+  }
+  tfree(&t, o);
+}
+
+// ---------------------------------------------------------------- pools
+
+typedef struct {
+  int rank; // 4: [N, H, W, C]; 3: [N, W, C]
+  int64_t N, H, W, C, KH, KW, SH, SW, DH, DW, PT, PL, PB, PR;
+  bool ceil, cip;
+} pool_case;
+
+static void pool_test(const char *chip, ir_op op, pool_case p) {
+  tcase t = {.g = ir_graph_new("pool")};
+  ir_type xt = p.rank == 4 ? TY(p.N, p.H, p.W, p.C) : TY(p.N, p.W, p.C);
+  if (p.rank == 3) p.H = 1, p.KH = p.SH = p.DH = 1, p.PT = p.PB = 0;
+  ir_value *x = tin(&t, "x", xt, 4);
+  ir_node *n = tnode(&t, op, &x, 1, 1);
+  ir_attrs *a = &n->a;
+  a->nhwc = true, a->ceil_mode = p.ceil, a->count_include_pad = p.cip;
+  if (p.rank == 4) {
+    a->kernel[0] = p.KH, a->kernel[1] = p.KW, a->stride[0] = p.SH, a->stride[1] = p.SW;
+    a->dilation[0] = p.DH, a->dilation[1] = p.DW;
+    a->pads[0] = p.PT, a->pads[1] = p.PL, a->pads[2] = p.PB, a->pads[3] = p.PR;
+  } else {
+    a->kernel[0] = p.KW, a->stride[0] = p.SW, a->dilation[0] = p.DW, a->pads[0] = p.PL, a->pads[1] = p.PR;
+  }
+  char what[256], s1[96];
+  snprintf(what, sizeof what, "%s %s k%lldx%lld s%lldx%lld d%lldx%lld p%lld,%lld,%lld,%lld%s%s", ir_ops[op].name,
+           ir_type_str(&xt, s1, sizeof s1), (long long)p.KH, (long long)p.KW, (long long)p.SH, (long long)p.SW,
+           (long long)p.DH, (long long)p.DW, (long long)p.PT, (long long)p.PL, (long long)p.PB, (long long)p.PR,
+           p.ceil ? " ceil" : "", p.cip ? " count_include_pad" : "");
+  if (!tfinish(&t, n, true)) {
+    tfree(&t, NULL);
+    return;
+  }
+  float **o = trun(&t, chip, what);
+  if (o) {
+    const ir_type *yt = &n->out[0]->ty;
+    int64_t OH = p.rank == 4 ? yt->dims[1] : 1, OW = yt->dims[p.rank - 2], ny = ir_nelems(yt);
+    float *want = malloc((size_t)ny * sizeof *want), *xv = t.in[0];
+    for (int64_t b = 0; b < p.N; b++)
+      for (int64_t oh = 0; oh < OH; oh++)
+        for (int64_t ow = 0; ow < OW; ow++)
+          for (int64_t c = 0; c < p.C; c++) {
+            float acc = op == IR_OP_MAXPOOL ? -INFINITY : 0.0f;
+            int64_t cin = 0, cpad_h = 0, cpad_w = 0;
+            for (int64_t kh = 0; kh < p.KH; kh++) {
+              int64_t ih = oh * p.SH - p.PT + kh * p.DH;
+              cpad_h += ih < p.H + p.PB;
+              for (int64_t kw = 0; kw < p.KW; kw++) {
+                int64_t iw = ow * p.SW - p.PL + kw * p.DW;
+                if (kh == 0) cpad_w += iw < p.W + p.PR;
+                if (ih < 0 || ih >= p.H || iw < 0 || iw >= p.W) continue;
+                float v = xv[((b * p.H + ih) * p.W + iw) * p.C + c];
+                acc = op == IR_OP_MAXPOOL ? (v > acc ? v : acc) : acc + v;
+                cin++;
+              }
+            }
+            if (op == IR_OP_AVGPOOL) {
+              int64_t cnt = p.cip ? cpad_h * cpad_w : cin;
+              acc = acc / (float)(cnt ? cnt : 1);
+            }
+            want[((b * OH + oh) * OW + ow) * p.C + c] = acc;
+          }
+    check_bits(o[0], want, ny, what, chip);
+    free(want);
+  }
+  tfree(&t, o);
+}
+
+static void global_pool_test(const char *chip, ir_type xt, bool nhwc) {
+  tcase t = {.g = ir_graph_new("gap")};
+  ir_value *x = tin(&t, "x", xt, 4);
+  ir_node *n = tnode(&t, IR_OP_GLOBAL_AVGPOOL, &x, 1, 1);
+  n->a.nhwc = nhwc;
+  char what[256], s1[96];
+  snprintf(what, sizeof what, "global_avgpool %s%s", ir_type_str(&xt, s1, sizeof s1), nhwc ? " nhwc" : "");
+  if (!tfinish(&t, n, true)) {
+    tfree(&t, NULL);
+    return;
+  }
+  float **o = trun(&t, chip, what);
+  if (o) {
+    int64_t N = xt.dims[0], C = xt.dims[nhwc ? xt.rank - 1 : 1], P = ir_nelems(&xt) / (N * C);
+    int64_t bad = 0;
+    for (int64_t b = 0; b < N; b++)
+      for (int64_t c = 0; c < C; c++) {
+        double s = 0, sa = 0;
+        for (int64_t i = 0; i < P; i++) {
+          float v = t.in[0][nhwc ? (b * P + i) * C + c : (b * C + c) * P + i];
+          s += v, sa += fabs(v);
+        }
+        double want = s / P, got = o[0][b * C + c];
+        // fp32 summation in any order: within (P-1) u sum|x|, then the division.
+        double tol = ldexp(1, -24) * (sa + fabs(want)) + 1e-30;
+        if (!(fabs(got - want) <= tol) && !bad++)
+          CHECK(0, "%s on %s: [%lld,%lld] got %.9g want %.9g", what, chip, (long long)b, (long long)c, got, want);
+      }
+    CHECK(bad == 0, "%s on %s: %lld outputs off", what, chip, (long long)bad);
+  }
+  tfree(&t, o);
+}
+
+// ---------------------------------------------------------------- data movement
+
+static void transpose_test(const char *chip, ir_type xt, const int *perm) {
+  tcase t = {.g = ir_graph_new("transpose")};
+  ir_value *x = tin(&t, "x", xt, 1);
+  ir_node *n = tnode(&t, IR_OP_TRANSPOSE, &x, 1, 1);
+  char what[256], s1[96];
+  int len = snprintf(what, sizeof what, "transpose %s perm", ir_type_str(&xt, s1, sizeof s1));
+  for (int i = 0; i < xt.rank; i++) n->a.perm[i] = perm[i], len += snprintf(what + len, sizeof what - (size_t)len, " %d", perm[i]);
+  if (!tfinish(&t, n, true)) {
+    tfree(&t, NULL);
+    return;
+  }
+  float **o = trun(&t, chip, what);
+  if (o) {
+    const ir_type *yt = &n->out[0]->ty;
+    int64_t ny = ir_nelems(yt), xs[IR_MAX_DIMS], m = 1;
+    for (int i = xt.rank - 1; i >= 0; i--) xs[i] = m, m *= xt.dims[i];
+    float *want = malloc((size_t)ny * sizeof *want);
+    for (int64_t i = 0; i < ny; i++) {
+      int64_t r = i, src = 0;
+      for (int d = yt->rank - 1; d >= 0; d--) src += (r % yt->dims[d]) * xs[perm[d]], r /= yt->dims[d];
+      want[i] = t.in[0][src];
+    }
+    check_bits(o[0], want, ny, what, chip);
+    free(want);
+  }
+  tfree(&t, o);
+}
+
+static void concat_test(const char *chip, int axis, int nin, const ir_type *ts) {
+  tcase t = {.g = ir_graph_new("concat")};
+  ir_value *in[4];
+  char name[16];
+  for (int i = 0; i < nin; i++) snprintf(name, sizeof name, "x%d", i), in[i] = tin(&t, name, ts[i], 1);
+  ir_node *n = tnode(&t, IR_OP_CONCAT, in, nin, 1);
+  n->a.axis = axis;
+  char what[256], s1[96];
+  snprintf(what, sizeof what, "concat of %d along %d into", nin, axis);
+  if (!tfinish(&t, n, true)) {
+    tfree(&t, NULL);
+    return;
+  }
+  snprintf(what + strlen(what), sizeof what - strlen(what), " %s", ir_type_str(&n->out[0]->ty, s1, sizeof s1));
+  float **o = trun(&t, chip, what);
+  if (o) {
+    const ir_type *yt = &n->out[0]->ty;
+    int64_t ny = ir_nelems(yt), inner = 1;
+    for (int i = axis + 1; i < yt->rank; i++) inner *= yt->dims[i];
+    float *want = malloc((size_t)ny * sizeof *want);
+    for (int64_t i = 0; i < ny; i++) {
+      int64_t outer = i / (inner * yt->dims[axis]), a = i / inner % yt->dims[axis], c = i % inner, k = 0;
+      while (a >= ts[k].dims[axis]) a -= ts[k++].dims[axis];
+      want[i] = t.in[k][(outer * ts[k].dims[axis] + a) * inner + c];
+    }
+    check_bits(o[0], want, ny, what, chip);
+    free(want);
+  }
+  tfree(&t, o);
+}
+
+static void split_test(const char *chip, ir_type xt, int axis, int nout, const int64_t *sizes) {
+  tcase t = {.g = ir_graph_new("split")};
+  ir_value *x = tin(&t, "x", xt, 1);
+  ir_node *n = tnode(&t, IR_OP_SPLIT, &x, 1, nout);
+  n->a.axis = axis, n->a.nsizes = nout, n->a.sizes = malloc((size_t)nout * sizeof *n->a.sizes);
+  memcpy(n->a.sizes, sizes, (size_t)nout * sizeof *sizes);
+  char what[256], s1[96];
+  snprintf(what, sizeof what, "split %s along %d in %d", ir_type_str(&xt, s1, sizeof s1), axis, nout);
+  if (!tfinish(&t, n, false)) {
+    tfree(&t, NULL);
+    return;
+  }
+  for (int i = 0; i < nout; i++) ir_add_output(t.g, n->out[i]);
+  float **o = trun(&t, chip, what);
+  if (o) {
+    int64_t inner = 1, outer = 1, off = 0;
+    for (int i = axis + 1; i < xt.rank; i++) inner *= xt.dims[i];
+    for (int i = 0; i < axis; i++) outer *= xt.dims[i];
+    for (int k = 0; k < nout; k++) {
+      int64_t ny = outer * sizes[k] * inner;
+      float *want = malloc((size_t)(ny ? ny : 1) * sizeof *want);
+      for (int64_t i = 0; i < ny; i++) {
+        int64_t a = i / inner % sizes[k], b = i / (inner * sizes[k]), c = i % inner;
+        want[i] = t.in[0][(b * xt.dims[axis] + off + a) * inner + c];
+      }
+      check_bits(o[k], want, ny, what, chip);
+      free(want);
+      off += sizes[k];
+    }
+  }
+  tfree(&t, o);
+}
+
+// start, end, step per dim (normalised as the IR keeps them).
+static void slice_test(const char *chip, ir_type xt, const int64_t *sse) {
+  tcase t = {.g = ir_graph_new("slice")};
+  ir_value *x = tin(&t, "x", xt, 1);
+  ir_node *n = tnode(&t, IR_OP_SLICE, &x, 1, 1);
+  char what[256], s1[96];
+  int len = snprintf(what, sizeof what, "slice %s", ir_type_str(&xt, s1, sizeof s1));
+  for (int d = 0; d < xt.rank; d++) {
+    n->a.start[d] = sse[3 * d], n->a.end[d] = sse[3 * d + 1], n->a.step[d] = sse[3 * d + 2];
+    len += snprintf(what + len, sizeof what - (size_t)len, " %lld:%lld:%lld", (long long)sse[3 * d],
+                    (long long)sse[3 * d + 1], (long long)sse[3 * d + 2]);
+  }
+  if (!tfinish(&t, n, true)) {
+    tfree(&t, NULL);
+    return;
+  }
+  float **o = trun(&t, chip, what);
+  if (o) {
+    const ir_type *yt = &n->out[0]->ty;
+    int64_t ny = ir_nelems(yt), xs[IR_MAX_DIMS], m = 1;
+    for (int i = xt.rank - 1; i >= 0; i--) xs[i] = m, m *= xt.dims[i];
+    float *want = malloc((size_t)ny * sizeof *want);
+    for (int64_t i = 0; i < ny; i++) {
+      int64_t r = i, src = 0;
+      for (int d = yt->rank - 1; d >= 0; d--) src += (sse[3 * d] + r % yt->dims[d] * sse[3 * d + 2]) * xs[d], r /= yt->dims[d];
+      want[i] = t.in[0][src];
+    }
+    check_bits(o[0], want, ny, what, chip);
+    free(want);
+  }
+  tfree(&t, o);
+}
+
+static void pad_test(const char *chip, ir_type xt, ir_pad_mode mode, const int64_t *pads, double value) {
+  tcase t = {.g = ir_graph_new("pad")};
+  ir_value *x = tin(&t, "x", xt, 1);
+  ir_node *n = tnode(&t, IR_OP_PAD, &x, 1, 1);
+  int r = xt.rank;
+  n->a.pad_mode = mode, n->a.pad_value = value;
+  char what[256], s1[96];
+  int len = snprintf(what, sizeof what, "pad %s %s", ir_pad_mode_names[mode], ir_type_str(&xt, s1, sizeof s1));
+  for (int i = 0; i < 2 * r; i++)
+    n->a.pads[i] = pads[i], len += snprintf(what + len, sizeof what - (size_t)len, " %lld", (long long)pads[i]);
+  if (!tfinish(&t, n, true)) {
+    tfree(&t, NULL);
+    return;
+  }
+  float **o = trun(&t, chip, what);
+  if (o) {
+    const ir_type *yt = &n->out[0]->ty;
+    int64_t ny = ir_nelems(yt), xs[IR_MAX_DIMS], m = 1;
+    for (int i = r - 1; i >= 0; i--) xs[i] = m, m *= xt.dims[i];
+    float *want = malloc((size_t)ny * sizeof *want);
+    for (int64_t i = 0; i < ny; i++) {
+      int64_t rem = i, src = 0;
+      bool inside = true;
+      for (int d = r - 1; d >= 0; d--) {
+        int64_t c = rem % yt->dims[d] - pads[d], D = xt.dims[d];
+        rem /= yt->dims[d];
+        if (c < 0 || c >= D) {
+          if (mode == IR_PAD_CONSTANT) inside = false;
+          else if (mode == IR_PAD_EDGE) c = c < 0 ? 0 : D - 1;
+          else if (mode == IR_PAD_REFLECT) c = c < 0 ? -c : 2 * (D - 1) - c;
+          else c = ((c % D) + D) % D;
+        }
+        src += c * xs[d];
+      }
+      want[i] = inside ? t.in[0][src] : (float)value;
+    }
+    check_bits(o[0], want, ny, what, chip);
+    free(want);
+  }
+  tfree(&t, o);
+}
+
+// ---------------------------------------------------------------- a chain of layers
+
+// transpose (NCHW -> NHWC) -> add bias -> reshape (a view) -> softmax over
+// the last axis -> relu: layers that hand tensors to each other through HBM.
+static void chain_test(const char *chip) {
+  tcase t = {.g = ir_graph_new("chain")};
+  ir_value *x = tin(&t, "x", TY(2, 8, 6, 10), 3);
+  ir_type bt = TY(8);
+  float *bias = rand_array(8, 1);
+  float *bcopy = malloc(8 * sizeof *bcopy);
+  memcpy(bcopy, bias, 8 * sizeof *bcopy);
+  ir_value *b = ir_add_const(t.g, "b", &bt, bias);
+  ir_node *tr = tnode(&t, IR_OP_TRANSPOSE, &x, 1, 1);
+  int perm[4] = {0, 2, 3, 1};
+  memcpy(tr->a.perm, perm, sizeof perm);
+  tfinish(&t, tr, false);
+  ir_value *ab[2] = {tr->out[0], b};
+  ir_node *ad = tnode(&t, IR_OP_ADD, ab, 2, 1);
+  tfinish(&t, ad, false);
+  ir_node *rs = tnode(&t, IR_OP_RESHAPE, &ad->out[0], 1, 1);
+  rs->a.ndims = 2, rs->a.dims[0] = 120, rs->a.dims[1] = 8;
+  tfinish(&t, rs, false);
+  ir_node *sm = tnode(&t, IR_OP_SOFTMAX, &rs->out[0], 1, 1);
+  sm->a.axis = 1;
+  tfinish(&t, sm, false);
+  ir_node *rl = tnode(&t, IR_OP_RELU, &sm->out[0], 1, 1);
+  tfinish(&t, rl, true);
+  float **o = trun(&t, chip, "chain");
+  if (o) {
+    float want[960];
+    for (int i = 0; i < 120; i++) { // rows (n, h, w), columns c
+      int nn = i / 60, h = i / 10 % 6, w = i % 10;
+      float v[8], m, s;
+      for (int c = 0; c < 8; c++) v[c] = t.in[0][((nn * 8 + c) * 6 + h) * 10 + w] + bcopy[c];
+      m = v[0];
+      for (int c = 1; c < 8; c++) m = v[c] > m ? v[c] : m;
+      for (int c = 0; c < 8; c++) v[c] = num_exp(v[c] - m);
+      s = v[0];
+      for (int c = 1; c < 8; c++) s += v[c];
+      float r = num_recip(s);
+      for (int c = 0; c < 8; c++) want[i * 8 + c] = v[c] * r;
+    }
+    check_bits(o[0], want, 960, "chain", chip);
+  }
+  free(bcopy);
+  tfree(&t, o);
+}
+
+// ---------------------------------------------------------------- refusals
+
+static void support_tests(void) {
+  ir_graph *g = ir_graph_new("support");
+  ir_type it = {IR_DT_I64, 2, {3, 4}};
+  ir_value *a = ir_add_input(g, "a", &it), *ab[2] = {a, a};
+  ir_node *add = ir_add_node(g, IR_OP_ADD, "add_i64", ab, 2, 1, NULL);
+  ir_infer_node(add, err, sizeof err);
+  char why[256];
+  CHECK(!cc_lower_supported(add, why, sizeof why), "i64 add supported");
+  CHECK(strstr(why, "dtype i64 is not supported by the lowering") != NULL, "%s", why);
+  ir_node *tr = ir_add_node(g, IR_OP_TRANSPOSE, "tr_i64", &a, 1, 1, NULL);
+  tr->a.perm[0] = 1, tr->a.perm[1] = 0;
+  ir_infer_node(tr, err, sizeof err);
+  CHECK(cc_lower_supported(tr, why, sizeof why), "i64 transpose: %s", why);
+  ir_type ft = TY(1, 3, 8, 8);
+  ir_value *f = ir_add_input(g, "f", &ft);
+  ir_node *rz = ir_add_node(g, IR_OP_RESIZE, "rz", &f, 1, 1, NULL);
+  CHECK(!cc_lower_supported(rz, why, sizeof why) && strstr(why, "op 'resize' is not supported by the lowering"),
+        "%s", why);
+  ir_node *mp = ir_add_node(g, IR_OP_MAXPOOL, "mp", &f, 1, 1, NULL);
+  mp->a.kernel[0] = mp->a.kernel[1] = mp->a.stride[0] = mp->a.stride[1] = 1;
+  mp->a.dilation[0] = mp->a.dilation[1] = 1;
+  CHECK(ir_infer_node(mp, err, sizeof err) == 0, "%s", err);
+  CHECK(!cc_lower_supported(mp, why, sizeof why) && strstr(why, "channels-last"), "%s", why);
+  ir_type f5 = TY(1, 3, 4, 8, 8);
+  ir_value *v5 = ir_add_input(g, "v5", &f5), *cw[2] = {v5, v5};
+  ir_node *cv = ir_add_node(g, IR_OP_CONV, "cv", cw, 2, 1, NULL);
+  cv->a.nhwc = true;
+  cv->out[0]->ty = f5;
+  CHECK(!cc_lower_supported(cv, why, sizeof why) && strstr(why, "rank 5"), "%s", why);
+  ir_node *rs = ir_add_node(g, IR_OP_RESHAPE, "rs", &f, 1, 1, NULL);
+  CHECK(cc_is_view(rs) && !cc_is_view(mp), "views");
+  ir_graph_free(g);
+
+  // A softmax row longer than tiny's VMEM: refused, naming the node.
+  tcase t = {.g = ir_graph_new("big")};
+  ir_value *x = tin(&t, "x", TY(2, 100000), 1);
+  ir_node *sm = ir_add_node(t.g, IR_OP_SOFTMAX, "wide_softmax", &x, 1, 1, NULL);
+  sm->a.axis = 1;
+  tfinish(&t, sm, true);
+  chip_config chip;
+  cc_executable ex;
+  chip_load(&chip, "tiny", err, sizeof err);
+  CHECK(cc_compile(t.g, &chip, NULL, &ex, err, sizeof err) == -1, "wide softmax compiled on tiny");
+  CHECK(strstr(err, "'wide_softmax' (softmax)") && strstr(err, "a tile needs"), "message: %s", err);
+  tfree(&t, NULL);
+}
+
+// ---------------------------------------------------------------- main
+
+int main(void) {
+  support_tests();
+  for (int ci = 0; ci < 2; ci++) {
+    const char *c = chips[ci];
+    // Broadcasting: NCHW bias, NHWC bias, scalars, both ways, long rows.
+    ir_op bops[4] = {IR_OP_ADD, IR_OP_SUB, IR_OP_MUL, IR_OP_DIV};
+    for (int i = 0; i < 4; i++) {
+      binary_test(c, bops[i], TY(2, 3, 4, 5), TY(3, 1, 1), false);
+      binary_test(c, bops[i], TY(3, 1, 1), TY(2, 3, 4, 5), false);
+      binary_test(c, bops[i], TY(4, 1, 5), TY(1, 3, 1), false);
+      binary_test(c, bops[i], TY(1, 3, 1), TY(4, 1, 5), false);
+      binary_test(c, bops[i], TY(2, 3), ir_type_make(IR_DT_F32, 0, NULL), false);
+      binary_test(c, bops[i], ir_type_make(IR_DT_F32, 0, NULL), TY(2, 3), false);
+      binary_test(c, bops[i], TY(1, 16, 16, 64), TY(64), false);
+      binary_test(c, bops[i], TY(1, 64, 32, 33), TY(64, 1, 1), false); // 270 KB: tiles on tiny
+      binary_test(c, bops[i], TY(300, 1), TY(300, 41), false);          // a column first
+    }
+    binary_test(c, IR_OP_ADD, TY(7, 9), TY(7, 9), false);
+    binary_test(c, IR_OP_MUL, TY(5, 6), TY(5, 6), true);
+    binary_test(c, IR_OP_SUB, TY(5, 6), TY(5, 6), true);
+    binary_test(c, IR_OP_MUL, TY(100003), TY(1), false);              // one long row: column pieces
+    binary_test(c, IR_OP_SUB, TY(3, 70001), TY(3, 1), false);         // long rows, value per row
+    binary_test(c, IR_OP_DIV, TY(2, 40000), TY(40000), false);        // broadcast row too big to stay
+    binary_test(c, IR_OP_SUB, TY(30000, 1), TY(30000, 3), false);     // column first, not resident
+    binary_test(c, IR_OP_ADD, TY(40, 1, 50), TY(1, 30, 1), false);    // neither full: 40 segments
+    binary_test(c, IR_OP_DIV, TY(2, 1, 3, 1, 5), TY(4, 1, 6, 1), false);
+
+    ir_op uops[6] = {IR_OP_RELU, IR_OP_SIGMOID, IR_OP_TANH, IR_OP_HARDSIGMOID, IR_OP_HARDSWISH, IR_OP_CLIP};
+    for (int i = 0; i < 6; i++) {
+      unary_test(c, uops[i], TY(3, 5, 7), -1.5, 2.25);
+      unary_test(c, uops[i], TY(1, 100, 300), -1.5, 2.25); // 120 KB
+    }
+    unary_test(c, IR_OP_CLIP, TY(4, 33), -INFINITY, 0.5);
+    unary_test(c, IR_OP_CLIP, TY(4, 33), 0, INFINITY);
+    unary_test(c, IR_OP_CLIP, TY(4, 33), -INFINITY, INFINITY);
+    unary_test(c, IR_OP_RELU, ir_type_make(IR_DT_F32, 0, NULL), 0, 0);
+
+    softmax_test(c, TY(3, 7), 0);
+    softmax_test(c, TY(3, 7), 1);
+    softmax_test(c, TY(2, 3, 4, 5), 0);
+    softmax_test(c, TY(2, 3, 4, 5), 1);
+    softmax_test(c, TY(2, 3, 4, 5), 3);
+    softmax_test(c, TY(200, 1000), 1);   // 800 KB: row tiles
+    softmax_test(c, TY(1000, 300), 0);   // column pieces
+    softmax_test(c, TY(50, 20, 40), 1);  // several blocks per tile
+    softmax_test(c, TY(1, 20000), 1);    // one long row
+    softmax_test(c, ir_type_make(IR_DT_F32, 1, DIMS(1)), 0);
+
+    //                         rank N  H   W   C   KH KW SH SW DH DW PT PL PB PR ceil cip
+    pool_case pools[] = {{4, 1, 9, 9, 4, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, false, false},
+                         {4, 2, 8, 7, 3, 2, 2, 2, 2, 1, 1, 0, 0, 0, 0, false, false},
+                         {4, 1, 10, 11, 5, 3, 2, 1, 2, 2, 1, 2, 0, 1, 1, false, false},
+                         {4, 1, 9, 10, 3, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0, true, false},
+                         {4, 1, 9, 10, 3, 3, 3, 2, 3, 1, 1, 1, 1, 1, 0, true, true},
+                         {4, 1, 7, 7, 2, 2, 3, 3, 2, 2, 2, 1, 0, 1, 2, true, true},
+                         {4, 1, 6, 5, 3, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, false, false},
+                         {4, 1, 12, 12, 2, 4, 4, 4, 4, 1, 1, 0, 0, 0, 0, false, true},
+                         {3, 2, 1, 11, 3, 0, 3, 0, 2, 0, 1, 0, 1, 0, 1, false, false},
+                         {3, 1, 1, 13, 4, 0, 4, 0, 3, 0, 2, 0, 2, 0, 2, true, true},
+                         {4, 2, 56, 56, 64, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, false, false}, // 1.6 MB: tiles
+                         {4, 1, 5, 300, 256, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, false, true}, // channel pieces on tiny
+                         {4, 1, 14, 14, 8, 7, 7, 1, 1, 1, 1, 3, 3, 3, 3, false, false}};
+    for (size_t i = 0; i < sizeof pools / sizeof pools[0]; i++) {
+      pool_test(c, IR_OP_MAXPOOL, pools[i]);
+      pool_test(c, IR_OP_AVGPOOL, pools[i]);
+    }
+    global_pool_test(c, TY(2, 7, 7, 32), true);
+    global_pool_test(c, TY(2, 32, 7, 7), false);
+    global_pool_test(c, TY(1, 112, 112, 16), true); // 800 KB: pieces on tiny
+    global_pool_test(c, TY(3, 5, 9), true);
+    global_pool_test(c, TY(1, 4, 300, 300), false);
+
+    transpose_test(c, TY(2, 3, 4), (int[]){2, 0, 1});
+    transpose_test(c, TY(2, 3, 4), (int[]){0, 2, 1});
+    transpose_test(c, TY(2, 3, 4), (int[]){1, 0, 2});
+    transpose_test(c, TY(2, 3, 4, 5), (int[]){0, 2, 3, 1});
+    transpose_test(c, TY(2, 3, 4, 5), (int[]){0, 3, 1, 2});
+    transpose_test(c, TY(2, 3, 4, 5, 6), (int[]){4, 1, 3, 0, 2});
+    transpose_test(c, TY(3, 1, 4, 1, 5), (int[]){4, 1, 0, 3, 2});
+    transpose_test(c, TY(1, 5, 1, 7), (int[]){0, 2, 1, 3}); // a view
+    transpose_test(c, TY(300, 500), (int[]){1, 0});         // 600 KB: tiles on tiny
+    transpose_test(c, TY(1, 64, 56, 56), (int[]){0, 2, 3, 1});
+    transpose_test(c, TY(40, 1000, 3), (int[]){0, 2, 1});
+
+    concat_test(c, 1, 3, (ir_type[]){TY(2, 3, 4), TY(2, 1, 4), TY(2, 5, 4)});
+    concat_test(c, 0, 2, (ir_type[]){TY(2, 3), TY(4, 3)});
+    concat_test(c, 2, 2, (ir_type[]){TY(2, 3, 4), TY(2, 3, 1)});
+    concat_test(c, 0, 1, (ir_type[]){TY(5, 3)});
+    split_test(c, TY(2, 10, 3), 1, 3, DIMS(3, 2, 5));
+    split_test(c, TY(6, 4), 0, 2, DIMS(1, 5));
+    split_test(c, TY(2, 3, 8), 2, 2, DIMS(7, 1));
+
+    slice_test(c, TY(5, 6, 7), DIMS(1, 4, 1, 0, 6, 2, 6, -1, -1));       // steps 1, 2, -1
+    slice_test(c, TY(5, 6, 7), DIMS(4, 0, -2, 5, 0, -1, 1, 7, 3));       // negative steps
+    slice_test(c, TY(8, 9), DIMS(0, 8, 1, 2, 9, 1));                     // column range
+    slice_test(c, TY(4, 100, 30), DIMS(3, -1, -1, 0, 100, 7, 29, 0, -4));
+    slice_test(c, TY(3, 4), DIMS(0, 3, 1, 0, 4, 1));                     // a view
+
+    pad_test(c, TY(2, 3, 4), IR_PAD_CONSTANT, DIMS(0, 1, 2, 1, 0, 3), 1.5);
+    pad_test(c, TY(2, 3, 4), IR_PAD_CONSTANT, DIMS(1, -1, 2, 0, 2, -1), -2);
+    pad_test(c, TY(1, 3, 100, 100), IR_PAD_CONSTANT, DIMS(0, 0, 2, 2, 0, 0, 2, 2), 0);
+    pad_test(c, TY(3, 5), IR_PAD_CONSTANT, DIMS(-3, 0, 2, 0), 7); // all rows cropped: only the value
+    pad_test(c, TY(3, 5, 4), IR_PAD_REFLECT, DIMS(2, 1, 3, 1, 4, 2), 0);
+    pad_test(c, TY(3, 5, 4), IR_PAD_EDGE, DIMS(2, 1, 3, 1, 4, 2), 0);
+    pad_test(c, TY(3, 5, 4), IR_PAD_WRAP, DIMS(2, 1, 3, 1, 4, 2), 0);
+    pad_test(c, TY(6, 7), IR_PAD_EDGE, DIMS(-2, 3, 1, -3), 0);
+    pad_test(c, TY(6, 7), IR_PAD_REFLECT, DIMS(2, -1, -1, 3), 0);
+
+    chain_test(c);
+  }
+  return test_done("test_lower");
+}

@@ -1,0 +1,258 @@
+// Matmul and convolution lowered onto the MXU (src/compiler/lower_mxu.c),
+// compiled and simulated, against a reference in double precision.
+//
+// default: operands rounded to bf16, products exact, so the only difference
+// from the reference is the MXU's fp32 accumulation: relative error (to the
+// largest output) within 1e-5. highest: three bf16 parts each, against the
+// exact fp32 product: within 1e-6.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compiler/compiler.h"
+#include "sim/numerics.h"
+#include "sim/sim.h"
+#include "testlib.h"
+
+static float rnd(void) { return (float)((double)(test_rand() >> 11) * 0x1p-53 * 2 - 1); }
+static float b16(float x) { return num_bf16_to_f32(num_f32_to_bf16(x)); }
+
+static float *rand_array(int64_t n) {
+  float *p = malloc((size_t)n * sizeof *p);
+  for (int64_t i = 0; i < n; i++) p[i] = rnd();
+  return p;
+}
+
+typedef struct {
+  const char *chip;
+  int prec;
+  int N, H, W, C, M, K, S, P, D, G;
+  ir_act act;
+  bool res, bias;
+} conv_case;
+
+// Compiles g, runs it with the given inputs, returns output 0 (malloc'd).
+static float *compile_and_run(ir_graph *g, const char *chipname, int prec, float **inputs, int ninputs,
+                              uint64_t *cycles, char *err, size_t errlen) {
+  chip_config chip;
+  if (chip_load(&chip, chipname, err, errlen)) return NULL;
+  cc_options opt = {.precision = (cc_precision)prec};
+  cc_executable ex;
+  if (cc_compile(g, &chip, &opt, &ex, err, errlen)) return NULL;
+  sim_options so = {0};
+  sim *s = sim_create(&chip, &so, err, errlen);
+  float *out = NULL;
+  if (s && !sim_load(s, &ex.prog, err, errlen)) {
+    for (int i = 0; i < ninputs; i++)
+      sim_write(s, MEM_HBM, ex.prog.io[i].addr, inputs[i], isa_io_bytes(&ex.prog.io[i]), err, errlen);
+    if (!sim_run(s, err, errlen)) {
+      const isa_io *o = &ex.prog.io[ninputs];
+      out = malloc(isa_io_bytes(o));
+      sim_read(s, MEM_HBM, o->addr, out, isa_io_bytes(o), err, errlen);
+      *cycles = sim_get_stats(s)->cycles;
+    }
+  }
+  sim_destroy(s);
+  cc_executable_free(&ex);
+  return out;
+}
+
+static void check_close(const float *got, const double *want, int64_t n, double tol, const char *what) {
+  double maxerr = 0, maxref = 0;
+  int64_t worst = 0;
+  for (int64_t i = 0; i < n; i++) {
+    double e = fabs(got[i] - want[i]);
+    if (!(e <= maxerr)) maxerr = e, worst = i;
+    if (fabs(want[i]) > maxref) maxref = fabs(want[i]);
+  }
+  CHECK(maxerr <= tol * maxref, "%s: error %.3g of max %.3g (element %lld: got %g want %g)", what, maxerr / maxref,
+        maxref, (long long)worst, got[worst], want[worst]);
+}
+
+static double apply_act(double v, ir_act act) {
+  if (act == IR_ACT_RELU) return v < 0 ? 0 : v;
+  if (act == IR_ACT_CLIP) return v < -0.5 ? -0.5 : v > 0.75 ? 0.75 : v;
+  return v;
+}
+
+static void conv_test(conv_case t) {
+  int OH = (t.H + 2 * t.P - t.D * (t.K - 1) - 1) / t.S + 1, OW = (t.W + 2 * t.P - t.D * (t.K - 1) - 1) / t.S + 1;
+  int cg = t.C / t.G, mg = t.M / t.G;
+  ir_graph *g = ir_graph_new("conv");
+  ir_type xt = ir_type_make(IR_DT_F32, 4, (int64_t[]){t.N, t.H, t.W, t.C});
+  ir_type yt = ir_type_make(IR_DT_F32, 4, (int64_t[]){t.N, OH, OW, t.M});
+  ir_value *x = ir_add_input(g, "x", &xt);
+  ir_value *r = t.res ? ir_add_input(g, "r", &yt) : NULL;
+  ir_type wt = ir_type_make(IR_DT_F32, 4, (int64_t[]){t.M, cg, t.K, t.K});
+  float *w = rand_array(ir_nelems(&wt)), *b = rand_array(t.M); // the graph owns them
+  ir_value *in[4] = {x, ir_add_const(g, "w", &wt, w)};
+  int nin = 2;
+  ir_type bt = ir_type_make(IR_DT_F32, 1, (int64_t[]){t.M});
+  if (t.bias) in[nin++] = ir_add_const(g, "b", &bt, b);
+  if (t.res) in[nin++] = r;
+  ir_node *n = ir_add_node(g, IR_OP_CONV, "conv", in, nin, 1, NULL);
+  n->a.nhwc = true, n->a.group = t.G, n->a.act = t.act, n->a.residual = t.res;
+  n->a.lo = -0.5, n->a.hi = 0.75;
+  for (int d = 0; d < 2; d++) n->a.kernel[d] = t.K, n->a.stride[d] = t.S, n->a.dilation[d] = t.D;
+  for (int d = 0; d < 4; d++) n->a.pads[d] = t.P;
+  n->out[0]->ty = yt;
+  ir_add_output(g, n->out[0]);
+  float *xv = rand_array(ir_nelems(&xt)), *rv = rand_array(ir_nelems(&yt));
+  float *inputs[2] = {xv, rv};
+  char err[CC_ERR_LEN], what[200];
+  uint64_t cycles = 0;
+  snprintf(what, sizeof what, "%s %s conv N%d %dx%dx%d -> %d k%d s%d p%d d%d g%d act %d res %d", t.chip,
+           t.prec ? "highest" : "default", t.N, t.H, t.W, t.C, t.M, t.K, t.S, t.P, t.D, t.G, t.act, t.res);
+  float *y = compile_and_run(g, t.chip, t.prec, inputs, t.res ? 2 : 1, &cycles, err, sizeof err);
+  CHECK(y != NULL, "%s: %s", what, err);
+  if (y) {
+    int64_t ny = ir_nelems(&yt);
+    double *want = malloc((size_t)ny * sizeof *want);
+    for (int nn = 0; nn < t.N; nn++)
+      for (int oh = 0; oh < OH; oh++)
+        for (int ow = 0; ow < OW; ow++)
+          for (int m = 0; m < t.M; m++) {
+            double acc = 0;
+            int gi = m / mg;
+            for (int kh = 0; kh < t.K; kh++)
+              for (int kw = 0; kw < t.K; kw++) {
+                int ih = oh * t.S - t.P + kh * t.D, iw = ow * t.S - t.P + kw * t.D;
+                if (ih < 0 || ih >= t.H || iw < 0 || iw >= t.W) continue;
+                for (int ci = 0; ci < cg; ci++) {
+                  float xa = xv[((nn * t.H + ih) * t.W + iw) * t.C + gi * cg + ci];
+                  float wa = w[((m * cg + ci) * t.K + kh) * t.K + kw];
+                  if (!t.prec) xa = b16(xa), wa = b16(wa);
+                  acc += (double)xa * wa;
+                }
+              }
+            int64_t o = ((int64_t)(nn * OH + oh) * OW + ow) * t.M + m;
+            if (t.bias) acc += b[m];
+            if (t.res) acc += rv[o];
+            want[o] = apply_act(acc, t.act);
+          }
+    check_close(y, want, ny, t.prec ? 1e-6 : 1e-5, what);
+    free(want);
+  }
+  free(y), free(xv), free(rv);
+  if (!t.bias) free(b);
+  ir_graph_free(g);
+}
+
+// out[b..., M, N] = A[b..., M, K] @ B[b..., K, N] (+ bias), B constant rank 2 or computed.
+static void matmul_test(const char *chip, int prec, int ra, const int64_t *ad, int rb, const int64_t *bd,
+                        bool b_const, bool bias) {
+  ir_graph *g = ir_graph_new("mm");
+  ir_type at = ir_type_make(IR_DT_F32, ra, ad), bt = ir_type_make(IR_DT_F32, rb, bd);
+  ir_value *a = ir_add_input(g, "a", &at);
+  float *bv = rand_array(ir_nelems(&bt));
+  ir_value *b = b_const ? ir_add_const(g, "b", &bt, bv) : ir_add_input(g, "b", &bt);
+  int64_t K = ad[ra - 1], M = ad[ra - 2], N = bd[rb - 1];
+  float *biasv = rand_array(N);
+  ir_type biast = ir_type_make(IR_DT_F32, 1, &N);
+  ir_value *in[3] = {a, b, bias ? ir_add_const(g, "bias", &biast, biasv) : NULL};
+  ir_node *n = ir_add_node(g, IR_OP_MATMUL, "mm", in, bias ? 3 : 2, 1, NULL);
+  char err[CC_ERR_LEN];
+  CHECK(ir_infer_node(n, err, sizeof err) == 0, "%s", err);
+  ir_add_output(g, n->out[0]);
+  const ir_type *yt = &n->out[0]->ty;
+  float *av = rand_array(ir_nelems(&at));
+  float *inputs[2] = {av, bv};
+  uint64_t cycles;
+  char what[200];
+  snprintf(what, sizeof what, "%s %s matmul rank %d x rank %d %s, K %lld N %lld", chip, prec ? "highest" : "default",
+           ra, rb, b_const ? "const" : "runtime", (long long)K, (long long)N);
+  float *y = compile_and_run(g, chip, prec, inputs, b_const ? 1 : 2, &cycles, err, sizeof err);
+  CHECK(y != NULL, "%s: %s", what, err);
+  if (y) {
+    int64_t ny = ir_nelems(yt), nbatch = ny / (M * N);
+    double *want = malloc((size_t)ny * sizeof *want);
+    int nb = yt->rank - 2;
+    for (int64_t bi = 0; bi < nbatch; bi++) {
+      // batch offsets with broadcasting (right-aligned)
+      int64_t rem = bi, ao = 0, bo = 0, sa = M * K, sb = K * N;
+      for (int d = nb - 1; d >= 0; d--) {
+        int64_t idx = rem % yt->dims[d];
+        rem /= yt->dims[d];
+        int da = d - (nb - (ra - 2)), db = d - (nb - (rb - 2));
+        int64_t na = da >= 0 ? ad[da] : 1, nbd = db >= 0 ? bd[db] : 1;
+        ao += (na == 1 ? 0 : idx) * sa, bo += (nbd == 1 ? 0 : idx) * sb;
+        sa *= na, sb *= nbd;
+      }
+      for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+          double acc = 0;
+          for (int64_t k = 0; k < K; k++) {
+            float x = av[ao + i * K + k], w = bv[bo + k * N + j];
+            if (!prec) x = b16(x), w = b16(w);
+            acc += (double)x * w;
+          }
+          want[(bi * M + i) * N + j] = acc + (bias ? biasv[j] : 0);
+        }
+    }
+    check_close(y, want, ny, prec ? 1e-6 : 1e-5, what);
+    free(want);
+  }
+  free(y), free(av);
+  if (!b_const) free(bv);
+  if (!bias) free(biasv);
+  ir_graph_free(g);
+}
+
+static void error_tests(void) {
+  // An output row wider than the accumulators hold: a clear compile error.
+  ir_graph *g = ir_graph_new("wide");
+  ir_type xt = ir_type_make(IR_DT_F32, 4, (int64_t[]){1, 3, 3000, 2});
+  ir_type wt = ir_type_make(IR_DT_F32, 4, (int64_t[]){2, 2, 3, 3});
+  ir_value *in[2] = {ir_add_input(g, "x", &xt), ir_add_const(g, "w", &wt, NULL)};
+  ir_node *n = ir_add_node(g, IR_OP_CONV, "wideconv", in, 2, 1, NULL);
+  n->a.nhwc = true, n->a.group = 1;
+  for (int d = 0; d < 2; d++) n->a.kernel[d] = 3, n->a.stride[d] = 1, n->a.dilation[d] = 1;
+  for (int d = 0; d < 4; d++) n->a.pads[d] = 1;
+  n->out[0]->ty = ir_type_make(IR_DT_F32, 4, (int64_t[]){1, 3, 3000, 2});
+  ir_add_output(g, n->out[0]);
+  chip_config chip;
+  char err[CC_ERR_LEN];
+  CHECK(chip_load(&chip, "tiny", err, sizeof err) == 0, "%s", err);
+  cc_executable ex;
+  cc_options opt = {0};
+  CHECK(cc_compile(g, &chip, &opt, &ex, err, sizeof err) == -1, "wide conv compiled on tiny");
+  CHECK(strstr(err, "wideconv") && strstr(err, "accumulator"), "message: %s", err);
+  ir_graph_free(g);
+}
+
+int main(void) {
+  test_seed(7);
+  conv_case cases[] = {
+      // chip prec N H W C M K S P D G act res bias
+      {"tpu-v4", 0, 1, 5, 7, 3, 4, 3, 2, 1, 1, 1, IR_ACT_RELU, true, true},
+      {"tiny", 0, 1, 5, 7, 3, 4, 3, 2, 1, 1, 1, IR_ACT_RELU, true, true},
+      {"tiny", 1, 1, 5, 7, 3, 4, 3, 2, 1, 1, 1, IR_ACT_CLIP, false, true},
+      {"tpu-v4", 1, 2, 9, 9, 16, 20, 3, 1, 2, 2, 1, IR_ACT_NONE, true, false},
+      {"tiny", 0, 2, 9, 9, 16, 20, 3, 1, 2, 2, 1, IR_ACT_NONE, true, true},
+      {"tpu-v4", 0, 1, 8, 8, 32, 32, 3, 1, 1, 1, 32, IR_ACT_RELU, false, true},  // depthwise
+      {"tiny", 0, 1, 8, 8, 32, 64, 3, 2, 1, 1, 32, IR_ACT_CLIP, false, true},    // depthwise x2
+      {"tpu-v4", 0, 1, 6, 6, 24, 12, 1, 1, 0, 1, 4, IR_ACT_NONE, false, true},   // grouped 1x1
+      {"tiny", 1, 1, 6, 6, 24, 12, 3, 1, 1, 1, 3, IR_ACT_RELU, true, true},      // grouped 3x3
+      {"tpu-v4", 0, 1, 28, 28, 64, 64, 3, 1, 1, 1, 1, IR_ACT_RELU, true, true},
+      {"tpu-v4", 0, 1, 7, 7, 256, 300, 3, 1, 1, 1, 1, IR_ACT_RELU, false, true}, // n-tiles across MXUs
+      {"tpu-v4", 0, 1, 28, 28, 64, 256, 1, 1, 0, 1, 1, IR_ACT_NONE, true, true}, // flat 1x1
+      {"tpu-v4", 0, 1, 13, 13, 16, 8, 1, 2, 0, 1, 1, IR_ACT_NONE, false, true},  // strided 1x1
+      {"tpu-v4", 0, 1, 20, 20, 3, 8, 7, 2, 3, 1, 1, IR_ACT_RELU, false, true},   // a stem
+      {"tiny", 0, 1, 8, 40, 5, 3, 3, 1, 0, 3, 1, IR_ACT_NONE, false, false},     // dilation 3
+      {"tpu-v4", 0, 1, 9, 9, 144, 144, 3, 1, 1, 1, 144, IR_ACT_CLIP, true, true}, // depthwise, 144 channels
+      {"tiny", 1, 2, 7, 7, 20, 20, 3, 2, 1, 1, 20, IR_ACT_RELU, false, true},   // depthwise, highest
+      {"tpu-v4", 1, 1, 6, 6, 144, 144, 3, 1, 1, 1, 72, IR_ACT_NONE, false, true}, // 2 channels per group
+      {"tpu-v4", 0, 1, 6, 6, 130, 260, 3, 2, 1, 1, 130, IR_ACT_RELU, false, true}, // last block smaller
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) conv_test(cases[i]);
+  matmul_test("tpu-v4", 0, 2, (int64_t[]){5, 300}, 2, (int64_t[]){300, 7}, true, true);
+  matmul_test("tiny", 1, 3, (int64_t[]){2, 3, 20}, 2, (int64_t[]){20, 9}, true, false);
+  matmul_test("tpu-v4", 1, 2, (int64_t[]){33, 200}, 2, (int64_t[]){200, 130}, false, true);
+  matmul_test("tiny", 0, 4, (int64_t[]){2, 1, 3, 10}, 3, (int64_t[]){3, 10, 4}, false, false);
+  matmul_test("tpu-v4", 0, 3, (int64_t[]){2, 4, 6}, 3, (int64_t[]){1, 6, 5}, true, false);
+  // weights beyond half of tiny's VMEM: streamed tile by tile
+  matmul_test("tiny", 0, 2, (int64_t[]){3, 784}, 2, (int64_t[]){784, 64}, true, true);
+  matmul_test("tiny", 1, 2, (int64_t[]){2, 300}, 2, (int64_t[]){300, 20}, true, false);
+  error_tests();
+  return test_done("test_lower_mxu");
+}
