@@ -2,12 +2,16 @@
 // subcommand parses its options and calls into src/.
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "ir/ir.h"
 #include "isa/isa.h"
+#include "runtime/npy.h"
+#include "runtime/systole.h"
 #include "sim/chip.h"
 #include "sim/sim.h"
 
@@ -32,7 +36,11 @@ static void print_main_help(FILE *out) {
           "  disasm  FILE.bin [-o FILE.s]   print a program as assembler source\n"
           "  sim     FILE.bin|FILE.s --chip NAME\n"
           "                                 run a program on the simulated chip\n"
-          "  import  MODEL.onnx             read an ONNX model and print its graph IR (docs/ir.md)\n\n"
+          "  import  MODEL.onnx             read an ONNX model and print its graph IR (docs/ir.md)\n"
+          "  compile MODEL.onnx -o MODEL.stx [--chip NAME]\n"
+          "                                 compile a model into an executable (docs/runtime.md)\n"
+          "  run     MODEL.onnx|MODEL.stx [--chip NAME] [--input NAME=FILE.npy]...\n"
+          "                                 run a model on the simulated chip: outputs and performance\n\n"
           "Chips are configs/NAME.ini (tpu-v1, tpu-v2, tpu-v3, tpu-v4, tpu-v5e, tiny) or a path.\n"
           "'systole COMMAND --help' describes a command's options.\n");
 }
@@ -343,8 +351,7 @@ static int cmd_import(int argc, char **argv) {
              "Reads an ONNX model (opsets 7 to 21), infers every shape, folds shape arithmetic,\n"
              "verifies the graph and prints its IR (the format is in docs/ir.md). A graph input\n"
              "with symbolic dimensions needs --input-shape, except a batch dimension, which\n"
-             "defaults to 1. Compiling to the chip is not there yet: this shows what the\n"
-             "compiler will start from.\n");
+             "defaults to 1. This is what `systole compile` starts from.\n");
       return 0;
     } else if ((v = opt_value(argc, argv, &i, "-o"))) out = v;
     else if ((v = opt_value(argc, argv, &i, "--input-shape"))) {
@@ -374,6 +381,551 @@ static int cmd_import(int argc, char **argv) {
   return 0;
 }
 
+// ---------------------------------------------------------------- compile / run
+//
+// Both are thin layers over the public API (src/runtime/systole.h).
+
+static int parse_precision(const char *v) {
+  return !strcmp(v, "default") ? SY_PRECISION_DEFAULT : !strcmp(v, "highest") ? SY_PRECISION_HIGHEST : -1;
+}
+
+// Options compile and run share; returns 1 if argv[*i] was one of them, 0 if
+// not, 2 after a usage error (printed).
+typedef struct {
+  const char *chip;
+  sy_compile_options co;
+  const char *shapes[MAX_LIST];
+  bool dump_ir, dump_asm;
+} model_opts;
+
+static int model_option(const char *cmd, int argc, char **argv, int *i, model_opts *m) {
+  const char *v;
+  char err[IR_ERR_LEN];
+  ir_input_shape shape;
+  if ((v = opt_value(argc, argv, i, "--chip"))) m->chip = v;
+  else if ((v = opt_value(argc, argv, i, "--precision"))) {
+    int p = parse_precision(v);
+    if (p < 0) return usage_error(cmd, "--precision '%s': expected default or highest", v);
+    m->co.precision = (sy_precision)p;
+  } else if ((v = opt_value(argc, argv, i, "--input-shape"))) {
+    if (m->co.ninput_shapes == MAX_LIST) return usage_error(cmd, "%s", "too many --input-shape options");
+    if (ir_parse_input_shape(v, &shape, err, sizeof err)) return usage_error(cmd, "%s", err);
+    m->shapes[m->co.ninput_shapes++] = v;
+  } else if (!strcmp(argv[*i], "--dump-ir")) m->dump_ir = true;
+  else if (!strcmp(argv[*i], "--dump-asm")) m->dump_asm = true;
+  else return 0;
+  return 1;
+}
+
+// Client and executable for a model; NULL (after printing why) on failure.
+static sy_executable *open_model(const char *cmd, const char *model, model_opts *m, sy_client **client) {
+  char err[SY_ERR_LEN];
+  *client = NULL;
+  if (m->chip && !*m->chip) {
+    usage_error(cmd, "%s", "--chip needs a NAME");
+    return NULL;
+  }
+  sy_client *c = sy_client_create(m->chip ? m->chip : "tpu-v4", err, sizeof err);
+  if (!c) {
+    fprintf(stderr, "systole %s: %s\n", cmd, err);
+    return NULL;
+  }
+  m->co.input_shapes = m->shapes;
+  m->co.dump_ir = m->dump_ir ? stdout : NULL;
+  m->co.dump_asm = m->dump_asm ? stdout : NULL;
+  sy_executable *x = sy_compile_file(c, model, &m->co);
+  fflush(stdout);
+  if (!x) {
+    fprintf(stderr, "systole %s: %s\n", cmd, sy_last_error(c));
+    sy_client_destroy(c);
+    return NULL;
+  }
+  *client = c;
+  return x;
+}
+
+static int cmd_compile(int argc, char **argv) {
+  const char *in = NULL, *out = NULL;
+  model_opts m = {0};
+  for (int i = 0; i < argc; i++) {
+    const char *v;
+    int r;
+    if (is_help(argv[i])) {
+      printf("usage: systole compile MODEL.onnx -o MODEL.stx [options]\n\n"
+             "Compiles an ONNX model for a chip into an executable (.stx: an ELF file holding the\n"
+             "code, the weights, the I/O signature and the layer table; docs/runtime.md).\n\n"
+             "options:\n"
+             "  --chip NAME               target chip (configs/NAME.ini or a path); default tpu-v4\n"
+             "  --precision default|highest\n"
+             "                            default: bf16 products, fp32 sums; highest: fp32 accuracy\n"
+             "                            from several bf16 passes (slower)\n"
+             "  --input-shape NAME=D0,D1,...  shape of an input with symbolic dimensions\n"
+             "  --dump-ir                 print the IR after import and after every pass\n"
+             "  --dump-asm                print the program as assembler text\n");
+      return 0;
+    } else if ((r = model_option("compile", argc, argv, &i, &m))) {
+      if (r == 2) return 2;
+    } else if ((v = opt_value(argc, argv, &i, "-o"))) out = v;
+    else if (argv[i][0] != '-' && !in) in = argv[i];
+    else return usage_error("compile", "unexpected argument '%s'", argv[i]);
+  }
+  if (!in) return usage_error("compile", "%s", "missing MODEL.onnx");
+  if (!out || !*out) return usage_error("compile", "%s", "missing -o MODEL.stx");
+  sy_client *c;
+  sy_executable *x = open_model("compile", in, &m, &c);
+  if (!x) return 1;
+  int rc = sy_executable_save(c, x, out);
+  if (rc) fprintf(stderr, "systole compile: %s\n", sy_last_error(c));
+  else if (!m.dump_ir && !m.dump_asm)
+    printf("%s: %zu instructions, %d layers, %d input%s, %d output%s, for %s (compiled in %.3f s)\n", out,
+           sy_executable_num_instructions(x), sy_executable_num_layers(x), sy_executable_num_inputs(x),
+           sy_executable_num_inputs(x) == 1 ? "" : "s", sy_executable_num_outputs(x),
+           sy_executable_num_outputs(x) == 1 ? "" : "s", sy_client_chip_name(c), sy_executable_compile_seconds(x));
+  sy_executable_destroy(x);
+  sy_client_destroy(c);
+  return rc ? 1 : 0;
+}
+
+// 1234567 -> "1,234,567" (one of four rotating buffers, for use in one printf).
+static const char *commas(uint64_t v) {
+  static char bufs[4][32];
+  static int next;
+  char *out = bufs[next++ & 3], tmp[32];
+  int n = snprintf(tmp, sizeof tmp, "%" PRIu64, v), j = 0;
+  for (int i = 0; i < n; i++) {
+    if (i && (n - i) % 3 == 0) out[j++] = ',';
+    out[j++] = tmp[i];
+  }
+  out[j] = 0;
+  return out;
+}
+
+static const char *human_bytes(uint64_t v) {
+  static char bufs[4][32];
+  static int next;
+  char *out = bufs[next++ & 3];
+  const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double x = (double)v;
+  int u = 0;
+  while (x >= 1024 && u < 4) x /= 1024, u++;
+  snprintf(out, 32, u ? "%.2f %s" : "%.0f %s", x, unit[u]);
+  return out;
+}
+
+static const char *human_time(double seconds) {
+  static char buf[32];
+  if (seconds < 1e-3) snprintf(buf, sizeof buf, "%.2f us", seconds * 1e6);
+  else if (seconds < 1) snprintf(buf, sizeof buf, "%.3f ms", seconds * 1e3);
+  else snprintf(buf, sizeof buf, "%.3f s", seconds);
+  return buf;
+}
+
+static const char *human_energy(double joules) {
+  static char buf[32];
+  if (joules < 1e-6) snprintf(buf, sizeof buf, "%.1f nJ", joules * 1e9);
+  else if (joules < 1e-3) snprintf(buf, sizeof buf, "%.2f uJ", joules * 1e6);
+  else snprintf(buf, sizeof buf, "%.3f mJ", joules * 1e3);
+  return buf;
+}
+
+// Lines of a labels file (class names), or NULL; *n set to their count.
+static char **read_labels(const char *path, int *n) {
+  *n = 0;
+  FILE *f = fopen(path, "r");
+  if (!f) return NULL;
+  char **v = NULL, line[256];
+  while (fgets(line, sizeof line, f)) {
+    line[strcspn(line, "\r\n")] = 0;
+    char **w = realloc(v, (size_t)(*n + 1) * sizeof *v);
+    if (!w || !(w[*n] = strdup(line))) {
+      free(w ? w : v);
+      fclose(f);
+      return NULL;
+    }
+    v = w, (*n)++;
+  }
+  fclose(f);
+  return v;
+}
+
+static float element_f32(const sy_tensor *t, int64_t i) {
+  switch (t->dtype) {
+  case SY_F32: return ((const float *)t->data)[i];
+  case SY_BF16: {
+    uint32_t bits = (uint32_t)((const uint16_t *)t->data)[i] << 16;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+  }
+  case SY_I32: return (float)((const int32_t *)t->data)[i];
+  case SY_I8: return ((const int8_t *)t->data)[i];
+  case SY_I64: return (float)((const int64_t *)t->data)[i];
+  default: return ((const uint8_t *)t->data)[i];
+  }
+}
+
+// name, type, min/max/mean, and for a vector (or [1,N]) the five largest.
+static void print_output(const sy_tensor *t, bool values, char **labels, int nlabels) {
+  char type[160];
+  printf("  %-16s %s", t->name, sy_tensor_type_str(t, type, sizeof type));
+  if (!values) {
+    printf("\n");
+    return;
+  }
+  int64_t n = sy_tensor_elements(t), nans = 0;
+  double lo = INFINITY, hi = -INFINITY, sum = 0;
+  for (int64_t i = 0; i < n; i++) {
+    float v = element_f32(t, i);
+    if (v != v) {
+      nans++;
+      continue;
+    }
+    lo = v < lo ? v : lo, hi = v > hi ? v : hi, sum += v;
+  }
+  if (nans < n) printf("  min %.6g  max %.6g  mean %.6g", lo, hi, sum / (double)(n - nans));
+  if (nans) printf("  (%" PRId64 " NaN)", nans);
+  printf("\n");
+  bool vector = (t->rank == 1 || (t->rank == 2 && t->dims[0] == 1)) && n >= 2;
+  if (!vector) return;
+  int64_t top[5];
+  int k = 0;
+  for (; k < 5 && k < n; k++) { // selection of the k-th largest, first index on ties
+    int64_t best = -1;
+    for (int64_t i = 0; i < n; i++) {
+      bool taken = false;
+      for (int j = 0; j < k; j++) taken |= top[j] == i;
+      float v = element_f32(t, i);
+      if (!taken && v == v && (best < 0 || v > element_f32(t, best))) best = i;
+    }
+    if (best < 0) break;
+    top[k] = best;
+  }
+  printf("    top-%d:", k);
+  for (int j = 0; j < k; j++) {
+    printf("%s %" PRId64, j ? "," : "", top[j]);
+    if (top[j] < nlabels) printf(" (%s)", labels[top[j]]);
+    printf(" %.4g", element_f32(t, top[j]));
+  }
+  printf("\n");
+}
+
+static int by_cycles(const void *a, const void *b) {
+  const sy_layer_profile *x = *(const sy_layer_profile *const *)a, *y = *(const sy_layer_profile *const *)b;
+  if (x->cycles != y->cycles) return x->cycles > y->cycles ? -1 : 1;
+  return x < y ? -1 : x > y; // program order among equals
+}
+
+static void print_performance(const sy_client *c, const sy_profile *p) {
+  printf("\nperformance on %s at %.0f MHz (one TensorCore)\n", sy_client_chip_name(c), sy_client_clock_hz(c) / 1e6);
+  printf("  cycles            %s (%s at the clock)\n", commas(p->cycles), human_time(p->seconds));
+  printf("  MACs              %s\n", commas(p->macs));
+  printf("  MXU utilisation   %.1f%%\n", p->mxu_utilization * 100);
+  printf("  HBM traffic       %s read, %s written\n", human_bytes(p->hbm_read), human_bytes(p->hbm_write));
+  printf("  energy            %s\n", human_energy(p->energy_j));
+  if (!p->nlayers) return;
+  const sy_layer_profile **v = malloc((size_t)p->nlayers * sizeof *v);
+  if (!v) return;
+  for (int i = 0; i < p->nlayers; i++) v[i] = &p->layers[i];
+  qsort(v, (size_t)p->nlayers, sizeof *v, by_cycles);
+  int k = p->nlayers < 10 ? p->nlayers : 10;
+  printf("\n  %s costliest of %d layers:\n", k == p->nlayers ? "all, the" : "the ten", p->nlayers);
+  printf("  %-28s %-18s %12s %7s %14s %8s\n", "layer", "op", "cycles", "% total", "MACs", "MXU util");
+  for (int i = 0; i < k; i++) {
+    const sy_layer_profile *l = v[i];
+    char name[29];
+    size_t len = strlen(l->name);
+    if (len > 28) snprintf(name, sizeof name, "%.25s...", l->name);
+    else memcpy(name, l->name, len + 1);
+    printf("  %-28s %-18s %12s %6.1f%% %14s %7.1f%%\n", name, l->op, commas(l->cycles),
+           p->cycles ? 100.0 * (double)l->cycles / (double)p->cycles : 0.0, commas(l->macs), l->mxu_utilization * 100);
+  }
+  free(v);
+}
+
+static void json_shape(FILE *f, const sy_tensor *t) {
+  fprintf(f, "[");
+  for (int d = 0; d < t->rank; d++) fprintf(f, "%s%" PRId64, d ? ", " : "", t->dims[d]);
+  fprintf(f, "]");
+}
+
+static void json_str_or_null(FILE *f, const char *s) {
+  if (s) sim_json_str(f, s);
+  else fprintf(f, "null");
+}
+
+typedef struct {
+  const char *model;
+  const sy_client *c;
+  const sy_executable *x;
+  const sy_profile *p;
+  const sy_tensor *in, *out;
+  const char *const *in_files, *const *out_files;
+} run_report;
+
+static int write_run_json(const char *path, const run_report *r) {
+  FILE *f = fopen(path, "w");
+  if (!f) {
+    fprintf(stderr, "systole run: %s: %s\n", path, strerror(errno));
+    return -1;
+  }
+  const sy_profile *p = r->p;
+  int prec = sy_executable_precision(r->x);
+  fprintf(f, "{\n  \"model\": ");
+  sim_json_str(f, r->model);
+  fprintf(f, ",\n  \"chip\": ");
+  sim_json_str(f, sy_client_chip_name(r->c));
+  fprintf(f, ",\n  \"precision\": ");
+  json_str_or_null(f, prec < 0 ? NULL : sy_precision_name((sy_precision)prec));
+  fprintf(f, ",\n  \"clock_hz\": %.0f,\n  \"cycles\": %" PRIu64 ",\n  \"seconds\": %.9g,\n  \"macs\": %" PRIu64
+             ",\n  \"mxu_utilization\": %.6f,\n  \"hbm_read_bytes\": %" PRIu64 ",\n  \"hbm_write_bytes\": %" PRIu64
+             ",\n  \"energy_j\": %.6g,\n  \"host_seconds\": %.6f,\n  \"compile_seconds\": %.6f,\n  \"inputs\": [",
+          sy_client_clock_hz(r->c), p->cycles, p->seconds, p->macs, p->mxu_utilization, p->hbm_read, p->hbm_write,
+          p->energy_j, p->host_seconds, sy_executable_compile_seconds(r->x));
+  for (int i = 0; i < sy_executable_num_inputs(r->x); i++) {
+    fprintf(f, "%s\n    {\"name\": ", i ? "," : "");
+    sim_json_str(f, r->in[i].name);
+    fprintf(f, ", \"dtype\": \"%s\", \"shape\": ", sy_dtype_name(r->in[i].dtype));
+    json_shape(f, &r->in[i]);
+    fprintf(f, ", \"file\": ");
+    json_str_or_null(f, r->in_files[i]);
+    fprintf(f, "}");
+  }
+  fprintf(f, "\n  ],\n  \"outputs\": [");
+  for (int i = 0; i < sy_executable_num_outputs(r->x); i++) {
+    fprintf(f, "%s\n    {\"name\": ", i ? "," : "");
+    sim_json_str(f, r->out[i].name);
+    fprintf(f, ", \"dtype\": \"%s\", \"shape\": ", sy_dtype_name(r->out[i].dtype));
+    json_shape(f, &r->out[i]);
+    fprintf(f, ", \"file\": ");
+    json_str_or_null(f, r->out_files[i]);
+    fprintf(f, "}");
+  }
+  fprintf(f, "\n  ],\n  \"layers\": [");
+  for (int i = 0; i < p->nlayers; i++) {
+    const sy_layer_profile *l = &p->layers[i];
+    fprintf(f, "%s\n    {\"name\": ", i ? "," : "");
+    sim_json_str(f, l->name);
+    fprintf(f, ", \"op\": ");
+    sim_json_str(f, l->op);
+    fprintf(f, ", \"cycles\": %" PRIu64 ", \"start\": %" PRIu64 ", \"end\": %" PRIu64 ", \"macs\": %" PRIu64
+               ", \"model_macs\": %" PRIu64 ", \"mxu_utilization\": %.6f, \"hbm_bytes\": %" PRIu64 "}",
+            l->cycles, l->start, l->end, l->macs, l->model_macs, l->mxu_utilization, l->hbm_bytes);
+  }
+  fprintf(f, "\n  ]\n}\n");
+  char err[SIM_ERR_LEN];
+  if (sim_close_checked(f, path, err, sizeof err)) {
+    fprintf(stderr, "systole run: %s\n", err);
+    return -1;
+  }
+  return 0;
+}
+
+static void run_help(void) {
+  printf("usage: systole run MODEL.onnx|MODEL.stx [options]\n\n"
+         "Compiles the model (or loads an executable from 'systole compile'), runs it on the\n"
+         "simulated chip, and prints a summary of the outputs (shape, min, max, mean, and the\n"
+         "five largest values of a vector) and of performance: cycles, time at the clock, MACs,\n"
+         "MXU utilisation, HBM traffic, energy and the ten costliest layers.\n\n"
+         "options:\n"
+         "  --chip NAME               chip (configs/NAME.ini or a path); default tpu-v4. An .stx\n"
+         "                            runs only on the chip it was compiled for\n"
+         "  --input NAME=FILE.npy     an input's values; may repeat. Inputs not given get\n"
+         "                            deterministic random values (docs/runtime.md)\n"
+         "  --output-dir DIR          write each output as float32 DIR/NAME.npy (characters\n"
+         "                            outside [A-Za-z0-9_.-] of NAME become _)\n"
+         "  --precision default|highest\n"
+         "  --json FILE               write the figures, with every layer, as JSON\n"
+         "  --trace FILE              write a Chrome trace-event timeline (ui.perfetto.dev)\n"
+         "  --timing-only             count cycles without computing values\n"
+         "  --labels FILE             class names, one per line, for the top-5 listing\n"
+         "  --max-cycles N            stop a run that goes beyond N cycles\n"
+         "  --input-shape NAME=D0,D1,...  shape of an input with symbolic dimensions\n"
+         "  --dump-ir, --dump-asm     print the IR after every pass, the program as assembler\n"
+         "  -q, --quiet               print nothing but errors\n");
+}
+
+// --input NAME=FILE: the input whose name is a prefix ending at one of the
+// '='s (names may hold '='), else the text before the first '='.
+static int input_of(const sy_executable *x, const char *spec, const char **file, char *name, size_t len) {
+  for (const char *eq = strchr(spec, '='); eq; eq = strchr(eq + 1, '=')) {
+    snprintf(name, len, "%.*s", (int)(eq - spec), spec);
+    int i = sy_executable_find_input(x, name);
+    if (i >= 0) {
+      *file = eq + 1;
+      return i;
+    }
+  }
+  const char *eq = strchr(spec, '=');
+  snprintf(name, len, "%.*s", eq ? (int)(eq - spec) : (int)strlen(spec), spec);
+  *file = eq ? eq + 1 : NULL;
+  return -1;
+}
+
+static void list_inputs(const sy_executable *x) {
+  char type[160];
+  int n = sy_executable_num_inputs(x);
+  fprintf(stderr, "  the model's input%s:", n == 1 ? "" : "s");
+  for (int i = 0; i < n; i++) {
+    sy_tensor t;
+    sy_executable_input(x, i, &t);
+    fprintf(stderr, "%s '%s' %s", i ? "," : "", t.name, sy_tensor_type_str(&t, type, sizeof type));
+  }
+  fprintf(stderr, "%s\n", n ? "" : " none");
+}
+
+static int cmd_run(int argc, char **argv) {
+  const char *in = NULL, *outdir = NULL, *json = NULL, *labels_path = NULL;
+  const char *inputs[MAX_LIST];
+  int ninputs = 0;
+  bool quiet = false;
+  model_opts m = {0};
+  sy_execute_options eo = {0};
+  for (int i = 0; i < argc; i++) {
+    const char *v;
+    int r;
+    if (is_help(argv[i])) return run_help(), 0;
+    else if ((r = model_option("run", argc, argv, &i, &m))) {
+      if (r == 2) return 2;
+    } else if ((v = opt_value(argc, argv, &i, "--input"))) {
+      if (ninputs == MAX_LIST) return usage_error("run", "%s", "too many --input options");
+      if (!strchr(v, '=')) return usage_error("run", "--input '%s': expected NAME=FILE.npy", v);
+      inputs[ninputs++] = v;
+    } else if ((v = opt_value(argc, argv, &i, "--output-dir"))) outdir = v;
+    else if ((v = opt_value(argc, argv, &i, "--json"))) json = v;
+    else if ((v = opt_value(argc, argv, &i, "--trace"))) eo.trace_path = v;
+    else if ((v = opt_value(argc, argv, &i, "--labels"))) labels_path = v;
+    else if ((v = opt_value(argc, argv, &i, "--max-cycles"))) {
+      char *end;
+      errno = 0;
+      double d = strtod(v, &end);
+      if (errno || *end || end == v || d < 1 || d > 1.8e19) return usage_error("run", "bad --max-cycles '%s'", v);
+      eo.max_cycles = (uint64_t)d;
+    } else if (!strcmp(argv[i], "--timing-only")) eo.timing_only = true;
+    else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) quiet = true;
+    else if (argv[i][0] != '-' && !in) in = argv[i];
+    else return usage_error("run", "unexpected argument '%s'", argv[i]);
+  }
+  if (!in) return usage_error("run", "%s", "missing MODEL.onnx or MODEL.stx");
+  if (outdir && !*outdir) return usage_error("run", "%s", "--output-dir needs a DIR");
+  if ((json && !*json) || (eo.trace_path && !*eo.trace_path)) return usage_error("run", "%s", "--json and --trace need a FILE");
+  if (outdir && eo.timing_only) return usage_error("run", "%s", "--timing-only computes no values for --output-dir");
+  int nlabels = 0;
+  char **labels = NULL;
+  if (labels_path && !(labels = read_labels(labels_path, &nlabels))) {
+    fprintf(stderr, "systole run: %s: %s\n", labels_path, errno ? strerror(errno) : "cannot read");
+    return 1;
+  }
+
+  sy_client *c = NULL;
+  sy_executable *x = open_model("run", in, &m, &c);
+  int nin = x ? sy_executable_num_inputs(x) : 0, nout = x ? sy_executable_num_outputs(x) : 0;
+  sy_tensor *tin = calloc((size_t)nin + 1, sizeof *tin), *tout = calloc((size_t)nout + 1, sizeof *tout);
+  const char **in_files = calloc((size_t)nin + 1, sizeof *in_files);
+  char **out_files = calloc((size_t)nout + 1, sizeof *out_files);
+  sy_profile prof = {0};
+  int rc = !x;
+  if (!rc && (!tin || !tout || !in_files || !out_files)) {
+    fprintf(stderr, "systole run: out of memory\n");
+    rc = 1;
+  }
+  // Inputs: files given, then random values for the rest.
+  for (int k = 0; k < ninputs && !rc; k++) {
+    char name[SY_MAX_NAME + 1], want[160], got[160];
+    const char *file;
+    int i = input_of(x, inputs[k], &file, name, sizeof name);
+    if (i < 0) {
+      fprintf(stderr, "systole run: --input %s: the model has no input '%s'\n", inputs[k], name);
+      list_inputs(x);
+      rc = 1;
+    } else if (in_files[i]) {
+      fprintf(stderr, "systole run: --input %s: input '%s' is already given (%s)\n", inputs[k], name, in_files[i]);
+      rc = 1;
+    } else {
+      sy_tensor spec;
+      sy_executable_input(x, i, &spec);
+      if (sy_tensor_read_npy(c, file, spec.dtype, &tin[i])) {
+        fprintf(stderr, "systole run: input '%s': %s\n", name, sy_last_error(c));
+        rc = 1;
+      } else if (tin[i].rank != spec.rank || memcmp(tin[i].dims, spec.dims, sizeof spec.dims[0] * (size_t)spec.rank)) {
+        fprintf(stderr, "systole run: %s: input '%s': expected %s, got %s\n", file, name,
+                sy_tensor_type_str(&spec, want, sizeof want), sy_tensor_type_str(&tin[i], got, sizeof got));
+        rc = 1;
+      }
+      snprintf(tin[i].name, sizeof tin[i].name, "%s", spec.name);
+      in_files[i] = file;
+    }
+  }
+  for (int i = 0; i < nin && !rc; i++)
+    if (!in_files[i]) {
+      sy_executable_input(x, i, &tin[i]);
+      if (sy_tensor_fill_random(&tin[i], (uint64_t)i)) {
+        fprintf(stderr, "systole run: input '%s': out of memory\n", tin[i].name);
+        rc = 1;
+      }
+    }
+  if (!rc && sy_execute(c, x, tin, nin, tout, &prof, &eo)) {
+    fprintf(stderr, "systole run: %s: %s\n", in, sy_last_error(c));
+    rc = 1;
+  }
+  // Outputs to DIR/NAME.npy; names that map to the same file get a suffix.
+  if (!rc && outdir) {
+    if (mkdir(outdir, 0777) && errno != EEXIST) {
+      fprintf(stderr, "systole run: --output-dir %s: %s\n", outdir, strerror(errno));
+      rc = 1;
+    }
+    for (int i = 0; i < nout && !rc; i++) {
+      char safe[SY_MAX_NAME + 1], path[4096];
+      npy_safe_name(tout[i].name, safe, sizeof safe);
+      snprintf(path, sizeof path, "%s/%s.npy", outdir, safe);
+      for (int k = 1;; k++) {
+        bool clash = false;
+        for (int j = 0; j < i; j++) clash |= !strcmp(out_files[j], path);
+        if (!clash) break;
+        snprintf(path, sizeof path, "%s/%s_%d.npy", outdir, safe, k);
+      }
+      if (!(out_files[i] = strdup(path)) || sy_tensor_write_npy(c, &tout[i], path)) {
+        fprintf(stderr, "systole run: %s\n", out_files[i] ? sy_last_error(c) : "out of memory");
+        rc = 1;
+      }
+    }
+  }
+  if (!rc && !quiet) {
+    int prec = sy_executable_precision(x);
+    printf("%s on %s, precision %s: %zu instructions, %d layers\n", in, sy_client_chip_name(c),
+           prec < 0 ? "as compiled" : sy_precision_name((sy_precision)prec), sy_executable_num_instructions(x),
+           sy_executable_num_layers(x));
+    printf("  host time: %s %s, ", sy_executable_precision(x) < 0 ? "loading" : "compiling",
+           human_time(sy_executable_compile_seconds(x)));
+    printf("simulating %s\n", human_time(prof.host_seconds));
+    printf("\ninputs\n");
+    for (int i = 0; i < nin; i++) {
+      char type[160];
+      printf("  %-16s %s  ", tin[i].name, sy_tensor_type_str(&tin[i], type, sizeof type));
+      if (in_files[i]) printf("from %s\n", in_files[i]);
+      else printf("random (seed %d)\n", i);
+    }
+    printf("\noutputs%s\n", eo.timing_only ? " (timing only: no values)" : "");
+    for (int i = 0; i < nout; i++) {
+      print_output(&tout[i], !eo.timing_only, labels, nlabels);
+      if (out_files[i]) printf("    written to %s\n", out_files[i]);
+    }
+    print_performance(c, &prof);
+  }
+  if (!rc && json) {
+    run_report r = {in, c, x, &prof, tin, tout, in_files, (const char *const *)out_files};
+    rc = write_run_json(json, &r) != 0;
+  }
+  for (int i = 0; i < nin && tin; i++) sy_tensor_free(&tin[i]);
+  for (int i = 0; i < nout && tout; i++) sy_tensor_free(&tout[i]);
+  for (int i = 0; i < nout && out_files; i++) free(out_files[i]);
+  for (int i = 0; i < nlabels; i++) free(labels[i]);
+  free(labels), free(tin), free(tout), free(in_files), free(out_files);
+  sy_profile_free(&prof);
+  sy_executable_destroy(x);
+  sy_client_destroy(c);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2 || is_help(argv[1]) || !strcmp(argv[1], "help")) {
     print_main_help(argc < 2 ? stderr : stdout);
@@ -384,7 +936,8 @@ int main(int argc, char **argv) {
     return 0;
   }
   static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
-      {"info", cmd_info}, {"asm", cmd_asm}, {"disasm", cmd_disasm}, {"sim", cmd_sim}, {"import", cmd_import}};
+      {"info", cmd_info}, {"asm", cmd_asm}, {"disasm", cmd_disasm}, {"sim", cmd_sim}, {"import", cmd_import},
+      {"compile", cmd_compile}, {"run", cmd_run}};
   for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
     if (!strcmp(argv[1], cmds[i].name)) return cmds[i].fn(argc - 2, argv + 2);
   fprintf(stderr, "systole: unknown command '%s'\n\n", argv[1]);
