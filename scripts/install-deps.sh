@@ -2,14 +2,14 @@
 # Installs what Systole needs to build and test. Idempotent: silent when
 # everything is present, apt-get only for what is missing.
 #   scripts/install-deps.sh          build and demo: compiler, libraries
-#   scripts/install-deps.sh --test   also the test-only tools: python3-onnx and
-#                                    numpy to build test models, ONNX's
-#                                    conformance data, and ONNX Runtime (npm)
-#                                    as the reference oracle
+#   scripts/install-deps.sh --test   also the test-only tools: python3-onnx,
+#                                    numpy, torch and torchvision to build test
+#                                    models, ONNX's conformance data, and ONNX
+#                                    Runtime (npm) as the reference oracle
 set -eu
 cd "$(dirname "$0")/.."
 PKGS="build-essential cmake pkg-config libinih-dev protobuf-c-compiler libprotobuf-c-dev libonnx-dev"
-TEST_PKGS="python3-onnx python3-numpy libonnx-testdata"
+TEST_PKGS="python3-onnx python3-numpy python3-torch python3-torchvision libonnx-testdata"
 want_test=false
 [ "${1:-}" = "--test" ] && want_test=true
 $want_test && PKGS="$PKGS $TEST_PKGS"

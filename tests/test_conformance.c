@@ -1,0 +1,362 @@
+// ONNX's node tests (Debian's libonnx-testdata) for the ops of issue 3, run end
+// to end: compiled through the public API (src/runtime/systole.h) with
+// precision highest, executed on the simulated chip, and compared with the
+// expected outputs read straight from the tests' .pb files (TensorProto) at
+// rtol 1e-3, atol 1e-5: |got - want| <= atol + rtol * |want|, NaN equal to NaN.
+//
+// A test is skipped, with the reason printed, when it uses an op outside the
+// list, a tensor that is not float, or when the importer or the compiler
+// refuses it (the message is printed). Every test that compiles must pass, and
+// the number that pass must not fall below MIN_PASSED.
+//
+// The node tests feed as graph inputs what real models hold as constants:
+// shape operands (Reshape's shape, Slice's starts, Clip's bounds, ...), which
+// the importer requires to be constant, and the parameters of Conv and
+// BatchNormalization. Those inputs are bound to the data of input_N.pb as
+// initializers before compiling, as test_onnx_testdata.c does.
+#include <dirent.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "onnx.pb-c.h"
+#include "runtime/systole.h"
+#include "testlib.h"
+
+#define DATA "/usr/share/libonnx-testdata/data/node"
+#define RTOL 1e-3
+#define ATOL 1e-5
+// What passed when this test was written; fewer means a regression. Raise it
+// when more pass.
+#define MIN_PASSED 136
+
+// Issue 3's ops, and the nodes that only carry values.
+static const char *const ops[] = {
+    "Conv",    "MatMul",  "Gemm",        "BatchNormalization", "MaxPool", "AveragePool", "GlobalAveragePool",
+    "Add",     "Sub",     "Mul",         "Div",                "Relu",    "Clip",        "Sigmoid",
+    "Tanh",    "HardSigmoid", "HardSwish", "Softmax",          "Flatten", "Reshape",     "Transpose",
+    "Concat",  "Split",   "Slice",       "Pad",                "Identity", "Constant",
+};
+
+// Inputs bound as constants: op, first such slot, last (-1: to the end).
+static const struct {
+  const char *op;
+  int first, last;
+} bound_inputs[] = {
+    {"Reshape", 1, -1}, {"Slice", 1, -1}, {"Pad", 1, -1}, {"Split", 1, -1}, {"Clip", 1, -1},
+    {"Conv", 1, 2},     {"BatchNormalization", 1, 4},
+};
+
+static const char *dtype_name(int dt) {
+  static const char *const names[] = {"undefined", "float", "uint8",  "int8",   "uint16",    "int16",
+                                      "int32",     "int64", "string", "bool",   "float16",   "double",
+                                      "uint32",    "uint64", "complex64", "complex128", "bfloat16"};
+  return dt >= 0 && dt < (int)(sizeof names / sizeof *names) ? names[dt] : "unknown";
+}
+
+static bool op_in_list(const char *op) {
+  for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
+    if (!strcmp(ops[i], op))
+      return true;
+  return false;
+}
+
+static bool is_bound(const Onnx__GraphProto *g, const char *name) {
+  for (size_t i = 0; i < g->n_node; i++)
+    for (size_t k = 0; k < sizeof bound_inputs / sizeof *bound_inputs; k++) {
+      if (strcmp(g->node[i]->op_type, bound_inputs[k].op))
+        continue;
+      size_t last = bound_inputs[k].last < 0 ? g->node[i]->n_input - 1 : (size_t)bound_inputs[k].last;
+      for (size_t j = (size_t)bound_inputs[k].first; j <= last && j < g->node[i]->n_input; j++)
+        if (!strcmp(g->node[i]->input[j], name))
+          return true;
+    }
+  return false;
+}
+
+static Onnx__TensorProto *read_tensor(const char *path) {
+  size_t len;
+  char *buf = test_read_file(path, &len);
+  if (!buf)
+    return NULL;
+  Onnx__TensorProto *t = onnx__tensor_proto__unpack(NULL, len, (const uint8_t *)buf);
+  free(buf);
+  return t;
+}
+
+static int64_t tensor_count(const Onnx__TensorProto *t) {
+  int64_t n = 1;
+  for (size_t d = 0; d < t->n_dims; d++)
+    n *= t->dims[d];
+  return n;
+}
+
+// The float values of t (raw_data or float_data) in a malloc'd array; NULL if
+// the count does not match the dims.
+static float *tensor_floats(const Onnx__TensorProto *t) {
+  int64_t n = tensor_count(t);
+  float *v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
+  if (n == 0)
+    return v; // an empty tensor: no data field to read
+  if (t->has_raw_data && t->raw_data.len == (size_t)n * sizeof(float))
+    memcpy(v, t->raw_data.data, t->raw_data.len); // little-endian, as the host
+  else if (!t->has_raw_data && t->n_float_data == (size_t)n)
+    memcpy(v, t->float_data, (size_t)n * sizeof *v);
+  else {
+    free(v);
+    return NULL;
+  }
+  return v;
+}
+
+static int ran, passed, skipped, nbound;
+
+static void skip(const char *test, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void skip(const char *test, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  printf("  skip %s: ", test);
+  vprintf(fmt, ap);
+  putchar('\n');
+  va_end(ap);
+  skipped++;
+}
+
+static int find_name(char **names, size_t n, const char *name) {
+  for (size_t i = 0; i < n; i++)
+    if (!strcmp(names[i], name))
+      return (int)i;
+  return -1;
+}
+
+// Compares one output; prints the first mismatch. Returns true if it matches.
+static bool compare(const char *test, const sy_tensor *got, const Onnx__TensorProto *want, const float *w) {
+  bool shape_ok = got->dtype == SY_F32 && got->rank == (int)want->n_dims;
+  for (int d = 0; shape_ok && d < got->rank; d++)
+    shape_ok = got->dims[d] == want->dims[d];
+  CHECK(shape_ok, "%s: output '%s' is not float32 of the expected shape (dtype %d, rank %d, want rank %zu)", test,
+        got->name, (int)got->dtype, got->rank, want->n_dims);
+  if (!shape_ok)
+    return false;
+  const float *g = got->data;
+  int64_t n = tensor_count(want), bad = 0, first = -1;
+  double worst = 0;
+  for (int64_t i = 0; i < n; i++) {
+    double a = g[i], e = w[i];
+    bool ok = (isnan(a) && isnan(e)) || a == e || fabs(a - e) <= ATOL + RTOL * fabs(e);
+    if (!ok) {
+      bad++;
+      if (first < 0)
+        first = i;
+      if (!(fabs(a - e) <= worst))
+        worst = fabs(a - e);
+    }
+  }
+  CHECK(bad == 0, "%s: output '%s': %lld of %lld values differ (largest error %g); first at %lld: got %.9g, want %.9g",
+        test, got->name, (long long)bad, (long long)n, worst, (long long)first, bad ? g[first] : 0.0,
+        bad ? w[first] : 0.0);
+  return bad == 0;
+}
+
+static void run_test(sy_client *client, const char *test) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%s/model.onnx", DATA, test);
+  size_t len;
+  char *buf = test_read_file(path, &len);
+  if (!buf)
+    return; // not a test directory
+  Onnx__ModelProto *model = onnx__model_proto__unpack(NULL, len, (const uint8_t *)buf);
+  free(buf);
+  CHECK(model && model->graph, "%s: protobuf-c cannot read the model", test);
+  if (!model || !model->graph) {
+    if (model)
+      onnx__model_proto__free_unpacked(model, NULL);
+    return;
+  }
+  Onnx__GraphProto *g = model->graph;
+  Onnx__TensorProto **in = NULL, **out = NULL;
+  float **want = NULL;
+  size_t nin = g->n_input, nout = g->n_output;
+  sy_executable *x = NULL;
+  sy_tensor *inputs = NULL, *outputs = NULL;
+  char tmp[] = "/tmp/systole-conformance-XXXXXX.onnx";
+  int fd = -1, nx_in = 0, nx_out = 0;
+
+  for (size_t i = 0; i < g->n_node; i++) {
+    const char *d = g->node[i]->domain ? g->node[i]->domain : "";
+    if ((d[0] && strcmp(d, "ai.onnx")) || !op_in_list(g->node[i]->op_type)) {
+      skip(test, "op %s%s%s is outside issue 3's list", d, d[0] ? "." : "", g->node[i]->op_type);
+      goto done;
+    }
+  }
+  // Sequences and optionals have .pb files of other messages.
+  for (size_t i = 0; i < nin + nout; i++) {
+    const Onnx__ValueInfoProto *vi = i < nin ? g->input[i] : g->output[i - nin];
+    if (!vi->type || vi->type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE) {
+      skip(test, "%s '%s' is not a tensor", i < nin ? "input" : "output", vi->name);
+      goto done;
+    }
+  }
+  // Graph input k is test_data_set_0/input_k.pb, output k output_k.pb.
+  in = calloc(nin + 1, sizeof *in);
+  out = calloc(nout + 1, sizeof *out);
+  want = calloc(nout + 1, sizeof *want);
+  for (size_t i = 0; i < nin; i++) {
+    snprintf(path, sizeof path, "%s/%s/test_data_set_0/input_%zu.pb", DATA, test, i);
+    in[i] = read_tensor(path);
+    CHECK(in[i] != NULL, "%s: cannot read %s", test, path);
+    if (!in[i])
+      goto done;
+  }
+  for (size_t i = 0; i < nout; i++) {
+    snprintf(path, sizeof path, "%s/%s/test_data_set_0/output_%zu.pb", DATA, test, i);
+    out[i] = read_tensor(path);
+    CHECK(out[i] != NULL, "%s: cannot read %s", test, path);
+    if (!out[i])
+      goto done;
+    if (out[i]->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) {
+      skip(test, "output %zu '%s' is %s, not float", i, g->output[i]->name, dtype_name(out[i]->data_type));
+      goto done;
+    }
+    want[i] = tensor_floats(out[i]);
+    CHECK(want[i] != NULL, "%s: %s: data does not match its dims", test, path);
+    if (!want[i])
+      goto done;
+  }
+  // Bind constants; every other input must be float.
+  size_t keep = 0;
+  for (size_t i = 0; i < nin; i++) {
+    const char *name = g->input[i]->name;
+    if (is_bound(g, name)) {
+      Onnx__TensorProto *t = in[i];
+      in[i] = NULL;
+      free(t->name);
+      t->name = strdup(name);
+      g->initializer = realloc(g->initializer, (g->n_initializer + 1) * sizeof *g->initializer);
+      g->initializer[g->n_initializer++] = t;
+      onnx__value_info_proto__free_unpacked(g->input[i], NULL);
+      nbound++;
+      continue;
+    }
+    if (in[i]->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT) {
+      skip(test, "input %zu '%s' is %s, not float", i, name, dtype_name(in[i]->data_type));
+      // Keep the graph whole for free_unpacked: the remaining inputs move down.
+      for (size_t j = i; j < nin; j++, keep++) {
+        g->input[keep] = g->input[j];
+        in[keep] = in[j];
+      }
+      g->n_input = nin = keep;
+      goto done;
+    }
+    g->input[keep] = g->input[i];
+    in[keep++] = in[i];
+  }
+  g->n_input = nin = keep;
+
+  // Compile from a file, as a user would.
+  size_t n = onnx__model_proto__get_packed_size(model);
+  uint8_t *packed = malloc(n);
+  onnx__model_proto__pack(model, packed);
+  fd = mkstemps(tmp, 5);
+  CHECK(fd >= 0, "%s: cannot create %s", test, tmp);
+  bool written = fd >= 0 && write(fd, packed, n) == (ssize_t)n;
+  free(packed);
+  if (fd >= 0)
+    close(fd);
+  CHECK(written, "%s: cannot write %s", test, tmp);
+  if (!written)
+    goto done;
+  sy_compile_options opt = {.precision = SY_PRECISION_HIGHEST};
+  x = sy_compile_file(client, tmp, &opt);
+  if (!x) {
+    const char *msg = sy_last_error(client);
+    size_t tl = strlen(tmp);
+    if (!strncmp(msg, tmp, tl) && !strncmp(msg + tl, ": ", 2))
+      msg += tl + 2; // the temporary file's name says nothing
+    skip(test, "refused: %s", msg);
+    goto done;
+  }
+  ran++;
+
+  nx_in = sy_executable_num_inputs(x);
+  nx_out = sy_executable_num_outputs(x);
+  inputs = calloc((size_t)nx_in + 1, sizeof *inputs);
+  outputs = calloc((size_t)nx_out + 1, sizeof *outputs);
+  char **in_names = calloc(nin + 1, sizeof *in_names), **out_names = calloc(nout + 1, sizeof *out_names);
+  for (size_t i = 0; i < nin; i++)
+    in_names[i] = g->input[i]->name;
+  for (size_t i = 0; i < nout; i++)
+    out_names[i] = g->output[i]->name;
+  bool ok = true;
+  for (int i = 0; ok && i < nx_in; i++) {
+    sy_executable_input(x, i, &inputs[i]);
+    int k = find_name(in_names, nin, inputs[i].name);
+    CHECK(k >= 0, "%s: the executable's input '%s' is not one of the model's", test, inputs[i].name);
+    ok = k >= 0 && (inputs[i].data = tensor_floats(in[k])) != NULL;
+    CHECK(k < 0 || ok, "%s: input_%d.pb: data does not match its dims", test, k);
+  }
+  CHECK(!ok || nx_out == (int)nout, "%s: %d outputs, the model has %zu", test, nx_out, nout);
+  ok = ok && nx_out == (int)nout;
+  if (ok) {
+    ok = sy_execute(client, x, inputs, nx_in, outputs, NULL, NULL) == 0;
+    CHECK(ok, "%s: sy_execute: %s", test, sy_last_error(client));
+  }
+  for (int i = 0; ok && i < nx_out; i++) {
+    int k = find_name(out_names, nout, outputs[i].name);
+    CHECK(k >= 0, "%s: the executable's output '%s' is not one of the model's", test, outputs[i].name);
+    ok = k >= 0 && compare(test, &outputs[i], out[k], want[k]);
+  }
+  passed += ok;
+  for (int i = 0; i < nx_out; i++)
+    if (outputs[i].data)
+      sy_tensor_free(&outputs[i]);
+  for (int i = 0; i < nx_in; i++)
+    free(inputs[i].data);
+  free(in_names);
+  free(out_names);
+
+done:
+  if (fd >= 0)
+    unlink(tmp);
+  if (x)
+    sy_executable_destroy(x);
+  free(inputs);
+  free(outputs);
+  for (size_t i = 0; in && i < nin; i++)
+    if (in[i])
+      onnx__tensor_proto__free_unpacked(in[i], NULL);
+  for (size_t i = 0; out && i < nout; i++) {
+    if (out[i])
+      onnx__tensor_proto__free_unpacked(out[i], NULL);
+    free(want[i]);
+  }
+  free(in);
+  free(out);
+  free(want);
+  onnx__model_proto__free_unpacked(model, NULL);
+}
+
+int main(void) {
+  setvbuf(stdout, NULL, _IOLBF, 0); // interleave with CHECK's messages on stderr
+  struct dirent **list;
+  int n = scandir(DATA, &list, NULL, alphasort);
+  CHECK(n > 0, "%s: no ONNX node tests (install libonnx-testdata)", DATA);
+  char err[SY_ERR_LEN];
+  sy_client *client = sy_client_create(NULL, err, sizeof err);
+  CHECK(client != NULL, "sy_client_create: %s", err);
+  for (int i = 0; i < n; i++) {
+    if (client && !strncmp(list[i]->d_name, "test_", 5))
+      run_test(client, list[i]->d_name);
+    free(list[i]);
+  }
+  if (n > 0)
+    free(list);
+  sy_client_destroy(client);
+  printf("libonnx-testdata conformance (precision highest, rtol %g, atol %g): %d ran, %d passed, %d failed; "
+         "%d skipped; %d inputs bound as constants\n",
+         RTOL, ATOL, ran, passed, ran - passed, skipped, nbound);
+  CHECK(passed >= MIN_PASSED, "%d passed, fewer than the %d that passed before", passed, MIN_PASSED);
+  return test_done("test_conformance");
+}
