@@ -114,6 +114,20 @@ sed -e 's/^name = tiny/name = tiny-32k-hbm/' -e '/^\[hbm\]/,/^\[/ s/^size = .*/s
 expect 1 "HBM of chip 'tiny-32k-hbm'" "$SYSTOLE" run "$MODEL" --chip "$TMP/hbm.ini"
 sed -e 's/^name = tiny/name = tiny-1k-imem/' -e '/^\[imem\]/,/^\[/ s/^size = .*/size = 1 KiB/' configs/tiny.ini >"$TMP/imem.ini"
 expect 1 "IMEM of chip 'tiny-1k-imem'" "$SYSTOLE" compile "$MODEL" --chip "$TMP/imem.ini" -o "$TMP/x.stx"
+$PY -c "import numpy as np, sys; np.save(sys.argv[1], np.zeros((1, 1, 28, 28), np.int64))" "$TMP/int.npy"
+expect 1 "holds int64; the input wants f32" "$SYSTOLE" run "$MODEL" --input image="$TMP/int.npy"
+# An op the compiler does not know: named with its node and opset.
+$PY - "$TMP/unknown.onnx" <<'PYEOF'
+import sys, onnx
+from onnx import helper, TensorProto
+g = helper.make_graph([helper.make_node("Relu", ["x"], ["r"], name="first"),
+                       helper.make_node("Hardmax", ["r"], ["y"], name="the_hardmax")], "g",
+                      [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])])
+onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), sys.argv[1])
+PYEOF
+expect 1 "Hardmax" "$SYSTOLE" run "$TMP/unknown.onnx"
+if grep -qF "the_hardmax" "$TMP/out" && grep -qF "13" "$TMP/out"; then ok; else bad "unknown op: node or opset not named"; fi
 printf 'garbage' >"$TMP/bad.npy"
 expect 1 'bad.npy' "$SYSTOLE" run "$MODEL" --input image="$TMP/bad.npy"
 expect 1 "$TMP/nodir/x.stx" "$SYSTOLE" compile "$MODEL" -o "$TMP/nodir/x.stx"

@@ -167,6 +167,11 @@ int sy_tensor_read_npy(sy_client *c, const char *path, sy_dtype dtype, sy_tensor
   if ((unsigned)dtype >= SY_DTYPES) rc = fail(c, "%s: unknown element type %d", path, (int)dtype);
   else if (n == 0) rc = fail(c, "%s: the array is empty (a dimension is 0)", path);
   else if (sy_tensor_alloc(out)) rc = fail(c, "%s: out of memory", path);
+  else if ((dtype == SY_F32 || dtype == SY_BF16) && !npy_is_float(a.dtype))
+    // Integers (or booleans) where the model wants floats are a mistake worth
+    // naming, as ONNX Runtime would; float64 and float16 convert.
+    rc = fail(c, "%s: holds %s; the input wants %s (floating point)", path, npy_dtype_name(a.dtype),
+              sy_dtype_name(dtype));
   else if (dtype == SY_F32 || dtype == SY_BF16) {
     float *f = dtype == SY_F32 ? out->data : malloc((size_t)n * sizeof *f);
     if (!f || npy_to_f32(&a, f)) rc = fail(c, "%s: cannot convert %s to %s", path, npy_dtype_name(a.dtype),
