@@ -50,9 +50,11 @@ static void remove_if_dead(ir_graph *g, ir_node *n) {
 // A transpose of v (not yet inferred), named after base.
 static ir_node *transpose_of(ir_graph *g, const ir_node *from, ir_value *v, const int *perm, int rank,
                              const char *base) {
-  char name[512];
+  char name[512], node_name[512];
   snprintf(name, sizeof name, "%s.nhwc", base);
-  ir_node *t = ir_add_node(g, IR_OP_TRANSPOSE, from->name, &v, 1, 1, (const char *[]){name});
+  // Its own node name, so a per-layer report tells it from the op it serves.
+  snprintf(node_name, sizeof node_name, "%s (layout)", from->name && from->name[0] ? from->name : ir_ops[from->op].name);
+  ir_node *t = ir_add_node(g, IR_OP_TRANSPOSE, node_name, &v, 1, 1, (const char *[]){name});
   memcpy(t->a.perm, perm, (size_t)rank * sizeof *perm);
   return t;
 }
