@@ -198,6 +198,55 @@ static void matmul_test(const char *chip, int prec, int ra, const int64_t *ad, i
   ir_graph_free(g);
 }
 
+// Three chained matmuls: the second and third layers' weights are prefetched
+// into VMEM while the layer before them runs (compile.c); the values must not
+// notice. highest precision, so the reference is plain fp64.
+static void chain_test(const char *chip) {
+  ir_graph *g = ir_graph_new("chain");
+  int64_t dims[4] = {6, 64, 48, 30};
+  ir_type at = ir_type_make(IR_DT_F32, 2, (int64_t[]){dims[0], dims[1]});
+  ir_value *v = ir_add_input(g, "a", &at);
+  float *w[3]; // owned by the graph
+  int64_t K = dims[1];
+  int nl = 3;
+  int64_t outs[3] = {dims[2], dims[3], 20};
+  for (int l = 0; l < nl; l++) {
+    ir_type wt = ir_type_make(IR_DT_F32, 2, (int64_t[]){K, outs[l]});
+    w[l] = rand_array(K * outs[l]);
+    ir_value *in[2] = {v, ir_add_const(g, "w", &wt, w[l])};
+    ir_node *n = ir_add_node(g, IR_OP_MATMUL, "mm", in, 2, 1, NULL);
+    n->a.act = l < nl - 1 ? IR_ACT_RELU : IR_ACT_NONE;
+    char err[CC_ERR_LEN];
+    CHECK(ir_infer_node(n, err, sizeof err) == 0, "%s", err);
+    v = n->out[0], K = outs[l];
+  }
+  ir_add_output(g, v);
+  float *av = rand_array(ir_nelems(&at));
+  float *inputs[1] = {av};
+  uint64_t cycles;
+  char err[CC_ERR_LEN];
+  float *y = compile_and_run(g, chip, 1, inputs, 1, &cycles, err, sizeof err);
+  CHECK(y != NULL, "%s chain: %s", chip, err);
+  if (y) {
+    double h[6 * 64], h2[6 * 64];
+    int64_t k = dims[1];
+    for (int i = 0; i < 6 * 64; i++) h[i] = av[i];
+    for (int l = 0; l < nl; l++) {
+      for (int64_t i = 0; i < dims[0]; i++)
+        for (int64_t j = 0; j < outs[l]; j++) {
+          double acc = 0;
+          for (int64_t q = 0; q < k; q++) acc += h[i * k + q] * w[l][q * outs[l] + j];
+          h2[i * outs[l] + j] = l < nl - 1 && acc < 0 ? 0 : (double)(float)acc;
+        }
+      memcpy(h, h2, sizeof h);
+      k = outs[l];
+    }
+    check_close(y, h, dims[0] * outs[nl - 1], 1e-5, chip);
+  }
+  free(y), free(av);
+  ir_graph_free(g);
+}
+
 static void error_tests(void) {
   // An output row wider than the accumulators hold: a clear compile error.
   ir_graph *g = ir_graph_new("wide");
@@ -253,6 +302,8 @@ int main(void) {
   // weights beyond half of tiny's VMEM: streamed tile by tile
   matmul_test("tiny", 0, 2, (int64_t[]){3, 784}, 2, (int64_t[]){784, 64}, true, true);
   matmul_test("tiny", 1, 2, (int64_t[]){2, 300}, 2, (int64_t[]){300, 20}, true, false);
+  chain_test("tpu-v4");
+  chain_test("tiny");
   error_tests();
   return test_done("test_lower_mxu");
 }

@@ -109,6 +109,30 @@ int cc_compile(ir_graph *g, const chip_config *chip, const cc_options *opt_in, c
 #undef PLACE_CONST
 
   int rc = cc_emit_failed(e, err, errlen);
+  // Weights of the MXU layers, arranged up front so they can be prefetched.
+  cc_weights *weights = calloc((size_t)g->nnodes + 1, sizeof *weights);
+  if (!weights) rc = ir_fail(err, errlen, "out of host memory");
+  uint64_t wmax = 0;
+  for (int i = 0; i < g->nnodes && !rc; i++) {
+    weights[i].vmem = UINT64_MAX;
+    if (!is_mxu(g->nodes[i])) continue;
+    cc_lower_ctx c = {e, chip, opt, g, g->nodes[i], place, weights};
+    if (cc_mxu_prepare(&c, err, errlen)) {
+      char where[160], why[CC_ERR_LEN];
+      snprintf(why, sizeof why, "%s", err);
+      ir_node_where(g->nodes[i], where, sizeof where);
+      rc = ir_fail(err, errlen, "%s: %s", where, why);
+    }
+    if (weights[i].w_bytes > wmax) wmax = weights[i].w_bytes;
+  }
+  // Two prefetch regions at the top of VMEM, each at most 30% of it, if at
+  // least two layers' weights fit one.
+  uint64_t half = wmax < chip->vmem_bytes / 10 * 3 ? wmax : chip->vmem_bytes / 10 * 3, region[2] = {0, 0};
+  half = (half + 63) & ~63ull;
+  int fits = 0, parity = 0;
+  for (int i = 0; i < g->nnodes && !rc; i++) fits += weights[i].w_bytes && weights[i].w_bytes <= half;
+  if (!rc && fits >= 2 && (region[0] = cc_vmem_reserve(e, 2 * half)) != UINT64_MAX) region[1] = region[0] + half;
+  else half = 0;
   for (int i = 0; i < g->nnodes && !rc; i++) {
     ir_node *n = g->nodes[i];
     if (cc_is_view(n)) continue;
@@ -116,7 +140,17 @@ int cc_compile(ir_graph *g, const chip_config *chip, const cc_options *opt_in, c
     layer_label(n, name, sizeof name, op, sizeof op);
     cc_layer_begin(e, name, op);
     cc_scratch_reset(e);
-    cc_lower_ctx c = {e, chip, opt, g, n, place};
+    // While this layer runs, the next MXU layer's weights come into VMEM.
+    for (int k = i + 1; half && k < g->nnodes; k++) {
+      if (!is_mxu(g->nodes[k])) continue;
+      cc_weights *w = &weights[k];
+      if (w->w_bytes && w->w_bytes <= half && w->vmem == UINT64_MAX) {
+        w->vmem = region[parity], parity ^= 1;
+        cc_prefetch_copy(e, w->vmem, w->w_hbm, w->w_bytes);
+      }
+      break;
+    }
+    cc_lower_ctx c = {e, chip, opt, g, n, place, weights};
     if (is_mxu(n)) rc = cc_lower_mxu(&c, err, errlen);
     else if (n->op == IR_OP_TRANSPOSE || n->op == IR_OP_CONCAT || n->op == IR_OP_SPLIT || n->op == IR_OP_SLICE ||
              n->op == IR_OP_PAD)
@@ -152,6 +186,7 @@ int cc_compile(ir_graph *g, const chip_config *chip, const cc_options *opt_in, c
     }
   }
   free(place);
+  free(weights);
   cc_emit_free(e);
   if (rc) {
     cc_executable_free(out);

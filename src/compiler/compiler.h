@@ -132,6 +132,12 @@ uint64_t cc_acc_alloc(cc_emit *e, uint64_t bytes, const char *what);
 uint64_t cc_vmem_free_bytes(const cc_emit *e); // what cc_vmem_alloc can still give
 uint64_t cc_acc_free_bytes(const cc_emit *e);
 void cc_scratch_reset(cc_emit *e);
+// A region at the top of VMEM for the whole program (before any scratch is
+// handed out); scratch then ends below it. UINT64_MAX if it does not fit.
+uint64_t cc_vmem_reserve(cc_emit *e, uint64_t bytes);
+// A contiguous HBM-to-VMEM copy on the last DMA queue, so that it runs beside
+// the current layer's transfers on queue 0 (weights prefetch).
+void cc_prefetch_copy(cc_emit *e, uint64_t dst, uint64_t src_hbm, uint64_t bytes);
 
 // HBM: constants become program segments; activations get addresses.
 // Allocations are 64-byte aligned. cc_hbm_const copies data.
@@ -174,6 +180,17 @@ typedef struct {
   bool placed;
 } cc_place;
 
+// Weights of the MXU layers, arranged before lowering starts (compile.c,
+// cc_mxu_prepare), and their prefetch: while one layer runs, the next MXU
+// layer's weights are copied into one of two VMEM regions reserved at the
+// top of VMEM, alternately, so its passes need not wait for them.
+typedef struct {
+  uint64_t w_hbm, w_bytes; // arranged weights in HBM (w_bytes 0: none, e.g. runtime B)
+  uint64_t b_hbm;          // bias (f32 [M]) in HBM, 0 if none
+  bool has_bias;
+  uint64_t vmem;           // where they were prefetched; UINT64_MAX: not prefetched
+} cc_weights;
+
 // The lowering context for one node.
 typedef struct {
   cc_emit *e;
@@ -182,6 +199,7 @@ typedef struct {
   const ir_graph *g;
   const ir_node *n;
   const cc_place *place; // indexed by ir_value.id
+  cc_weights *weights;   // indexed by ir_node.id
 } cc_lower_ctx;
 
 static inline uint64_t cc_addr(const cc_lower_ctx *c, const ir_value *v) {
@@ -193,6 +211,9 @@ static inline uint64_t cc_addr(const cc_lower_ctx *c, const ir_value *v) {
 // cc_lower_supported first, so unsupported ops and dtypes fail at compile
 // time with the op, the node and the reason.
 int cc_lower_mxu(cc_lower_ctx *c, char *err, size_t errlen);  // lower_mxu.c
+// Arranges a matmul's or convolution's constant weights (and bias) in HBM
+// into c->weights[node id], before any code is emitted. Returns 0 or -1.
+int cc_mxu_prepare(cc_lower_ctx *c, char *err, size_t errlen);
 int cc_lower_vpu(cc_lower_ctx *c, char *err, size_t errlen);  // lower_vpu.c
 int cc_lower_move(cc_lower_ctx *c, char *err, size_t errlen); // lower_move.c
 // Can this node be lowered? false with the reason otherwise.

@@ -74,6 +74,7 @@ struct cc_emit {
   isa_dtype mxu_tile_dt[SIM_MAX_MXU];
 
   uint64_t vmem_used, acc_used;
+  uint64_t vmem_top; // scratch ends here; above it, regions reserved for the whole program
   uint64_t hbm_top;
   hbm_seg *segs;
   size_t nsegs, capsegs;
@@ -134,6 +135,7 @@ cc_emit *cc_emit_new(const chip_config *chip, char *err, size_t errlen) {
     return NULL;
   }
   for (int u = 0; u < SIM_UNITS; u++) e->units[u].monotone = true, e->units[u].latency = -1;
+  e->vmem_top = chip->vmem_bytes;
   return e;
 }
 
@@ -576,16 +578,45 @@ void cc_vpu(cc_emit *e, isa_vpu_op op, isa_dtype dt_dst, uint64_t dst, isa_dtype
 static uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
 uint64_t cc_vmem_alloc(cc_emit *e, uint64_t bytes, const char *what) {
-  uint64_t a = align_up(e->vmem_used, 64);
+  uint64_t a = align_up(e->vmem_used, 64), top = e->vmem_top;
   if (e->failed) return UINT64_MAX;
-  if (a + bytes > e->chip.vmem_bytes || bytes > e->chip.vmem_bytes) {
+  if (a + bytes > top || bytes > top) {
     cc_emit_fail(e, "%s needs %" PRIu64 " bytes of VMEM; chip '%s' has %" PRIu64 " left of %" PRIu64, what, bytes,
-                 e->chip.name, e->chip.vmem_bytes - (a < e->chip.vmem_bytes ? a : e->chip.vmem_bytes),
-                 e->chip.vmem_bytes);
+                 e->chip.name, top - (a < top ? a : top), e->chip.vmem_bytes);
     return UINT64_MAX;
   }
   e->vmem_used = a + bytes;
   return a;
+}
+
+uint64_t cc_vmem_reserve(cc_emit *e, uint64_t bytes) {
+  uint64_t b = align_up(bytes, 64);
+  if (e->failed || b > e->vmem_top || e->vmem_used) return UINT64_MAX;
+  e->vmem_top -= b;
+  return e->vmem_top;
+}
+
+void cc_prefetch_copy(cc_emit *e, uint64_t dst, uint64_t src_hbm, uint64_t bytes) {
+  // The last queue, so the copy runs beside the layer's own loads on queue 0.
+  int q = e->chip.dma_queues - 1;
+  if (e->failed) return;
+  region rg[2] = {{SPACE_HBM, false, src_hbm, src_hbm + bytes}, {SPACE_LOCAL, true, dst, dst + bytes}};
+  if (!check_space(e, SPACE_HBM, rg[0].lo, rg[0].hi, "prefetch source") ||
+      !check_space(e, SPACE_LOCAL, rg[1].lo, rg[1].hi, "prefetch destination"))
+    return;
+  int unit = SIM_UNIT_DMA0 + q;
+  unit_state *u = &e->units[unit];
+  if (u->latency < 0) u->latency = e->chip.hbm_latency;
+  else if (u->latency != e->chip.hbm_latency) u->monotone = false;
+  uint64_t w[ISA_DMA_DESC_WORDS] = {bytes, 1, 0, 0, 1, 0, 0, 1, 0, 0};
+  uint64_t da = descriptor(e, w, ISA_DMA_DESC_WORDS);
+  sync_and_record(e, unit, true, rg, 2);
+  uint64_t vals[3] = {dst, src_hbm, da};
+  int r[3];
+  regs_for(e, 3, vals, r);
+  isa_inst in = {.op = OP_DMA, .ra = (uint8_t)r[0], .rb = (uint8_t)r[1], .rc = (uint8_t)r[2], .signal = true,
+                 .signal_sem = (uint8_t)unit, .unit = (uint8_t)q, .funct = (uint8_t)(SPACE_LOCAL << 2 | SPACE_HBM)};
+  put(e, &in);
 }
 
 uint64_t cc_acc_alloc(cc_emit *e, uint64_t bytes, const char *what) {
@@ -602,7 +633,7 @@ uint64_t cc_acc_alloc(cc_emit *e, uint64_t bytes, const char *what) {
 
 uint64_t cc_vmem_free_bytes(const cc_emit *e) {
   uint64_t a = align_up(e->vmem_used, 64);
-  return a < e->chip.vmem_bytes ? e->chip.vmem_bytes - a : 0;
+  return a < e->vmem_top ? e->vmem_top - a : 0;
 }
 
 uint64_t cc_acc_free_bytes(const cc_emit *e) {

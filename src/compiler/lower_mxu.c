@@ -52,6 +52,7 @@ typedef struct {
   uint64_t w_hbm, b_hbm;            // b_hbm: f32 [M] bias or 0 when absent
   bool has_bias;
   uint64_t w_src_f32;               // runtime: f32 B
+  uint64_t w_pre;                   // VMEM address of prefetched weights, UINT64_MAX if none
 } job;
 
 // ---------------------------------------------------------------- blocks and weights
@@ -160,8 +161,8 @@ static uint64_t plan_bytes(const job *j, const plan *p) {
   t += 2 * a64((uint64_t)p->stage_elems * 4);
   t += (uint64_t)p->na * P * (a64(slab) + a64(amat));
   t += (uint64_t)p->nout * a64((uint64_t)p->mrows * (uint64_t)j->C * 4);
-  if (p->w_resident) t += a64(weight_bytes(j));
-  else t += WSLOTS * P * a64((uint64_t)j->R * (uint64_t)j->C * 2);
+  if (p->w_resident && j->w_pre == UINT64_MAX) t += a64(weight_bytes(j));
+  else if (!p->w_resident) t += WSLOTS * P * a64((uint64_t)j->R * (uint64_t)j->C * 2);
   if (j->w_runtime) t += a64((uint64_t)p->wstage_rows * (uint64_t)j->M * 4);
   t += a64((uint64_t)j->M * 4) + 64 + a64((uint64_t)p->slab_cols * (uint64_t)j->Cin * 2);
   return t + 64 * 8;
@@ -201,7 +202,7 @@ static int make_plan(job *j, plan *p, char *err, size_t errlen) {
   uint64_t vfree = cc_vmem_free_bytes(j->e);
   p->wstage_rows = j->w_runtime ? (65536 / (j->M * 4) > 0 ? 65536 / (j->M * 4) : 1) : 0;
   if (p->wstage_rows > j->Cin) p->wstage_rows = j->Cin;
-  p->w_resident = j->w_runtime || weight_bytes(j) <= vfree / 2;
+  p->w_resident = j->w_runtime || j->w_pre != UINT64_MAX || weight_bytes(j) <= vfree / 2;
   int64_t unit = j->flat ? 1 : j->OW, maxm = j->flat ? total_px : j->OH;
   if (!j->flat && j->OW > acc_rows)
     return ir_fail(err, errlen,
@@ -233,7 +234,8 @@ static int make_plan(job *j, plan *p, char *err, size_t errlen) {
       p->a[r][q] = cc_vmem_alloc(e, (uint64_t)(p->mrows * p->Kt) * 2, "im2col tiles");
     }
   for (int o = 0; o < p->nout; o++) p->out[o] = cc_vmem_alloc(e, (uint64_t)p->mrows * (uint64_t)j->C * 4, "output tiles");
-  if (p->w_resident) p->w_vmem = cc_vmem_alloc(e, weight_bytes(j), "weights");
+  if (j->w_pre != UINT64_MAX) p->w_vmem = j->w_pre;
+  else if (p->w_resident) p->w_vmem = cc_vmem_alloc(e, weight_bytes(j), "weights");
   else
     for (int s = 0; s < WSLOTS; s++)
       for (uint64_t q = 0; q < P; q++) p->wslot[s][q] = cc_vmem_alloc(e, (uint64_t)j->R * (uint64_t)j->C * 2, "weight tiles");
@@ -504,7 +506,8 @@ static int run_job(job *j, plan *p) {
   }
   if (j->has_bias) cc_copy(e, SPACE_LOCAL, p->bias_vmem, SPACE_HBM, j->b_hbm, (uint64_t)j->M * 4);
   if (j->w_runtime) convert_runtime_weights(j, p);
-  else if (p->w_resident) cc_copy(e, SPACE_LOCAL, p->w_vmem, SPACE_HBM, j->w_hbm, weight_bytes(j));
+  else if (p->w_resident && j->w_pre == UINT64_MAX)
+    cc_copy(e, SPACE_LOCAL, p->w_vmem, SPACE_HBM, j->w_hbm, weight_bytes(j));
   int64_t mt = mtile_count(j, p), nitems = mt * p->items_per_tile, epi = 0, wstep = 0;
   stage_load(j, p, 0);
   stage_convert(j, p, 0);
@@ -570,6 +573,7 @@ static void job_init(job *j, cc_lower_ctx *c) {
   j->has_res = n->a.residual;
   if (j->has_res) j->res_addr = cc_addr(c, n->in[n->nin - 1]);
   j->y_addr = cc_addr(c, n->out[0]);
+  j->w_pre = UINT64_MAX;
 }
 
 // Pre-arranges constant weights (and the bias) into HBM.
@@ -704,34 +708,87 @@ static int lower_depthwise(job *j, const float *w, char *err, size_t errlen) {
   return 0;
 }
 
-static int lower_conv(cc_lower_ctx *c, char *err, size_t errlen) {
+// The job of a convolution node: geometry and blocks, no code.
+static int conv_job(cc_lower_ctx *c, job *j, char *err, size_t errlen) {
   const ir_node *n = c->n;
   const ir_value *x = n->in[0], *w = n->in[1], *y = n->out[0];
-  job j;
-  job_init(&j, c);
+  job_init(j, c);
   int rank = x->ty.rank;
   if (!n->a.nhwc || (rank != 3 && rank != 4))
     return ir_fail(err, errlen, "only 1-D and 2-D channels-last convolutions are lowered (rank %d)", rank);
   if (!w->data) return ir_fail(err, errlen, "convolution weights must be constant");
   if (has_bias(n) && !n->in[2]->data) return ir_fail(err, errlen, "convolution bias must be constant");
-  j.N = x->ty.dims[0], j.Cin = x->ty.dims[rank - 1], j.M = y->ty.dims[rank - 1];
+  j->N = x->ty.dims[0], j->Cin = x->ty.dims[rank - 1], j->M = y->ty.dims[rank - 1];
   if (rank == 4) {
-    j.H = x->ty.dims[1], j.W = x->ty.dims[2], j.OH = y->ty.dims[1], j.OW = y->ty.dims[2];
-    j.KH = n->a.kernel[0], j.KW = n->a.kernel[1], j.sh = n->a.stride[0], j.sw = n->a.stride[1];
-    j.dh = n->a.dilation[0], j.dw = n->a.dilation[1], j.pt = n->a.pads[0], j.pl = n->a.pads[1];
+    j->H = x->ty.dims[1], j->W = x->ty.dims[2], j->OH = y->ty.dims[1], j->OW = y->ty.dims[2];
+    j->KH = n->a.kernel[0], j->KW = n->a.kernel[1], j->sh = n->a.stride[0], j->sw = n->a.stride[1];
+    j->dh = n->a.dilation[0], j->dw = n->a.dilation[1], j->pt = n->a.pads[0], j->pl = n->a.pads[1];
   } else {
-    j.H = 1, j.W = x->ty.dims[1], j.OH = 1, j.OW = y->ty.dims[1];
-    j.KH = 1, j.KW = n->a.kernel[0], j.sh = 1, j.sw = n->a.stride[0], j.dh = 1, j.dw = n->a.dilation[0];
-    j.pt = 0, j.pl = n->a.pads[0];
+    j->H = 1, j->W = x->ty.dims[1], j->OH = 1, j->OW = y->ty.dims[1];
+    j->KH = 1, j->KW = n->a.kernel[0], j->sh = 1, j->sw = n->a.stride[0], j->dh = 1, j->dw = n->a.dilation[0];
+    j->pt = 0, j->pl = n->a.pads[0];
   }
-  j.groups = n->a.group, j.cin_g = j.Cin / j.groups, j.cout_g = j.M / j.groups;
-  j.flat = j.KH == 1 && j.KW == 1 && j.sh == 1 && j.sw == 1 && j.OH == j.H && j.OW == j.W && j.pt == 0 && j.pl == 0;
-  j.G = choose_groups_per_block(&j);
-  j.nblocks = (j.groups + j.G - 1) / j.G;
-  j.x_addr = cc_addr(c, x);
-  float *wf = const_f32(w);
+  j->groups = n->a.group, j->cin_g = j->Cin / j->groups, j->cout_g = j->M / j->groups;
+  j->flat = j->KH == 1 && j->KW == 1 && j->sh == 1 && j->sw == 1 && j->OH == j->H && j->OW == j->W && j->pt == 0 &&
+            j->pl == 0;
+  j->G = choose_groups_per_block(j);
+  j->nblocks = (j->groups + j->G - 1) / j->G;
+  j->x_addr = cc_addr(c, x);
+  return 0;
+}
+
+static bool is_depthwise(const job *j) { return j->groups > 1 && j->cin_g == 1 && j->cout_g == 1; }
+
+// The job of a matmul whose B is a constant matrix: a 1x1 convolution.
+static void matmul_job(cc_lower_ctx *c, job *j) {
+  const ir_node *n = c->n;
+  const ir_value *a = n->in[0], *b = n->in[1];
+  job_init(j, c);
+  int64_t K = a->ty.dims[a->ty.rank - 1], Nn = b->ty.dims[1];
+  j->N = 1, j->OH = 1, j->H = 1, j->Cin = K, j->M = Nn;
+  j->KH = j->KW = j->sh = j->sw = j->dh = j->dw = 1;
+  j->groups = 1, j->cin_g = K, j->cout_g = Nn, j->G = 1, j->nblocks = 1, j->flat = true;
+  j->W = j->OW = ir_nelems(&a->ty) / K;
+  j->x_addr = cc_addr(c, a);
+}
+
+static bool const_matmul(const ir_node *n) { return n->in[1]->data && n->in[1]->ty.rank == 2; }
+
+int cc_mxu_prepare(cc_lower_ctx *c, char *err, size_t errlen) {
+  const ir_node *n = c->n;
+  cc_weights *cw = &c->weights[n->id];
+  *cw = (cc_weights){.vmem = UINT64_MAX};
+  job j;
+  if (n->op == IR_OP_CONV) {
+    if (conv_job(c, &j, err, errlen) || is_depthwise(&j)) return 0; // errors surface when lowering
+  } else {
+    if (!const_matmul(n) || (has_bias(n) && !n->in[2]->data)) return 0;
+    matmul_job(c, &j);
+  }
+  float *wf = const_f32(n->in[1]);
   if (!wf) return ir_fail(err, errlen, "out of host memory");
-  if (j.groups > 1 && j.cin_g == 1 && j.cout_g == 1) {
+  int rc = place_weights(&j, wf, has_bias(n) ? n->in[2] : NULL, n->op == IR_OP_MATMUL);
+  free(wf);
+  if (rc) return cc_emit_failed(c->e, err, errlen);
+  *cw = (cc_weights){j.w_hbm, weight_bytes(&j), j.b_hbm, j.has_bias, UINT64_MAX};
+  return 0;
+}
+
+// Takes the weights cc_mxu_prepare arranged (and prefetched), if any.
+static bool take_prepared(cc_lower_ctx *c, job *j) {
+  const cc_weights *cw = c->weights ? &c->weights[c->n->id] : NULL;
+  if (!cw || !cw->w_bytes) return false;
+  j->w_hbm = cw->w_hbm, j->b_hbm = cw->b_hbm, j->has_bias = cw->has_bias, j->w_pre = cw->vmem;
+  return true;
+}
+
+static int lower_conv(cc_lower_ctx *c, char *err, size_t errlen) {
+  const ir_node *n = c->n;
+  job j;
+  if (conv_job(c, &j, err, errlen)) return -1;
+  float *wf = const_f32(n->in[1]);
+  if (!wf) return ir_fail(err, errlen, "out of host memory");
+  if (is_depthwise(&j)) {
     cc_layer_add_macs(c->e, (uint64_t)(j.N * j.OH * j.OW * j.M * j.KH * j.KW));
     if (has_bias(n)) {
       float *bf = const_f32(n->in[2]);
@@ -744,7 +801,7 @@ static int lower_conv(cc_lower_ctx *c, char *err, size_t errlen) {
     if (!rc && cc_emit_failed(c->e, err, errlen)) rc = -1;
     return rc;
   }
-  int rc = place_weights(&j, wf, has_bias(n) ? n->in[2] : NULL, false);
+  int rc = take_prepared(c, &j) ? 0 : place_weights(&j, wf, has_bias(n) ? n->in[2] : NULL, false);
   free(wf);
   if (rc) return cc_emit_failed(c->e, err, errlen);
   cc_layer_add_macs(c->e, (uint64_t)(j.N * j.OH * j.OW * j.M * j.cin_g * j.KH * j.KW));
@@ -767,16 +824,16 @@ static int lower_matmul(cc_lower_ctx *c, char *err, size_t errlen) {
   j.KH = j.KW = j.sh = j.sw = j.dh = j.dw = 1;
   j.groups = 1, j.cin_g = K, j.cout_g = Nn, j.G = 1, j.nblocks = 1, j.flat = true;
   if (has_bias(n) && !n->in[2]->data) return ir_fail(err, errlen, "matmul bias must be constant");
-  if (b->data && rb == 2) { // weights known at compile time
-    int64_t rows = ir_nelems(&a->ty) / K;
-    j.W = j.OW = rows;
-    j.x_addr = cc_addr(c, a);
-    float *wf = const_f32(b);
-    if (!wf) return ir_fail(err, errlen, "out of host memory");
-    int rc = place_weights(&j, wf, has_bias(n) ? n->in[2] : NULL, true);
-    free(wf);
-    if (rc) return cc_emit_failed(c->e, err, errlen);
-    cc_layer_add_macs(c->e, (uint64_t)(rows * K * Nn));
+  if (const_matmul(n)) { // weights known at compile time
+    matmul_job(c, &j);
+    if (!take_prepared(c, &j)) {
+      float *wf = const_f32(b);
+      if (!wf) return ir_fail(err, errlen, "out of host memory");
+      int rc = place_weights(&j, wf, has_bias(n) ? n->in[2] : NULL, true);
+      free(wf);
+      if (rc) return cc_emit_failed(c->e, err, errlen);
+    }
+    cc_layer_add_macs(c->e, (uint64_t)(j.OW * K * Nn));
     plan p;
     if (make_plan(&j, &p, err, errlen)) return -1;
     return run_job(&j, &p) ? cc_emit_failed(c->e, err, errlen) : 0;
