@@ -79,8 +79,15 @@ static bool same_io(const isa_io *s, const isa_io *t) {
 }
 
 static bool same_program(const isa_program *a, const isa_program *b) {
-  if (a->ncode != b->ncode || a->nsegs != b->nsegs || a->nio != b->nio || strcmp(a->chip, b->chip))
+  if (a->ncode != b->ncode || a->nsegs != b->nsegs || a->nio != b->nio || strcmp(a->chip, b->chip) ||
+      a->nlayers != b->nlayers)
     return false;
+  for (size_t i = 0; i < a->nlayers; i++) {
+    const isa_layer *l = &a->layers[i], *m = &b->layers[i];
+    if (strcmp(l->name, m->name) || strcmp(l->op, m->op) || l->pc_begin != m->pc_begin || l->pc_end != m->pc_end ||
+        l->macs != m->macs)
+      return false;
+  }
   for (size_t i = 0; i < a->nio; i++)
     if (!same_io(&a->io[i], &b->io[i]))
       return false;
@@ -1396,6 +1403,38 @@ static void test_files(void) {
             !strcmp(err, "/nonexistent.s: No such file or directory"), "%s", err);
 }
 
+// The layer table: .layer starts one, the next .layer or .endlayer (or the
+// end of the code) ends it; the disassembler writes them back.
+static void test_layers(void) {
+  isa_program p = assemble("  nop\n"
+                           "  .layer \"conv 1\", \"conv+relu\", 1234\n"
+                           "  nop\n  nop\n"
+                           "  .layer \"pool\", \"maxpool\"\n"
+                           "  nop\n"
+                           "  .endlayer\n"
+                           "  nop\n"
+                           "  .layer \"fc\", \"matmul\", 7\n"
+                           "  halt\n",
+                           NULL);
+  CHECK(p.nlayers == 3, "%zu layers", p.nlayers);
+  if (p.nlayers == 3) {
+    CHECK(!strcmp(p.layers[0].name, "conv 1") && !strcmp(p.layers[0].op, "conv+relu") && p.layers[0].macs == 1234 &&
+              p.layers[0].pc_begin == 1 && p.layers[0].pc_end == 3,
+          "layer 0: %s %s %llu [%llu, %llu)", p.layers[0].name, p.layers[0].op, (unsigned long long)p.layers[0].macs,
+          (unsigned long long)p.layers[0].pc_begin, (unsigned long long)p.layers[0].pc_end);
+    CHECK(p.layers[1].pc_begin == 3 && p.layers[1].pc_end == 4 && p.layers[1].macs == 0, "layer 1");
+    CHECK(p.layers[2].pc_begin == 5 && p.layers[2].pc_end == 6, "layer 2 runs to the end of the code");
+  }
+  round_trip(&p, "layers");
+  isa_program_free(&p);
+  fails("  .endlayer\n  nop\n", "t.s:1:3: .endlayer without .layer");
+  fails("  .layer \"a\", \"op\"\n  .layer \"b\", \"op\"\n  nop\n", "t.s:2:3: layer 'a' has no instructions");
+  fails("  nop\n  .layer \"a\", \"op\"\n", "t.s:2:1: layer 'a' has no instructions");
+  fails(".smem 0\n  .layer \"a\", \"op\"\n", "t.s:2:3: .layer outside .text");
+  fails("  .layer \"a\"\n  nop\n", "t.s:1:13: missing operand");
+  fails("  .layer \"a\", \"an op name longer than thirty-one bytes\"\n  nop\n", "t.s:1:15: layer op longer than 31 bytes");
+}
+
 int main(void) {
   for (int f = 0; f < 64; f++)
     if (isa_vpu_ops[f].name)
@@ -1420,6 +1459,7 @@ int main(void) {
   test_io_malformed();
   test_fuzz();
   test_files();
+  test_layers();
   remove(path);
   return test_done("test_asm");
 }

@@ -108,6 +108,9 @@ typedef struct {
   size_t nio, capio;
   char chip[ISA_CHIP_MAX_NAME + 1];
   int chip_line; // of this pass's .chip, 0 if none yet
+  isa_layer *layers; // the layer table, collected in the final pass
+  size_t nlayers, caplayers;
+  bool layer_open;   // the last layer has no end yet
 } Asm;
 
 // ---------------------------------------------------------------- errors
@@ -185,7 +188,7 @@ static void lex(Asm *a) {
     while (p < e && is_ident_char(*p))
       p++;
     t.len = (int)(p - t.s);
-    if (tok_is(&t, ".input") || tok_is(&t, ".output") || tok_is(&t, ".chip"))
+    if (tok_is(&t, ".input") || tok_is(&t, ".output") || tok_is(&t, ".chip") || tok_is(&t, ".layer"))
       a->io_syntax = true; // the rest of the line may have strings and [ ]
   } else if ((*p == '<' || *p == '>') && p + 1 < e && p[1] == *p) {
     t.kind = TK_PUNCT, t.punct = *p, p += 2;
@@ -1144,6 +1147,48 @@ static void chip(Asm *a, const Tok *d) {
   memcpy(a->chip, name, sizeof name);
 }
 
+// Ends the open layer at the current instruction; an empty one is an error.
+static void end_layer(Asm *a, int col) {
+  if (!a->layer_open)
+    return;
+  a->layer_open = false;
+  isa_layer *l = &a->layers[a->nlayers - 1];
+  l->pc_end = a->ncode;
+  if (l->pc_end == l->pc_begin)
+    error_at(a, col, "layer '%s' has no instructions", l->name);
+}
+
+// .layer "NAME", "OP" [, MACS]: a layer starts here and runs to the next
+// .layer or .endlayer (or the end of the code). Collected in the final pass.
+static void layer(Asm *a, const Tok *d) {
+  if (a->sec != SEC_TEXT)
+    error_at(a, d->col, ".layer outside .text");
+  char name[ISA_IO_MAX_NAME + 1], op[ISA_IO_MAX_NAME + 1];
+  int name_col = a->tok.col;
+  name_string(a, name, "layer name");
+  expect(a, ',');
+  int op_col = a->tok.col;
+  name_string(a, op, "layer op");
+  int64_t macs = 0;
+  if (accept(a, ','))
+    macs = expr(a);
+  if (strlen(name) >= ISA_LAYER_NAME)
+    error_at(a, name_col, "layer name longer than %d bytes", ISA_LAYER_NAME - 1);
+  if (strlen(op) >= sizeof ((isa_layer *)0)->op)
+    error_at(a, op_col, "layer op longer than %zu bytes", sizeof ((isa_layer *)0)->op - 1);
+  if (!a->final)
+    return;
+  end_layer(a, d->col);
+  a->layers = grow(a, a->layers, &a->caplayers, a->nlayers + 1, sizeof *a->layers);
+  isa_layer *l = &a->layers[a->nlayers++];
+  memset(l, 0, sizeof *l);
+  memcpy(l->name, name, strlen(name) + 1);
+  memcpy(l->op, op, strlen(op) + 1);
+  l->pc_begin = a->ncode;
+  l->macs = (uint64_t)macs;
+  a->layer_open = true;
+}
+
 static void rept(Asm *a);
 
 static void directive(Asm *a) {
@@ -1191,6 +1236,15 @@ static void directive(Asm *a) {
     io_decl(a, &d);
   } else if (tok_is(&d, ".chip")) {
     chip(a, &d);
+  } else if (tok_is(&d, ".layer")) {
+    layer(a, &d);
+  } else if (tok_is(&d, ".endlayer")) {
+    if (a->sec != SEC_TEXT)
+      error_at(a, d.col, ".endlayer outside .text");
+    if (a->final && !a->layer_open)
+      error_at(a, d.col, ".endlayer without .layer");
+    if (a->final)
+      end_layer(a, d.col);
   } else if (tok_is(&d, ".inst")) {
     if (a->sec != SEC_TEXT)
       error_at(a, d.col, ".inst outside .text");
@@ -1452,6 +1506,7 @@ static void free_asm(Asm *a) {
     free(a->segs[i].data);
   free(a->segs);
   free(a->io);
+  free(a->layers);
   free(a);
 }
 
@@ -1478,6 +1533,7 @@ static void assemble(Asm *a, const char *src, const char *const *defines) {
   a->final = true;
   a->pass++;
   run_pass(a);
+  end_layer(a, 1);
   build_segments(a);
 }
 
@@ -1498,8 +1554,9 @@ int isa_assemble(const char *src, const char *name, const char *const *defines,
   }
   assemble(a, src, defines);
   *out = (isa_program){.code = a->code, .ncode = a->ncode, .segs = a->segs, .nsegs = a->nsegs,
-                       .io = a->io, .nio = a->nio};
+                       .io = a->io, .nio = a->nio, .layers = a->layers, .nlayers = a->nlayers};
   memcpy(out->chip, a->chip, sizeof out->chip);
+  a->layers = NULL;
   a->code = NULL;
   a->segs = NULL;
   a->nsegs = 0;
@@ -1635,7 +1692,19 @@ char *isa_disasm_program(const isa_program *p) {
   Str b = {0};
   disasm_io(&b, p);
   sput(&b, ".text\n");
+  size_t l = 0;
   for (size_t pc = 0; pc < p->ncode; pc++) {
+    if (l < p->nlayers && p->layers[l].pc_end == pc && (l + 1 == p->nlayers || p->layers[l + 1].pc_begin != pc))
+      sput(&b, "    .endlayer\n");
+    if (l < p->nlayers && p->layers[l].pc_end <= pc)
+      l++;
+    if (l < p->nlayers && p->layers[l].pc_begin == pc) {
+      sput(&b, "    .layer ");
+      put_string(&b, p->layers[l].name);
+      sput(&b, ", ");
+      put_string(&b, p->layers[l].op);
+      sput(&b, ", %llu\n", (unsigned long long)p->layers[l].macs);
+    }
     char line[160];
     isa_disasm_inst(p->code[pc], pc, line, sizeof line);
     sput(&b, "    %-44s ; %zu\n", line, pc);
