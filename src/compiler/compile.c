@@ -59,10 +59,8 @@ static void dump_asm(const cc_executable *x, const cc_options *opt, FILE *f) {
   }
 }
 
-int cc_compile(ir_graph *g, const chip_config *chip, const cc_options *opt_in, cc_executable *out, char *err,
-               size_t errlen) {
-  cc_options defaults = {0};
-  const cc_options *opt = opt_in ? opt_in : &defaults;
+static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *opt, bool prefetch,
+                        cc_executable *out, char *err, size_t errlen) {
   memset(out, 0, sizeof *out);
   for (int i = 0; i < g->ninputs; i++)
     if (check_io(g->inputs[i], "input", err, errlen)) return -1;
@@ -125,13 +123,14 @@ int cc_compile(ir_graph *g, const chip_config *chip, const cc_options *opt_in, c
     }
     if (weights[i].w_bytes > wmax) wmax = weights[i].w_bytes;
   }
-  // Two prefetch regions at the top of VMEM, each at most 30% of it, if at
-  // least two layers' weights fit one.
-  uint64_t half = wmax < chip->vmem_bytes / 10 * 3 ? wmax : chip->vmem_bytes / 10 * 3, region[2] = {0, 0};
+  // Two prefetch regions at the top of VMEM, each at most a quarter of it, if
+  // at least two layers' weights fit one.
+  uint64_t half = wmax < chip->vmem_bytes / 4 ? wmax : chip->vmem_bytes / 4, region[2] = {0, 0};
   half = (half + 63) & ~63ull;
   int fits = 0, parity = 0;
   for (int i = 0; i < g->nnodes && !rc; i++) fits += weights[i].w_bytes && weights[i].w_bytes <= half;
-  if (!rc && fits >= 2 && (region[0] = cc_vmem_reserve(e, 2 * half)) != UINT64_MAX) region[1] = region[0] + half;
+  if (!rc && prefetch && fits >= 2 && (region[0] = cc_vmem_reserve(e, 2 * half)) != UINT64_MAX)
+    region[1] = region[0] + half;
   else half = 0;
   for (int i = 0; i < g->nnodes && !rc; i++) {
     ir_node *n = g->nodes[i];
@@ -192,6 +191,17 @@ int cc_compile(ir_graph *g, const chip_config *chip, const cc_options *opt_in, c
     cc_executable_free(out);
     return -1;
   }
+  return 0;
+}
+
+int cc_compile(ir_graph *g, const chip_config *chip, const cc_options *opt_in, cc_executable *out, char *err,
+               size_t errlen) {
+  cc_options defaults = {0};
+  const cc_options *opt = opt_in ? opt_in : &defaults;
+  // The prefetch regions take half of VMEM from every layer's scratch: a
+  // layer that then does not fit is compiled again without them.
+  if (compile_once(g, chip, opt, true, out, err, errlen) && compile_once(g, chip, opt, false, out, err, errlen))
+    return -1;
   if (opt->dump_asm) dump_asm(out, opt, opt->dump_asm);
   return 0;
 }

@@ -164,6 +164,15 @@ void cc_mm(cc_emit *e, int mxu, isa_dtype dt, uint64_t acc, uint64_t src, uint64
 // Binary ops use src2; others ignore src2 and dt_src2.
 void cc_vpu(cc_emit *e, isa_vpu_op op, isa_dtype dt_dst, uint64_t dst, isa_dtype dt_src1,
             uint64_t src1, isa_dtype dt_src2, uint64_t src2, const cc_vblock *b);
+// A counted loop of weight loads and passes whose source addresses step by a
+// fixed amount per iteration (docs/compiler.md, "The emitter"): emitted once
+// with dbnz instead of count times. Everything the iterations read must be
+// written before cc_loop_begin.
+void cc_loop_begin(cc_emit *e, uint64_t count);
+void cc_loop_ldw(cc_emit *e, int mxu, isa_dtype dt, uint64_t src, int64_t step, uint64_t stride, int k, int n);
+void cc_loop_mm(cc_emit *e, int mxu, isa_dtype dt, uint64_t acc, uint64_t src, int64_t step, uint64_t rows,
+                uint64_t stride, bool accumulate);
+void cc_loop_end(cc_emit *e);
 // Waits for every unit to finish (a layer boundary that must not overlap).
 void cc_barrier(cc_emit *e);
 

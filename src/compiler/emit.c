@@ -82,6 +82,19 @@ struct cc_emit {
   isa_layer *layers;
   size_t nlayers, caplayers;
   bool in_layer;
+
+  // the body of the open loop (cc_loop_begin .. cc_loop_end)
+  bool in_loop;
+  uint64_t loop_count;
+  struct loop_op {
+    bool mm;
+    int mxu;
+    isa_dtype dt;
+    uint64_t src, stride, rows_or_k, n_or_acc; // ldw: src, stride, k, n; mm: src, stride, rows, acc
+    int64_t step;                              // added to src every iteration
+    bool accumulate;
+  } *body;
+  size_t nbody, capbody;
 };
 
 // ---------------------------------------------------------------- basics
@@ -149,6 +162,7 @@ void cc_emit_free(cc_emit *e) {
   for (size_t i = 0; i < e->nsegs; i++) free(e->segs[i].data);
   free(e->segs);
   free(e->layers);
+  free(e->body);
   free(e);
 }
 
@@ -204,6 +218,29 @@ static int reg_for(cc_emit *e, uint64_t v, unsigned busy) {
     put_scalar(e, OP_LIH, victim, 0, (int32_t)(uint32_t)(v >> 32));
   }
   e->regval[victim] = v, e->regvalid[victim] = true, e->reguse[victim] = e->clock;
+  return victim;
+}
+
+// A register of its own holding v (a loop will change it): never r0 or a
+// register shared with another cached value's users.
+static int reg_fresh(cc_emit *e, uint64_t v, unsigned busy) {
+  int victim = -1;
+  for (int r = 1; r < NREG; r++) {
+    if (busy & (1u << r)) continue;
+    if (!e->regvalid[r]) {
+      victim = r;
+      break;
+    }
+    if (victim < 0 || e->reguse[r] < e->reguse[victim]) victim = r;
+  }
+  assert(victim > 0);
+  if (fits32((int64_t)v)) put_scalar(e, OP_LI, victim, 0, (int32_t)(int64_t)v);
+  else {
+    put_scalar(e, OP_LI, victim, 0, (int32_t)(uint32_t)v);
+    put_scalar(e, OP_LIH, victim, 0, (int32_t)(uint32_t)(v >> 32));
+  }
+  e->regval[victim] = v, e->regvalid[victim] = true, e->reguse[victim] = ++e->clock;
+  // any other register caching v stays valid: the loop changes only this one
   return victim;
 }
 
@@ -303,7 +340,7 @@ void cc_barrier(cc_emit *e) {
 
 // Waits for every unfinished instruction of another unit that conflicts
 // with these regions; then records the new instruction (if it signals).
-static void sync_and_record(cc_emit *e, int unit, bool signals, const region *rg, int nrg) {
+static void sync_and_record(cc_emit *e, int unit, uint64_t signals, const region *rg, int nrg) {
   if (e->failed) return;
   // A conflict with a weight load no pass has taken yet: only a barrier
   // orders it (the compiler never emits this; kept for safety).
@@ -334,7 +371,7 @@ static void sync_and_record(cc_emit *e, int unit, bool signals, const region *rg
 checked:
   if (!signals) return;
   unit_state *u = &e->units[unit];
-  u->issued++;
+  u->issued += signals; // more than one for an instruction in a loop
   e->live = grow(e, e->live, &e->caplive, e->nlive + 1, sizeof *e->live);
   if (e->failed) return;
   live_entry *l = &e->live[e->nlive++];
@@ -438,7 +475,7 @@ void cc_dma(cc_emit *e, isa_space dst_space, uint64_t dst, isa_space src_space, 
     w[3 + 3 * d] = (uint64_t)sh->dst_stride[d];
   }
   uint64_t da = descriptor(e, w, ISA_DMA_DESC_WORDS);
-  sync_and_record(e, unit, true, rg, 2);
+  sync_and_record(e, unit, 1, rg, 2);
   uint64_t vals[3] = {dst, src, da};
   int r[3];
   regs_for(e, 3, vals, r);
@@ -476,7 +513,7 @@ void cc_ldw(cc_emit *e, int mxu, isa_dtype dt, uint64_t src, uint64_t stride, in
   region rg = local_region(src, src + (uint64_t)(k - 1) * stride + (uint64_t)n * es, false);
   if (!check_space(e, SPACE_LOCAL, rg.lo, rg.hi, "weight tile")) return;
   int unit = SIM_UNIT_MXU0 + mxu;
-  sync_and_record(e, unit, false, &rg, 1);
+  sync_and_record(e, unit, 0, &rg, 1);
   if (e->nldw_pending[mxu] < MAX_REGIONS) e->ldw_pending[mxu][e->nldw_pending[mxu]++] = rg;
   e->mxu_tile_k[mxu] = k, e->mxu_tile_dt[mxu] = dt;
   uint64_t vals[4] = {src, stride, (uint64_t)k, (uint64_t)n};
@@ -507,7 +544,7 @@ void cc_mm(cc_emit *e, int mxu, isa_dtype dt, uint64_t acc, uint64_t src, uint64
     return;
   }
   int unit = SIM_UNIT_MXU0 + mxu;
-  sync_and_record(e, unit, true, rg, 2);
+  sync_and_record(e, unit, 1, rg, 2);
   uint64_t vals[4] = {acc, src, rows, stride};
   int r[4];
   regs_for(e, 4, vals, r);
@@ -515,6 +552,140 @@ void cc_mm(cc_emit *e, int mxu, isa_dtype dt, uint64_t acc, uint64_t src, uint64
                  .rd = (uint8_t)r[3], .signal = true, .signal_sem = (uint8_t)unit, .unit = (uint8_t)mxu,
                  .dt_src1 = (uint8_t)dt, .flags = accumulate ? MXU_FLAG_ACC : 0};
   put(e, &in);
+}
+
+// ---------------------------------------------------------------- loops
+//
+// A loop is emitted once as a counted scalar loop: the body's instructions,
+// one addi per stepping operand, and dbnz. Its inputs must all be ready when
+// it starts: the emitter waits, before the loop, for everything any of its
+// iterations conflicts with (the union of the regions each operand sweeps),
+// and charges every pass count times to its MXU's semaphore. When the body's
+// registers do not fit, or a step does not fit an addi, the loop is unrolled.
+
+void cc_loop_begin(cc_emit *e, uint64_t count) {
+  assert(!e->in_loop);
+  e->in_loop = true, e->loop_count = count, e->nbody = 0;
+}
+
+static void loop_add(cc_emit *e, const struct loop_op *op) {
+  assert(e->in_loop);
+  e->body = grow(e, e->body, &e->capbody, e->nbody + 1, sizeof *e->body);
+  if (!e->failed) e->body[e->nbody++] = *op;
+}
+
+void cc_loop_ldw(cc_emit *e, int mxu, isa_dtype dt, uint64_t src, int64_t step, uint64_t stride, int k, int n) {
+  loop_add(e, &(struct loop_op){false, mxu, dt, src, stride, (uint64_t)k, (uint64_t)n, step, false});
+}
+
+void cc_loop_mm(cc_emit *e, int mxu, isa_dtype dt, uint64_t acc, uint64_t src, int64_t step, uint64_t rows,
+                uint64_t stride, bool accumulate) {
+  loop_add(e, &(struct loop_op){true, mxu, dt, src, stride, rows, acc, step, accumulate});
+}
+
+static void loop_unrolled(cc_emit *e) {
+  for (uint64_t it = 0; it < e->loop_count; it++)
+    for (size_t i = 0; i < e->nbody; i++) {
+      const struct loop_op *o = &e->body[i];
+      uint64_t src = o->src + it * (uint64_t)o->step;
+      if (o->mm) cc_mm(e, o->mxu, o->dt, o->n_or_acc, src, o->rows_or_k, o->stride, o->accumulate);
+      else cc_ldw(e, o->mxu, o->dt, src, o->stride, (int)o->rows_or_k, (int)o->n_or_acc);
+    }
+}
+
+void cc_loop_end(cc_emit *e) {
+  assert(e->in_loop);
+  e->in_loop = false;
+  uint64_t count = e->loop_count;
+  if (e->failed || !count || !e->nbody) return;
+  // Registers: one per distinct stepping operand, one per constant, a counter.
+  uint64_t vals[NREG];
+  int64_t steps[NREG];
+  int nv = 0;
+  bool fits = count > 1;
+  for (size_t i = 0; i < e->nbody && fits; i++) {
+    const struct loop_op *o = &e->body[i];
+    uint64_t ops[4] = {o->src, o->stride, o->rows_or_k, o->n_or_acc};
+    for (int k = 0; k < 4 && fits; k++) {
+      int64_t st = k == 0 ? o->step : 0;
+      int j = 0;
+      while (j < nv && !(vals[j] == ops[k] && steps[j] == st)) j++;
+      if (j == nv) {
+        if (nv == NREG - 2 || !fits32(st)) fits = false;
+        else vals[nv] = ops[k], steps[nv] = st, nv++;
+      }
+    }
+  }
+  int nstep = 0;
+  for (int j = 0; j < nv; j++) nstep += steps[j] != 0;
+  // The loop costs the body, an addi per stepping operand, the counter and
+  // dbnz (and their loads); unrolled, about two words per instruction.
+  if (!fits || !fits32((int64_t)count) || count * e->nbody * 2 <= e->nbody + 2 * (uint64_t)nstep + 3) {
+    loop_unrolled(e);
+    return;
+  }
+  // Wait for what any iteration depends on, and record every instruction once
+  // with the regions all its iterations cover.
+  for (size_t i = 0; i < e->nbody && !e->failed; i++) {
+    const struct loop_op *o = &e->body[i];
+    if (!check_mxu(e, o->mxu, o->dt)) return;
+    int es = isa_dtype_bytes[o->dt], unit = SIM_UNIT_MXU0 + o->mxu;
+    int64_t sweep = (int64_t)(count - 1) * o->step;
+    uint64_t lo = o->src + (uint64_t)(sweep < 0 ? sweep : 0), hi = o->src + (uint64_t)(sweep > 0 ? sweep : 0);
+    if (o->mm) {
+      int k = e->mxu_tile_k[o->mxu];
+      region rg[2] = {local_region(lo, hi + (o->rows_or_k - 1) * o->stride + (uint64_t)k * es, false),
+                      local_region(o->n_or_acc, o->n_or_acc + o->rows_or_k * (uint64_t)e->chip.mxu_cols * 4, true)};
+      if (!k || !check_space(e, SPACE_LOCAL, rg[0].lo, rg[0].hi, "pass input") ||
+          !check_space(e, SPACE_LOCAL, rg[1].lo, rg[1].hi, "pass output") || rg[1].lo < ISA_ACC_BASE) {
+        cc_emit_fail(e, "internal error: a looped pass at 0x%" PRIx64, o->src);
+        return;
+      }
+      sync_and_record(e, unit, count, rg, 2);
+    } else {
+      region rg = local_region(lo, hi + (o->rows_or_k - 1) * o->stride + o->n_or_acc * (uint64_t)es, false);
+      if (!check_space(e, SPACE_LOCAL, rg.lo, rg.hi, "weight tile")) return;
+      sync_and_record(e, unit, 0, &rg, 1);
+      if (e->nldw_pending[o->mxu] < MAX_REGIONS) e->ldw_pending[o->mxu][e->nldw_pending[o->mxu]++] = rg;
+      e->mxu_tile_k[o->mxu] = (int)o->rows_or_k, e->mxu_tile_dt[o->mxu] = o->dt;
+    }
+  }
+  // Registers: constants from the cache (kept), stepping ones fresh.
+  int reg[NREG];
+  unsigned busy = 0;
+  for (int j = 0; j < nv; j++)
+    if (!steps[j]) reg[j] = reg_for(e, vals[j], busy), busy |= 1u << reg[j];
+  for (int j = 0; j < nv; j++)
+    if (steps[j]) reg[j] = reg_fresh(e, vals[j], busy), busy |= 1u << reg[j];
+  int counter = reg_fresh(e, count, busy);
+  size_t top = e->ncode;
+  for (size_t i = 0; i < e->nbody; i++) {
+    const struct loop_op *o = &e->body[i];
+    uint64_t ops[4] = {o->src, o->stride, o->rows_or_k, o->n_or_acc};
+    int r[4];
+    for (int k = 0; k < 4; k++) {
+      int64_t st = k == 0 ? o->step : 0;
+      int j = 0;
+      while (!(vals[j] == ops[k] && steps[j] == st)) j++;
+      r[k] = reg[j];
+    }
+    isa_inst in;
+    if (o->mm)
+      in = (isa_inst){.op = OP_MXU_MM, .ra = (uint8_t)r[3], .rb = (uint8_t)r[0], .rc = (uint8_t)r[2],
+                      .rd = (uint8_t)r[1], .signal = true, .signal_sem = (uint8_t)(SIM_UNIT_MXU0 + o->mxu),
+                      .unit = (uint8_t)o->mxu, .dt_src1 = (uint8_t)o->dt, .flags = o->accumulate ? MXU_FLAG_ACC : 0};
+    else
+      in = (isa_inst){.op = OP_MXU_LDW, .ra = (uint8_t)r[0], .rb = (uint8_t)r[1], .rc = (uint8_t)r[2],
+                      .rd = (uint8_t)r[3], .unit = (uint8_t)o->mxu, .dt_src1 = (uint8_t)o->dt};
+    put(e, &in);
+  }
+  for (int j = 0; j < nv; j++)
+    if (steps[j]) {
+      put_scalar(e, OP_ADDI, reg[j], reg[j], (int32_t)steps[j]);
+      e->regval[reg[j]] = vals[j] + count * (uint64_t)steps[j]; // what it holds after the loop
+    }
+  put_scalar(e, OP_DBNZ, counter, 0, (int32_t)((int64_t)top - (int64_t)e->ncode));
+  e->regval[counter] = 0, e->regvalid[counter] = true;
 }
 
 void cc_vpu(cc_emit *e, isa_vpu_op op, isa_dtype dt_dst, uint64_t dst, isa_dtype dt1, uint64_t src1,
@@ -561,7 +732,7 @@ void cc_vpu(cc_emit *e, isa_vpu_op op, isa_dtype dt_dst, uint64_t dst, isa_dtype
                                     (uint64_t)(op == VOP_REQUANT ? b->shift : 0),
                                     (uint64_t)(int64_t)(op == VOP_REQUANT ? b->zp : 0)};
   uint64_t da = descriptor(e, w, ISA_VPU_DESC_WORDS);
-  sync_and_record(e, SIM_UNIT_VPU, true, rg, nrg);
+  sync_and_record(e, SIM_UNIT_VPU, 1, rg, nrg);
   uint64_t vals[4] = {dst, src1, da, src2};
   int r[4];
   regs_for(e, binary ? 4 : 3, vals, r);
@@ -610,7 +781,7 @@ void cc_prefetch_copy(cc_emit *e, uint64_t dst, uint64_t src_hbm, uint64_t bytes
   else if (u->latency != e->chip.hbm_latency) u->monotone = false;
   uint64_t w[ISA_DMA_DESC_WORDS] = {bytes, 1, 0, 0, 1, 0, 0, 1, 0, 0};
   uint64_t da = descriptor(e, w, ISA_DMA_DESC_WORDS);
-  sync_and_record(e, unit, true, rg, 2);
+  sync_and_record(e, unit, 1, rg, 2);
   uint64_t vals[3] = {dst, src_hbm, da};
   int r[3];
   regs_for(e, 3, vals, r);

@@ -139,6 +139,11 @@ typedef struct {
   int na, nout, lag;
   int64_t items_per_tile;
   bool w_resident;
+  // streamed dense weights: panels of panel_kt k-tiles x the chunk's columns,
+  // double-buffered (wpanel[buffer][part]); grouped ones tile by tile (wslot)
+  int panel_kt;
+  int64_t panel_cols;
+  uint64_t wpanel[2][3];
   uint64_t w_vmem, bias_vmem, clip_vmem, zero_vmem, wstage;
   uint64_t wslot[WSLOTS][3];
   uint64_t stage[2], slab[RING_MAX][3], a[RING_MAX][3], out[OUT_MAX];
@@ -162,6 +167,8 @@ static uint64_t plan_bytes(const job *j, const plan *p) {
   t += (uint64_t)p->na * P * (a64(slab) + a64(amat));
   t += (uint64_t)p->nout * a64((uint64_t)p->mrows * (uint64_t)j->C * 4);
   if (p->w_resident && j->w_pre == UINT64_MAX) t += a64(weight_bytes(j));
+  else if (!p->w_resident && p->panel_kt)
+    t += 2 * P * a64((uint64_t)p->panel_kt * (uint64_t)j->R * (uint64_t)p->panel_cols * 2);
   else if (!p->w_resident) t += WSLOTS * P * a64((uint64_t)j->R * (uint64_t)j->C * 2);
   if (j->w_runtime) t += a64((uint64_t)p->wstage_rows * (uint64_t)j->M * 4);
   t += a64((uint64_t)j->M * 4) + 64 + a64((uint64_t)p->slab_cols * (uint64_t)j->Cin * 2);
@@ -203,6 +210,13 @@ static int make_plan(job *j, plan *p, char *err, size_t errlen) {
   p->wstage_rows = j->w_runtime ? (65536 / (j->M * 4) > 0 ? 65536 / (j->M * 4) : 1) : 0;
   if (p->wstage_rows > j->Cin) p->wstage_rows = j->Cin;
   p->w_resident = j->w_runtime || j->w_pre != UINT64_MAX || weight_bytes(j) <= vfree / 2;
+  if (!p->w_resident && j->nblocks == 1) { // panels of up to a third of VMEM for both buffers
+    int64_t cols = (int64_t)j->nmxu * j->C;
+    p->panel_cols = cols < j->M ? cols : j->M;
+    uint64_t per_kt = 2 * (uint64_t)j->parts * (uint64_t)j->R * (uint64_t)p->panel_cols * 2;
+    int64_t kts = (int64_t)(vfree / 3 / per_kt), ktiles = (j->KH * j->KW * j->Cin + j->R - 1) / j->R;
+    p->panel_kt = (int)(kts < 1 ? 1 : kts > ktiles ? ktiles : kts);
+  }
   int64_t unit = j->flat ? 1 : j->OW, maxm = j->flat ? total_px : j->OH;
   if (!j->flat && j->OW > acc_rows)
     return ir_fail(err, errlen,
@@ -214,6 +228,10 @@ static int make_plan(job *j, plan *p, char *err, size_t errlen) {
     plan_geometry(j, p, t);
     uint64_t need = plan_bytes(j, p);
     if (need <= vfree) break;
+    if (p->panel_kt > 1) { // smaller weight panels before smaller tiles
+      p->panel_kt = (p->panel_kt + 1) / 2;
+      continue;
+    }
     if (t == 1) {
       if (j->w_runtime)
         return ir_fail(err, errlen,
@@ -236,6 +254,10 @@ static int make_plan(job *j, plan *p, char *err, size_t errlen) {
   for (int o = 0; o < p->nout; o++) p->out[o] = cc_vmem_alloc(e, (uint64_t)p->mrows * (uint64_t)j->C * 4, "output tiles");
   if (j->w_pre != UINT64_MAX) p->w_vmem = j->w_pre;
   else if (p->w_resident) p->w_vmem = cc_vmem_alloc(e, weight_bytes(j), "weights");
+  else if (p->panel_kt)
+    for (int b = 0; b < 2; b++)
+      for (uint64_t q = 0; q < P; q++)
+        p->wpanel[b][q] = cc_vmem_alloc(e, (uint64_t)p->panel_kt * (uint64_t)j->R * (uint64_t)p->panel_cols * 2, "weight panels");
   else
     for (int s = 0; s < WSLOTS; s++)
       for (uint64_t q = 0; q < P; q++) p->wslot[s][q] = cc_vmem_alloc(e, (uint64_t)j->R * (uint64_t)j->C * 2, "weight tiles");
@@ -347,11 +369,21 @@ static void stage_convert(const job *j, const plan *p, int64_t i) {
     bf[q] = p->slab[slot][q] + (uint64_t)(r0 * rowb + j->pl * j->Cin * 2);
   }
   if (vr && vc) split_parts(j, stage, vc * j->Cin * 4, bf, rowb, (uint64_t)vr, (uint64_t)(vc * j->Cin));
-  // im2col: one gather per kernel position and part
-  bool dense = j->groups == 1;
+  // im2col: one gather per kernel position and part; for a dense undilated
+  // row of the kernel, its positions are adjacent in the slab and in the
+  // matrix, so one gather moves the whole kernel row.
+  bool dense = j->groups == 1, whole_rows = dense && j->dw == 1;
   for (int q = 0; q < j->parts; q++)
     for (int64_t kh = 0; kh < j->KH; kh++)
       for (int64_t kw = 0; kw < j->KW; kw++) {
+        if (whole_rows) {
+          if (kw) break;
+          uint64_t cnt[3] = {(uint64_t)t.rows, (uint64_t)j->OW, (uint64_t)(j->KW * j->Cin)};
+          int64_t ss[3] = {j->sh * rowb, j->sw * j->Cin * 2, 2}, ds[3] = {j->OW * p->Kt * 2, p->Kt * 2, 2};
+          cc_dma_nd(j->e, SPACE_LOCAL, p->a[slot][q] + (uint64_t)krow(j, 0, kh, 0) * 2, SPACE_LOCAL,
+                    p->slab[slot][q] + (uint64_t)(kh * j->dh * rowb), 2, 3, cnt, ss, ds);
+          continue;
+        }
         uint64_t cnt[3] = {(uint64_t)t.rows, (uint64_t)j->OW, (uint64_t)j->Cin};
         int64_t ss[3] = {j->sh * rowb, j->sw * j->Cin * 2, 2};
         int64_t ds[3] = {j->OW * p->Kt * 2, p->Kt * 2, dense ? 2 : j->KH * j->KW * 2};
@@ -403,34 +435,91 @@ static uint64_t weight_tile(const job *j, const plan *p, const block *bk, int q,
 
 // Passes of items [t0, t1) (one chunk of one m-tile, each on its own MXU),
 // k-tile by k-tile across the items.
+// Copies k-tiles [kt0, kt0+n) of the chunk's columns [c0, c0+cols) of every
+// part into panel buffer b.
+static void load_panel(const job *j, const plan *p, int b, int kt0, int n, int64_t c0, int64_t cols) {
+  block bk = block_of(j, 0);
+  int64_t rows = (int64_t)n * j->R;
+  if ((int64_t)kt0 * j->R + rows > bk.Kb) rows = bk.Kb - (int64_t)kt0 * j->R;
+  for (int q = 0; q < j->parts; q++) {
+    uint64_t src = j->w_hbm + bk.w_off + (uint64_t)((q * bk.Kb + (int64_t)kt0 * j->R) * bk.Nb + c0) * 2;
+    uint64_t cnt[2] = {(uint64_t)rows, (uint64_t)cols};
+    int64_t ss[2] = {bk.Nb * 2, 2}, ds[2] = {cols * 2, 2};
+    cc_dma_nd(j->e, SPACE_LOCAL, p->wpanel[b][q], SPACE_HBM, src, 2, 2, cnt, ss, ds);
+  }
+}
+
+// Passes of items [t0, t1) (one chunk of one m-tile, each on its own MXU),
+// k-tile by k-tile across the items; full middle k-tiles as a loop.
 static void stage_mm(const job *j, const plan *p, int64_t t0, int64_t t1, int64_t *wstep) {
   item it0 = item_of(j, p, t0);
   mtile t = mtile_of(j, p, it0.i);
   int slot = (int)(it0.i % p->na);
   int kmax = 0;
+  bool same = true;
   for (int64_t u = t0; u < t1; u++) {
     block bk = block_of(j, item_of(j, p, u).b);
+    if (kmax && bk.ktiles != kmax) same = false;
     if (bk.ktiles > kmax) kmax = bk.ktiles;
   }
-  for (int kt = 0; kt < kmax; kt++)
-    for (int q = 0; q < j->npairs; q++)
-      for (int64_t u = t0; u < t1; u++) {
-        item it = item_of(j, p, u);
-        block bk = block_of(j, it.b);
-        if (kt >= bk.ktiles) continue;
-        int64_t k = bk.Kb - (int64_t)kt * j->R < j->R ? bk.Kb - (int64_t)kt * j->R : j->R;
-        int64_t n = bk.Nb - (int64_t)it.jj * j->C < j->C ? bk.Nb - (int64_t)it.jj * j->C : j->C;
-        int64_t stride;
-        uint64_t w = weight_tile(j, p, &bk, j->pair_b[q], kt, it.jj, &stride, (*wstep)++);
-        int mxu = (int)(u % j->nmxu);
-        cc_ldw(j->e, mxu, DT_BF16, w, (uint64_t)stride, (int)k, (int)n);
-        uint64_t a = p->a[slot][j->pair_a[q]] + (uint64_t)(bk.krow0 + (int64_t)kt * j->R) * 2;
-        cc_mm(j->e, mxu, DT_BF16, item_acc(j, p, u), a, (uint64_t)t.m, (uint64_t)p->Kt * 2, kt > 0 || q > 0);
+  bool panels = !p->w_resident && p->panel_kt;
+  int group = panels ? p->panel_kt : kmax; // k-tiles whose weights are in VMEM together
+  int64_t c0 = (int64_t)it0.jj * j->C, c1 = 0;
+  for (int64_t u = t0; u < t1; u++) {
+    block bk = block_of(j, item_of(j, p, u).b);
+    int64_t e = ((int64_t)item_of(j, p, u).jj + 1) * j->C;
+    c1 = e < bk.Nb ? e : bk.Nb;
+  }
+  if (panels) load_panel(j, p, 0, 0, group < kmax ? group : kmax, c0, c1 - c0);
+  for (int g0 = 0, gi = 0; g0 < kmax; g0 += group, gi++) {
+    int g1 = g0 + group < kmax ? g0 + group : kmax;
+    if (panels && g1 < kmax) // the next panel comes in while this one is used
+      load_panel(j, p, (gi + 1) % 2, g1, g1 + group < kmax ? group : kmax - g1, c0, c1 - c0);
+    // full k-tiles that accumulate, with resident or panel weights: a loop
+    int loop_from = g1, loop_to = g1;
+    if (same && (p->w_resident || panels)) {
+      loop_from = g0 > 0 ? g0 : 1;
+      loop_to = g1 < kmax ? g1 : kmax - 1; // the last k-tile may be partial
+      if (loop_to - loop_from < 2) loop_from = loop_to = g1;
+    }
+    for (int kt = g0; kt < g1; kt++) {
+      bool looped = kt == loop_from;
+      if (looped) cc_loop_begin(j->e, (uint64_t)(loop_to - loop_from));
+      for (int q = 0; q < j->npairs; q++)
+        for (int64_t u = t0; u < t1; u++) {
+          item it = item_of(j, p, u);
+          block bk = block_of(j, it.b);
+          if (kt >= bk.ktiles) continue;
+          int64_t k = bk.Kb - (int64_t)kt * j->R < j->R ? bk.Kb - (int64_t)kt * j->R : j->R;
+          int64_t n = bk.Nb - (int64_t)it.jj * j->C < j->C ? bk.Nb - (int64_t)it.jj * j->C : j->C;
+          int64_t stride, step;
+          uint64_t w;
+          if (panels) {
+            stride = (c1 - c0) * 2, step = j->R * stride;
+            w = p->wpanel[gi % 2][j->pair_b[q]] + (uint64_t)((int64_t)(kt - g0) * j->R * stride) +
+                (uint64_t)((int64_t)it.jj * j->C - c0) * 2;
+          } else {
+            w = weight_tile(j, p, &bk, j->pair_b[q], kt, it.jj, &stride, (*wstep)++);
+            step = j->R * bk.Nb * 2;
+          }
+          int mxu = (int)(u % j->nmxu);
+          uint64_t a = p->a[slot][j->pair_a[q]] + (uint64_t)(bk.krow0 + (int64_t)kt * j->R) * 2;
+          if (looped) {
+            cc_loop_ldw(j->e, mxu, DT_BF16, w, step, (uint64_t)stride, (int)k, (int)n);
+            cc_loop_mm(j->e, mxu, DT_BF16, item_acc(j, p, u), a, j->R * 2, (uint64_t)t.m, (uint64_t)p->Kt * 2, true);
+          } else {
+            cc_ldw(j->e, mxu, DT_BF16, w, (uint64_t)stride, (int)k, (int)n);
+            cc_mm(j->e, mxu, DT_BF16, item_acc(j, p, u), a, (uint64_t)t.m, (uint64_t)p->Kt * 2, kt > 0 || q > 0);
+          }
+        }
+      if (looped) {
+        cc_loop_end(j->e);
+        kt = loop_to - 1;
       }
+    }
+  }
 }
 
-// Output channels [ch, ch+n) of m-tile t: f32 products at acc (row stride
-// accs) plus bias and residual, then the activation, into out, then HBM.
 static void epilogue(const job *j, const plan *p, const mtile *tp, uint64_t acc, int64_t accs, int64_t ch,
                      int64_t n, uint64_t out) {
   mtile t = *tp;
