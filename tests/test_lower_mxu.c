@@ -29,6 +29,7 @@ typedef struct {
   int N, H, W, C, M, K, S, P, D, G;
   ir_act act;
   bool res, bias;
+  bool w_input; // weights are a graph input (as JAX passes parameters)
 } conv_case;
 
 // Compiles g, runs it with the given inputs, returns output 0 (malloc'd).
@@ -82,10 +83,11 @@ static void conv_test(conv_case t) {
   ir_type xt = ir_type_make(IR_DT_F32, 4, (int64_t[]){t.N, t.H, t.W, t.C});
   ir_type yt = ir_type_make(IR_DT_F32, 4, (int64_t[]){t.N, OH, OW, t.M});
   ir_value *x = ir_add_input(g, "x", &xt);
-  ir_value *r = t.res ? ir_add_input(g, "r", &yt) : NULL;
   ir_type wt = ir_type_make(IR_DT_F32, 4, (int64_t[]){t.M, cg, t.K, t.K});
   float *w = rand_array(ir_nelems(&wt)), *b = rand_array(t.M); // the graph owns them
-  ir_value *in[4] = {x, ir_add_const(g, "w", &wt, w)};
+  ir_value *wv = t.w_input ? ir_add_input(g, "w", &wt) : ir_add_const(g, "w", &wt, w);
+  ir_value *r = t.res ? ir_add_input(g, "r", &yt) : NULL;
+  ir_value *in[4] = {x, wv};
   int nin = 2;
   ir_type bt = ir_type_make(IR_DT_F32, 1, (int64_t[]){t.M});
   if (t.bias) in[nin++] = ir_add_const(g, "b", &bt, b);
@@ -98,12 +100,12 @@ static void conv_test(conv_case t) {
   n->out[0]->ty = yt;
   ir_add_output(g, n->out[0]);
   float *xv = rand_array(ir_nelems(&xt)), *rv = rand_array(ir_nelems(&yt));
-  float *inputs[2] = {xv, rv};
+  float *inputs[3] = {xv, t.w_input ? w : rv, rv};
   char err[CC_ERR_LEN], what[200];
   uint64_t cycles = 0;
   snprintf(what, sizeof what, "%s %s conv N%d %dx%dx%d -> %d k%d s%d p%d d%d g%d act %d res %d", t.chip,
            t.prec ? "highest" : "default", t.N, t.H, t.W, t.C, t.M, t.K, t.S, t.P, t.D, t.G, t.act, t.res);
-  float *y = compile_and_run(g, t.chip, t.prec, inputs, t.res ? 2 : 1, &cycles, err, sizeof err);
+  float *y = compile_and_run(g, t.chip, t.prec, inputs, 1 + t.w_input + t.res, &cycles, err, sizeof err);
   CHECK(y != NULL, "%s: %s", what, err);
   if (y) {
     int64_t ny = ir_nelems(&yt);
@@ -135,6 +137,7 @@ static void conv_test(conv_case t) {
   }
   free(y), free(xv), free(rv);
   if (!t.bias) free(b);
+  if (t.w_input) free(w);
   ir_graph_free(g);
 }
 
@@ -273,25 +276,27 @@ int main(void) {
   test_seed(7);
   conv_case cases[] = {
       // chip prec N H W C M K S P D G act res bias
-      {"tpu-v4", 0, 1, 5, 7, 3, 4, 3, 2, 1, 1, 1, IR_ACT_RELU, true, true},
-      {"tiny", 0, 1, 5, 7, 3, 4, 3, 2, 1, 1, 1, IR_ACT_RELU, true, true},
-      {"tiny", 1, 1, 5, 7, 3, 4, 3, 2, 1, 1, 1, IR_ACT_CLIP, false, true},
-      {"tpu-v4", 1, 2, 9, 9, 16, 20, 3, 1, 2, 2, 1, IR_ACT_NONE, true, false},
-      {"tiny", 0, 2, 9, 9, 16, 20, 3, 1, 2, 2, 1, IR_ACT_NONE, true, true},
-      {"tpu-v4", 0, 1, 8, 8, 32, 32, 3, 1, 1, 1, 32, IR_ACT_RELU, false, true},  // depthwise
-      {"tiny", 0, 1, 8, 8, 32, 64, 3, 2, 1, 1, 32, IR_ACT_CLIP, false, true},    // depthwise x2
-      {"tpu-v4", 0, 1, 6, 6, 24, 12, 1, 1, 0, 1, 4, IR_ACT_NONE, false, true},   // grouped 1x1
-      {"tiny", 1, 1, 6, 6, 24, 12, 3, 1, 1, 1, 3, IR_ACT_RELU, true, true},      // grouped 3x3
-      {"tpu-v4", 0, 1, 28, 28, 64, 64, 3, 1, 1, 1, 1, IR_ACT_RELU, true, true},
-      {"tpu-v4", 0, 1, 7, 7, 256, 300, 3, 1, 1, 1, 1, IR_ACT_RELU, false, true}, // n-tiles across MXUs
-      {"tpu-v4", 0, 1, 28, 28, 64, 256, 1, 1, 0, 1, 1, IR_ACT_NONE, true, true}, // flat 1x1
-      {"tpu-v4", 0, 1, 13, 13, 16, 8, 1, 2, 0, 1, 1, IR_ACT_NONE, false, true},  // strided 1x1
-      {"tpu-v4", 0, 1, 20, 20, 3, 8, 7, 2, 3, 1, 1, IR_ACT_RELU, false, true},   // a stem
-      {"tiny", 0, 1, 8, 40, 5, 3, 3, 1, 0, 3, 1, IR_ACT_NONE, false, false},     // dilation 3
-      {"tpu-v4", 0, 1, 9, 9, 144, 144, 3, 1, 1, 1, 144, IR_ACT_CLIP, true, true}, // depthwise, 144 channels
-      {"tiny", 1, 2, 7, 7, 20, 20, 3, 2, 1, 1, 20, IR_ACT_RELU, false, true},   // depthwise, highest
-      {"tpu-v4", 1, 1, 6, 6, 144, 144, 3, 1, 1, 1, 72, IR_ACT_NONE, false, true}, // 2 channels per group
-      {"tpu-v4", 0, 1, 6, 6, 130, 260, 3, 2, 1, 1, 130, IR_ACT_RELU, false, true}, // last block smaller
+      {"tpu-v4", 0, 1, 5, 7, 3, 4, 3, 2, 1, 1, 1, IR_ACT_RELU, true, true, false},
+      {"tiny", 0, 1, 5, 7, 3, 4, 3, 2, 1, 1, 1, IR_ACT_RELU, true, true, false},
+      {"tiny", 1, 1, 5, 7, 3, 4, 3, 2, 1, 1, 1, IR_ACT_CLIP, false, true, false},
+      {"tpu-v4", 1, 2, 9, 9, 16, 20, 3, 1, 2, 2, 1, IR_ACT_NONE, true, false, false},
+      {"tiny", 0, 2, 9, 9, 16, 20, 3, 1, 2, 2, 1, IR_ACT_NONE, true, true, false},
+      {"tpu-v4", 0, 1, 8, 8, 32, 32, 3, 1, 1, 1, 32, IR_ACT_RELU, false, true, false},  // depthwise
+      {"tiny", 0, 1, 8, 8, 32, 64, 3, 2, 1, 1, 32, IR_ACT_CLIP, false, true, false},    // depthwise x2
+      {"tpu-v4", 0, 1, 6, 6, 24, 12, 1, 1, 0, 1, 4, IR_ACT_NONE, false, true, false},   // grouped 1x1
+      {"tiny", 1, 1, 6, 6, 24, 12, 3, 1, 1, 1, 3, IR_ACT_RELU, true, true, false},      // grouped 3x3
+      {"tpu-v4", 0, 1, 28, 28, 64, 64, 3, 1, 1, 1, 1, IR_ACT_RELU, true, true, false},
+      {"tpu-v4", 0, 1, 7, 7, 256, 300, 3, 1, 1, 1, 1, IR_ACT_RELU, false, true, false}, // n-tiles across MXUs
+      {"tpu-v4", 0, 1, 28, 28, 64, 256, 1, 1, 0, 1, 1, IR_ACT_NONE, true, true, false}, // flat 1x1
+      {"tpu-v4", 0, 1, 13, 13, 16, 8, 1, 2, 0, 1, 1, IR_ACT_NONE, false, true, false},  // strided 1x1
+      {"tpu-v4", 0, 1, 20, 20, 3, 8, 7, 2, 3, 1, 1, IR_ACT_RELU, false, true, false},   // a stem
+      {"tiny", 0, 1, 8, 40, 5, 3, 3, 1, 0, 3, 1, IR_ACT_NONE, false, false, false},     // dilation 3
+      {"tpu-v4", 0, 1, 9, 9, 144, 144, 3, 1, 1, 1, 144, IR_ACT_CLIP, true, true, false}, // depthwise, 144 channels
+      {"tiny", 1, 2, 7, 7, 20, 20, 3, 2, 1, 1, 20, IR_ACT_RELU, false, true, false},   // depthwise, highest
+      {"tpu-v4", 1, 1, 6, 6, 144, 144, 3, 1, 1, 1, 72, IR_ACT_NONE, false, true, false}, // 2 channels per group
+      {"tpu-v4", 0, 1, 6, 6, 130, 260, 3, 2, 1, 1, 130, IR_ACT_RELU, false, true, false}, // last block smaller
+      {"tpu-v4", 0, 1, 9, 9, 20, 24, 3, 2, 1, 1, 1, IR_ACT_RELU, true, true, true},  // weights at run time
+      {"tiny", 1, 2, 6, 6, 12, 10, 3, 1, 1, 2, 1, IR_ACT_NONE, false, false, true}, // ... highest, tiny
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) conv_test(cases[i]);
   matmul_test("tpu-v4", 0, 2, (int64_t[]){5, 300}, 2, (int64_t[]){300, 7}, true, true);

@@ -53,6 +53,7 @@ typedef struct {
   bool has_bias;
   uint64_t w_src_f32;               // runtime: f32 B
   uint64_t w_pre;                   // VMEM address of prefetched weights, UINT64_MAX if none
+  bool w_conv;                      // runtime weights in ONNX conv layout [M, C, KH, KW]
 } job;
 
 // ---------------------------------------------------------------- blocks and weights
@@ -209,6 +210,7 @@ static int make_plan(job *j, plan *p, char *err, size_t errlen) {
   uint64_t vfree = cc_vmem_free_bytes(j->e);
   p->wstage_rows = j->w_runtime ? (65536 / (j->M * 4) > 0 ? 65536 / (j->M * 4) : 1) : 0;
   if (p->wstage_rows > j->Cin) p->wstage_rows = j->Cin;
+  if (j->w_runtime && j->w_conv) p->wstage_rows = p->Kt; // gathered whole (convert_runtime_weights)
   p->w_resident = j->w_runtime || j->w_pre != UINT64_MAX || weight_bytes(j) <= vfree / 2;
   if (!p->w_resident && j->nblocks == 1) { // panels of up to a third of VMEM for both buffers
     int64_t cols = (int64_t)j->nmxu * j->C;
@@ -568,8 +570,21 @@ static void stage_epilogue(const job *j, const plan *p, int64_t u) {
   epilogue(j, p, &t, item_acc(j, p, u), j->C * 4, bk.o0 + (int64_t)it.jj * j->C, n, p->out[u % p->nout]);
 }
 
-// Runtime weights: B (f32 [Cin, M] in HBM) into the resident bf16 parts.
+// Runtime weights into the resident bf16 parts: a matmul's B (f32 [Cin, M]
+// in HBM) a chunk of rows at a time; a convolution's W (f32 [M, Cin, KH, KW],
+// as JAX passes parameters) gathered whole into reduction order [KH, KW, Cin,
+// M] by one strided DMA, then split.
 static void convert_runtime_weights(const job *j, const plan *p) {
+  if (j->w_conv) {
+    uint64_t cnt[4] = {(uint64_t)j->KH, (uint64_t)j->KW, (uint64_t)j->Cin, (uint64_t)j->M};
+    int64_t ss[4] = {j->KW * 4, 4, j->KH * j->KW * 4, j->Cin * j->KH * j->KW * 4};
+    int64_t ds[4] = {j->KW * j->Cin * j->M * 4, j->Cin * j->M * 4, j->M * 4, 4};
+    cc_dma_nd(j->e, SPACE_LOCAL, p->wstage, SPACE_HBM, j->w_src_f32, 4, 4, cnt, ss, ds);
+    uint64_t bf[3];
+    for (int q = 0; q < j->parts; q++) bf[q] = p->w_vmem + (uint64_t)(q * p->Kt * j->M) * 2;
+    split_parts(j, p->wstage, 0, bf, 0, 1, (uint64_t)(p->Kt * j->M));
+    return;
+  }
   for (int64_t r0 = 0; r0 < j->Cin; r0 += p->wstage_rows) {
     int64_t r = j->Cin - r0 < p->wstage_rows ? j->Cin - r0 : p->wstage_rows;
     cc_copy(j->e, SPACE_LOCAL, p->wstage, SPACE_HBM, j->w_src_f32 + (uint64_t)(r0 * j->M) * 4, (uint64_t)(r * j->M) * 4);
@@ -805,7 +820,6 @@ static int conv_job(cc_lower_ctx *c, job *j, char *err, size_t errlen) {
   int rank = x->ty.rank;
   if (!n->a.nhwc || (rank != 3 && rank != 4))
     return ir_fail(err, errlen, "only 1-D and 2-D channels-last convolutions are lowered (rank %d)", rank);
-  if (!w->data) return ir_fail(err, errlen, "convolution weights must be constant");
   if (has_bias(n) && !n->in[2]->data) return ir_fail(err, errlen, "convolution bias must be constant");
   j->N = x->ty.dims[0], j->Cin = x->ty.dims[rank - 1], j->M = y->ty.dims[rank - 1];
   if (rank == 4) {
@@ -823,6 +837,12 @@ static int conv_job(cc_lower_ctx *c, job *j, char *err, size_t errlen) {
   j->G = choose_groups_per_block(j);
   j->nblocks = (j->groups + j->G - 1) / j->G;
   j->x_addr = cc_addr(c, x);
+  if (!w->data) { // weights computed at run time (a JAX parameter): dense only
+    if (j->groups != 1)
+      return ir_fail(err, errlen, "a grouped convolution needs constant weights (group %" PRId64 ")", j->groups);
+    j->w_runtime = j->w_conv = true;
+    j->w_src_f32 = cc_addr(c, w);
+  }
   return 0;
 }
 
@@ -849,7 +869,7 @@ int cc_mxu_prepare(cc_lower_ctx *c, char *err, size_t errlen) {
   *cw = (cc_weights){.vmem = UINT64_MAX};
   job j;
   if (n->op == IR_OP_CONV) {
-    if (conv_job(c, &j, err, errlen) || is_depthwise(&j)) return 0; // errors surface when lowering
+    if (conv_job(c, &j, err, errlen) || is_depthwise(&j) || j.w_runtime) return 0; // errors surface when lowering
   } else {
     if (!const_matmul(n) || (has_bias(n) && !n->in[2]->data)) return 0;
     matmul_job(c, &j);
@@ -875,6 +895,18 @@ static int lower_conv(cc_lower_ctx *c, char *err, size_t errlen) {
   const ir_node *n = c->n;
   job j;
   if (conv_job(c, &j, err, errlen)) return -1;
+  if (j.w_runtime) {
+    if (has_bias(n)) {
+      float *bf = const_f32(n->in[2]);
+      if (!bf) return ir_fail(err, errlen, "out of host memory");
+      j.b_hbm = cc_hbm_const(c->e, bf, (uint64_t)j.M * 4), j.has_bias = true;
+      free(bf);
+    }
+    cc_layer_add_macs(c->e, (uint64_t)(j.N * j.OH * j.OW * j.M * j.cin_g * j.KH * j.KW));
+    plan p;
+    if (make_plan(&j, &p, err, errlen)) return -1;
+    return run_job(&j, &p) ? cc_emit_failed(c->e, err, errlen) : 0;
+  }
   float *wf = const_f32(n->in[1]);
   if (!wf) return ir_fail(err, errlen, "out of host memory");
   if (is_depthwise(&j)) {
