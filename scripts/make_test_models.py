@@ -424,6 +424,75 @@ def small_models(w):
         return [s.node("Gemm", [x, s.weight("w", [32, 7]), s.bias("b", 7)]), x]
     add("reshape_gemm_two_outputs", reshape_gemm)
 
+    # Issue 4: elementwise math, activations, reductions, normalisations, attention.
+    un = lambda op, pre=None, **at: (lambda s: s.node(op, [s.node(pre, [s.input("x", [2, 3, 17])]) if pre
+                                                       else s.input("x", [2, 3, 17])], **at))
+    add("exp", un("Exp"))
+    add("log_abs", un("Log", "Abs"))
+    add("sqrt_abs", un("Sqrt", "Abs"))
+    add("reciprocal", lambda s: s.node("Reciprocal", [s.input("x", [4, 9], positive=True)]))
+    add("erf", un("Erf"))
+    add("neg", un("Neg"))
+    add("abs", un("Abs"))
+    add("leaky_relu", un("LeakyRelu", alpha=0.1))
+    add("leaky_relu_steep", un("LeakyRelu", alpha=2.5))
+    add("prelu_channel", lambda s: s.node("PRelu", [s.input("x", [1, 4, 5, 5]),
+                                                   s.f32("slope", np.array([0.1, 0.25, 0.0, 1.0]).reshape(4, 1, 1))]))
+    add("prelu_mixed", lambda s: s.node("PRelu", [s.input("x", [2, 3, 6]), s.f32("slope", [-0.5, 0.3, 2.0, 1.5, 0.0, -1.0])]))
+    add("pow_square", lambda s: s.node("Pow", [s.input("x", [3, 10]), s.f32("e", 2.0)]))
+    add("pow_general", lambda s: s.node("Pow", [s.node("Abs", [s.input("x", [3, 10])]), s.input("e", [10])]))
+    add("max3_broadcast", lambda s: s.node("Max", [s.input("a", [2, 3, 4]), s.input("b", [3, 1]), s.input("c", [4])]))
+    add("min2", lambda s: s.node("Min", [s.input("a", [5, 6]), s.input("b", [5, 6])]))
+    red = lambda op, axes, keep=1, shape=(2, 3, 4, 5): (lambda s: s.node(op, [s.input("x", list(shape))], axes=axes,
+                                                                        keepdims=keep))
+    add("reduce_mean_last", red("ReduceMean", [-1]), opset=13)
+    add("reduce_max_middle", red("ReduceMax", [1], keep=0), opset=13)
+    add("reduce_min_two", red("ReduceMin", [0, 2]), opset=13)
+    add("reduce_prod_first", lambda s: s.node("ReduceProd", [s.input("x", [3, 4, 5], positive=True)], axes=[0]),
+        opset=13)
+    add("reduce_sum_all", lambda s: s.node("ReduceSum", [s.input("x", [3, 4, 5])], keepdims=0), opset=13)
+    add("reduce_sum_axes_input", lambda s: s.node("ReduceSum", [s.input("x", [2, 3, 4, 5]), s.i64("axes", [1, 3])]),
+        opset=13)
+
+    def layernorm(axis, bias=True):
+        def build(s):
+            x = s.input("x", [2, 5, 16])
+            n = int(np.prod([2, 5, 16][axis:]))
+            shp = [2, 5, 16][axis:]
+            sc = s.f32("scale", (s.rng.uniform(0.5, 1.5, n)).reshape(shp))
+            ins = [x, sc] + ([s.f32("bias", (s.rng.standard_normal(n) * 0.3).reshape(shp))] if bias else [])
+            return s.node("LayerNormalization", ins, axis=axis, epsilon=1e-5)
+        return build
+    add("layernorm_last", layernorm(-1), opset=17)
+    add("layernorm_two_dims", layernorm(1, bias=False), opset=17)
+    add("log_softmax_last", lambda s: s.node("LogSoftmax", [s.input("x", [3, 11])], axis=-1))
+    add("log_softmax_axis1", lambda s: s.node("LogSoftmax", [s.input("x", [2, 5, 4])], axis=1))
+
+    def attention(s):
+        # Single-head scaled dot-product attention, as exporters write it.
+        x = s.input("x", [2, 6, 16])
+        q = s.node("MatMul", [x, s.weight("wq", [16, 16])])
+        k = s.node("MatMul", [x, s.weight("wk", [16, 16])])
+        v = s.node("MatMul", [x, s.weight("wv", [16, 16])])
+        sc = s.node("Div", [s.node("MatMul", [q, s.node("Transpose", [k], perm=[0, 2, 1])]), s.f32("d", 4.0)])
+        return s.node("MatMul", [s.node("Softmax", [sc], axis=-1), v])
+    add("attention", attention)
+
+    def mini_transformer_block(s):
+        x = s.input("x", [1, 8, 32])
+        h1 = layernorm_node(s, x, 32)
+        # GELU as exporters before opset 20 write it: x * 0.5 * (1 + erf(x / sqrt 2)).
+        f = s.node("MatMul", [h1, s.weight("w1", [32, 64])])
+        e = s.node("Add", [s.node("Erf", [s.node("Div", [f, s.f32("sqrt2", 1.4142135)])]), s.f32("one", 1.0)])
+        f = s.node("Mul", [s.node("Mul", [f, e]), s.f32("half", 0.5)])
+        f = s.node("MatMul", [f, s.weight("w2", [64, 32])])
+        return s.node("Add", [x, f])
+
+    def layernorm_node(s, x, n):
+        return s.node("LayerNormalization", [x, s.f32(f"g{s.nid}", s.rng.uniform(0.5, 1.5, n)),
+                                             s.f32(f"b{s.nid}", s.rng.standard_normal(n) * 0.1)], axis=-1)
+    add("transformer_mlp_block", mini_transformer_block, opset=17)
+
 
 # ---------------------------------------------------------------- torchvision networks
 

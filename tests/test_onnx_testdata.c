@@ -48,6 +48,8 @@ static const struct {
 } shape_operands[] = {
     {"Reshape", 1}, {"Slice", 1},   {"Pad", 1},     {"Split", 1},   {"Squeeze", 1},         {"Unsqueeze", 1},
     {"Resize", 1},  {"Upsample", 1}, {"Clip", 1},   {"Dropout", 1}, {"ConstantOfShape", 0},
+    {"ReduceSum", 1}, {"ReduceMean", 1}, {"ReduceMax", 1}, {"ReduceMin", 1}, {"ReduceProd", 1},
+    {"Expand", 1},  {"Tile", 1},    {"Range", 0},
 };
 
 static const char *refusal(const char *test) {

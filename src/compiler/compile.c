@@ -152,7 +152,7 @@ static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *
     cc_lower_ctx c = {e, chip, opt, g, n, place, weights};
     if (is_mxu(n)) rc = cc_lower_mxu(&c, err, errlen);
     else if (n->op == IR_OP_TRANSPOSE || n->op == IR_OP_CONCAT || n->op == IR_OP_SPLIT || n->op == IR_OP_SLICE ||
-             n->op == IR_OP_PAD)
+             n->op == IR_OP_PAD || n->op == IR_OP_EXPAND || n->op == IR_OP_TILE)
       rc = cc_lower_move(&c, err, errlen);
     else rc = cc_lower_vpu(&c, err, errlen);
     cc_layer_end(e);

@@ -295,6 +295,53 @@ static int lower_slice(mv *M) {
 // to itself, dim by dim from the innermost, each slab spanning the dims
 // already padded.
 
+// expand: one strided HBM -> HBM copy whose broadcast dims read with stride 0.
+static int lower_expand(mv *M) {
+  const ir_node *n = M->n;
+  const ir_type *x = &n->in[0]->ty, *y = &n->out[0]->ty;
+  int es = ir_dtypes[x->dtype].bytes, r = y->rank;
+  if (ir_nelems(y) == 0) return 0;
+  uint64_t nn[IR_MAX_DIMS];
+  int64_t ss[IR_MAX_DIMS], ds[IR_MAX_DIMS], sx = es, sy = es;
+  for (int d = r - 1; d >= 0; d--) {
+    int dx = d - (r - x->rank);
+    nn[d] = (uint64_t)y->dims[d];
+    ss[d] = dx >= 0 && x->dims[dx] != 1 ? sx : 0;
+    ds[d] = sy;
+    if (dx >= 0) sx *= x->dims[dx];
+    sy *= y->dims[d];
+  }
+  dma_nd(M->e, SPACE_HBM, cc_addr(M->c, n->out[0]), SPACE_HBM, cc_addr(M->c, n->in[0]), (uint64_t)es, r, nn, ss, ds);
+  return 0;
+}
+
+// tile: one strided copy of X per combination of repeats.
+static int lower_tile(mv *M) {
+  const ir_node *n = M->n;
+  const ir_type *x = &n->in[0]->ty, *y = &n->out[0]->ty;
+  int es = ir_dtypes[x->dtype].bytes, r = x->rank;
+  if (ir_nelems(y) == 0) return 0;
+  uint64_t nn[IR_MAX_DIMS];
+  int64_t ss[IR_MAX_DIMS], ds[IR_MAX_DIMS], sx = es, sy = es, q[IR_MAX_DIMS] = {0};
+  for (int d = r - 1; d >= 0; d--) {
+    nn[d] = (uint64_t)x->dims[d], ss[d] = sx, ds[d] = sy;
+    sx *= x->dims[d], sy *= y->dims[d];
+  }
+  uint64_t xa = cc_addr(M->c, n->in[0]), ya = cc_addr(M->c, n->out[0]);
+  for (;;) {
+    int64_t off = 0;
+    for (int d = 0; d < r; d++) off += q[d] * x->dims[d] * ds[d];
+    if (r == 0) {
+      cc_copy(M->e, SPACE_HBM, ya, SPACE_HBM, xa, (uint64_t)es);
+      return 0;
+    }
+    dma_nd(M->e, SPACE_HBM, ya + (uint64_t)off, SPACE_HBM, xa, (uint64_t)es, r, nn, ss, ds);
+    int d = r - 1;
+    while (d >= 0 && ++q[d] == n->a.repeats[d]) q[d--] = 0;
+    if (d < 0) return 0;
+  }
+}
+
 static int lower_pad(mv *M) {
   cc_emit *e = M->e;
   const ir_node *n = M->n;
@@ -458,7 +505,7 @@ bool cc_is_view(const ir_node *n) {
 
 static bool is_move(ir_op op) {
   return op == IR_OP_TRANSPOSE || op == IR_OP_CONCAT || op == IR_OP_SPLIT || op == IR_OP_SLICE || op == IR_OP_PAD ||
-         op == IR_OP_RESHAPE || op == IR_OP_IDENTITY;
+         op == IR_OP_RESHAPE || op == IR_OP_IDENTITY || op == IR_OP_EXPAND || op == IR_OP_TILE;
 }
 
 static bool fail_why(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -490,7 +537,28 @@ bool cc_lower_supported(const ir_node *n, char *why, size_t whylen) {
   case IR_OP_TANH:
   case IR_OP_HARDSIGMOID:
   case IR_OP_HARDSWISH:
-  case IR_OP_SOFTMAX: break;
+  case IR_OP_SOFTMAX:
+  case IR_OP_LOG_SOFTMAX:
+  case IR_OP_EXP:
+  case IR_OP_LOG:
+  case IR_OP_SQRT:
+  case IR_OP_RSQRT:
+  case IR_OP_RECIPROCAL:
+  case IR_OP_ERF:
+  case IR_OP_NEG:
+  case IR_OP_ABS:
+  case IR_OP_GELU:
+  case IR_OP_LEAKY_RELU:
+  case IR_OP_MAX:
+  case IR_OP_MIN:
+  case IR_OP_POW:
+  case IR_OP_PRELU:
+  case IR_OP_REDUCE_SUM:
+  case IR_OP_REDUCE_MEAN:
+  case IR_OP_REDUCE_MAX:
+  case IR_OP_REDUCE_MIN:
+  case IR_OP_REDUCE_PROD:
+  case IR_OP_LAYERNORM: break;
   default:
     if (is_move(n->op)) { // bytes: any dtype
       for (int i = 0; i < n->nin; i++)
@@ -537,6 +605,8 @@ int cc_lower_move(cc_lower_ctx *c, char *err, size_t errlen) {
     case IR_OP_SPLIT: lower_concat_split(&M); break;
     case IR_OP_SLICE: lower_slice(&M); break;
     case IR_OP_PAD: lower_pad(&M); break;
+    case IR_OP_EXPAND: lower_expand(&M); break;
+    case IR_OP_TILE: lower_tile(&M); break;
     default: break; // reshape, identity: views
     }
   }

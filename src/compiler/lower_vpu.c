@@ -196,9 +196,9 @@ typedef struct {
   bool alias;     // input 1 is input 0
   bool expand_a;  // input 0 is broadcast along the columns: replicate it into dst first
   bool sep_out;   // the result goes to its own buffer (not in place)
-  ew_step steps[8];
+  ew_step steps[12];
   int nsteps;
-  float consts[8];
+  float consts[12];
   int nconsts;
 } ew;
 
@@ -402,12 +402,70 @@ static void ew_shape(ew *w, const ir_type *out, const ir_value *const *in, int n
   }
 }
 
+// All elements of a constant equal to one value? (*v gets it.)
+static bool const_uniform(const ir_value *c, double *v) {
+  if (!c->data || !ir_nelems(&c->ty)) return false;
+  *v = ir_get_float(c->data, c->ty.dtype, 0);
+  for (int64_t i = 1, N = ir_nelems(&c->ty); i < N; i++)
+    if (ir_get_float(c->data, c->ty.dtype, i) != *v) return false;
+  return true;
+}
+
+// Pow with a constant exponent the VPU has an exact op for (2, 3, 1, 0.5, -1,
+// -0.5) as those ops; otherwise exp(b * log a) (NaN for a < 0, as a real
+// power is). PRelu with a constant slope in [0, 1] as max(x, s*x) (exact,
+// ONNX Runtime's x*s), above 1 as min; otherwise x + (min(x,0)*s - min(x,0)).
+static int lower_pow_prelu(lw *L) {
+  const ir_node *n = L->n;
+  ew w = {0};
+  const ir_value *in[2] = {n->in[0], n->in[1]};
+  ew_shape(&w, &n->out[0]->ty, in, 2);
+  w.hbm[0] = cc_addr(L->c, in[0]), w.hbm[1] = cc_addr(L->c, in[1]);
+  w.alias = in[0] == in[1];
+  w.sep_out = true;
+  if (w.st[0][w.k - 1] == 0 && w.d[w.k - 1] > 1)
+    return lw_fail(L, "%s with its first operand broadcast along the last dim is not supported", ir_ops[n->op].name);
+  int ns = 0;
+#define STEP(o, a, b, kk) (w.steps[ns++] = (ew_step){o, a, b, kk})
+  double v = 0;
+  bool uni = const_uniform(in[1], &v);
+  w.consts[0] = 0.0f, w.nconsts = 1;
+  if (n->op == IR_OP_POW && uni && v == 2) STEP(VOP_MUL, S_A, S_A, 0);
+  else if (n->op == IR_OP_POW && uni && v == 3) STEP(VOP_MUL, S_A, S_A, 0), STEP(VOP_MUL, S_DST, S_A, 0);
+  else if (n->op == IR_OP_POW && uni && v == 1) STEP(VOP_MOV, S_A, S_NONE, 0);
+  else if (n->op == IR_OP_POW && uni && v == 0.5) STEP(VOP_SQRT, S_A, S_NONE, 0);
+  else if (n->op == IR_OP_POW && uni && v == -1) STEP(VOP_RECIP, S_A, S_NONE, 0);
+  else if (n->op == IR_OP_POW && uni && v == -0.5) STEP(VOP_RSQRT, S_A, S_NONE, 0);
+  else if (n->op == IR_OP_POW) {
+    STEP(VOP_LOG, S_A, S_NONE, 0), STEP(VOP_MUL, S_DST, S_B, 0), STEP(VOP_EXP, S_DST, S_NONE, 0);
+  } else {
+    bool lo = true, hi = true; // every slope in [0, 1] / >= 1
+    if (!in[1]->data) lo = hi = false;
+    for (int64_t i = 0, N = in[1]->data ? ir_nelems(&in[1]->ty) : 0; i < N; i++) {
+      double s = ir_get_float(in[1]->data, in[1]->ty.dtype, i);
+      lo &= s >= 0 && s <= 1, hi &= s >= 1;
+    }
+    // The importer decomposes other prelus into relu(x) + s * min(x, 0).
+    if (!lo && !hi) return lw_fail(L, "prelu needs a constant slope, all in [0, 1] or all >= 1");
+    STEP(VOP_MUL, S_A, S_B, 0), STEP(lo ? VOP_MAX : VOP_MIN, S_DST, S_A, 0);
+  }
+#undef STEP
+  w.nsteps = ns;
+  return ew_lower(L, &w, cc_addr(L->c, n->out[0]));
+}
+
 static int lower_binary(lw *L) {
   const ir_node *n = L->n;
   ew w = {0};
   const ir_value *in[2] = {n->in[0], n->in[1]};
-  isa_vpu_op op = n->op == IR_OP_ADD ? VOP_ADD : n->op == IR_OP_SUB ? VOP_SUB : n->op == IR_OP_MUL ? VOP_MUL : VOP_DIV;
-  bool commutative = op == VOP_ADD || op == VOP_MUL;
+  isa_vpu_op op = n->op == IR_OP_ADD   ? VOP_ADD
+                  : n->op == IR_OP_SUB ? VOP_SUB
+                  : n->op == IR_OP_MUL ? VOP_MUL
+                  : n->op == IR_OP_MAX ? VOP_MAX
+                  : n->op == IR_OP_MIN ? VOP_MIN
+                                       : VOP_DIV;
+  if (n->op == IR_OP_POW || n->op == IR_OP_PRELU) return lower_pow_prelu(L);
+  bool commutative = op == VOP_ADD || op == VOP_MUL || op == VOP_MAX || op == VOP_MIN;
   ew_shape(&w, &n->out[0]->ty, in, 2);
   if (w.st[0][w.k - 1] == 0 && commutative) { // src1 cannot broadcast along a row: swap
     const ir_value *t = in[0];
@@ -458,6 +516,35 @@ static int lower_unary(lw *L) {
     if (hs) STEP(VOP_MUL, S_DST, S_A, 0), w.sep_out = true;
     break;
   }
+  case IR_OP_EXP: STEP(VOP_EXP, S_A, S_NONE, 0); break;
+  case IR_OP_LOG: STEP(VOP_LOG, S_A, S_NONE, 0); break;
+  case IR_OP_SQRT: STEP(VOP_SQRT, S_A, S_NONE, 0); break;
+  case IR_OP_RSQRT: STEP(VOP_RSQRT, S_A, S_NONE, 0); break;
+  case IR_OP_RECIPROCAL: STEP(VOP_RECIP, S_A, S_NONE, 0); break;
+  case IR_OP_ERF: STEP(VOP_ERF, S_A, S_NONE, 0); break;
+  case IR_OP_NEG: STEP(VOP_NEG, S_A, S_NONE, 0); break;
+  case IR_OP_ABS: STEP(VOP_ABS, S_A, S_NONE, 0); break;
+  case IR_OP_LEAKY_RELU: {
+    // alpha in [0, 1]: max(x, alpha*x); above 1: min; negative: x + (alpha-1)*min(x, 0).
+    float al = n->a.alpha;
+    w.consts[0] = al, w.consts[1] = 0.0f, w.consts[2] = al - 1.0f, w.nconsts = 3;
+    if (al >= 0) STEP(VOP_MUL, S_A, S_CONST, 0), STEP(al <= 1 ? VOP_MAX : VOP_MIN, S_DST, S_A, 0);
+    else STEP(VOP_MIN, S_A, S_CONST, 1), STEP(VOP_MUL, S_DST, S_CONST, 2), STEP(VOP_ADD, S_DST, S_A, 0);
+    w.sep_out = true;
+    break;
+  }
+  case IR_OP_GELU:
+    // ONNX Runtime: 0.5 * x * (1 + erf(x / sqrt 2)), or with tanh:
+    // 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))).
+    w.consts[0] = (float)M_SQRT1_2, w.consts[1] = 1.0f, w.consts[2] = 0.5f, w.consts[3] = 0.044715f;
+    w.consts[4] = (float)0.7978845608028654, w.nconsts = 5;
+    if (!n->a.approx_tanh) STEP(VOP_MUL, S_A, S_CONST, 0), STEP(VOP_ERF, S_DST, S_NONE, 0);
+    else
+      STEP(VOP_MUL, S_A, S_A, 0), STEP(VOP_MUL, S_DST, S_A, 0), STEP(VOP_MUL, S_DST, S_CONST, 3),
+          STEP(VOP_ADD, S_DST, S_A, 0), STEP(VOP_MUL, S_DST, S_CONST, 4), STEP(VOP_TANH, S_DST, S_NONE, 0);
+    STEP(VOP_ADD, S_DST, S_CONST, 1), STEP(VOP_MUL, S_DST, S_A, 0), STEP(VOP_MUL, S_DST, S_CONST, 2);
+    w.sep_out = true;
+    break;
   default: return lw_fail(L, "internal error: not a unary op");
   }
 #undef STEP
@@ -481,16 +568,20 @@ static int lower_softmax(lw *L) {
   uint64_t x = cc_addr(L->c, L->n->in[0]), y = cc_addr(L->c, L->n->out[0]);
   if (outer * len * inner == 0) return 0;
   uint64_t avail = cc_vmem_free_bytes(e), slack = 4 * 64, cap = tile_cap(L, (uint64_t)(outer * len * inner) * F4);
-  uint64_t xb[2], rb[2];
+  uint64_t xb[2], rb[2], tb[2] = {0, 0};
+  // log_softmax: (x - max) - log(sum(exp(x - max))), the exponentials in a
+  // second buffer so that x - max stays.
+  bool lg = L->n->op == IR_OP_LOG_SOFTMAX;
 
   if (inner == 1) {
-    uint64_t per = (uint64_t)len * F4 + F4;
+    uint64_t per = (uint64_t)len * F4 * (lg ? 2 : 1) + F4;
     int64_t tr = avail > slack ? (int64_t)((avail - slack) / (2 * per)) : 0;
     tr = imin(tr, imin(outer, imax(1, (int64_t)(cap / ((uint64_t)len * F4)))));
     if (tr < 1) return too_big(L, 2 * per + slack);
     for (int s = 0; s < 2; s++) {
       xb[s] = vm_alloc(L, (uint64_t)tr * len * F4, "a softmax tile");
       rb[s] = vm_alloc(L, (uint64_t)tr * F4, "softmax row statistics");
+      if (lg) tb[s] = vm_alloc(L, (uint64_t)tr * len * F4, "log_softmax exponentials");
     }
     if (cc_emit_failed(e, NULL, 0)) return -1;
     int64_t T = (int64_t)cdiv((uint64_t)outer, (uint64_t)tr);
@@ -505,6 +596,15 @@ static int lower_softmax(lw *L) {
       uint64_t xs = xb[ti & 1], r = rb[ti & 1];
       vop(e, VOP_RMAX, r, xs, 0, (uint64_t)nr, (uint64_t)len, F4, rs, 0, 1);
       vop(e, VOP_SUB, xs, xs, r, (uint64_t)nr, (uint64_t)len, rs, rs, F4, 0);
+      if (lg) {
+        uint64_t ts = tb[ti & 1];
+        vop(e, VOP_EXP, ts, xs, 0, (uint64_t)nr, (uint64_t)len, rs, rs, 0, 1);
+        vop(e, VOP_RSUM, r, ts, 0, (uint64_t)nr, (uint64_t)len, F4, rs, 0, 1);
+        vflat(e, VOP_LOG, r, r, 0, 1, (uint64_t)nr);
+        vop(e, VOP_SUB, xs, xs, r, (uint64_t)nr, (uint64_t)len, rs, rs, F4, 0);
+        store(e, y + (uint64_t)(g0 * len) * F4, xs, (uint64_t)(nr * len) * F4);
+        continue;
+      }
       vop(e, VOP_EXP, xs, xs, 0, (uint64_t)nr, (uint64_t)len, rs, rs, 0, 1);
       vop(e, VOP_RSUM, r, xs, 0, (uint64_t)nr, (uint64_t)len, F4, rs, 0, 1);
       vflat(e, VOP_RECIP, r, r, 0, 1, (uint64_t)nr);
@@ -518,10 +618,11 @@ static int lower_softmax(lw *L) {
   uint64_t blk = (uint64_t)(len * inner) * F4;
   int64_t nb = 0, iw = inner;
   if (blk <= cap && avail > slack)
-    nb = imin(outer, imin((int64_t)((avail - slack) / (2 * (blk + (uint64_t)inner * F4))), (int64_t)(cap / blk)));
+    nb = imin(outer, imin((int64_t)((avail - slack) / (2 * (blk * (lg ? 2 : 1) + (uint64_t)inner * F4))),
+                          (int64_t)(cap / blk)));
   if (nb < 1) {
     nb = 1;
-    uint64_t per = (uint64_t)len * F4 + F4;
+    uint64_t per = (uint64_t)len * F4 * (lg ? 2 : 1) + F4;
     iw = avail > slack ? (int64_t)((avail - slack) / (2 * per)) : 0;
     iw = imin(iw, imin(inner, imax(1, (int64_t)(cap / ((uint64_t)len * F4)))));
     if (iw < 1) return too_big(L, 2 * per + slack);
@@ -529,6 +630,7 @@ static int lower_softmax(lw *L) {
   for (int s = 0; s < 2; s++) {
     xb[s] = vm_alloc(L, (uint64_t)(nb * len * iw) * F4, "a softmax tile");
     rb[s] = vm_alloc(L, (uint64_t)iw * F4, "softmax column statistics");
+    if (lg) tb[s] = vm_alloc(L, (uint64_t)(len * iw) * F4, "log_softmax exponentials");
   }
   if (cc_emit_failed(e, NULL, 0)) return -1;
   int64_t nch = (int64_t)cdiv((uint64_t)inner, (uint64_t)iw);
@@ -552,12 +654,217 @@ static int lower_softmax(lw *L) {
         uint64_t xo = xs + (uint64_t)(j * len * nc) * F4;
         vop(e, VOP_CMAX, r, xo, 0, (uint64_t)len, (uint64_t)nc, 0, rs, 0, 1);
         vop(e, VOP_SUB, xo, xo, r, (uint64_t)len, (uint64_t)nc, rs, rs, 0, 1);
+        if (lg) {
+          uint64_t ts = tb[ti & 1];
+          vop(e, VOP_EXP, ts, xo, 0, (uint64_t)len, (uint64_t)nc, rs, rs, 0, 1);
+          vop(e, VOP_CSUM, r, ts, 0, (uint64_t)len, (uint64_t)nc, 0, rs, 0, 1);
+          vflat(e, VOP_LOG, r, r, 0, 1, (uint64_t)nc);
+          vop(e, VOP_SUB, xo, xo, r, (uint64_t)len, (uint64_t)nc, rs, rs, 0, 1);
+          continue;
+        }
         vop(e, VOP_EXP, xo, xo, 0, (uint64_t)len, (uint64_t)nc, rs, rs, 0, 1);
         vop(e, VOP_CSUM, r, xo, 0, (uint64_t)len, (uint64_t)nc, 0, rs, 0, 1);
         vflat(e, VOP_RECIP, r, r, 0, 1, (uint64_t)nc);
         vop(e, VOP_MUL, xo, xo, r, (uint64_t)len, (uint64_t)nc, rs, rs, 0, 1);
       }
       dma_nd(e, SPACE_HBM, y + h, SPACE_LOCAL, xs, (uint64_t)nc * F4, 1, n2, vs, hs);
+    }
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------- reductions, layernorm
+//
+// A reduction over a contiguous run of dims is [outer, len, inner]: with
+// inner == 1 each tile row is reduced with rsum/rmax/rmin, otherwise each
+// [len, inner-piece] block is reduced over its rows with csum/cmax/cmin (no
+// transpose). reduce_prod multiplies rows (or columns) one at a time. Axes in
+// several runs reduce run by run, the last first, through HBM temporaries.
+// reduce_mean sums, then divides by the count (as ONNX Runtime).
+
+static isa_vpu_op red_op(ir_op op, bool rows) {
+  switch (op) {
+  case IR_OP_REDUCE_MAX: return rows ? VOP_RMAX : VOP_CMAX;
+  case IR_OP_REDUCE_MIN: return rows ? VOP_RMIN : VOP_CMIN;
+  default: return rows ? VOP_RSUM : VOP_CSUM;
+  }
+}
+
+// One contiguous reduction of x [outer, len, inner] into y [outer, inner];
+// div > 0: the result is divided by it.
+static int reduce_run(lw *L, ir_op op, uint64_t x, uint64_t y, int64_t outer, int64_t len, int64_t inner, float div) {
+  cc_emit *e = L->e;
+  if (outer * inner == 0) return 0;
+  bool prod = op == IR_OP_REDUCE_PROD;
+  uint64_t cdv = 0;
+  if (div > 0) cdv = vconsts(L, &div, 1);
+  if (len == 0) return lw_fail(L, "reducing an empty dim is not supported by the lowering");
+  uint64_t avail = cc_vmem_free_bytes(e), slack = 4 * 64, cap = tile_cap(L, (uint64_t)(outer * len * inner) * F4);
+  uint64_t xb[2], rb[2];
+  // Tiles: nb whole [len, iw] blocks of consecutive outers (iw == inner), or
+  // one outer's [len, iw] column piece.
+  uint64_t blk = (uint64_t)(len * inner) * F4;
+  int64_t nb = 0, iw = inner;
+  if (blk <= cap && avail > slack)
+    nb = imin(outer, imin((int64_t)((avail - slack) / (2 * (blk + (uint64_t)inner * F4))), (int64_t)(cap / blk)));
+  if (nb < 1) {
+    nb = 1;
+    uint64_t per = (uint64_t)len * F4 + F4;
+    iw = avail > slack ? (int64_t)((avail - slack) / (2 * per)) : 0;
+    iw = imin(iw, imin(inner, imax(1, (int64_t)(cap / ((uint64_t)len * F4)))));
+    if (iw < 1) return too_big(L, 2 * per + slack);
+  }
+  for (int s = 0; s < 2; s++) {
+    xb[s] = vm_alloc(L, (uint64_t)(nb * len * iw) * F4, "a reduction tile");
+    rb[s] = vm_alloc(L, (uint64_t)(nb * iw) * F4, "a reduction result");
+  }
+  if (cc_emit_failed(e, NULL, 0)) return -1;
+  int64_t nch = (int64_t)cdiv((uint64_t)inner, (uint64_t)iw);
+  int64_t T = iw == inner ? (int64_t)cdiv((uint64_t)outer, (uint64_t)nb) : outer * nch;
+  for (int64_t i = 0; i <= T; i++) {
+    for (int phase = 0; phase < 2; phase++) {
+      int64_t ti = phase == 0 ? i : i - 1;
+      if (ti < 0 || ti >= T) continue;
+      int64_t o0, no, c0, nc;
+      if (iw == inner) o0 = ti * nb, no = imin(nb, outer - o0), c0 = 0, nc = inner;
+      else o0 = ti / nch, no = 1, c0 = (ti % nch) * iw, nc = imin(iw, inner - c0);
+      uint64_t xs = xb[ti & 1], r = rb[ti & 1];
+      if (phase == 0) {
+        uint64_t n2[1] = {(uint64_t)(no * len)};
+        int64_t hs[1] = {inner * F4}, vs[1] = {nc * F4};
+        dma_nd(e, SPACE_LOCAL, xs, SPACE_HBM, x + (uint64_t)(o0 * len * inner + c0) * F4, (uint64_t)nc * F4, 1, n2,
+               hs, vs);
+        continue;
+      }
+      int64_t rs = nc * F4;
+      if (inner == 1 && !prod) vop(e, red_op(op, true), r, xs, 0, (uint64_t)no, (uint64_t)len, F4, len * F4, 0, 1);
+      else if (inner == 1) { // product of the columns of each row
+        vop(e, VOP_MOV, r, xs, 0, (uint64_t)no, 1, F4, len * F4, 0, 1);
+        for (int64_t c = 1; c < len; c++)
+          vop(e, VOP_MUL, r, r, xs + (uint64_t)c * F4, (uint64_t)no, 1, F4, F4, len * F4, 1);
+      } else
+        for (int64_t j = 0; j < no; j++) {
+          uint64_t xo = xs + (uint64_t)(j * len * nc) * F4, ro = r + (uint64_t)(j * nc) * F4;
+          if (!prod) vop(e, red_op(op, false), ro, xo, 0, (uint64_t)len, (uint64_t)nc, 0, rs, 0, 1);
+          else {
+            vflat(e, VOP_MOV, ro, xo, 0, 1, (uint64_t)nc);
+            for (int64_t q = 1; q < len; q++) vflat(e, VOP_MUL, ro, ro, xo + (uint64_t)(q * nc) * F4, 1, (uint64_t)nc);
+          }
+        }
+      if (div > 0) vop(e, VOP_DIV, r, r, cdv, 1, (uint64_t)(no * nc), 0, 0, 0, 0);
+      uint64_t n2[1] = {(uint64_t)no};
+      int64_t hs[1] = {inner * F4}, vs[1] = {nc * F4};
+      dma_nd(e, SPACE_HBM, y + (uint64_t)(o0 * inner + c0) * F4, SPACE_LOCAL, r, (uint64_t)nc * F4, 1, n2, vs, hs);
+    }
+  }
+  return 0;
+}
+
+static int lower_reduce(lw *L) {
+  const ir_node *n = L->n;
+  const ir_type *t = &n->in[0]->ty;
+  uint64_t x = cc_addr(L->c, n->in[0]), y = cc_addr(L->c, n->out[0]);
+  int64_t dims[IR_MAX_DIMS], count = 1;
+  bool red[IR_MAX_DIMS] = {0};
+  int r = t->rank;
+  memcpy(dims, t->dims, sizeof dims[0] * (size_t)r);
+  for (int i = 0; i < n->a.naxes; i++) red[n->a.axes[i]] = true, count *= t->dims[n->a.axes[i]];
+  if (!n->a.naxes || count == 1) { // nothing reduced: a copy
+    cc_copy(L->e, SPACE_HBM, y, SPACE_HBM, x, ir_nbytes(&n->out[0]->ty));
+    return 0;
+  }
+  // Runs of reduced dims, last first.
+  int nruns = 0;
+  for (int d = 0; d < r; d++) nruns += red[d] && (d == 0 || !red[d - 1]);
+  uint64_t src = x;
+  for (int d = r - 1, k = 0; d >= 0; d--) {
+    if (!red[d] || (d + 1 < r && red[d + 1])) continue;
+    int d0 = d;
+    while (d0 > 0 && red[d0 - 1]) d0--;
+    int64_t outer = 1, len = 1, inner = 1;
+    for (int i = 0; i < d0; i++) outer *= dims[i];
+    for (int i = d0; i <= d; i++) len *= dims[i], dims[i] = 1;
+    for (int i = d + 1; i < r; i++) inner *= dims[i];
+    bool last = ++k == nruns;
+    uint64_t dst = last ? y : cc_hbm_alloc(L->e, (uint64_t)(outer * inner) * F4);
+    if (reduce_run(L, n->op, src, dst, outer, len, inner, last && n->op == IR_OP_REDUCE_MEAN ? (float)count : 0))
+      return -1;
+    src = dst;
+  }
+  return 0;
+}
+
+// layernorm over the trailing dims: rows of len values. mean = sum / len; d =
+// x - mean; y = d * rsqrt(sum(d*d) / len + eps) * scale + bias.
+static int lower_layernorm(lw *L) {
+  cc_emit *e = L->e;
+  const ir_node *n = L->n;
+  const ir_type *t = &n->in[0]->ty;
+  int64_t outer = 1, len = 1;
+  for (int i = 0; i < n->a.axis; i++) outer *= t->dims[i];
+  for (int i = n->a.axis; i < t->rank; i++) len *= t->dims[i];
+  uint64_t x = cc_addr(L->c, n->in[0]), y = cc_addr(L->c, n->out[0]);
+  if (outer * len == 0) return 0;
+  // scale and bias as full [len] rows in VMEM (constants broadcast on the host).
+  uint64_t pv[2] = {0, 0};
+  for (int k = 1; k < n->nin; k++) {
+    const ir_value *p = n->in[k];
+    if (ir_nelems(&p->ty) == len) {
+      pv[k - 1] = vm_alloc(L, (uint64_t)len * F4, "layernorm parameters");
+      if (pv[k - 1] != UINT64_MAX) load(e, pv[k - 1], cc_addr(L->c, p), (uint64_t)len * F4);
+    } else if (p->data) {
+      float *v = malloc((size_t)len * sizeof *v);
+      if (!v) return lw_fail(L, "out of host memory");
+      int64_t pn = ir_nelems(&p->ty);
+      for (int64_t i = 0; i < len; i++) v[i] = (float)ir_get_float(p->data, p->ty.dtype, i % pn);
+      uint64_t h = cc_hbm_const(e, v, (uint64_t)len * F4);
+      free(v);
+      pv[k - 1] = vm_alloc(L, (uint64_t)len * F4, "layernorm parameters");
+      if (pv[k - 1] != UINT64_MAX) load(e, pv[k - 1], h, (uint64_t)len * F4);
+    } else return lw_fail(L, "a broadcast scale or bias computed at run time is not supported");
+  }
+  float cst[2] = {(float)len, n->a.epsilon};
+  uint64_t cv = vconsts(L, cst, 2);
+  if (cc_emit_failed(e, NULL, 0)) return -1;
+  uint64_t avail = cc_vmem_free_bytes(e), slack = 8 * 64, cap = tile_cap(L, (uint64_t)(outer * len) * F4);
+  uint64_t per = 2 * (uint64_t)len * F4 + 2 * F4;
+  int64_t tr = avail > slack ? (int64_t)((avail - slack) / (2 * per)) : 0;
+  tr = imin(tr, imin(outer, imax(1, (int64_t)(cap / ((uint64_t)len * F4)))));
+  if (tr < 1) return too_big(L, 2 * per + slack);
+  uint64_t xb[2], tb[2], mb[2], vb[2];
+  for (int s = 0; s < 2; s++) {
+    xb[s] = vm_alloc(L, (uint64_t)(tr * len) * F4, "a layernorm tile");
+    tb[s] = vm_alloc(L, (uint64_t)(tr * len) * F4, "layernorm squares");
+    mb[s] = vm_alloc(L, (uint64_t)tr * F4, "layernorm means");
+    vb[s] = vm_alloc(L, (uint64_t)tr * F4, "layernorm variances");
+  }
+  if (cc_emit_failed(e, NULL, 0)) return -1;
+  int64_t T = (int64_t)cdiv((uint64_t)outer, (uint64_t)tr), rs = len * F4;
+  for (int64_t i = 0; i <= T; i++) {
+    if (i < T) {
+      int64_t g0 = i * tr, nr = imin(tr, outer - g0);
+      load(e, xb[i & 1], x + (uint64_t)(g0 * len) * F4, (uint64_t)(nr * len) * F4);
+    }
+    if (i == 0) continue;
+    int64_t ti = i - 1, g0 = ti * tr, nr = imin(tr, outer - g0);
+    uint64_t xs = xb[ti & 1], ts = tb[ti & 1], m = mb[ti & 1], v = vb[ti & 1];
+    vop(e, VOP_RSUM, m, xs, 0, (uint64_t)nr, (uint64_t)len, F4, rs, 0, 1);
+    vop(e, VOP_DIV, m, m, cv, 1, (uint64_t)nr, 0, 0, 0, 0);
+    vop(e, VOP_SUB, xs, xs, m, (uint64_t)nr, (uint64_t)len, rs, rs, F4, 0);
+    vflat(e, VOP_MUL, ts, xs, xs, (uint64_t)nr, (uint64_t)len);
+    vop(e, VOP_RSUM, v, ts, 0, (uint64_t)nr, (uint64_t)len, F4, rs, 0, 1);
+    vop(e, VOP_DIV, v, v, cv, 1, (uint64_t)nr, 0, 0, 0, 0);
+    vop(e, VOP_ADD, v, v, cv + F4, 1, (uint64_t)nr, 0, 0, 0, 0);
+    vflat(e, VOP_SQRT, v, v, 0, 1, (uint64_t)nr);
+    vop(e, VOP_DIV, xs, xs, v, (uint64_t)nr, (uint64_t)len, rs, rs, F4, 0);
+    vop(e, VOP_MUL, xs, xs, pv[0], (uint64_t)nr, (uint64_t)len, rs, rs, 0, 1);
+    if (n->nin == 3) vop(e, VOP_ADD, xs, xs, pv[1], (uint64_t)nr, (uint64_t)len, rs, rs, 0, 1);
+    store(e, y + (uint64_t)(g0 * len) * F4, xs, (uint64_t)(nr * len) * F4);
+    // ONNX's optional outputs: the mean and 1 / sqrt(var + eps) of each row.
+    if (n->nout > 1) store(e, cc_addr(L->c, n->out[1]) + (uint64_t)g0 * F4, m, (uint64_t)nr * F4);
+    if (n->nout > 2) {
+      vflat(e, VOP_RECIP, v, v, 0, 1, (uint64_t)nr);
+      store(e, cc_addr(L->c, n->out[2]) + (uint64_t)g0 * F4, v, (uint64_t)nr * F4);
     }
   }
   return 0;
@@ -918,7 +1225,28 @@ int cc_lower_vpu(cc_lower_ctx *c, char *err, size_t errlen) {
   case IR_OP_TANH:
   case IR_OP_HARDSIGMOID:
   case IR_OP_HARDSWISH: lower_unary(&L); break;
-  case IR_OP_SOFTMAX: lower_softmax(&L); break;
+  case IR_OP_SOFTMAX:
+  case IR_OP_LOG_SOFTMAX: lower_softmax(&L); break;
+  case IR_OP_MAX:
+  case IR_OP_MIN:
+  case IR_OP_POW:
+  case IR_OP_PRELU: lower_binary(&L); break;
+  case IR_OP_EXP:
+  case IR_OP_LOG:
+  case IR_OP_SQRT:
+  case IR_OP_RSQRT:
+  case IR_OP_RECIPROCAL:
+  case IR_OP_ERF:
+  case IR_OP_NEG:
+  case IR_OP_ABS:
+  case IR_OP_GELU:
+  case IR_OP_LEAKY_RELU: lower_unary(&L); break;
+  case IR_OP_REDUCE_SUM:
+  case IR_OP_REDUCE_MEAN:
+  case IR_OP_REDUCE_MAX:
+  case IR_OP_REDUCE_MIN:
+  case IR_OP_REDUCE_PROD: lower_reduce(&L); break;
+  case IR_OP_LAYERNORM: lower_layernorm(&L); break;
   case IR_OP_MAXPOOL:
   case IR_OP_AVGPOOL: lower_pool(&L); break;
   case IR_OP_GLOBAL_AVGPOOL: lower_global_avgpool(&L); break;

@@ -1270,7 +1270,266 @@ static int imp_upsample(imp *m, const onnx_op *op) {
 
 #define WINDOW "auto_pad dilations kernel_shape pads strides"
 
+// ---------------------------------------------------------------- ops: operator coverage (issue 4)
+
+// An intermediate node the importer makes: output named after the ONNX
+// node's first output with suffix; name NULL gives the node's own output.
+static ir_value *emit_tmp(imp *m, ir_op op, ir_value *const *in, int nin, ir_attrs *a, const char *suffix) {
+  if (!suffix)
+    return emit_named(m, op, in, nin, 1, NULL, a);
+  char *nm = gen_name(m, str(m->p->output[0])[0] ? m->p->output[0] : "out", suffix);
+  ir_value *v = emit_named(m, op, in, nin, 1, (const char *const *)&nm, a);
+  free(nm);
+  return v;
+}
+
+// A scalar constant of dtype dt.
+static ir_value *scalar_const(imp *m, ir_dtype dt, double v, const char *suffix) {
+  ir_type t = {dt, 0, {0}};
+  void *d = calloc(1, 8);
+  if (!d)
+    abort();
+  if (ir_dtype_is_float(dt))
+    ir_set_float(d, dt, 0, v);
+  else
+    ir_set_int(d, dt, 0, (int64_t)v);
+  char *nm = gen_name(m, str(m->p->output[0])[0] ? m->p->output[0] : "out", suffix);
+  ir_value *c = ir_add_const(m->g, nm, &t, d);
+  free(nm);
+  return c;
+}
+
+static int imp_leaky_relu(imp *m, const onnx_op *op) {
+  ir_value *x;
+  ir_attrs a = {0};
+  if (arity(m, 1, 1, 1, 1) || inputs(m, &x, 1) || get_float(m, "alpha", 0.01f, &a.alpha))
+    return -1;
+  return emit(m, op->op, &x, 1, &a);
+}
+
+static int imp_gelu(imp *m, const onnx_op *op) {
+  ir_value *x;
+  ir_attrs a = {0};
+  static const char *const modes[] = {"none", "tanh", NULL};
+  int mode;
+  if (arity(m, 1, 1, 1, 1) || inputs(m, &x, 1) || get_choice(m, "approximate", "none", modes, &mode))
+    return -1;
+  a.approx_tanh = mode == 1;
+  return emit(m, op->op, &x, 1, &a);
+}
+
+// Max, Min: variadic (one input is a copy), chained pairwise.
+static int imp_variadic(imp *m, const onnx_op *op) {
+  ir_attrs a = {0};
+  int k = n_in(m);
+  if (arity(m, 1, 64, 1, 1))
+    return -1;
+  ir_value *acc = in_val(m, 0);
+  if (!acc)
+    return -1;
+  if (k == 1)
+    return emit(m, IR_OP_IDENTITY, &acc, 1, &a);
+  for (int i = 1; i < k; i++) {
+    ir_value *in[2] = {acc, in_val(m, i)};
+    if (!in[1] || !(acc = emit_tmp(m, op->op, in, 2, &a, i == k - 1 ? NULL : "partial")))
+      return -1;
+  }
+  return 0;
+}
+
+// Pow: an exponent of another type is cast to the base's (ONNX allows mixed types).
+static int imp_pow(imp *m, const onnx_op *op) {
+  ir_value *in[2];
+  ir_attrs a = {0};
+  if (arity(m, 2, 2, 1, 1) || inputs(m, in, 2))
+    return -1;
+  if (in[1]->ty.dtype != in[0]->ty.dtype) {
+    ir_attrs c = {.to = in[0]->ty.dtype};
+    if (!(in[1] = emit_tmp(m, IR_OP_CAST, &in[1], 1, &c, "exponent")))
+      return -1;
+  }
+  return emit(m, op->op, in, 2, &a);
+}
+
+// PRelu: the slope broadcasts to X. The lowering computes max(x, s*x) for a
+// constant slope in [0, 1] (min above 1); any other slope becomes
+// relu(x) + s * min(x, 0).
+static int imp_prelu(imp *m, const onnx_op *op) {
+  ir_value *in[2];
+  ir_attrs a = {0};
+  if (arity(m, 2, 2, 1, 1) || inputs(m, in, 2))
+    return -1;
+  bool lo = in[1]->data != NULL, hi = lo;
+  for (int64_t i = 0, N = lo ? ir_nelems(&in[1]->ty) : 0; i < N; i++) {
+    double s = ir_get_float(in[1]->data, in[1]->ty.dtype, i);
+    lo &= s >= 0 && s <= 1, hi &= s >= 1;
+  }
+  if (lo || hi || !ir_dtype_is_float(in[0]->ty.dtype))
+    return emit(m, op->op, in, 2, &a);
+  ir_value *zero = scalar_const(m, in[0]->ty.dtype, 0, "zero"), *r, *mn, *p;
+  ir_value *mi[2] = {in[0], zero};
+  if (!(r = emit_tmp(m, IR_OP_RELU, in, 1, &a, "relu")) || !(mn = emit_tmp(m, IR_OP_MIN, mi, 2, &a, "neg")))
+    return -1;
+  ir_value *pm[2] = {mn, in[1]};
+  if (!(p = emit_tmp(m, IR_OP_MUL, pm, 2, &a, "scaled")))
+    return -1;
+  ir_value *s[2] = {r, p};
+  return emit(m, IR_OP_ADD, s, 2, &a);
+}
+
+// Comparisons: LessOrEqual and GreaterOrEqual too.
+static int imp_compare(imp *m, const onnx_op *op) { return imp_binary(m, op); }
+
+static int imp_where(imp *m, const onnx_op *op) {
+  ir_value *in[3];
+  ir_attrs a = {0};
+  if (arity(m, 3, 3, 1, 1) || inputs(m, in, 3))
+    return -1;
+  return emit(m, op->op, in, 3, &a);
+}
+
+// ReduceSum/Mean/Max/Min/Prod: axes an attribute (ReduceSum before 13, the
+// others before 18) or an input; none means every dim, unless
+// noop_with_empty_axes.
+static int imp_reduce(imp *m, const onnx_op *op) {
+  ir_value *x;
+  ir_attrs a = {0};
+  int64_t keep, noop, axes[IR_MAX_DIMS];
+  int n = -1;
+  if (arity(m, 1, 2, 1, 1) || inputs(m, &x, 1) || get_int(m, "keepdims", 1, &keep) ||
+      get_int(m, "noop_with_empty_axes", 0, &noop) || get_ints(m, "axes", axes, IR_MAX_DIMS, &n))
+    return -1;
+  if (has_in(m, 1) && const_ints(m, 1, "axes", axes, IR_MAX_DIMS, &n))
+    return -1;
+  int r = x->ty.rank;
+  bool red[IR_MAX_DIMS] = {0};
+  if (n <= 0 && !noop)
+    for (int d = 0; d < r; d++)
+      red[d] = true;
+  for (int i = 0; i < n; i++) {
+    int ax = 0;
+    if (norm_axis(m, axes[i], r, false, "axis", &ax))
+      return -1;
+    red[ax] = true;
+  }
+  for (int d = 0; d < r; d++)
+    if (red[d])
+      a.axes[a.naxes++] = d;
+  a.keepdims = keep != 0;
+  return emit(m, op->op, &x, 1, &a);
+}
+
+static int imp_layernorm(imp *m, const onnx_op *op) {
+  ir_value *in[3];
+  ir_attrs a = {0};
+  int64_t axis, stash;
+  if (arity(m, 2, 3, 1, 3) || inputs(m, in, n_in(m)) || get_int(m, "axis", -1, &axis) ||
+      get_float(m, "epsilon", 1e-5f, &a.epsilon) || get_int(m, "stash_type", 1, &stash) ||
+      norm_axis(m, axis, in[0]->ty.rank, false, "axis", &a.axis))
+    return -1;
+  int nout = (int)m->p->n_output;
+  while (nout > 1 && !str(m->p->output[nout - 1])[0])
+    nout--;
+  return emit_named(m, op->op, in, n_in(m), nout, NULL, &a) ? 0 : -1;
+}
+
+// Expand: the output is X broadcast with the shape input (either may be larger).
+static int imp_expand(imp *m, const onnx_op *op) {
+  ir_value *x;
+  ir_attrs a = {0};
+  int64_t sh[IR_MAX_DIMS];
+  int n;
+  if (arity(m, 2, 2, 1, 1) || inputs(m, &x, 1) || const_ints(m, 1, "shape", sh, IR_MAX_DIMS, &n))
+    return -1;
+  ir_type t = ir_type_make(x->ty.dtype, n, sh), o;
+  for (int i = 0; i < n; i++)
+    if (sh[i] < 0)
+      return fail(m, "shape value %lld is negative", (long long)sh[i]);
+  if (ir_broadcast(&x->ty, &t, &o))
+    return fail(m, "input does not broadcast with the shape");
+  a.ndims = o.rank;
+  memcpy(a.dims, o.dims, sizeof a.dims);
+  return emit(m, op->op, &x, 1, &a);
+}
+
+static int imp_tile(imp *m, const onnx_op *op) {
+  ir_value *x;
+  ir_attrs a = {0};
+  int n;
+  if (arity(m, 2, 2, 1, 1) || inputs(m, &x, 1) || const_ints(m, 1, "repeats", a.repeats, IR_MAX_DIMS, &n))
+    return -1;
+  if (n != x->ty.rank)
+    return fail(m, "%d repeats for rank %d", n, x->ty.rank);
+  return emit(m, op->op, &x, 1, &a);
+}
+
+// Range: start, limit, delta constants; the result is a constant.
+static int imp_range(imp *m, const onnx_op *op) {
+  (void)op;
+  double v[3];
+  if (arity(m, 3, 3, 1, 1))
+    return -1;
+  static const char *const what[] = {"start", "limit", "delta"};
+  for (int i = 0; i < 3; i++)
+    if (const_scalar(m, i, what[i], &v[i]))
+      return -1;
+  ir_value *s = in_val(m, 0);
+  ir_dtype dt = s->ty.dtype;
+  if (v[2] == 0)
+    return fail(m, "delta is 0");
+  double cnt = ceil((v[1] - v[0]) / v[2]);
+  int64_t N = cnt > 0 ? (int64_t)cnt : 0;
+  if (N > (1 << 24))
+    return fail(m, "%lld elements is more than a constant range may have here", (long long)N);
+  ir_type t = {dt, 1, {N}};
+  void *d = calloc((size_t)N + 1, 8);
+  if (!d)
+    abort();
+  for (int64_t i = 0; i < N; i++) {
+    if (ir_dtype_is_float(dt))
+      ir_set_float(d, dt, i, dt == IR_DT_F32 ? (double)((float)v[0] + (float)i * (float)v[2]) : v[0] + (double)i * v[2]);
+    else
+      ir_set_int(d, dt, i, (int64_t)v[0] + i * (int64_t)v[2]);
+  }
+  if (!ir_add_const(m->g, m->p->output[0], &t, d))
+    return -1;
+  return 0;
+}
+
 static const onnx_op onnx_ops[] = {
+    {"Abs",                 6, imp_unary,             IR_OP_ABS,                ""},
+    {"And",                 7, imp_binary,            IR_OP_AND,                ""},
+    {"Equal",               7, imp_compare,           IR_OP_EQUAL,              ""},
+    {"Erf",                 9, imp_unary,             IR_OP_ERF,                ""},
+    {"Exp",                 6, imp_unary,             IR_OP_EXP,                ""},
+    {"Expand",              8, imp_expand,            IR_OP_EXPAND,             ""},
+    {"Gelu",               20, imp_gelu,              IR_OP_GELU,               "approximate"},
+    {"Greater",             7, imp_compare,           IR_OP_GREATER,            ""},
+    {"GreaterOrEqual",     12, imp_compare,           IR_OP_GREATER_EQUAL,      ""},
+    {"LayerNormalization", 17, imp_layernorm,         IR_OP_LAYERNORM,          "axis epsilon stash_type"},
+    {"LeakyRelu",           6, imp_leaky_relu,        IR_OP_LEAKY_RELU,         "alpha"},
+    {"Less",                7, imp_compare,           IR_OP_LESS,               ""},
+    {"LessOrEqual",        12, imp_compare,           IR_OP_LESS_EQUAL,         ""},
+    {"Log",                 6, imp_unary,             IR_OP_LOG,                ""},
+    {"LogSoftmax",          1, imp_softmax,           IR_OP_LOG_SOFTMAX,        "axis"},
+    {"Max",                 8, imp_variadic,          IR_OP_MAX,                ""},
+    {"Min",                 8, imp_variadic,          IR_OP_MIN,                ""},
+    {"Neg",                 6, imp_unary,             IR_OP_NEG,                ""},
+    {"Not",                 1, imp_unary,             IR_OP_NOT,                ""},
+    {"Or",                  7, imp_binary,            IR_OP_OR,                 ""},
+    {"Pow",                 7, imp_pow,               IR_OP_POW,                ""},
+    {"PRelu",               7, imp_prelu,             IR_OP_PRELU,              ""},
+    {"Range",              11, imp_range,             IR_OP_COUNT,              ""},
+    {"Reciprocal",          6, imp_unary,             IR_OP_RECIPROCAL,         ""},
+    {"ReduceMax",           1, imp_reduce,            IR_OP_REDUCE_MAX,         "axes keepdims noop_with_empty_axes"},
+    {"ReduceMean",          1, imp_reduce,            IR_OP_REDUCE_MEAN,        "axes keepdims noop_with_empty_axes"},
+    {"ReduceMin",           1, imp_reduce,            IR_OP_REDUCE_MIN,         "axes keepdims noop_with_empty_axes"},
+    {"ReduceProd",          1, imp_reduce,            IR_OP_REDUCE_PROD,        "axes keepdims noop_with_empty_axes"},
+    {"ReduceSum",           1, imp_reduce,            IR_OP_REDUCE_SUM,         "axes keepdims noop_with_empty_axes"},
+    {"Sqrt",                6, imp_unary,             IR_OP_SQRT,               ""},
+    {"Tile",                6, imp_tile,              IR_OP_TILE,               ""},
+    {"Where",               9, imp_where,             IR_OP_WHERE,              ""},
+    {"Xor",                 7, imp_binary,            IR_OP_XOR,                ""},
     // type                since import                 IR op                     attributes
     {"Add",                 7, imp_binary,            IR_OP_ADD,                ""},
     {"AveragePool",         1, imp_pool,              IR_OP_AVGPOOL,            WINDOW " ceil_mode count_include_pad"},

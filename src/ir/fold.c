@@ -11,6 +11,7 @@
 #include "ir/ir.h"
 
 #include <assert.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,12 +202,196 @@ static int fold_fill(const ir_node *n, void **out, char *err, size_t errlen) {
   return 0;
 }
 
+
+// Strides of input k of n, aligned to the output y (0 on broadcast dims).
+static void bcast_strides(const ir_type *x, const ir_type *y, int64_t *st) {
+  int64_t s[IR_MAX_DIMS];
+  strides(x, s);
+  for (int d = 0; d < y->rank; d++) {
+    int dx = x->rank - y->rank + d;
+    st[d] = dx >= 0 && x->dims[dx] != 1 ? s[dx] : 0;
+  }
+}
+
+// neg, abs, not on any integer, bool and f32/f64; sqrt and reciprocal on
+// f32/f64 (IEEE, correctly rounded: the same bits on every host).
+static int fold_unary(const ir_node *n, void **out, char *err, size_t errlen) {
+  (void)err, (void)errlen;
+  ir_dtype dt = n->out[0]->ty.dtype;
+  bool fl = dt == IR_DT_F32 || dt == IR_DT_F64;
+  if (!fl && !ir_dtype_is_int(dt) && dt != IR_DT_BOOL)
+    return 1;
+  const void *x = n->in[0]->data;
+  for (int64_t i = 0, N = ir_nelems(&n->out[0]->ty); i < N; i++) {
+    if (fl) {
+      double v = ir_get_float(x, dt, i), r;
+      float f = (float)v;
+      switch (n->op) {
+      case IR_OP_NEG: r = -v; break;
+      case IR_OP_ABS: r = fabs(v); break;
+      case IR_OP_SQRT: r = dt == IR_DT_F32 ? (double)sqrtf(f) : sqrt(v); break;
+      case IR_OP_RECIPROCAL: r = dt == IR_DT_F32 ? (double)(1.0f / f) : 1.0 / v; break;
+      default: return 1;
+      }
+      ir_set_float(out[0], dt, i, r);
+    } else {
+      int64_t v = ir_get_int(x, dt, i);
+      uint64_t u = (uint64_t)v;
+      switch (n->op) {
+      case IR_OP_NEG: v = (int64_t)(0 - u); break;
+      case IR_OP_ABS: v = v < 0 ? (int64_t)(0 - u) : v; break;
+      case IR_OP_NOT: v = !v; break;
+      default: return 1;
+      }
+      ir_set_int(out[0], dt, i, v);
+    }
+  }
+  return 0;
+}
+
+// Comparisons and logical ops (bool results); every dtype but f16/bf16.
+static int fold_compare(const ir_node *n, void **out, char *err, size_t errlen) {
+  (void)err, (void)errlen;
+  const ir_type *y = &n->out[0]->ty;
+  ir_dtype dt = n->in[0]->ty.dtype;
+  if (dt == IR_DT_F16 || dt == IR_DT_BF16)
+    return 1;
+  bool fl = ir_dtype_is_float(dt), uns = ir_dtypes[dt].kind == IR_DK_UINT;
+  int64_t st[2][IR_MAX_DIMS];
+  for (int k = 0; k < 2; k++)
+    bcast_strides(&n->in[k]->ty, y, st[k]);
+  walker w = {.rank = y->rank, .nsrc = 2, .dims = y->dims, .st = st};
+  const void *a = n->in[0]->data, *b = n->in[1]->data;
+  for (int64_t o = 0, N = ir_nelems(y); o < N; o++, walk_next(&w)) {
+    int c; // -1, 0, 1; 2 unordered (NaN)
+    if (fl) {
+      double p = ir_get_float(a, dt, w.off[0]), q = ir_get_float(b, dt, w.off[1]);
+      c = p < q ? -1 : p > q ? 1 : p == q ? 0 : 2;
+    } else if (uns) {
+      uint64_t p = (uint64_t)ir_get_int(a, dt, w.off[0]), q = (uint64_t)ir_get_int(b, dt, w.off[1]);
+      c = p < q ? -1 : p > q;
+    } else {
+      int64_t p = ir_get_int(a, dt, w.off[0]), q = ir_get_int(b, dt, w.off[1]);
+      c = p < q ? -1 : p > q;
+    }
+    bool p = ir_get_int(a, dt, w.off[0]) != 0, q = ir_get_int(b, dt, w.off[1]) != 0, r;
+    switch (n->op) {
+    case IR_OP_AND: r = p && q; break;
+    case IR_OP_OR: r = p || q; break;
+    case IR_OP_XOR: r = p != q; break;
+    case IR_OP_EQUAL: r = c == 0; break;
+    case IR_OP_NOT_EQUAL: r = c != 0; break;
+    case IR_OP_LESS: r = c == -1; break;
+    case IR_OP_LESS_EQUAL: r = c == -1 || c == 0; break;
+    case IR_OP_GREATER: r = c == 1; break;
+    default: r = c == 1 || c == 0; break;
+    }
+    ((uint8_t *)out[0])[o] = r;
+  }
+  return 0;
+}
+
+static int fold_where(const ir_node *n, void **out, char *err, size_t errlen) {
+  (void)err, (void)errlen;
+  const ir_type *y = &n->out[0]->ty;
+  int64_t st[3][IR_MAX_DIMS];
+  for (int k = 0; k < 3; k++)
+    bcast_strides(&n->in[k]->ty, y, st[k]);
+  // The walker keeps two offsets; the condition's is computed from the index.
+  walker w = {.rank = y->rank, .nsrc = 2, .dims = y->dims, .st = st + 1};
+  size_t es = esize(y);
+  const uint8_t *c = n->in[0]->data, *a = n->in[1]->data, *b = n->in[2]->data;
+  for (int64_t o = 0, N = ir_nelems(y); o < N; o++, walk_next(&w)) {
+    int64_t co = 0;
+    for (int d = 0; d < y->rank; d++)
+      co += w.idx[d] * st[0][d];
+    memcpy((uint8_t *)out[0] + (size_t)o * es, c[co] ? a + (size_t)w.off[0] * es : b + (size_t)w.off[1] * es, es);
+  }
+  return 0;
+}
+
+// expand and tile: every output element copies one input element.
+static int fold_expand(const ir_node *n, void **out, char *err, size_t errlen) {
+  (void)err, (void)errlen;
+  const ir_type *x = &n->in[0]->ty, *y = &n->out[0]->ty;
+  int64_t st[1][IR_MAX_DIMS];
+  bcast_strides(x, y, st[0]);
+  walker w = {.rank = y->rank, .nsrc = 1, .dims = y->dims, .st = st};
+  size_t es = esize(y);
+  for (int64_t o = 0, N = ir_nelems(y); o < N; o++, walk_next(&w))
+    memcpy((uint8_t *)out[0] + (size_t)o * es, (const uint8_t *)n->in[0]->data + (size_t)w.off[0] * es, es);
+  return 0;
+}
+
+static int fold_tile(const ir_node *n, void **out, char *err, size_t errlen) {
+  (void)err, (void)errlen;
+  const ir_type *x = &n->in[0]->ty, *y = &n->out[0]->ty;
+  int64_t sx[IR_MAX_DIMS], idx[IR_MAX_DIMS] = {0};
+  strides(x, sx);
+  size_t es = esize(y);
+  for (int64_t o = 0, N = ir_nelems(y); o < N; o++) {
+    int64_t off = 0;
+    for (int d = 0; d < y->rank; d++)
+      off += (idx[d] % x->dims[d]) * sx[d];
+    memcpy((uint8_t *)out[0] + (size_t)o * es, (const uint8_t *)n->in[0]->data + (size_t)off * es, es);
+    for (int d = y->rank - 1; d >= 0 && ++idx[d] == y->dims[d]; d--)
+      idx[d] = 0;
+  }
+  return 0;
+}
+
+// reduce_sum/max/min/prod on integers only (shape arithmetic: the product
+// of a shape); float reductions depend on the order and are left to the chip.
+static int fold_reduce(const ir_node *n, void **out, char *err, size_t errlen) {
+  (void)err, (void)errlen;
+  const ir_type *x = &n->in[0]->ty, *y = &n->out[0]->ty;
+  ir_dtype dt = x->dtype;
+  if (!ir_dtype_is_int(dt))
+    return 1;
+  bool red[IR_MAX_DIMS] = {0}, uns = ir_dtypes[dt].kind == IR_DK_UINT;
+  for (int i = 0; i < n->a.naxes; i++)
+    red[n->a.axes[i]] = true;
+  // Output strides per input dim (0 on reduced dims).
+  int64_t so[IR_MAX_DIMS], k = 1, idx[IR_MAX_DIMS] = {0};
+  for (int d = x->rank - 1; d >= 0; d--) {
+    so[d] = red[d] ? 0 : k;
+    k *= red[d] ? 1 : x->dims[d];
+  }
+  int64_t NY = ir_nelems(y);
+  uint8_t *seen = calloc((size_t)NY + 1, 1);
+  if (!seen)
+    abort();
+  for (int64_t o = 0; o < NY; o++) // identity elements
+    ir_set_int(out[0], dt, o, n->op == IR_OP_REDUCE_PROD);
+  for (int64_t i = 0, N = ir_nelems(x); i < N; i++) {
+    int64_t o = 0;
+    for (int d = 0; d < x->rank; d++)
+      o += idx[d] * so[d];
+    int64_t v = ir_get_int(n->in[0]->data, dt, i), r = ir_get_int(out[0], dt, o);
+    uint64_t uv = (uint64_t)v, ur = (uint64_t)r;
+    switch (n->op) {
+    case IR_OP_REDUCE_SUM: r = (int64_t)(ur + uv); break;
+    case IR_OP_REDUCE_PROD: r = (int64_t)(ur * uv); break;
+    case IR_OP_REDUCE_MAX: r = !seen[o] || (uns ? uv > ur : v > r) ? v : r; break;
+    default: r = !seen[o] || (uns ? uv < ur : v < r) ? v : r; break;
+    }
+    seen[o] = 1;
+    ir_set_int(out[0], dt, o, r);
+    for (int d = x->rank - 1; d >= 0 && ++idx[d] == x->dims[d]; d--)
+      idx[d] = 0;
+  }
+  free(seen);
+  return 0;
+}
+
 static int64_t arith_int(ir_op op, int64_t a, int64_t b, bool is_unsigned) {
   uint64_t x = (uint64_t)a, y = (uint64_t)b; // wrapping arithmetic without UB
   switch (op) {
   case IR_OP_ADD: return (int64_t)(x + y);
   case IR_OP_SUB: return (int64_t)(x - y);
   case IR_OP_MUL: return (int64_t)(x * y);
+  case IR_OP_MAX: return is_unsigned ? (int64_t)(x > y ? x : y) : a > b ? a : b;
+  case IR_OP_MIN: return is_unsigned ? (int64_t)(x < y ? x : y) : a < b ? a : b;
   default:
     assert(op == IR_OP_DIV && b != 0);
     if (is_unsigned)
@@ -245,6 +430,9 @@ static int fold_arith(const ir_node *n, void **out, char *err, size_t errlen) {
       case IR_OP_ADD: r = dt == IR_DT_F32 ? (double)(pf + qf) : p + q; break;
       case IR_OP_SUB: r = dt == IR_DT_F32 ? (double)(pf - qf) : p - q; break;
       case IR_OP_MUL: r = dt == IR_DT_F32 ? (double)(pf * qf) : p * q; break;
+      // max/min propagate NaN, as ONNX Max/Min and XLA maximum/minimum do.
+      case IR_OP_MAX: r = p != p || q != q ? NAN : p > q ? p : q; break;
+      case IR_OP_MIN: r = p != p || q != q ? NAN : p < q ? p : q; break;
       default: r = dt == IR_DT_F32 ? (double)(pf / qf) : p / q; break;
       }
       ir_set_float(out[0], dt, o, r);

@@ -428,6 +428,12 @@ static int infer_pad(const ir_node *n, ir_type *out, char *err, size_t errlen) {
                   (long long)e, d, (long long)dim);
     if (a->pad_mode != IR_PAD_CONSTANT && dim == 0 && (b > 0 || e > 0))
       return ir_fail(err, errlen, "%s padding of an empty dim %d", ir_pad_mode_names[a->pad_mode], d);
+    int64_t in = a->interior[d];
+    if (in < 0 || in > MAX_ATTR || (in && a->pad_mode != IR_PAD_CONSTANT))
+      return ir_fail(err, errlen, "interior padding %lld of dim %d must be >= 0, in constant mode", (long long)in, d);
+    dim += (dim > 0 ? dim - 1 : 0) * in;
+    if (dim + b + e < 0)
+      return ir_fail(err, errlen, "pads %lld, %lld do not fit dim %d", (long long)b, (long long)e, d);
     t.dims[d] = dim + b + e;
   }
   *out = t;
@@ -501,6 +507,422 @@ static int infer_resize(const ir_node *n, ir_type *out, char *err, size_t errlen
       return ir_fail(err, errlen, "cannot resize dim %d from %lld to %lld (scale %g)", d, (long long)x->dims[d],
                   (long long)a->dims[d], a->scales[d]);
   *out = ir_type_make(x->dtype, a->ndims, a->dims);
+  return 0;
+}
+
+
+// ---------------------------------------------------------------- rules of the op-coverage ops
+
+static int infer_boolean(const ir_node *n, ir_type *out, char *err, size_t errlen) {
+  char s1[96];
+  if (in_ty(n, 0)->dtype != IR_DT_BOOL)
+    return ir_fail(err, errlen, "input must be bool, got %s", TS(in_ty(n, 0), s1));
+  *out = *in_ty(n, 0);
+  return 0;
+}
+
+// and, or, xor: bool inputs, broadcast.
+static int infer_logical(const ir_node *n, ir_type *out, char *err, size_t errlen) {
+  const ir_type *a = in_ty(n, 0), *b = in_ty(n, 1);
+  char s1[96], s2[96];
+  if (a->dtype != IR_DT_BOOL || b->dtype != IR_DT_BOOL)
+    return ir_fail(err, errlen, "inputs must be bool, got %s and %s", TS(a, s1), TS(b, s2));
+  if (ir_broadcast(a, b, out))
+    return ir_fail(err, errlen, "shapes %s and %s do not broadcast", TS(a, s1), TS(b, s2));
+  return 0;
+}
+
+// Comparisons: one dtype (numeric; bool too for equal and not_equal), a bool result.
+static int infer_compare(const ir_node *n, ir_type *out, char *err, size_t errlen) {
+  const ir_type *a = in_ty(n, 0), *b = in_ty(n, 1);
+  char s1[96], s2[96];
+  bool eq = n->op == IR_OP_EQUAL || n->op == IR_OP_NOT_EQUAL;
+  if (a->dtype != b->dtype || !(is_numeric(a->dtype) || (eq && a->dtype == IR_DT_BOOL)))
+    return ir_fail(err, errlen, "inputs must be of one %s type, got %s and %s", eq ? "numeric or bool" : "numeric",
+                   TS(a, s1), TS(b, s2));
+  if (ir_broadcast(a, b, out))
+    return ir_fail(err, errlen, "shapes %s and %s do not broadcast", TS(a, s1), TS(b, s2));
+  out->dtype = IR_DT_BOOL;
+  return 0;
+}
+
+// Does a broadcast to exactly b's shape (one way)?
+static bool broadcasts_to(const ir_type *a, const ir_type *b) {
+  ir_type t;
+  return a->rank <= b->rank && !ir_broadcast(a, b, &t) && t.rank == b->rank &&
+         !memcmp(t.dims, b->dims, sizeof t.dims[0] * (size_t)t.rank);
+}
+
+static int infer_prelu(const ir_node *n, ir_type *out, char *err, size_t errlen) {
+  const ir_type *x = in_ty(n, 0), *s = in_ty(n, 1);
+  char s1[96], s2[96];
+  if (x->dtype != s->dtype || !is_numeric(x->dtype))
+    return ir_fail(err, errlen, "X and slope must be of one numeric type, got %s and %s", TS(x, s1), TS(s, s2));
+  if (!broadcasts_to(s, x))
+    return ir_fail(err, errlen, "slope %s does not broadcast to X %s", TS(s, s1), TS(x, s2));
+  *out = *x;
+  return 0;
+}
+
+static int infer_where(const ir_node *n, ir_type *out, char *err, size_t errlen) {
+  const ir_type *c = in_ty(n, 0), *x = in_ty(n, 1), *y = in_ty(n, 2);
+  char s1[96], s2[96], s3[96];
+  if (c->dtype != IR_DT_BOOL)
+    return ir_fail(err, errlen, "condition must be bool, got %s", TS(c, s1));
+  if (x->dtype != y->dtype)
+    return ir_fail(err, errlen, "X %s and Y %s must have one dtype", TS(x, s1), TS(y, s2));
+  ir_type t;
+  if (ir_broadcast(x, y, &t) || ir_broadcast(c, &t, out))
+    return ir_fail(err, errlen, "shapes %s, %s and %s do not broadcast", TS(c, s1), TS(x, s2), TS(y, s3));
+  out->dtype = x->dtype;
+  return 0;
+}
+
+static int infer_reduce(const ir_node *n, ir_type *out, char *err, size_t errlen) {
+  const ir_type *x = in_ty(n, 0);
+  const ir_attrs *a = &n->a;
+  char s1[96];
+  if (!is_numeric(x->dtype) || (n->op == IR_OP_REDUCE_MEAN && !ir_dtype_is_float(x->dtype)))
+    return ir_fail(err, errlen, "input must be %s, got %s", n->op == IR_OP_REDUCE_MEAN ? "floating point" : "numeric",
+                   TS(x, s1));
+  if (a->naxes < 0 || a->naxes > x->rank)
+    return ir_fail(err, errlen, "%d axes for %s", a->naxes, TS(x, s1));
+  bool red[IR_MAX_DIMS] = {0};
+  for (int i = 0; i < a->naxes; i++) {
+    if (a->axes[i] < 0 || a->axes[i] >= x->rank || (i && a->axes[i] <= a->axes[i - 1]))
+      return ir_fail(err, errlen, "axes must be increasing dims of %s", TS(x, s1));
+    red[a->axes[i]] = true;
+    if (x->dims[a->axes[i]] == 0 && (n->op == IR_OP_REDUCE_MAX || n->op == IR_OP_REDUCE_MIN))
+      return ir_fail(err, errlen, "max or min over an empty dim %d", a->axes[i]);
+  }
+  ir_type t = {x->dtype, 0, {0}};
+  for (int d = 0; d < x->rank; d++)
+    if (!red[d])
+      t.dims[t.rank++] = x->dims[d];
+    else if (a->keepdims)
+      t.dims[t.rank++] = 1;
+  *out = t;
+  return 0;
+}
+
+// layernorm: X, scale[, bias]; normalises over dims axis..rank-1. Extra
+// outputs (ONNX's Mean and InvStdDev) are X.shape[:axis] + ones.
+static int infer_layernorm(const ir_node *n, ir_type *out, char *err, size_t errlen) {
+  const ir_type *x = in_ty(n, 0);
+  char s1[96], s2[96];
+  if (!ir_dtype_is_float(x->dtype) || x->rank < 1)
+    return ir_fail(err, errlen, "X must be floating point with rank >= 1, got %s", TS(x, s1));
+  int ax = n->a.axis;
+  if (ax < 0 || ax >= x->rank)
+    return ir_fail(err, errlen, "axis %d out of range for %s", ax, TS(x, s1));
+  if (!(n->a.epsilon >= 0))
+    return ir_fail(err, errlen, "epsilon %g must be >= 0", (double)n->a.epsilon);
+  ir_type norm = {x->dtype, x->rank - ax, {0}};
+  memcpy(norm.dims, x->dims + ax, sizeof norm.dims[0] * (size_t)norm.rank);
+  for (int i = 1; i < n->nin; i++) {
+    const ir_type *p = in_ty(n, i);
+    if (p->dtype != x->dtype || !broadcasts_to(p, &norm))
+      return ir_fail(err, errlen, "%s %s must be %s broadcasting to %s", i == 1 ? "scale" : "bias", TS(p, s1),
+                     ir_dtypes[x->dtype].name, TS(&norm, s2));
+  }
+  out[0] = *x;
+  for (int i = 1; i < n->nout; i++) {
+    out[i] = *x;
+    for (int d = ax; d < x->rank; d++)
+      out[i].dims[d] = 1;
+  }
+  return 0;
+}
+
+// reduce_window: a window over every dim of X (kernel, stride, dilation, pads
+// have rank entries); padding holds the identity of the reduction.
+static int infer_reduce_window(const ir_node *n, ir_type *out, char *err, size_t errlen) {
+  const ir_type *x = in_ty(n, 0);
+  const ir_attrs *a = &n->a;
+  char s1[96];
+  if (!is_numeric(x->dtype))
+    return ir_fail(err, errlen, "input must be numeric, got %s", TS(x, s1));
+  if (a->reduce_kind > IR_RK_PROD)
+    return ir_fail(err, errlen, "bad reduction kind %d", (int)a->reduce_kind);
+  if (check_window(a, x->rank, err, errlen))
+    return -1;
+  ir_type t = *x;
+  for (int d = 0; d < x->rank; d++) {
+    t.dims[d] = ir_window_out(x->dims[d], a->kernel[d], a->stride[d], a->dilation[d], a->pads[d],
+                              a->pads[x->rank + d], false);
+    if (t.dims[d] < 0)
+      t.dims[d] = 0;
+  }
+  *out = t;
+  return 0;
+}
+
+static int infer_expand(const ir_node *n, ir_type *out, char *err, size_t errlen) {
+  const ir_type *x = in_ty(n, 0);
+  char s1[96], s2[96];
+  if (n->a.ndims < 0 || n->a.ndims > IR_MAX_DIMS)
+    return ir_fail(err, errlen, "target rank %d out of range", n->a.ndims);
+  ir_type t = ir_type_make(x->dtype, n->a.ndims, n->a.dims);
+  if (safe_prod(t.dims, t.rank) < 0 || !broadcasts_to(x, &t))
+    return ir_fail(err, errlen, "%s does not broadcast to %s", TS(x, s1), TS(&t, s2));
+  *out = t;
+  return 0;
+}
+
+static int infer_tile(const ir_node *n, ir_type *out, char *err, size_t errlen) {
+  const ir_type *x = in_ty(n, 0);
+  ir_type t = *x;
+  for (int d = 0; d < x->rank; d++) {
+    int64_t r = n->a.repeats[d];
+    if (r < 0 || r > IR_MAX_ELEMS || (r && x->dims[d] > IR_MAX_ELEMS / r))
+      return ir_fail(err, errlen, "repeat %lld of dim %d is out of range", (long long)r, d);
+    t.dims[d] = x->dims[d] * r;
+  }
+  *out = t;
+  return 0;
+}
+
+// conv_transpose: X [N,C,D...], W [C, M/group, K...], bias [M]. Each spatial
+// output is stride*(D-1) + out_pad + (K-1)*dilation + 1 - pad_begin - pad_end.
+static int infer_conv_transpose(const ir_node *n, ir_type *out, char *err, size_t errlen) {
+  const ir_type *x = in_ty(n, 0), *w = in_ty(n, 1);
+  const ir_attrs *a = &n->a;
+  char s1[96], s2[96];
+  if (x->rank < 3 || w->rank != x->rank)
+    return ir_fail(err, errlen, "X must be [N,C,D1,...] and W [C,M/group,K1,...] of the same rank, got %s and %s",
+                   TS(x, s1), TS(w, s2));
+  if (same_dtype(n, 0, 1, err, errlen) || !ir_dtype_is_float(x->dtype))
+    return ir_fail(err, errlen, "X and W must be of one floating type, got %s and %s", TS(x, s1), TS(w, s2));
+  int ns = x->rank - 2;
+  int64_t g = a->group, C = x->dims[1];
+  if (g < 1 || g > MAX_ATTR || C % g || w->dims[0] != C)
+    return ir_fail(err, errlen, "W %s must have X's %lld channels first, divisible by group %lld", TS(w, s1),
+                   (long long)C, (long long)g);
+  if (check_window(a, ns, err, errlen))
+    return -1;
+  int64_t M = w->dims[1] * g;
+  ir_type t = {x->dtype, x->rank, {x->dims[0], M}};
+  for (int i = 0; i < ns; i++) {
+    if (a->kernel[i] != w->dims[2 + i])
+      return ir_fail(err, errlen, "kernel size %lld in spatial dim %d differs from W %s", (long long)a->kernel[i], i,
+                     TS(w, s1));
+    if (a->out_pad[i] < 0 || a->out_pad[i] > MAX_ATTR)
+      return ir_fail(err, errlen, "output padding %lld in spatial dim %d is out of range", (long long)a->out_pad[i], i);
+    int64_t o = a->stride[i] * (x->dims[2 + i] - 1) + a->out_pad[i] + (a->kernel[i] - 1) * a->dilation[i] + 1 -
+                a->pads[i] - a->pads[ns + i];
+    if (x->dims[2 + i] < 1 || o < 1)
+      return ir_fail(err, errlen, "spatial dim %d of %s gives an output of %lld", i, TS(x, s1), (long long)o);
+    t.dims[2 + i] = o;
+  }
+  if (n->nin == 3) {
+    const ir_type *b = in_ty(n, 2);
+    if (b->rank != 1 || b->dims[0] != M || b->dtype != x->dtype)
+      return ir_fail(err, errlen, "bias must be %s[%lld], got %s", ir_dtypes[x->dtype].name, (long long)M, TS(b, s1));
+  }
+  *out = t;
+  return 0;
+}
+
+// An input of an RNN that must be exactly [d0, d1, d2(, d3)].
+static int rnn_input(const ir_node *n, int i, const char *what, int rank, const int64_t *dims, char *err,
+                     size_t errlen) {
+  const ir_type *p = in_ty(n, i), *x = in_ty(n, 0);
+  char s1[96], s2[96];
+  ir_type want = ir_type_make(x->dtype, rank, dims);
+  if (!ir_type_eq(p, &want))
+    return ir_fail(err, errlen, "%s must be %s, got %s", what, TS(&want, s1), TS(p, s2));
+  return 0;
+}
+
+// lstm: X [S,B,I], W [D,4H,I], R [D,4H,H], B [D,8H], initial_h, initial_c
+// [D,B,H], [P [D,3H]] -> Y [S,D,B,H], Y_h, Y_c [D,B,H]. gru: gates 3, no
+// cell state -> Y, Y_h.
+static int infer_rnn(const ir_node *n, ir_type *out, int gates, char *err, size_t errlen) {
+  const ir_type *x = in_ty(n, 0);
+  const ir_attrs *a = &n->a;
+  char s1[96];
+  if (x->rank != 3 || !ir_dtype_is_float(x->dtype))
+    return ir_fail(err, errlen, "X must be floating point [seq, batch, input], got %s", TS(x, s1));
+  if (a->rnn_dir > IR_RNN_BIDIRECTIONAL)
+    return ir_fail(err, errlen, "bad direction %d", (int)a->rnn_dir);
+  if (a->hidden < 1 || a->hidden > MAX_ATTR)
+    return ir_fail(err, errlen, "hidden size %lld is out of range", (long long)a->hidden);
+  if (!(a->rnn_clip >= 0))
+    return ir_fail(err, errlen, "clip %g must be >= 0", (double)a->rnn_clip);
+  int64_t S = x->dims[0], B = x->dims[1], I = x->dims[2], H = a->hidden, D = a->rnn_dir == IR_RNN_BIDIRECTIONAL ? 2 : 1;
+  if (rnn_input(n, 1, "W", 3, (int64_t[]){D, gates * H, I}, err, errlen) ||
+      rnn_input(n, 2, "R", 3, (int64_t[]){D, gates * H, H}, err, errlen) ||
+      rnn_input(n, 3, "B", 2, (int64_t[]){D, 2 * gates * H}, err, errlen) ||
+      rnn_input(n, 4, "initial_h", 3, (int64_t[]){D, B, H}, err, errlen))
+    return -1;
+  if (gates == 4 && (rnn_input(n, 5, "initial_c", 3, (int64_t[]){D, B, H}, err, errlen) ||
+                     (n->nin == 7 && rnn_input(n, 6, "P", 2, (int64_t[]){D, 3 * H}, err, errlen))))
+    return -1;
+  out[0] = ir_type_make(x->dtype, 4, (int64_t[]){S, D, B, H});
+  for (int i = 1; i < n->nout; i++)
+    out[i] = ir_type_make(x->dtype, 3, (int64_t[]){D, B, H});
+  return 0;
+}
+
+static int infer_lstm(const ir_node *n, ir_type *out, char *err, size_t errlen) {
+  return infer_rnn(n, out, 4, err, errlen);
+}
+
+static int infer_gru(const ir_node *n, ir_type *out, char *err, size_t errlen) {
+  return infer_rnn(n, out, 3, err, errlen);
+}
+
+// A quantisation scale and zero point: scale float, zero point of dtype zdt,
+// both scalars (or [1]) or, per axis, [dims[axis]] of X.
+static int quant_params(const ir_node *n, int is, int iz, const ir_type *x, int axis, ir_dtype zdt, char *err,
+                        size_t errlen) {
+  const ir_type *s = in_ty(n, is), *z = in_ty(n, iz);
+  char s1[96], s2[96];
+  if (!ir_dtype_is_float(s->dtype) || z->dtype != zdt || s->rank > 1 || z->rank != s->rank ||
+      (s->rank == 1 && s->dims[0] != z->dims[0]))
+    return ir_fail(err, errlen, "scale %s and zero point %s must be float and %s, of one shape (scalar or 1-D)",
+                   TS(s, s1), TS(z, s2), ir_dtypes[zdt].name);
+  if (s->rank == 1 && s->dims[0] != 1 && (axis < 0 || axis >= x->rank || s->dims[0] != x->dims[axis]))
+    return ir_fail(err, errlen, "per-axis scale %s does not match axis %d of %s", TS(s, s1), axis, TS(x, s2));
+  return 0;
+}
+
+static bool is_int8(ir_dtype dt) { return dt == IR_DT_I8 || dt == IR_DT_U8; }
+
+// quantize_linear: X float, scale, zero point (its dtype is the output's).
+static int infer_quantize(const ir_node *n, ir_type *out, char *err, size_t errlen) {
+  const ir_type *x = in_ty(n, 0), *z = in_ty(n, 2);
+  char s1[96];
+  if (!ir_dtype_is_float(x->dtype) || !ir_dtype_is_int(z->dtype))
+    return ir_fail(err, errlen, "X must be floating point and the zero point an integer, got %s and %s", TS(x, s1),
+                   ir_dtypes[z->dtype].name);
+  if (quant_params(n, 1, 2, x, n->a.axis, z->dtype, err, errlen))
+    return -1;
+  *out = *x;
+  out->dtype = z->dtype;
+  return 0;
+}
+
+// dequantize_linear: X integer, scale (its dtype is the output's), zero point of X's dtype.
+static int infer_dequantize(const ir_node *n, ir_type *out, char *err, size_t errlen) {
+  const ir_type *x = in_ty(n, 0);
+  char s1[96];
+  if (!ir_dtype_is_int(x->dtype))
+    return ir_fail(err, errlen, "X must be an integer, got %s", TS(x, s1));
+  if (quant_params(n, 1, 2, x, n->a.axis, x->dtype, err, errlen))
+    return -1;
+  *out = *x;
+  out->dtype = in_ty(n, 1)->dtype;
+  return 0;
+}
+
+// The shape of numpy matmul for a and b, whatever their dtypes.
+static int matmul_shape(const ir_type *a, const ir_type *b, ir_type *out, char *err, size_t errlen) {
+  ir_node tmp = {.op = IR_OP_MATMUL, .nin = 2};
+  ir_value va = {.ty = *a}, vb = {.ty = *b};
+  vb.ty.dtype = va.ty.dtype = IR_DT_I32;
+  ir_value *in[2] = {&va, &vb};
+  tmp.in = in;
+  return infer_matmul(&tmp, out, err, errlen);
+}
+
+// A zero point that is a scalar or [n] (per row of A / column of B / output channel).
+static int zero_point(const ir_type *z, ir_dtype dt, int64_t nper, const char *what, char *err, size_t errlen) {
+  char s1[96];
+  if (z->dtype != dt || z->rank > 1 || (z->rank == 1 && z->dims[0] != 1 && z->dims[0] != nper))
+    return ir_fail(err, errlen, "%s %s must be %s, a scalar or [%lld]", what, TS(z, s1), ir_dtypes[dt].name,
+                   (long long)nper);
+  return 0;
+}
+
+// matmul_integer: A, B (i8 or u8), a_zero_point, b_zero_point -> i32.
+static int infer_matmul_integer(const ir_node *n, ir_type *out, char *err, size_t errlen) {
+  const ir_type *a = in_ty(n, 0), *b = in_ty(n, 1);
+  char s1[96], s2[96];
+  if (!is_int8(a->dtype) || !is_int8(b->dtype))
+    return ir_fail(err, errlen, "A and B must be i8 or u8, got %s and %s", TS(a, s1), TS(b, s2));
+  if (matmul_shape(a, b, out, err, errlen))
+    return -1;
+  if (zero_point(in_ty(n, 2), a->dtype, a->rank >= 2 ? a->dims[a->rank - 2] : 1, "a_zero_point", err, errlen) ||
+      zero_point(in_ty(n, 3), b->dtype, b->dims[b->rank - 1], "b_zero_point", err, errlen))
+    return -1;
+  out->dtype = IR_DT_I32;
+  return 0;
+}
+
+// qlinear_matmul: a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp.
+static int infer_qlinear_matmul(const ir_node *n, ir_type *out, char *err, size_t errlen) {
+  const ir_type *a = in_ty(n, 0), *b = in_ty(n, 3), *yz = in_ty(n, 7);
+  char s1[96], s2[96];
+  if (!is_int8(a->dtype) || !is_int8(b->dtype) || !is_int8(yz->dtype))
+    return ir_fail(err, errlen, "a, b and y must be i8 or u8, got %s, %s and %s", TS(a, s1), TS(b, s2),
+                   ir_dtypes[yz->dtype].name);
+  if (matmul_shape(a, b, out, err, errlen))
+    return -1;
+  int64_t M = a->rank >= 2 ? a->dims[a->rank - 2] : 1, N = b->dims[b->rank - 1];
+  if (zero_point(in_ty(n, 2), a->dtype, M, "a_zero_point", err, errlen) ||
+      zero_point(in_ty(n, 5), b->dtype, N, "b_zero_point", err, errlen) ||
+      zero_point(yz, yz->dtype, 1, "y_zero_point", err, errlen))
+    return -1;
+  for (int i = 1; i < 8; i += 3) {
+    const ir_type *s = in_ty(n, i);
+    if (!ir_dtype_is_float(s->dtype) || s->rank > 1)
+      return ir_fail(err, errlen, "scale %d %s must be a float scalar or 1-D", i, TS(s, s1));
+  }
+  out->dtype = yz->dtype;
+  return 0;
+}
+
+// The shape of conv for x and w (any dtypes) with n's window.
+static int conv_shape(const ir_node *n, const ir_type *x, const ir_type *w, ir_type *out, char *err, size_t errlen) {
+  ir_node tmp = {.op = IR_OP_CONV, .nin = 2, .a = n->a};
+  tmp.a.nhwc = false, tmp.a.act = IR_ACT_NONE, tmp.a.residual = false;
+  ir_value vx = {.ty = *x}, vw = {.ty = *w};
+  vx.ty.dtype = vw.ty.dtype = IR_DT_I32;
+  ir_value *in[2] = {&vx, &vw};
+  tmp.in = in;
+  return infer_conv(&tmp, out, err, errlen);
+}
+
+// conv_integer: x, w (i8 or u8), x_zero_point (scalar), w_zero_point (scalar or [M]) -> i32.
+static int infer_conv_integer(const ir_node *n, ir_type *out, char *err, size_t errlen) {
+  const ir_type *x = in_ty(n, 0), *w = in_ty(n, 1);
+  char s1[96], s2[96];
+  if (!is_int8(x->dtype) || !is_int8(w->dtype))
+    return ir_fail(err, errlen, "x and w must be i8 or u8, got %s and %s", TS(x, s1), TS(w, s2));
+  if (conv_shape(n, x, w, out, err, errlen) ||
+      zero_point(in_ty(n, 2), x->dtype, 1, "x_zero_point", err, errlen) ||
+      zero_point(in_ty(n, 3), w->dtype, w->dims[0], "w_zero_point", err, errlen))
+    return -1;
+  out->dtype = IR_DT_I32;
+  return 0;
+}
+
+// qlinear_conv: x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, [B i32 [M]].
+static int infer_qlinear_conv(const ir_node *n, ir_type *out, char *err, size_t errlen) {
+  const ir_type *x = in_ty(n, 0), *w = in_ty(n, 3), *yz = in_ty(n, 7);
+  char s1[96], s2[96];
+  if (!is_int8(x->dtype) || !is_int8(w->dtype) || !is_int8(yz->dtype))
+    return ir_fail(err, errlen, "x, w and y must be i8 or u8, got %s, %s and %s", TS(x, s1), TS(w, s2),
+                   ir_dtypes[yz->dtype].name);
+  if (conv_shape(n, x, w, out, err, errlen))
+    return -1;
+  int64_t M = w->dims[0];
+  if (zero_point(in_ty(n, 2), x->dtype, 1, "x_zero_point", err, errlen) ||
+      zero_point(in_ty(n, 5), w->dtype, M, "w_zero_point", err, errlen) ||
+      zero_point(yz, yz->dtype, 1, "y_zero_point", err, errlen))
+    return -1;
+  for (int i = 1; i < 8; i += 3) {
+    const ir_type *s = in_ty(n, i);
+    if (!ir_dtype_is_float(s->dtype) || s->rank > 1 || (s->rank == 1 && s->dims[0] != 1 && s->dims[0] != M))
+      return ir_fail(err, errlen, "scale %d %s must be a float scalar or [%lld]", i, TS(s, s1), (long long)M);
+  }
+  if (n->nin == 9) {
+    const ir_type *b = in_ty(n, 8);
+    if (b->dtype != IR_DT_I32 || b->rank != 1 || b->dims[0] != M)
+      return ir_fail(err, errlen, "bias must be i32[%lld], got %s", (long long)M, TS(b, s1));
+  }
+  out->dtype = yz->dtype;
   return 0;
 }
 

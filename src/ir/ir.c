@@ -29,6 +29,8 @@ const ir_op_info ir_ops[IR_OP_COUNT] = {
 };
 
 const char *const ir_pad_mode_names[4] = {"constant", "reflect", "edge", "wrap"};
+const char *const ir_rnn_dir_names[3] = {"forward", "reverse", "bidirectional"};
+const char *const ir_reduce_kind_names[4] = {"sum", "max", "min", "prod"};
 const char *const ir_act_names[3] = {"none", "relu", "clip"};
 const char *const ir_resize_mode_names[3] = {"nearest", "linear", "cubic"};
 const char *const ir_coord_mode_names[6] = {"half_pixel",    "half_pixel_symmetric", "pytorch_half_pixel",

@@ -109,6 +109,13 @@ enum {
   IR_A_RESIZE = 1 << 17, // resize_*, scales
   IR_A_LAYOUT = 1 << 18, // nhwc (set by the layout pass)
   IR_A_EPILOGUE = 1 << 19, // act, residual (set by the fusion pass)
+  IR_A_GELU = 1 << 20,   // approx_tanh
+  IR_A_SLOPE = 1 << 21,  // alpha (leaky_relu)
+  IR_A_REDUCE = 1 << 22, // axes, naxes, keepdims
+  IR_A_REPEATS = 1 << 23, // repeats (tile)
+  IR_A_OUTPAD = 1 << 24, // out_pad (conv_transpose)
+  IR_A_RNN = 1 << 25,    // rnn_dir, hidden, rnn_clip, input_forget, linear_before_reset
+  IR_A_RWINDOW = 1 << 26, // kernel, stride, dilation, pads over every dim, reduce_kind
 };
 
 // Activations a matmul or conv epilogue applies (compiler/passes.c fuses them).
@@ -146,7 +153,57 @@ extern const char *const ir_act_names[3];
   X(IR_OP_GATHER,             "gather",            2, 2,      1, 1,      gather,      gather,    IR_A_AXIS) \
   X(IR_OP_CAST,               "cast",              1, 1,      1, 1,      cast,        cast,      IR_A_TO) \
   X(IR_OP_CONSTANT_OF_SHAPE,  "constant_of_shape", 0, 0,      1, 1,      fill,        fill,      IR_A_DIMS | IR_A_VALUE) \
-  X(IR_OP_RESIZE,             "resize",            1, 1,      1, 1,      resize,      none,      IR_A_DIMS | IR_A_RESIZE)
+  X(IR_OP_RESIZE,             "resize",            1, 1,      1, 1,      resize,      none,      IR_A_DIMS | IR_A_RESIZE) \
+  /* elementwise unary */ \
+  X(IR_OP_EXP,                "exp",               1, 1,      1, 1,      floating,    none,      0) \
+  X(IR_OP_LOG,                "log",               1, 1,      1, 1,      floating,    none,      0) \
+  X(IR_OP_SQRT,               "sqrt",              1, 1,      1, 1,      floating,    unary,     0) \
+  X(IR_OP_RSQRT,              "rsqrt",             1, 1,      1, 1,      floating,    none,      0) \
+  X(IR_OP_RECIPROCAL,         "reciprocal",        1, 1,      1, 1,      floating,    unary,     0) \
+  X(IR_OP_ERF,                "erf",               1, 1,      1, 1,      floating,    none,      0) \
+  X(IR_OP_NEG,                "neg",               1, 1,      1, 1,      numeric,     unary,     0) \
+  X(IR_OP_ABS,                "abs",               1, 1,      1, 1,      numeric,     unary,     0) \
+  X(IR_OP_GELU,               "gelu",              1, 1,      1, 1,      floating,    none,      IR_A_GELU) \
+  X(IR_OP_LEAKY_RELU,         "leaky_relu",        1, 1,      1, 1,      floating,    none,      IR_A_SLOPE) \
+  X(IR_OP_NOT,                "not",               1, 1,      1, 1,      boolean,     unary,     0) \
+  /* elementwise binary, numpy broadcasting */ \
+  X(IR_OP_POW,                "pow",               2, 2,      1, 1,      broadcast,   none,      0) \
+  X(IR_OP_MAX,                "max",               2, 2,      1, 1,      broadcast,   arith,     0) \
+  X(IR_OP_MIN,                "min",               2, 2,      1, 1,      broadcast,   arith,     0) \
+  X(IR_OP_PRELU,              "prelu",             2, 2,      1, 1,      prelu,       none,      0) \
+  X(IR_OP_AND,                "and",               2, 2,      1, 1,      logical,     compare,   0) \
+  X(IR_OP_OR,                 "or",                2, 2,      1, 1,      logical,     compare,   0) \
+  X(IR_OP_XOR,                "xor",               2, 2,      1, 1,      logical,     compare,   0) \
+  X(IR_OP_EQUAL,              "equal",             2, 2,      1, 1,      compare,     compare,   0) \
+  X(IR_OP_NOT_EQUAL,          "not_equal",         2, 2,      1, 1,      compare,     compare,   0) \
+  X(IR_OP_LESS,               "less",              2, 2,      1, 1,      compare,     compare,   0) \
+  X(IR_OP_LESS_EQUAL,         "less_equal",        2, 2,      1, 1,      compare,     compare,   0) \
+  X(IR_OP_GREATER,            "greater",           2, 2,      1, 1,      compare,     compare,   0) \
+  X(IR_OP_GREATER_EQUAL,      "greater_equal",     2, 2,      1, 1,      compare,     compare,   0) \
+  X(IR_OP_WHERE,              "where",             3, 3,      1, 1,      where,       where,     0) \
+  /* reductions and normalisations */ \
+  X(IR_OP_REDUCE_SUM,         "reduce_sum",        1, 1,      1, 1,      reduce,      reduce,    IR_A_REDUCE) \
+  X(IR_OP_REDUCE_MEAN,        "reduce_mean",       1, 1,      1, 1,      reduce,      none,      IR_A_REDUCE) \
+  X(IR_OP_REDUCE_MAX,         "reduce_max",        1, 1,      1, 1,      reduce,      reduce,    IR_A_REDUCE) \
+  X(IR_OP_REDUCE_MIN,         "reduce_min",        1, 1,      1, 1,      reduce,      reduce,    IR_A_REDUCE) \
+  X(IR_OP_REDUCE_PROD,        "reduce_prod",       1, 1,      1, 1,      reduce,      reduce,    IR_A_REDUCE) \
+  X(IR_OP_LAYERNORM,          "layernorm",         2, 3,      1, 3,      layernorm,   none,      IR_A_AXIS | IR_A_EPS) \
+  X(IR_OP_LOG_SOFTMAX,        "log_softmax",       1, 1,      1, 1,      softmax,     none,      IR_A_AXIS) \
+  X(IR_OP_REDUCE_WINDOW,      "reduce_window",     1, 1,      1, 1,      reduce_window, none,    IR_A_RWINDOW) \
+  /* data movement */ \
+  X(IR_OP_EXPAND,             "expand",            1, 1,      1, 1,      expand,      expand,    IR_A_DIMS) \
+  X(IR_OP_TILE,               "tile",              1, 1,      1, 1,      tile,        tile,      IR_A_REPEATS) \
+  /* convolutions and recurrences */ \
+  X(IR_OP_CONV_TRANSPOSE,     "conv_transpose",    2, 3,      1, 1,      conv_transpose, none,   IR_A_WINDOW | IR_A_GROUP | IR_A_OUTPAD) \
+  X(IR_OP_LSTM,               "lstm",              6, 7,      3, 3,      lstm,        none,      IR_A_RNN) \
+  X(IR_OP_GRU,                "gru",               5, 5,      2, 2,      gru,         none,      IR_A_RNN) \
+  /* int8 */ \
+  X(IR_OP_QUANTIZE_LINEAR,    "quantize_linear",   3, 3,      1, 1,      quantize,    none,      IR_A_AXIS) \
+  X(IR_OP_DEQUANTIZE_LINEAR,  "dequantize_linear", 3, 3,      1, 1,      dequantize,  none,      IR_A_AXIS) \
+  X(IR_OP_QLINEAR_CONV,       "qlinear_conv",      8, 9,      1, 1,      qlinear_conv, none,     IR_A_WINDOW | IR_A_GROUP) \
+  X(IR_OP_QLINEAR_MATMUL,     "qlinear_matmul",    8, 8,      1, 1,      qlinear_matmul, none,   0) \
+  X(IR_OP_MATMUL_INTEGER,     "matmul_integer",    4, 4,      1, 1,      matmul_integer, none,   0) \
+  X(IR_OP_CONV_INTEGER,       "conv_integer",      4, 4,      1, 1,      conv_integer, none,     IR_A_WINDOW | IR_A_GROUP)
 
 typedef enum {
 #define X(e, name, in, inmax, out, outmax, rule, fold, attrs) e,
@@ -171,7 +228,11 @@ typedef enum {
 typedef enum {
   IR_NEAREST_ROUND_PREFER_FLOOR, IR_NEAREST_ROUND_PREFER_CEIL, IR_NEAREST_FLOOR, IR_NEAREST_CEIL,
 } ir_nearest_mode;
+typedef enum { IR_RNN_FORWARD, IR_RNN_REVERSE, IR_RNN_BIDIRECTIONAL } ir_rnn_dir;
+typedef enum { IR_RK_SUM, IR_RK_MAX, IR_RK_MIN, IR_RK_PROD } ir_reduce_kind;
 extern const char *const ir_pad_mode_names[4];
+extern const char *const ir_rnn_dir_names[3];
+extern const char *const ir_reduce_kind_names[4];
 extern const char *const ir_resize_mode_names[3];
 extern const char *const ir_coord_mode_names[6];
 extern const char *const ir_nearest_mode_names[4];
@@ -180,14 +241,22 @@ extern const char *const ir_nearest_mode_names[4];
 // as an attribute or as a constant input ends up here, normalised: axes are
 // non-negative, auto_pad is resolved into pads, reshape targets have no 0 or -1.
 typedef struct {
-  // conv, maxpool, avgpool: one entry per spatial dim (rank - 2 of them);
-  // pads holds the begin of each spatial dim, then the end of each.
+  // conv, conv_transpose, maxpool, avgpool, qlinear_conv, conv_integer: one
+  // entry per spatial dim (rank - 2 of them); pads holds the begin of each
+  // spatial dim, then the end of each. reduce_window: one entry per dim of
+  // the input (every dim, not only spatial ones), pads likewise.
   int64_t kernel[IR_MAX_DIMS], stride[IR_MAX_DIMS], dilation[IR_MAX_DIMS];
   int64_t pads[2 * IR_MAX_DIMS]; // pad: begin of each dim, then end of each (may be < 0)
+  // pad: elements inserted between each two neighbours of dim d (HLO's
+  // interior padding, >= 0; 0 for ONNX). Constant mode only.
+  int64_t interior[IR_MAX_DIMS];
+  int64_t out_pad[IR_MAX_DIMS];  // conv_transpose: output_padding, added at the end of each spatial dim
+  ir_reduce_kind reduce_kind;    // reduce_window: what the window computes
   int64_t group;                 // conv
   bool ceil_mode;                // pools: windows that start in the end padding are dropped
   bool count_include_pad;        // avgpool
-  // gemm: Y = alpha * op(A) @ op(B) + beta * C; hardsigmoid: max(0, min(1, alpha*x + beta))
+  // gemm: Y = alpha * op(A) @ op(B) + beta * C; hardsigmoid: max(0, min(1, alpha*x + beta));
+  // leaky_relu: x < 0 ? alpha * x : x
   bool trans_a, trans_b;
   float alpha, beta;
   float epsilon; // batchnorm
@@ -195,7 +264,22 @@ typedef struct {
   // pad
   ir_pad_mode pad_mode;
   double pad_value;
-  int axis; // softmax, concat, split, gather: 0 <= axis < rank
+  // softmax, log_softmax, concat, split, gather, layernorm (first normalised
+  // dim), quantize/dequantize_linear (axis of a per-axis scale):
+  // 0 <= axis < rank
+  int axis;
+  // reduce_*: the dims reduced, increasing, distinct (naxes 0: none, the
+  // op is a copy); keepdims keeps them as dims of 1.
+  int axes[IR_MAX_DIMS], naxes;
+  bool keepdims;
+  bool approx_tanh;                // gelu: the tanh approximation instead of erf
+  int64_t repeats[IR_MAX_DIMS];    // tile: one per dim, >= 0
+  // lstm, gru (ONNX semantics, layout 0: X is [seq, batch, input])
+  ir_rnn_dir rnn_dir;
+  int64_t hidden;                  // hidden_size
+  float rnn_clip;                  // cell clip; 0: none
+  bool input_forget;               // lstm: couple input and forget gates
+  bool linear_before_reset;        // gru
   int perm[IR_MAX_DIMS]; // transpose: output dim i is input dim perm[i]
   // reshape, constant_of_shape, resize: the output shape
   int ndims;

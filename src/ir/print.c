@@ -110,6 +110,42 @@ static void print_attrs(FILE *f, const ir_node *n) {
     fprintf(f, " mode=%s", a->pad_mode <= IR_PAD_WRAP ? ir_pad_mode_names[a->pad_mode] : "?");
     print_ints(f, "pads", a->pads, 2 * rank);
     fprintf(f, " value=%.9g", a->pad_value);
+    bool interior = false;
+    for (int i = 0; i < rank && i < IR_MAX_DIMS; i++)
+      interior |= a->interior[i] != 0;
+    if (interior)
+      print_ints(f, "interior", a->interior, rank);
+  }
+  if (m & IR_A_GELU)
+    fprintf(f, " approximate=%s", a->approx_tanh ? "tanh" : "none");
+  if (m & IR_A_SLOPE)
+    fprintf(f, " alpha=%.9g", (double)a->alpha);
+  if (m & IR_A_REDUCE) {
+    fputs(" axes=[", f);
+    for (int i = 0; i < a->naxes && i < IR_MAX_DIMS; i++)
+      fprintf(f, "%s%d", i ? "," : "", a->axes[i]);
+    fprintf(f, "] keepdims=%d", a->keepdims);
+  }
+  if (m & IR_A_REPEATS)
+    print_ints(f, "repeats", a->repeats, rank);
+  if (m & IR_A_OUTPAD)
+    print_ints(f, "output_padding", a->out_pad, ns);
+  if (m & IR_A_RNN) {
+    fprintf(f, " direction=%s hidden=%" PRId64, a->rnn_dir <= IR_RNN_BIDIRECTIONAL ? ir_rnn_dir_names[a->rnn_dir] : "?",
+            a->hidden);
+    if (a->rnn_clip > 0)
+      fprintf(f, " clip=%.9g", (double)a->rnn_clip);
+    if (n->op == IR_OP_LSTM && a->input_forget)
+      fputs(" input_forget=1", f);
+    if (n->op == IR_OP_GRU)
+      fprintf(f, " linear_before_reset=%d", a->linear_before_reset);
+  }
+  if (m & IR_A_RWINDOW) {
+    fprintf(f, " kind=%s", a->reduce_kind <= IR_RK_PROD ? ir_reduce_kind_names[a->reduce_kind] : "?");
+    print_ints(f, "window", a->kernel, rank);
+    print_ints(f, "stride", a->stride, rank);
+    print_ints(f, "dilation", a->dilation, rank);
+    print_ints(f, "pads", a->pads, 2 * rank);
   }
   if (m & IR_A_SIZES)
     print_ints(f, "sizes", a->sizes, a->sizes ? a->nsizes : 0);
