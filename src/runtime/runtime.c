@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "compiler/compiler.h"
+#include "frontend/hlo.h"
 #include "ir/ir.h"
 #include "isa/isa.h"
 #include "runtime/npy.h"
@@ -302,7 +303,8 @@ static int compile_onnx(sy_client *c, const char *path, const sy_compile_options
       free(shapes);
       return fail(c, "--input-shape %s: %s", opt->input_shapes[i], err);
     }
-  ir_graph *g = onnx_import(path, shapes, n, err, sizeof err);
+  bool hlo = hlo_is_hlo_file(path); // HLO text (docs/hlo.md): static shapes, results named by number
+  ir_graph *g = hlo ? hlo_import(path, err, sizeof err) : onnx_import(path, shapes, n, err, sizeof err);
   free(shapes);
   if (!g) return compile_fail(c, path, err);
   cc_options co = {.precision = (cc_precision)opt->precision, .dump_ir = opt->dump_ir, .dump_asm = opt->dump_asm};
@@ -316,6 +318,11 @@ static int compile_onnx(sy_client *c, const char *path, const sy_compile_options
     return rc;
   }
   x->prog = exe.prog;
+  for (size_t k = 0; hlo && k < x->prog.nio; k++) // "result:1" is HLO's result 1: "1"
+    if (x->prog.io[k].role == IO_OUTPUT) {
+      char *nm = x->prog.io[k].name;
+      memmove(nm, hlo_public_name(nm), strlen(hlo_public_name(nm)) + 1);
+    }
   exe.prog = (isa_program){0};
   cc_executable_free(&exe);
   if (strcmp(x->prog.chip, c->chip.name)) // the compiler names its target; a mismatch is a bug there
