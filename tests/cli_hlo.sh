@@ -65,7 +65,22 @@ def train(w1, b1, w2, b2, x, y):
     gw1, gb1 = x.T @ gp, gp.sum(0)
     return w1 - 0.1 * gw1, b1 - 0.1 * gb1, w2 - 0.1 * gw2, b2 - 0.1 * gb2, np.float64(loss)
 
+def softmax(x):
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+def layernorm(x, g, b):
+    m = x.mean(axis=1, keepdims=True)
+    v = ((x - m) ** 2).mean(axis=1, keepdims=True)
+    return (x - m) / np.sqrt(v + 1e-5) * g + b
+
+def attention(q, k, v):
+    return softmax(q @ k.T / 4) @ v
+
 cases = {
+    'softmax': (softmax, [u(4, 10, scale=3)]),
+    'layernorm': (layernorm, [u(4, 16, scale=2), u(16), u(16)]),
+    'attention': (attention, [u(8, 16), u(8, 16), u(8, 16)]),
     'mlp': (mlp, [u(8, 16), u(16, 32, scale=0.5), u(32), u(32, 10, scale=0.5), u(10)]),
     'cnn': (cnn, [u(2, 8, 8, 3), u(4), u(64, 10, scale=0.3), u(10)]),
     'train_step': (train, [u(4, 16), u(16, scale=0.1), u(16, 3, scale=0.5), u(3, scale=0.1), u(8, 4), u(8, 3)]),
@@ -103,7 +118,7 @@ inputs() { # the --input options of a module's inputs
   echo "$args"
 }
 
-for m in mlp cnn train_step; do
+for m in mlp cnn softmax layernorm attention train_step; do
   for prec in highest default; do
     tol=1e-4; [ $prec = default ] && tol=2e-2
     # shellcheck disable=SC2046

@@ -812,13 +812,6 @@ static bool splat(const ir_value *v, double *out) {
 
 // ---------------------------------------------------------------- ops
 
-// Has a note containing word been made already (one note per kind of decision)?
-static bool notes_have(const ir_graph *g, const char *word) {
-  for (int k = 0; k < g->nnotes; k++)
-    if (strstr(g->notes[k], word)) return true;
-  return false;
-}
-
 typedef struct {
   hval *vals;   // per instruction of the computation
   const hval *args;
@@ -1340,31 +1333,6 @@ static int reducer_of(hp *p, const hinstr *ins, int *kind) {
   return 0;
 }
 
-// A sum over dims d[0..n) as a product with ones: x's kept dims then the
-// summed ones, [M, K] @ ones[K, 1]. Exact at precision highest (each bf16 part
-// times 1, summed in fp32); at default the operand is rounded to bf16 first.
-static ir_value *sum_by_matmul(hp *p, const hinstr *ins, ir_value *x, const int64_t *d, int n) {
-  bool red[IR_MAX_DIMS] = {0};
-  for (int k = 0; k < n; k++) red[d[k]] = true;
-  int perm[IR_MAX_DIMS], np = 0;
-  int64_t kept[IR_MAX_DIMS], M = 1, K = 1;
-  int nk = 0;
-  for (int k = 0; k < x->ty.rank; k++)
-    if (!red[k]) perm[np++] = k, M *= x->ty.dims[k], kept[nk++] = x->ty.dims[k];
-  for (int k = 0; k < x->ty.rank; k++)
-    if (red[k]) perm[np++] = k, K *= x->ty.dims[k];
-  ir_value *y = transpose(p, ins, x, perm, "sum_t");
-  int64_t mk[2] = {M, K}, k1[2] = {K, 1};
-  if (!y || !(y = reshape(p, ins, y, 2, mk, "sum_r"))) return NULL;
-  ir_type ot = ir_type_make(x->ty.dtype, 2, k1);
-  double *ones = malloc((size_t)(K ? K : 1) * sizeof *ones);
-  if (!ones) abort();
-  for (int64_t k = 0; k < K; k++) ones[k] = 1;
-  ir_value *in[2] = {y, constant(p, ins, &ot, ones, "ones")};
-  free(ones);
-  if (!(y = emit(p, ins, IR_OP_MATMUL, in, 2, NULL, "sum"))) return NULL;
-  return reshape(p, ins, y, nk, kept, "sum_out");
-}
 
 static int reduce(hp *p, const hinstr *ins, const frame *f, hval *out) {
   if (ins->nops != 2) return fail_ins(p, ins, "only single-operand reductions are supported (%d operands)", ins->nops);
@@ -1384,19 +1352,12 @@ static int reduce(hp *p, const hinstr *ins, const frame *f, hval *out) {
   double iv;
   if (init->ty.rank || !splat(init, &iv)) return fail_ins(p, ins, "the initial value must be a scalar constant");
   ir_value *y;
-  if (kind == 0 && ir_dtype_is_float(x->ty.dtype)) {
-    if (!notes_have(p->g, "sum"))
-      ir_note(p->g, "reductions by add are products with a ones vector on the MXU: exact in fp32 with "
-                    "--precision highest, with bf16 operands at default");
-    if (!(y = sum_by_matmul(p, ins, x, d, n))) return -1;
-  } else {
-    int op = op_find(names[kind]);
-    if (op < 0) return fail_ins(p, ins, "not supported yet: needs the IR op '%s'", names[kind]);
-    ir_attrs at = {.naxes = n};
-    for (int k = 0, j = 0; k < x->ty.rank; k++) // increasing, as the IR wants
-      if (seen[k]) at.axes[j++] = k;
-    if (!(y = emit(p, ins, (ir_op)op, &x, 1, &at, n ? NULL : "reduce"))) return -1;
-  }
+  int op = op_find(names[kind]);
+  if (op < 0) return fail_ins(p, ins, "not supported yet: needs the IR op '%s'", names[kind]);
+  ir_attrs at = {.naxes = n};
+  for (int k = 0, j = 0; k < x->ty.rank; k++) // increasing, as the IR wants
+    if (seen[k]) at.axes[j++] = k;
+  if (!(y = emit(p, ins, (ir_op)op, &x, 1, &at, n ? NULL : "reduce"))) return -1;
   if (iv != identity[kind]) {
     static const ir_op ops[] = {IR_OP_ADD, IR_OP_ADD, IR_OP_ADD, IR_OP_MUL};
     if (kind == 1 || kind == 2) return fail_ins(p, ins, "an initial value other than %s is not supported", kind == 1 ? "-inf" : "inf");
