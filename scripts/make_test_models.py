@@ -182,6 +182,14 @@ def small_models(w):
                                                 dilations=[2, 2], pads=[2, 2, 2, 2]))
     # Channel counts past one 128-lane tile and not a multiple of it.
     add("conv_depthwise_144", lambda s: s.conv(s.input("x", [1, 144, 8, 8]), 144, 144, 3, group=144, pads=[1, 1, 1, 1]))
+
+    def conv_t(s, cin, cout, k, group=1, **attrs):
+        w = s.weight(f"w{s.nid + 1}", [cin, cout // group, k, k])
+        return s.node("ConvTranspose", [s.input("x", [1, cin, 5, 6]), w, s.bias(f"b{s.nid + 1}", cout)],
+                      group=group, **attrs)
+    add("convtranspose_s2", lambda s: conv_t(s, 6, 4, 3, strides=[2, 2], pads=[1, 1, 1, 1], output_padding=[1, 1]))
+    add("convtranspose_group_dil", lambda s: conv_t(s, 6, 8, 3, group=2, dilations=[2, 2], strides=[3, 2]))
+    add("convtranspose_same", lambda s: conv_t(s, 4, 4, 4, strides=[2, 2], auto_pad="SAME_UPPER"))
     add("conv_groups2_wide", lambda s: s.conv(s.input("x", [1, 200, 5, 5]), 200, 144, 3, group=2, pads=[1, 1, 1, 1]))
     add("conv_same_upper", lambda s: s.conv(s.input("x", [1, 3, 10, 10]), 3, 4, 3, strides=[2, 2], auto_pad="SAME_UPPER"))
     add("conv_wide", lambda s: s.conv(s.input("x", [1, 160, 6, 6]), 160, 200, 3, pads=[1, 1, 1, 1]))

@@ -1355,7 +1355,9 @@ static void test_testdata(void) {
   int n = 0;
   for (struct dirent *e; (e = readdir(d)) && n < 512;)
     for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
-      if (!strncmp(e->d_name, prefixes[i], strlen(prefixes[i]))) {
+      // Transposed convolutions are rewritten by canonicalize only with constant
+      // weights and have no reference here: test_conformance runs them.
+      if (!strncmp(e->d_name, prefixes[i], strlen(prefixes[i])) && strncmp(e->d_name, "test_convtranspose", 18)) {
         names[n++] = strdup(e->d_name);
         break;
       }

@@ -351,15 +351,26 @@ static int lower_pad(mv *M) {
   if (ir_nelems(yt) == 0) return 0;
   int64_t S[IR_MAX_DIMS], T[IR_MAX_DIMS], ob[IR_MAX_DIMS], cnt[IR_MAX_DIMS], ib[IR_MAX_DIMS];
   strides(xt, S), strides(yt, T);
-  bool empty = false;
+  bool empty = false, interior = false;
   for (int i = 0; i < r; i++) {
     int64_t pb = n->a.pads[i], pe = n->a.pads[r + i];
     ob[i] = imax(pb, 0), ib[i] = imax(-pb, 0);
     cnt[i] = xt->dims[i] - ib[i] - imax(-pe, 0);
     if (cnt[i] <= 0) empty = true, cnt[i] = 0;
+    interior |= n->a.interior[i] > 0;
   }
   uint64_t nn[IR_MAX_DIMS] = {0};
   int64_t ss[IR_MAX_DIMS] = {0}, ds[IR_MAX_DIMS] = {0};
+  if (interior) {
+    // Interior padding (XLA's, and a transposed convolution's stride): the
+    // whole output takes the value (below, as if the input were empty), then
+    // the input goes to every (interior+1)-th position, after the fill.
+    for (int i = 0; i < r; i++)
+      if (n->a.pads[i] < 0 || n->a.pads[r + i] < 0)
+        return mv_fail(M, "interior padding with negative edge padding is not supported");
+    if (n->a.pad_mode != IR_PAD_CONSTANT) return mv_fail(M, "interior padding needs constant mode");
+    empty = true;
+  }
   if (!empty) {
     int64_t xo = 0, yo = 0;
     for (int i = 0; i < r; i++) {
@@ -427,6 +438,14 @@ static int lower_pad(mv *M) {
       int64_t zs[IR_MAX_DIMS + 1] = {0};
       g->n[k] = el / f, g->ds[k] = (int64_t)(f * (uint64_t)es);
       dma_nd(e, SPACE_HBM, g->at, SPACE_LOCAL, v, f * (uint64_t)es, k + 1, g->n, zs, g->ds);
+    }
+    if (interior) {
+      int64_t yo = 0;
+      for (int i = 0; i < r; i++) {
+        yo += ob[i] * T[i];
+        nn[i] = (uint64_t)xt->dims[i], ss[i] = S[i] * es, ds[i] = T[i] * (n->a.interior[i] + 1) * es;
+      }
+      dma_nd(e, SPACE_HBM, y + (uint64_t)(yo * es), SPACE_HBM, x, (uint64_t)es, r, nn, ss, ds);
     }
     return 0;
   }

@@ -323,9 +323,70 @@ static int canon_gemm(ir_graph *g, ir_node *n, char *err, size_t errlen) {
   return 0;
 }
 
+// conv_transpose = conv over the input spread out by its stride: an
+// interior pad of stride-1 zeros between inputs, edges of dilation*(k-1) -
+// pad (plus the output padding at the end), then a stride-1 convolution with
+// the kernel flipped and its channel roles swapped per group. Weights must
+// be constant (they are rearranged here).
+static int canon_conv_transpose(ir_graph *g, ir_node *n, char *err, size_t errlen) {
+  char where[160], name[512];
+  ir_node_where(n, where, sizeof where);
+  ir_value *x = n->in[0], *w = n->in[1];
+  if (!w->data) return ir_fail(err, errlen, "%s: transposed convolution weights must be constant", where);
+  const ir_attrs *a = &n->a;
+  int r = x->ty.rank, ns = r - 2;
+  ir_attrs pa = {0};
+  pa.pad_mode = IR_PAD_CONSTANT;
+  for (int i = 0; i < ns; i++) {
+    int64_t edge = a->dilation[i] * (a->kernel[i] - 1);
+    pa.interior[2 + i] = a->stride[i] - 1;
+    pa.pads[2 + i] = edge - a->pads[i];
+    pa.pads[r + 2 + i] = edge - a->pads[ns + i] + a->out_pad[i];
+    if (pa.pads[2 + i] < 0 || pa.pads[r + 2 + i] < 0)
+      return ir_fail(err, errlen, "%s: padding larger than dilation*(kernel-1) is not supported", where);
+  }
+  // W [C, M/g, k...] -> W' [M, C/g, k...], flipped in every spatial dim.
+  int64_t C = w->ty.dims[0], Mg = w->ty.dims[1], G = a->group, Cg = C / G, K = 1;
+  for (int i = 0; i < ns; i++) K *= a->kernel[i];
+  ir_type wt = w->ty;
+  wt.dims[0] = Mg * G, wt.dims[1] = Cg;
+  float *nw = malloc((size_t)ir_nelems(&wt) * sizeof *nw);
+  if (!nw) return ir_fail(err, errlen, "out of host memory");
+  for (int64_t c = 0; c < C; c++)
+    for (int64_t m = 0; m < Mg; m++)
+      for (int64_t k = 0; k < K; k++) {
+        int64_t gi = c / Cg, o = gi * Mg + m, ci = c % Cg;
+        nw[(o * Cg + ci) * K + (K - 1 - k)] = (float)ir_get_float(w->data, w->ty.dtype, (c * Mg + m) * K + k);
+      }
+  ir_value *pin = x;
+  ir_node *pad = add_node(g, IR_OP_PAD, n, &pin, 1, suffixed(name, sizeof name, x->name, ".spread"), err, errlen);
+  if (!pad) return -1;
+  pad->a = pa;
+  if (ir_infer_node(pad, err, errlen)) return -1;
+  ir_value *in[3] = {pad->out[0], ir_add_const(g, suffixed(name, sizeof name, w->name, ".flipped"), &wt, nw),
+                     n->nin == 3 ? n->in[2] : NULL};
+  ir_attrs ca = {0};
+  for (int i = 0; i < ns; i++) ca.kernel[i] = a->kernel[i], ca.stride[i] = 1, ca.dilation[i] = a->dilation[i];
+  ca.group = G;
+  ir_value *y = n->out[0];
+  ir_node *conv = ir_add_node(g, IR_OP_CONV, n->name, in, n->nin, 1, NULL);
+  conv->a = ca;
+  conv->src_index = n->src_index;
+  ir_remove_node(g, n);
+  take_output(conv, y);
+  return ir_infer_node(conv, err, errlen);
+}
+
 int cc_canonicalize(ir_graph *g, char *err, size_t errlen) {
   int count = 0;
   for (int i = 0; i < g->nnodes; i++) {
+    if (g->nodes[i]->op == IR_OP_CONV_TRANSPOSE) {
+      if (canon_conv_transpose(g, g->nodes[i], err, errlen))
+        return -1;
+      count++;
+      i = -1;
+      continue;
+    }
     if (g->nodes[i]->op != IR_OP_GEMM)
       continue;
     if (canon_gemm(g, g->nodes[i], err, errlen))

@@ -654,6 +654,61 @@ static int imp_conv(imp *m, const onnx_op *op) {
   return emit(m, op->op, in, n_in(m), &a);
 }
 
+// ConvTranspose: the window as for Conv, but SAME padding and output_shape
+// follow the transposed formula: total = stride*(in-1) + output_padding +
+// (k-1)*dilation + 1 - out.
+static int imp_conv_transpose(imp *m, const onnx_op *op) {
+  ir_value *in[3];
+  ir_attrs a = {0};
+  if (arity(m, 2, 3, 1, 1) || inputs(m, in, n_in(m)) || get_int(m, "group", 1, &a.group))
+    return -1;
+  const ir_type *x = &in[0]->ty, *w = &in[1]->ty;
+  int ns = x->rank - 2, n;
+  if (w->rank != x->rank || ns < 1)
+    return fail(m, "W must have the rank of X (%d, at least 3), got %d", x->rank, w->rank);
+  if (get_ints(m, "kernel_shape", a.kernel, IR_MAX_DIMS, &n))
+    return -1;
+  if (n < 0)
+    memcpy(a.kernel, w->dims + 2, (size_t)ns * sizeof *a.kernel);
+  else if (n != ns)
+    return fail(m, "kernel_shape has %d values for %d spatial dims", n, ns);
+  static const struct { const char *name; int64_t def; int mul; } lists[] = {
+      {"strides", 1, 1}, {"dilations", 1, 1}, {"pads", 0, 2}, {"output_padding", 0, 1}};
+  int64_t *dst[] = {a.stride, a.dilation, a.pads, a.out_pad};
+  for (int k = 0; k < 4; k++) {
+    if (get_ints(m, lists[k].name, dst[k], lists[k].mul * IR_MAX_DIMS, &n))
+      return -1;
+    if (n >= 0 && n != lists[k].mul * ns)
+      return fail(m, "%s has %d values for %d spatial dims", lists[k].name, n, ns);
+    if (n < 0)
+      for (int i = 0; i < lists[k].mul * ns; i++)
+        dst[k][i] = lists[k].def;
+  }
+  int64_t out_shape[IR_MAX_DIMS];
+  int nout;
+  if (get_ints(m, "output_shape", out_shape, IR_MAX_DIMS, &nout))
+    return -1;
+  if (nout >= 0 && nout != ns && nout != x->rank)
+    return fail(m, "output_shape has %d values for %d spatial dims", nout, ns);
+  static const char *const modes[] = {"NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER", "", NULL};
+  int mode;
+  if (get_choice(m, "auto_pad", "NOTSET", modes, &mode))
+    return -1;
+  bool same = mode == 2 || mode == 3;
+  if (nout >= 0 || same)
+    for (int i = 0; i < ns; i++) {
+      int64_t in_i = x->dims[2 + i], s = a.stride[i];
+      int64_t o = nout >= 0 ? out_shape[nout == ns ? i : 2 + i] : in_i * s;
+      int64_t total = s * (in_i - 1) + a.out_pad[i] + (a.kernel[i] - 1) * a.dilation[i] + 1 - o;
+      if (total < 0) // the output is larger: the difference becomes output padding
+        a.out_pad[i] -= total, total = 0;
+      int64_t half = total / 2;
+      a.pads[i] = mode == 3 ? total - half : half;
+      a.pads[ns + i] = total - a.pads[i];
+    }
+  return emit(m, op->op, in, n_in(m), &a);
+}
+
 static int imp_pool(imp *m, const onnx_op *op) {
   ir_value *x;
   ir_attrs a = {0};
@@ -1541,6 +1596,7 @@ static const onnx_op onnx_ops[] = {
                                                                                  "value_string value_strings sparse_value"},
     {"ConstantOfShape",     9, imp_constant_of_shape, IR_OP_CONSTANT_OF_SHAPE,  "value"},
     {"Conv",                1, imp_conv,              IR_OP_CONV,               WINDOW " group"},
+    {"ConvTranspose",       1, imp_conv_transpose,    IR_OP_CONV_TRANSPOSE,     WINDOW " group output_padding output_shape"},
     {"Div",                 7, imp_binary,            IR_OP_DIV,                ""},
     {"Dropout",             7, imp_dropout,           IR_OP_IDENTITY,           "ratio seed"},
     {"Flatten",             1, imp_flatten,           IR_OP_RESHAPE,            "axis"},
