@@ -273,7 +273,7 @@ static void test_errors(void) {
   // Unknown key, with its line and the keys that exist.
   expect_variant_error(0, "", "[mxu]\ncolz = 4\n",
                        "t.ini:24: [mxu] colz: unknown key (known in [mxu]: count, rows, cols, dtypes, "
-                       "int8_macs_per_pe, weight_load_cycles, weight_fifo_tiles, dataflow)");
+                       "int8_macs_per_pe, weight_load_cycles, weight_fifo_tiles, dataflow, preload)");
   expect_variant_error(2, "clock_mhz = fast", "", "t.ini:2: [chip] clock_mhz: bad number 'fast'");
   expect_variant_error(2, "clock_mhz = 0x10", "", "t.ini:2: [chip] clock_mhz: bad number '0x10'");
   expect_variant_error(2, "clock_mhz = nan", "", "t.ini:2: [chip] clock_mhz: bad number 'nan'");

@@ -1,8 +1,10 @@
 // The fast MXU timing model (mxu.c) and the MXU arithmetic (numerics.c)
-// against the processing-element model (pe.c): every start and done cycle of
-// every op and every accumulator bit, on directed and randomised op sequences.
-// The readiness rules are also shown tight: starting any op that waited for the
-// hardware one cycle earlier makes the PE model report a register hazard.
+// against the processing-element model (pe.c), in the three dataflows (ws, os,
+// is) with and without preloading: every start and done cycle of every op and
+// every accumulator bit, on directed and randomised op sequences. The
+// readiness rules are also shown tight: making any event that waited for the
+// hardware (an op's start, an os fold, an is input block or stream) happen one
+// cycle earlier makes the PE model report a register hazard.
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,8 @@
 // One test case: an array, an op sequence and the data the ops point at.
 typedef struct {
   int R, C, L;              // L: load_cycles as given to both models
+  mxu_dataflow df;
+  bool no_preload;
   pe_dtype dt;
   int nops, acc_rows;
   pe_op ops[MAX_OPS];
@@ -100,7 +104,7 @@ static void add_pass(tcase *tc, uint64_t ready, int m, int dst, bool accumulate)
 
 static void tcase_init(tcase *tc, int R, int C, int L, pe_dtype dt) {
   memset(tc, 0, sizeof *tc);
-  tc->R = R, tc->C = C, tc->L = L, tc->dt = dt;
+  tc->R = R, tc->C = C, tc->L = L, tc->dt = dt, tc->df = MXU_WS;
   tc->acc_rows = MAX_M + 8;
   tc->acc0 = malloc(acc_bytes(tc));
   fill_acc(tc, tc->acc0);
@@ -113,14 +117,18 @@ static void tcase_free(tcase *tc) {
 
 // ---------------------------------------------------------------- models
 
-static void run_pe(const tcase *tc, int force_op, uint64_t force_at, outcome *out) {
+static void run_pe_ev(const tcase *tc, int force_op, int force_ev, uint64_t force_at, outcome *out) {
   out->acc = malloc(acc_bytes(tc));
   memcpy(out->acc, tc->acc0, acc_bytes(tc));
-  pe_config cfg = {.rows = tc->R, .cols = tc->C, .load_cycles = tc->L, .dtype = tc->dt,
-                   .acc = out->acc, .acc_rows = tc->acc_rows, .force = force_op >= 0, .force_op = force_op,
-                   .force_at = force_at};
+  pe_config cfg = {.rows = tc->R, .cols = tc->C, .load_cycles = tc->L, .dataflow = tc->df,
+                   .no_preload = tc->no_preload, .dtype = tc->dt, .acc = out->acc, .acc_rows = tc->acc_rows,
+                   .force = force_op >= 0, .force_op = force_op, .force_ev = force_ev, .force_at = force_at};
   int rc = pe_run(&cfg, tc->ops, tc->nops, out->res, &out->rep);
   CHECK(rc == 0, "pe_run rejected the case");
+}
+
+static void run_pe(const tcase *tc, int force_op, uint64_t force_at, outcome *out) {
+  run_pe_ev(tc, force_op, 0, force_at, out);
 }
 
 // The simulator's view: mxu_timing_* for cycles, num_mxu_pass_* for values.
@@ -130,6 +138,7 @@ static void run_fast(const tcase *tc, outcome *out) {
   memset(&out->rep, 0, sizeof out->rep);
   mxu_timing mt;
   mxu_timing_init(&mt, tc->R, tc->C, tc->L);
+  mxu_timing_set_dataflow(&mt, tc->df, !tc->no_preload);
   const pe_op *tile = NULL;
   bool stop = false;
   for (int j = 0; j < tc->nops; j++) {
@@ -139,7 +148,7 @@ static void run_fast(const tcase *tc, outcome *out) {
     if (stop) continue;
     r->ran = true;
     if (o->kind == PE_LOAD) {
-      uint64_t st = mxu_timing_load(&mt, o->ready);
+      uint64_t st = mxu_timing_load_tile(&mt, o->ready, o->k, o->n);
       if (st == UINT64_MAX) { r->trap = stop = true; continue; }
       r->start = st, r->done = mxu_timing_load_done(&mt, st);
       tile = o;
@@ -156,8 +165,11 @@ static void run_fast(const tcase *tc, outcome *out) {
   }
 }
 
+static const char *df_name(mxu_dataflow df) { return df == MXU_WS ? "ws" : df == MXU_OS ? "os" : "is"; }
+
 static void describe(const tcase *tc, char *buf, size_t len) {
-  int n = snprintf(buf, len, "%dx%d L=%d %s:", tc->R, tc->C, tc->L, tc->dt == PE_BF16 ? "bf16" : "int8");
+  int n = snprintf(buf, len, "%s%s %dx%d L=%d %s:", df_name(tc->df), tc->no_preload ? " no-preload" : "", tc->R,
+                   tc->C, tc->L, tc->dt == PE_BF16 ? "bf16" : "int8");
   for (int j = 0; j < tc->nops && n > 0 && (size_t)n < len; j++) {
     const pe_op *o = &tc->ops[j];
     if (o->kind == PE_LOAD)
@@ -203,27 +215,55 @@ static int compare(const tcase *tc, const char *name) {
   return test_failures - before;
 }
 
-// Starts op j one cycle before the PE model would and expects a hazard. Only
-// meaningful when the op waited for the hardware (not for its ready time or
-// for the op before it).
-static int tight_checks, waited[3]; // passes for the array, passes for a tile, loads
+// Makes event e of op j happen one cycle before the PE model would and
+// expects a hazard. Only meaningful when the event waited for the hardware:
+// not for its ready time, the op before it or its own previous event. Without
+// preloading, a fold that waits for the array to drain follows a policy, not
+// a hazard (SCALE-Sim's assumption), so those waits are not forced.
+static int tight_checks;
+static int waited[3][4]; // per dataflow: ws passes for the array, for their tile, loads; os folds;
+                         // is input blocks, streams
+// A pass with many folds has many events; three of them (the first, the
+// last and one between) are forced, which keeps the test fast.
 static void check_tight(const tcase *tc, const pe_result *res, int j, const char *name) {
-  uint64_t floor = tc->ops[j].ready;
-  if (j > 0 && res[j - 1].start > floor) floor = res[j - 1].start;
-  if (!res[j].ran || res[j].trap || res[j].start <= floor) return;
-  if (tc->ops[j].kind == PE_LOAD) waited[2]++;
-  else if (j > 0 && tc->ops[j - 1].kind == PE_LOAD &&
-           res[j].start == res[j - 1].start + (uint64_t)(tc->L > tc->R ? tc->L : tc->R))
-    waited[1]++;
-  else waited[0]++;
-  outcome early;
-  run_pe(tc, j, res[j].start - 1, &early);
-  char what[600];
-  describe(tc, what, sizeof what);
-  CHECK(early.rep.hazards > 0, "%s: %s: op %d forced to %" PRIu64 " gives no hazard", name, what, j,
-        res[j].start - 1);
-  tight_checks++;
-  free(early.acc);
+  if (!res[j].ran || res[j].trap) return;
+  const pe_op *o = &tc->ops[j];
+  int mid = res[j].nev > 2 ? (int)rnd(1, res[j].nev - 2) : 0;
+  for (int e = 0; e < res[j].nev; e++) {
+    if (e != 0 && e != res[j].nev - 1 && e != mid && !(tc->df == MXU_IS && e == 1)) continue;
+    uint64_t floor;
+    if (e == 0) {
+      floor = o->ready;
+      if (j > 0 && res[j - 1].start > floor) floor = res[j - 1].start;
+    } else {
+      floor = res[j].ev[tc->df == MXU_IS && e % 2 == 0 ? e - 2 : e - 1];
+    }
+    if (res[j].ev[e] <= floor) continue;
+    int kind;
+    if (tc->df == MXU_WS) {
+      if (o->kind == PE_LOAD) kind = 2;
+      else if (j > 0 && tc->ops[j - 1].kind == PE_LOAD &&
+               res[j].start == res[j - 1].start + (uint64_t)(tc->L > tc->R ? tc->L : tc->R))
+        kind = 1;
+      else kind = 0;
+      if (tc->no_preload && kind == 2) continue; // waits for the drain
+    } else if (tc->df == MXU_OS) {
+      kind = 0;
+      if (tc->no_preload) continue;
+    } else {
+      kind = e % 2;
+      if (tc->no_preload && kind == 0) continue;
+    }
+    waited[tc->df][kind]++;
+    outcome early;
+    run_pe_ev(tc, j, e, res[j].ev[e] - 1, &early);
+    char what[600];
+    describe(tc, what, sizeof what);
+    CHECK(early.rep.hazards > 0, "%s: %s: op %d event %d forced to %" PRIu64 " gives no hazard", name, what, j, e,
+          res[j].ev[e] - 1);
+    tight_checks++;
+    free(early.acc);
+  }
 }
 
 // ---------------------------------------------------------------- directed
@@ -402,6 +442,8 @@ static void random_case(int idx) {
   pe_dtype dt = test_rand() % 2 ? PE_BF16 : PE_INT8;
   special_pct = test_rand() % 10 == 0 ? 2 : 0;
   tcase_init(&tc, R, C, L, dt);
+  tc.df = idx % 4 == 1 ? MXU_OS : idx % 4 == 2 ? MXU_IS : MXU_WS; // ws half the time
+  tc.no_preload = idx / 4 % 4 == 3;
   int nops = (int)rnd(1, 8);
   int ready_mode = (int)rnd(0, 2); // 0: all at once, 1: rising with gaps, 2: any order
   uint64_t ready = 0;
@@ -420,9 +462,14 @@ static void random_case(int idx) {
       have_tile = pending = true;
     } else {
       int mk = (int)rnd(0, 3);
-      int m = mk == 0 ? (int)rnd(1, 4) : mk == 1 ? (int)rnd(R - 1 > 1 ? R - 1 : 1, R + 2) : (int)rnd(1, MAX_M);
+      // os folds R rows, is C rows: around one fold, and up to five
+      int per = tc.df == MXU_IS ? C : R, most = tc.df == MXU_WS || 5 * per > MAX_M ? MAX_M : 5 * per;
+      int m = mk == 0 ? (int)rnd(1, 4) : mk == 1 ? (int)rnd(per - 1 > 1 ? per - 1 : 1, per + 2) : (int)rnd(1, most);
       if (m > MAX_M) m = MAX_M;
       int dst = (int)rnd(0, tc.acc_rows - m);
+      // is: output row c of a block leaves array column c, so only passes
+      // whose rows sit at the same columns keep program order (docs/timing.md)
+      if (tc.df == MXU_IS) dst = (int)rnd(0, (tc.acc_rows - m) / C) * C;
       add_pass(&tc, ready, m, dst, test_rand() % 2);
       pending = false;
     }
@@ -438,6 +485,98 @@ static void random_case(int idx) {
   tcase_free(&tc);
 }
 
+// The first pass of directed_dataflows by docs/timing.md's formulas: it starts
+// at `first` and its folds start `period` cycles apart, each `span` cycles
+// from its stream's start to its last result (is: a stream starts R cycles
+// after its block). Without preloading every fold costs `alone`, SCALE-Sim's
+// per-fold cycles: ws 2R + C + m - 2, os k + R + C - 2, is 2R + C + n - 2.
+typedef struct { uint64_t folds, first, lead, period, span, alone; } fold_times;
+
+static fold_times expected_folds(mxu_dataflow df, bool np, int R, int C, int m, int k, int n) {
+  uint64_t r = (uint64_t)R, c = (uint64_t)C;
+  switch (df) {
+  case MXU_WS: return (fold_times){1, r, 0, (uint64_t)m, (uint64_t)m + r + c - 2, 2 * r + c + (uint64_t)m - 2};
+  case MXU_OS: {
+    uint64_t K = (uint64_t)k, alone = K + r + c - 2;
+    return (fold_times){(uint64_t)((m + R - 1) / R), 0, 0, np ? alone : (K > r ? K : r), K + r + c - 2, alone};
+  }
+  default: {
+    uint64_t N = (uint64_t)n, alone = N + 2 * r + c - 2;
+    return (fold_times){(uint64_t)((m + C - 1) / C), 0, r, np ? alone : (N > r ? N : r), N + r + c - 2, alone};
+  }
+  }
+}
+
+// Each dataflow, with and without preloading: ldw, mm, ldw, mm on several
+// arrays and pass sizes, the cycles of the first pass by formula, and without
+// preloading the second tile's folds each SCALE-Sim's cycles after the first.
+static void directed_dataflows(void) {
+  int dims[][2] = {{2, 2}, {4, 4}, {3, 7}, {8, 5}, {16, 16}};
+  for (int df = MXU_WS; df <= MXU_IS; df++)
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
+      for (int np = 0; np < 2; np++)
+        for (int m = 1; m <= 40; m += 13) {
+          int R = dims[d][0], C = dims[d][1], k = R > 2 ? R - 1 : R, n = C;
+          tcase tc;
+          tcase_init(&tc, R, C, R, PE_BF16);
+          tc.df = (mxu_dataflow)df, tc.no_preload = np;
+          add_load(&tc, 0, k, n);
+          add_pass(&tc, 0, m, 3, false);
+          add_load(&tc, 0, k, n);
+          add_pass(&tc, 0, m, 3, true);
+          compare(&tc, "dataflow");
+          outcome pe;
+          run_pe(&tc, -1, 0, &pe);
+          fold_times f = expected_folds(tc.df, np, R, C, m, k, n);
+          uint64_t done = f.first + f.lead + (f.folds - 1) * f.period + f.span;
+          CHECK(pe.res[1].start == f.first && pe.res[1].done == done,
+                "%s%s %dx%d m=%d: first pass %" PRIu64 "..%" PRIu64 ", want %" PRIu64 "..%" PRIu64, df_name(tc.df),
+                np ? " no-preload" : "", R, C, m, pe.res[1].start, pe.res[1].done, f.first, done);
+          if (np)
+            CHECK(pe.res[3].done - pe.res[1].done == f.folds * f.alone,
+                  "%s no-preload %dx%d m=%d: second pass done %" PRIu64 " after %" PRIu64, df_name(tc.df), R, C, m,
+                  pe.res[3].done, pe.res[1].done);
+          free(pe.acc);
+          tcase_free(&tc);
+        }
+}
+
+// os and is traps: the ISA rules do not depend on the dataflow.
+static void directed_dataflow_traps(void) {
+  for (int df = MXU_OS; df <= MXU_IS; df++) {
+    tcase tc;
+    tcase_init(&tc, 4, 4, 4, PE_INT8);
+    tc.df = (mxu_dataflow)df;
+    add_pass(&tc, 0, 3, 0, false);
+    compare(&tc, "os/is pass without a tile");
+    tcase_free(&tc);
+    tcase_init(&tc, 4, 3, 4, PE_BF16);
+    tc.df = (mxu_dataflow)df;
+    add_load(&tc, 0, 4, 3);
+    add_pass(&tc, 0, 9, 0, false);
+    add_load(&tc, 0, 2, 3);
+    add_load(&tc, 0, 4, 3);
+    compare(&tc, "os/is two loads without a pass");
+    tcase_free(&tc);
+  }
+}
+
+// is: a pass whose accumulator rows sit at other array columns than an
+// earlier pass's can overtake it; the PE model reports it.
+static void directed_is_overtake(void) {
+  tcase tc;
+  tcase_init(&tc, 4, 8, 4, PE_INT8);
+  tc.df = MXU_IS;
+  add_load(&tc, 0, 4, 1);         // one weight column: passes follow R cycles apart
+  add_pass(&tc, 0, 8, 0, false);  // row 7 leaves column 7
+  add_pass(&tc, 0, 1, 7, false);  // row 7 leaves column 0, 7 cycles earlier in the wave
+  outcome pe;
+  run_pe(&tc, -1, 0, &pe);
+  CHECK(pe.rep.hazards > 0, "is: an overtaking accumulator write is not caught");
+  free(pe.acc);
+  tcase_free(&tc);
+}
+
 int main(void) {
   directed_single();
   directed_back_to_back();
@@ -446,11 +585,16 @@ int main(void) {
   directed_traps();
   directed_deep_and_slow();
   directed_doc_example();
+  directed_dataflows();
+  directed_dataflow_traps();
+  directed_is_overtake();
   test_seed(0x5157011eull);
-  int n = 4000;
+  int n = 4800;
   for (int i = 0; i < n; i++) random_case(i);
-  printf("test_pe: %d random cases; %d ops waited for the hardware (%d passes for the array, %d "
-         "for their tile, %d loads) and starting any of them a cycle earlier is a hazard\n",
-         n, tight_checks, waited[0], waited[1], waited[2]);
+  printf("test_pe: %d random cases (half ws, a quarter each os and is; a quarter without preloading); "
+         "%d events waited for the "
+         "hardware and happening a cycle earlier is a hazard: ws %d passes for the array, %d for their tile, %d "
+         "loads; os %d folds; is %d input blocks, %d streams\n",
+         n, tight_checks, waited[0][0], waited[0][1], waited[0][2], waited[1][0], waited[2][0], waited[2][1]);
   return test_done("test_pe");
 }

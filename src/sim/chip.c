@@ -42,6 +42,7 @@ typedef enum {
   K_NS,       // nanoseconds, turned into cycles of the clock after parsing
   K_DTYPES,   // list of MXU operand types: bf16, int8
   K_DATAFLOW, // ws, os, is
+  K_BOOL,     // true or false (also yes/no, on/off, 1/0), stored in a bool
   K_TOPOLOGY, // none, ring, 2D torus, 3D torus, 2D mesh, 3D mesh
 } key_kind;
 
@@ -71,6 +72,7 @@ static const key_info keys[] = {
   {"mxu", "weight_load_cycles", K_INT, F(weight_load_cycles), 1, 1e6, false},
   {"mxu", "weight_fifo_tiles", K_INT, F(weight_fifo_tiles), 0, 64, false},
   {"mxu", "dataflow", K_DATAFLOW, F(dataflow), 0, 0, false},
+  {"mxu", "preload", K_BOOL, F(mxu_preload), 0, 0, false},
 
   {"vpu", "lanes", K_INT, F(vpu_lanes), 1, 4096, true},
   {"vpu", "sublanes", K_INT, F(vpu_sublanes), 1, 64, true},
@@ -133,6 +135,7 @@ static void set_defaults(chip_config *c) {
   c->weight_load_cycles = 0; // 0: rows, after parsing
   c->weight_fifo_tiles = 0;
   c->dataflow = DATAFLOW_WS;
+  c->mxu_preload = true;
   c->vpu_latency = 2; // scaling book: VPU op latency 2 cycles
   c->imem_bytes = 256 * KIB;
   strcpy(c->vmem_label, "VMEM");
@@ -394,6 +397,16 @@ static bool set_value(parse_ctx *x, int k, const char *v, char *why, size_t whyl
       }
     snprintf(why, whylen, "unknown dataflow '%.40s' (expected ws, os or is)", v);
     return false;
+  case K_BOOL:
+    if (!strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcasecmp(v, "on") || !strcmp(v, "1"))
+      *(bool *)(void *)field = true;
+    else if (!strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcasecmp(v, "off") || !strcmp(v, "0"))
+      *(bool *)(void *)field = false;
+    else {
+      snprintf(why, whylen, "expected true or false, not '%.40s'", v);
+      return false;
+    }
+    return true;
   case K_TOPOLOGY:
     for (size_t i = 0; i < sizeof topologies / sizeof topologies[0]; i++)
       if (!strcasecmp(v, topologies[i])) {
@@ -824,10 +837,11 @@ void chip_print_info(const chip_config *c, void *file) {
           c->tensorcores);
 
   fprintf(f, "\nCompute\n");
-  fprintf(f, ROW "%d x %dx%d systolic array%s, %s\n", "MXUs per TensorCore", c->mxu_count, c->mxu_rows,
+  fprintf(f, ROW "%d x %dx%d systolic array%s, %s%s\n", "MXUs per TensorCore", c->mxu_count, c->mxu_rows,
           c->mxu_cols, c->mxu_count > 1 ? "s" : "",
           c->dataflow == DATAFLOW_WS ? "weight-stationary"
-          : c->dataflow == DATAFLOW_OS ? "output-stationary" : "input-stationary");
+          : c->dataflow == DATAFLOW_OS ? "output-stationary" : "input-stationary",
+          c->mxu_preload ? "" : ", no preloading (folds do not overlap)");
   char types[96] = "";
   if (c->mxu_bf16) strcat(types, "bf16 x bf16 -> f32");
   if (c->mxu_int8) {

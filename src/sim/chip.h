@@ -28,6 +28,7 @@ typedef struct {
   int weight_load_cycles;     // cycles to shift a weight tile in (default: rows)
   int weight_fifo_tiles;      // 0: weights come from VMEM only
   chip_dataflow dataflow;
+  bool mxu_preload;           // the next fold's operands load while the current one computes
 
   // [vpu]
   int vpu_lanes, vpu_sublanes;
