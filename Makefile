@@ -3,7 +3,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD := build
 SANBUILD := build-san
 
-.PHONY: all deps deps-test demo test test-normal test-san clean
+.PHONY: all deps deps-test demo test test-normal test-san bench clean
 
 all: $(BUILD)/Makefile
 	@cmake --build $(BUILD) -j $(JOBS)
@@ -38,6 +38,11 @@ test-san: $(SANBUILD)/Makefile
 	@echo "== tests: AddressSanitizer + UndefinedBehaviorSanitizer build =="
 	@cd $(SANBUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS)
+
+# Speed against the host's peak and ONNX Runtime; records docs/performance.md.
+bench: deps-test
+	@$(MAKE) --no-print-directory all
+	@sh bench/bench.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(SANBUILD)

@@ -59,8 +59,35 @@ float num_flush(float f) {
 
 // ---- Matrix unit ----
 
+static float abs_f(float f) { return num_f32(num_bits(f) & 0x7fffffffu); }
+
+static float copy_sign(float mag, float sign_of) {
+  return num_f32((num_bits(mag) & 0x7fffffffu) | (num_bits(sign_of) & 0x80000000u));
+}
+
+
+// Whether a*b + c, exactly, is below FLT_MIN in magnitude once rounded to 24
+// bits with an unbounded exponent: the x86 (and AMX) test for FTZ, "tininess
+// after rounding". Called only when fmaf gave +-FLT_MIN, the one result where
+// this differs from "the rounded result is subnormal": the exact value may lie
+// in (FLT_MIN - 2^-150, FLT_MIN - 2^-151), which rounds up to FLT_MIN on the
+// subnormal grid but below it on the finer unbounded one. Inputs are flushed.
+static bool tiny_after_rounding(float a, float b, float c, float r) {
+  // a*b is exact in double (48 bits) and so is the error of the sum (TwoSum;
+  // nothing here comes near double's underflow), so v = s + e exactly.
+  double p = (double)a * (double)b, cd = (double)c, s = p + cd, bb = s - p;
+  double e = (p - (s - bb)) + (cd - bb);
+  if (r < 0.0f) s = -s, e = -e;
+  // The tie point FLT_MIN - 2^-151 rounds (to even) up to FLT_MIN. s is
+  // within a factor 2 of it, so s - tie is exact (Sterbenz).
+  return s - (0x1p-126 - 0x1p-151) < -e;
+}
+
 float num_mxu_fma(float a, float b, float c) {
-  return num_flush(num_canon(fmaf(num_flush(a), num_flush(b), num_flush(c))));
+  a = num_flush(a), b = num_flush(b), c = num_flush(c);
+  float r = fmaf(a, b, c);
+  if (abs_f(r) == FLT_MIN && tiny_after_rounding(a, b, c, r)) r = copy_sign(0.0f, r);
+  return num_flush(num_canon(r));
 }
 
 float num_mxu_add(float a, float b) {
@@ -117,12 +144,6 @@ void num_mxu_pass_i8(int32_t *acc, size_t acc_stride, const int8_t *lhs, size_t 
 // ---- Vector unit: transcendental functions ----
 // Each is a fixed sequence of fp32 operations; docs/numerics.md gives the
 // algorithms, where the coefficients come from and the measured errors.
-
-static float abs_f(float f) { return num_f32(num_bits(f) & 0x7fffffffu); }
-
-static float copy_sign(float mag, float sign_of) {
-  return num_f32((num_bits(mag) & 0x7fffffffu) | (num_bits(sign_of) & 0x80000000u));
-}
 
 // 2^n for -126 <= n <= 127, exactly.
 static float pow2i(int n) {

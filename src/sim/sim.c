@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sim/kernels.h"
 #include "sim/numerics.h"
 #include "sim/simint.h"
 
@@ -64,6 +65,36 @@ const char *sim_unit_name(const sim *s, int id, char *buf, size_t len) {
 
 // ---------------------------------------------------------------- set-up
 
+// Local memory (VMEM, accumulators) of a simulator that ended is kept for the
+// next one in the process: a fresh allocation costs a page fault per 4 KiB
+// the program touches, during the run, while clearing a kept one costs a
+// memset here. One of each size; nothing else is shared between simulators.
+#include <pthread.h>
+static struct {
+  pthread_mutex_t mu;
+  void *buf[2];
+  uint64_t size[2];
+} local_cache = {PTHREAD_MUTEX_INITIALIZER, {NULL, NULL}, {0, 0}};
+
+static void *local_alloc(uint64_t size) {
+  void *p = NULL;
+  pthread_mutex_lock(&local_cache.mu);
+  for (int i = 0; i < 2 && !p; i++)
+    if (local_cache.buf[i] && local_cache.size[i] == size) p = local_cache.buf[i], local_cache.buf[i] = NULL;
+  pthread_mutex_unlock(&local_cache.mu);
+  if (p) return memset(p, 0, size);
+  return calloc(1, size ? size : 1);
+}
+
+static void local_free(void *p, uint64_t size) {
+  if (!p) return;
+  pthread_mutex_lock(&local_cache.mu);
+  for (int i = 0; i < 2 && p; i++)
+    if (!local_cache.buf[i]) local_cache.buf[i] = p, local_cache.size[i] = size, p = NULL;
+  pthread_mutex_unlock(&local_cache.mu);
+  free(p);
+}
+
 sim *sim_create(const chip_config *chip, const sim_options *opt, char *err, size_t errlen) {
   if (chip->mxu_count > SIM_MAX_MXU || chip->dma_queues > SIM_MAX_DMA || chip->dma_queues < 1 ||
       chip->queue_depth < 1) {
@@ -76,15 +107,14 @@ sim *sim_create(const chip_config *chip, const sim_options *opt, char *err, size
   s->chip = *chip;
   if (opt) s->opt = *opt;
   if (!s->opt.max_cycles) s->opt.max_cycles = SIM_DEFAULT_MAX_CYCLES;
-  size_t tile = (size_t)chip->mxu_rows * chip->mxu_cols * 2;
   if (lazymem_init(&s->host, SIM_HOST_BYTES) || lazymem_init(&s->hbm, chip->hbm_bytes)) goto oom;
-  s->vmem = calloc(1, chip->vmem_bytes ? chip->vmem_bytes : 1);
-  s->acc = calloc(1, chip->acc_bytes ? chip->acc_bytes : 1);
+  s->vmem = local_alloc(chip->vmem_bytes);
+  s->acc = local_alloc(chip->acc_bytes);
   s->smem = calloc(1, chip->smem_bytes ? chip->smem_bytes : 1);
   if (!s->vmem || !s->acc || !s->smem) goto oom;
-  for (int i = 0; i < chip->mxu_count; i++) {
-    s->mw[i].shadow = calloc(1, tile);
-    s->mw[i].active = calloc(1, tile);
+  for (int i = 0; i < chip->mxu_count; i++) { // weights as the host kernels want them (kernels.h)
+    s->mw[i].shadow = num_tile_alloc(chip->mxu_rows, chip->mxu_cols);
+    s->mw[i].active = num_tile_alloc(chip->mxu_rows, chip->mxu_cols);
     if (!s->mw[i].shadow || !s->mw[i].active) goto oom;
   }
   for (int id = 0; id < SIM_UNITS; id++) {
@@ -98,8 +128,10 @@ sim *sim_create(const chip_config *chip, const sim_options *opt, char *err, size
       u->q = calloc((size_t)chip->queue_depth, sizeof *u->q);
       if (!u->q) goto oom;
     }
-    if (u->kind == UNIT_MXU)
+    if (u->kind == UNIT_MXU) {
       mxu_timing_init(&u->mt, chip->mxu_rows, chip->mxu_cols, chip->weight_load_cycles);
+      mxu_timing_set_dataflow(&u->mt, (mxu_dataflow)chip->dataflow, chip->mxu_preload);
+    }
   }
   s->res_bw[SPACE_HOST] = chip->host_bandwidth / chip->clock_hz;
   s->res_bw[SPACE_HBM] = chip->hbm_bandwidth / chip->clock_hz;
@@ -115,7 +147,7 @@ void sim_destroy(sim *s) {
   if (!s) return;
   lazymem_free(&s->host);
   lazymem_free(&s->hbm);
-  free(s->vmem), free(s->acc), free(s->smem);
+  local_free(s->vmem, s->chip.vmem_bytes), local_free(s->acc, s->chip.acc_bytes), free(s->smem);
   for (int i = 0; i < SIM_MAX_MXU; i++) free(s->mw[i].shadow), free(s->mw[i].active);
   for (int id = 0; id < SIM_UNITS; id++) free(s->units[id].q);
   free(s->code), free(s->dec), free(s->legal), free(s->heap), free(s->trace), free(s->tmp);
@@ -518,31 +550,18 @@ static int dispatch(sim *s, const isa_inst *in) {
 }
 
 // ---------------------------------------------------------------- data effects
+// A tile instruction's data effect happens when it starts (docs/timing.md).
+// Each effect is written as work on a piece of its instruction (runs of a
+// DMA, rows of a pass, items of a vector block), so that it can run whole,
+// split across the host's threads, or later on another thread (deferred
+// effects, below): the values are the same in every case.
 
-static void *staging(sim *s, uint64_t n) {
-  if (n > s->tmpcap) {
-    free(s->tmp);
-    s->tmp = malloc(n);
-    s->tmpcap = s->tmp ? n : 0;
-  }
-  return s->tmp;
+// Where a local address is on the host; the caller has checked the range.
+static uint8_t *local_at(const sim *s, uint64_t addr) {
+  return addr < s->chip.vmem_bytes ? s->vmem + addr : s->acc + (addr - ISA_ACC_BASE);
 }
 
-static int do_dma(sim *s, const qentry *e) {
-  const uint64_t *d = e->desc;
-  sim_mem sm = (sim_mem)(e->in.funct & 3), dm = (sim_mem)(e->in.funct >> 2);
-  uint8_t *buf = staging(s, d[0]);
-  if (!buf) return trap(s, e->pc, "out of host memory staging a %" PRIu64 "-byte DMA run", d[0]);
-  for (uint64_t i3 = 0; i3 < d[7]; i3++)
-    for (uint64_t i2 = 0; i2 < d[4]; i2++)
-      for (uint64_t i1 = 0; i1 < d[1]; i1++) {
-        uint64_t so = i1 * d[2] + i2 * d[5] + i3 * d[8], dof = i1 * d[3] + i2 * d[6] + i3 * d[9];
-        mem_read(s, sm, e->rb + so, buf, d[0]);
-        if (mem_write(s, dm, e->ra + dof, buf, d[0]))
-          return trap(s, e->pc, "out of host memory backing the simulated %s", mem_name(dm));
-      }
-  return 0;
-}
+static uint64_t umin(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
 static void count_bytes(sim *s, sim_mem m, uint64_t addr, uint64_t n, bool write) {
   switch (m) {
@@ -556,17 +575,615 @@ static void count_bytes(sim *s, sim_mem m, uint64_t addr, uint64_t n, bool write
   }
 }
 
+// ---- DMA
+
+// Bytes [off, off + n) of runs [first, last), in order, each read whole before
+// it is written (a run that overlaps itself moves like memmove). Local memory
+// is addressed directly; host memory and HBM through their pages. -1: out of
+// host memory (a page, or a run's copy between two paged memories).
+static int dma_runs(sim *s, const qentry *e, uint64_t first, uint64_t last, uint64_t off, size_t n) {
+  const uint64_t *d = e->desc;
+  sim_mem sm = (sim_mem)(e->in.funct & 3), dm = (sim_mem)(e->in.funct >> 2);
+  lazymem *lz[] = {[MEM_HOST] = &s->host, [MEM_HBM] = &s->hbm};
+  uint8_t *buf = NULL;
+  if (sm != MEM_LOCAL && dm != MEM_LOCAL && !(buf = malloc(n ? n : 1))) return -1;
+  uint64_t i1 = first % d[1], i2 = first / d[1] % d[4], i3 = first / d[1] / d[4];
+  int rc = 0;
+  for (uint64_t r = first; r < last && !rc; r++) {
+    uint64_t src = e->rb + i1 * d[2] + i2 * d[5] + i3 * d[8] + off;
+    uint64_t dst = e->ra + i1 * d[3] + i2 * d[6] + i3 * d[9] + off;
+    if (sm == MEM_LOCAL && dm == MEM_LOCAL) memmove(local_at(s, dst), local_at(s, src), n);
+    else if (sm == MEM_LOCAL) rc = lazymem_write(lz[dm], dst, local_at(s, src), n);
+    else if (dm == MEM_LOCAL) lazymem_read(lz[sm], src, local_at(s, dst), n);
+    else {
+      lazymem_read(lz[sm], src, buf, n);
+      rc = lazymem_write(lz[dm], dst, buf, n);
+    }
+    if (++i1 == d[1]) {
+      i1 = 0;
+      if (++i2 == d[4]) i2 = 0, i3++;
+    }
+  }
+  free(buf);
+  return rc;
+}
+
+// Where runs [first, last) lie: the lowest byte and one past the highest
+// (strides are signed; the block is inside one memory, checked at dispatch).
+// j = 0 source, 1 destination.
+static void dma_extent(const qentry *e, uint64_t first, uint64_t last, int j, uint64_t *lo, uint64_t *hi) {
+  const uint64_t *d = e->desc;
+  uint64_t base = j ? e->ra : e->rb, runs = d[1] * d[4] * d[7];
+  int64_t l = 0, h = 0;
+  if (first == 0 && last == runs) // the whole block: its corners
+    for (int i = 0; i < 3; i++) {
+      int64_t o = (int64_t)(d[1 + 3 * i] - 1) * (int64_t)d[2 + 3 * i + j];
+      *(o < 0 ? &l : &h) += o;
+    }
+  else
+    for (uint64_t r = first; r < last; r++) {
+      uint64_t i1 = r % d[1], i2 = r / d[1] % d[4], i3 = r / d[1] / d[4];
+      int64_t o = (int64_t)(i1 * d[2 + j] + i2 * d[5 + j] + i3 * d[8 + j]);
+      if (r == first || o < l) l = o;
+      if (r == first || o > h) h = o;
+    }
+  *lo = base + (uint64_t)l, *hi = base + (uint64_t)h + d[0];
+}
+
+// Whether no two runs of a block overlap: with the dimensions ordered by
+// stride, each stride clears everything inside it (sufficient, not necessary).
+static bool runs_disjoint(const uint64_t *d, int j) {
+  uint64_t count[3], stride[3];
+  int nd = 0;
+  for (int i = 0; i < 3; i++)
+    if (d[1 + 3 * i] > 1) {
+      int64_t st = (int64_t)d[2 + 3 * i + j];
+      count[nd] = d[1 + 3 * i], stride[nd++] = st < 0 ? (uint64_t)0 - (uint64_t)st : (uint64_t)st;
+    }
+  for (int a = 1; a < nd; a++) // insertion sort by stride
+    for (int b = a; b > 0 && stride[b] < stride[b - 1]; b--) {
+      uint64_t t = stride[b];
+      stride[b] = stride[b - 1], stride[b - 1] = t;
+      t = count[b], count[b] = count[b - 1], count[b - 1] = t;
+    }
+  unsigned __int128 ext = d[0];
+  for (int i = 0; i < nd; i++) {
+    if (stride[i] < ext) return false;
+    ext += (unsigned __int128)stride[i] * (count[i] - 1);
+  }
+  return true;
+}
+
+#define DMA_TASK_BYTES (64 << 10) // the least a thread is handed
+
+// How a DMA splits into `parts` pieces whose order cannot be seen: none
+// (false) when a destination overlaps another run or a source, or writes host
+// memory or HBM (their pages appear as they are written, one at a time).
+// Pieces are `per` whole runs, or, when runs are few and long, `piece` bytes
+// of one run (pieces per run: `pieces`).
+typedef struct {
+  sim *s;
+  const qentry *e;
+  uint64_t runs, per, pieces, piece, tasks;
+} dma_split;
+
+static bool dma_plan(sim *s, const qentry *e, uint64_t parts, dma_split *sp) {
+  const uint64_t *d = e->desc;
+  sim_mem sm = (sim_mem)(e->in.funct & 3), dm = (sim_mem)(e->in.funct >> 2);
+  uint64_t runs = d[1] * d[4] * d[7]; // e->bytes fits 64 bits (dispatch), so this does
+  *sp = (dma_split){s, e, runs, runs, 1, d[0], 1};
+  if (parts < 2 || dm != MEM_LOCAL || e->bytes < 2 * DMA_TASK_BYTES || !runs_disjoint(d, 1)) return false;
+  if (sm == MEM_LOCAL) {
+    uint64_t slo, shi, dlo, dhi;
+    dma_extent(e, 0, runs, 0, &slo, &shi);
+    dma_extent(e, 0, runs, 1, &dlo, &dhi);
+    if (shi > dlo && dhi > slo) return false;
+  }
+  if (runs >= parts) {
+    uint64_t want = (runs + parts - 1) / parts, least = (DMA_TASK_BYTES + d[0] - 1) / d[0];
+    sp->per = want > least ? want : least;
+    sp->tasks = (runs + sp->per - 1) / sp->per;
+  } else { // a few long runs: pieces of them
+    uint64_t want = (e->bytes + parts - 1) / parts;
+    sp->per = 1;
+    sp->piece = want > DMA_TASK_BYTES ? want : DMA_TASK_BYTES;
+    sp->pieces = (d[0] + sp->piece - 1) / sp->piece;
+    sp->tasks = runs * sp->pieces;
+  }
+  return sp->tasks > 1;
+}
+
+// Piece `task` of a split: runs [*first, *last), bytes [*off, *off + *len).
+static void dma_piece(const dma_split *sp, uint64_t task, uint64_t *first, uint64_t *last, uint64_t *off,
+                      uint64_t *len) {
+  uint64_t n = sp->e->desc[0];
+  if (sp->pieces > 1) {
+    *first = task / sp->pieces, *last = *first + 1, *off = task % sp->pieces * sp->piece;
+    *len = umin(sp->piece, n - *off);
+  } else {
+    *first = task * sp->per, *last = umin(sp->runs, *first + sp->per), *off = 0, *len = n;
+  }
+}
+
+static void dma_task(void *ctx, int task) {
+  const dma_split *sp = ctx;
+  uint64_t first, last, off, len;
+  dma_piece(sp, (uint64_t)task, &first, &last, &off, &len);
+  dma_runs(sp->s, sp->e, first, last, off, (size_t)len); // into local memory: cannot fail
+}
+
+// The whole DMA now, on the pool's threads when its pieces allow. -1: out of
+// host memory.
+static int dma_now(sim *s, const qentry *e) {
+  dma_split sp;
+  if (dma_plan(s, e, 2 * (uint64_t)num_threads(), &sp)) {
+    num_parallel((int)sp.tasks, dma_task, &sp);
+    return 0;
+  }
+  return dma_runs(s, e, 0, sp.runs, 0, (size_t)e->desc[0]);
+}
+
+// ---- MXU
+
+// Rows [r0, r1) of a pass with the prepared tile (already loaded: a deferred
+// pass runs after its weight load). An input that overlaps the output sees
+// earlier outputs (numerics.c's order): only the reference, one output at a
+// time, does that.
+static void pass_now(sim *s, const qentry *e, const void *tile, uint64_t r0, uint64_t r1) {
+  const num_tile_hdr *t = tile;
+  uint64_t C = (uint64_t)s->chip.mxu_cols, es = t->dtype == DT_BF16 ? 2 : 1, m = r1 - r0;
+  uint64_t in = e->rb + r0 * e->rd, out = e->ra + r0 * C * 4;
+  uint64_t in_len = span(m, e->rd, (uint64_t)t->k * es), out_len = span(m, C * 4, (uint64_t)t->n * 4);
+  bool acc = e->in.flags & MXU_FLAG_ACC;
+  if (overlaps(in, in_len, out, out_len))
+    num_tile_pass_ref(tile, local_at(s, out), (size_t)C, local_at(s, in), (size_t)e->rd, (int)m, acc);
+  else
+    num_tile_pass(tile, local_at(s, out), (size_t)C, local_at(s, in), (size_t)e->rd, (int)m, acc);
+}
+
+// ---- vector unit
+// Elements are staged in fp32 a chunk at a time (kernels.h converts and
+// computes whole chunks). docs/isa.md defines an elementwise instruction row
+// by row, each row read whole before it is written; work is split where the
+// result cannot depend on the order.
+
+#define VPU_CHUNK 512        // elements staged at a time, per thread
+#define VPU_TASK_ELEMS 32768 // the least work worth handing to another thread
+
+typedef struct {
+  sim *s;
+  const qentry *e;
+  int op, kind, dt, dt1, dt2;    // dt: destination type
+  uint64_t ed, e1, e2, rows, cols;
+  uint8_t *dst;
+  const uint8_t *a, *b;
+  const uint64_t *d;
+  bool whole_rows;               // elementwise with one source wider and one narrower, in place: rows staged whole
+  bool rows_indep;               // no destination row reaches into another row
+  bool flat;                     // items are (row, chunk) pairs, else whole rows
+  bool reverse;                  // a row's chunks from its end
+  bool fused;                    // fp32 in and out: num_vop_f32 straight on memory
+  uint64_t nchunks, items, first, per_task;
+  float *out;                    // reductions: results before they are stored
+  uint8_t *tmp;                  // transpose: the result in the destination type
+} vpu_job;
+
+static void vpu_plan(sim *s, const qentry *e, vpu_job *j) {
+  const isa_inst *in = &e->in;
+  const uint64_t *d = e->desc;
+  const isa_vpu_info *v = &isa_vpu_ops[in->funct];
+  uint64_t rows = d[0], cols = d[1];
+  uint64_t ed = (uint64_t)isa_dtype_bytes[in->dt_dst], e1 = (uint64_t)isa_dtype_bytes[in->dt_src1],
+           e2 = (uint64_t)isa_dtype_bytes[in->dt_src2];
+  // Base pointers were range-checked at dispatch for the whole block.
+  *j = (vpu_job){.s = s, .e = e, .op = in->funct, .kind = v->kind, .dt = in->dt_dst, .dt1 = in->dt_src1,
+                 .dt2 = in->dt_src2, .ed = ed, .e1 = e1, .e2 = e2, .rows = rows, .cols = cols,
+                 .dst = local_at(s, e->ra), .a = local_at(s, e->rb),
+                 .b = v->kind == VK_BINARY ? local_at(s, e->rc) : NULL, .d = d,
+                 .nchunks = (cols + VPU_CHUNK - 1) / VPU_CHUNK};
+  if (v->kind != VK_UNARY && v->kind != VK_BINARY && v->kind != VK_REQUANT) return;
+  // A source that is the destination (dispatch allows only the same rows) of
+  // a narrower type must be read before the wider results overwrite it:
+  // chunks from the end of the row; of a wider type: from the start.
+  bool in1 = e->ra == e->rb, in2 = v->kind == VK_BINARY && e->ra == e->rc;
+  bool wider = (in1 && e1 < ed) || (in2 && e2 < ed), narrower = (in1 && e1 > ed) || (in2 && e2 > ed);
+  uint64_t reach = cols * ed;
+  if (in1 && cols * e1 > reach) reach = cols * e1;
+  if (in2 && cols * e2 > reach) reach = cols * e2;
+  j->rows_indep = rows == 1 || d[2] >= reach;
+  j->whole_rows = wider && narrower;
+  j->reverse = wider;
+  j->flat = !wider && !narrower;
+  j->items = j->flat ? rows * j->nchunks : rows;
+  // fp32 throughout with an operation num_vop_f32 knows: no staging. Sources
+  // are the destination exactly or apart from it (dispatch), as it needs.
+  j->fused = v->kind != VK_REQUANT && in->dt_dst == DT_F32 && in->dt_src1 == DT_F32 &&
+             (v->kind == VK_UNARY || in->dt_src2 == DT_F32) && num_vop_f32(j->op, NULL, NULL, NULL, 0);
+}
+
+// Elementwise (and requant) on columns [c0, c0 + n) of row r.
+static void vpu_chunk(const vpu_job *j, uint64_t r, uint64_t c0, uint64_t n, float *x, float *y) {
+  const uint64_t *d = j->d;
+  uint8_t *dst = j->dst + r * d[2] + c0 * j->ed;
+  const uint8_t *a = j->a + r * d[3] + c0 * j->e1;
+  if (j->kind == VK_REQUANT) { // int32 staged first: dst may be the same row
+    for (uint64_t c = 0; c < n; c += VPU_CHUNK) {
+      int32_t v[VPU_CHUNK];
+      uint64_t len = umin(VPU_CHUNK, n - c);
+      memcpy(v, a + c * 4, len * 4);
+      num_vrequant((int8_t *)dst + c, v, len, (int32_t)d[6], (int)d[7], (int32_t)d[8]);
+    }
+    return;
+  }
+  if (j->fused) { // fp32 throughout, memory to memory (aligned: dispatch checks)
+    const float *b = NULL;
+    if (j->kind == VK_BINARY) {
+      if (j->d[5]) b = (const float *)(const void *)(j->b + r * d[4] + c0 * 4);
+      else { // one value for the whole row
+        for (uint64_t i = 0; i < n; i++) memcpy(&y[i], j->b + r * d[4], 4);
+        b = y;
+      }
+    }
+    num_vop_f32(j->op, (float *)(void *)dst, (const float *)(const void *)a, b, n);
+    return;
+  }
+  num_vload(j->dt1, x, a, n);
+  const float *b = NULL;
+  if (j->kind == VK_BINARY) {
+    if (d[5]) num_vload(j->dt2, y, j->b + r * d[4] + c0 * j->e2, n);
+    else { // one value for the whole row
+      num_vload(j->dt2, y, j->b + r * d[4], 1);
+      for (uint64_t i = 1; i < n; i++) y[i] = y[0];
+    }
+    b = y;
+  }
+  num_vop(j->op, x, x, b, n);
+  num_vstore(j->dt, dst, x, n);
+}
+
+// Items [i0, i1) of an elementwise job.
+static void vpu_items(const vpu_job *j, uint64_t i0, uint64_t i1) {
+  float x[VPU_CHUNK], y[VPU_CHUNK];
+  for (uint64_t i = i0; i < i1; i++) {
+    if (j->flat) {
+      uint64_t c0 = i % j->nchunks * VPU_CHUNK;
+      vpu_chunk(j, i / j->nchunks, c0, umin(VPU_CHUNK, j->cols - c0), x, y);
+      continue;
+    }
+    for (uint64_t c = 0; c < j->nchunks; c++) {
+      uint64_t c0 = (j->reverse ? j->nchunks - 1 - c : c) * VPU_CHUNK;
+      vpu_chunk(j, i, c0, umin(VPU_CHUNK, j->cols - c0), x, y);
+    }
+  }
+}
+
+static void vpu_elementwise_task(void *ctx, int task) {
+  const vpu_job *j = ctx;
+  uint64_t i0 = j->first + (uint64_t)task * j->per_task;
+  vpu_items(j, i0, umin(j->items, i0 + j->per_task));
+}
+
+// Row reductions: out[r] = src[r][0] op src[r][1] op ..., in column order.
+static void vpu_reduce_task(void *ctx, int task) {
+  const vpu_job *j = ctx;
+  float x[VPU_CHUNK];
+  uint64_t r0 = (uint64_t)task * j->per_task, r1 = umin(j->rows, r0 + j->per_task);
+  for (uint64_t r = r0; r < r1; r++) {
+    float acc = 0.0f;
+    for (uint64_t c0 = 0; c0 < j->cols; c0 += VPU_CHUNK) {
+      uint64_t n = umin(VPU_CHUNK, j->cols - c0);
+      num_vload(j->dt1, x, j->a + r * j->d[3] + c0 * j->e1, n);
+      if (!c0) acc = x[0];
+      acc = num_vreduce(j->op, acc, x + !c0, n - !c0);
+    }
+    j->out[r] = acc;
+  }
+}
+
+// Column reductions: out[c] = src[0][c] op src[1][c] op ..., in row order,
+// for the columns of a group of chunks.
+static void vpu_reduce_col_task(void *ctx, int task) {
+  const vpu_job *j = ctx;
+  float x[VPU_CHUNK];
+  uint64_t k0 = (uint64_t)task * j->per_task, k1 = umin(j->nchunks, k0 + j->per_task);
+  for (uint64_t k = k0; k < k1; k++) {
+    uint64_t c0 = k * VPU_CHUNK, n = umin(VPU_CHUNK, j->cols - c0);
+    num_vload(j->dt1, j->out + c0, j->a + c0 * j->e1, n);
+    for (uint64_t r = 1; r < j->rows; r++) {
+      num_vload(j->dt1, x, j->a + r * j->d[3] + c0 * j->e1, n);
+      num_vfold(j->op, j->out + c0, x, n);
+    }
+  }
+}
+
+// Transpose into tmp (column-major rows of the destination type).
+static void vpu_transpose_task(void *ctx, int task) {
+  const vpu_job *j = ctx;
+  float x[VPU_CHUNK];
+  union {
+    uint32_t u32[VPU_CHUNK];
+    uint16_t u16[VPU_CHUNK];
+    uint8_t u8[VPU_CHUNK];
+  } conv;
+  uint64_t r0 = (uint64_t)task * j->per_task, r1 = umin(j->rows, r0 + j->per_task), R = j->rows;
+  for (uint64_t r = r0; r < r1; r++)
+    for (uint64_t c0 = 0; c0 < j->cols; c0 += VPU_CHUNK) {
+      uint64_t n = umin(VPU_CHUNK, j->cols - c0);
+      num_vload(j->dt1, x, j->a + r * j->d[3] + c0 * j->e1, n);
+      num_vstore(j->dt, &conv, x, n);
+      uint8_t *t = j->tmp + r * j->ed;
+      size_t step = (size_t)(R * j->ed);
+      switch (j->ed) { // the buffer is malloc'd: aligned for any element
+      case 4: for (uint64_t i = 0; i < n; i++) *(uint32_t *)(void *)(t + (c0 + i) * step) = conv.u32[i]; break;
+      case 2: for (uint64_t i = 0; i < n; i++) *(uint16_t *)(void *)(t + (c0 + i) * step) = conv.u16[i]; break;
+      default: for (uint64_t i = 0; i < n; i++) t[(c0 + i) * step] = conv.u8[i]; break;
+      }
+    }
+}
+
+// Splits items [first, last) of item_elems elements each into tasks and runs
+// them (tasks of reductions and transposes count from 0).
+static void vpu_run(vpu_job *j, uint64_t first, uint64_t last, uint64_t item_elems, bool parallel,
+                    void (*fn)(void *, int)) {
+  uint64_t threads = (uint64_t)num_threads(), items = last - first;
+  uint64_t per = parallel ? (items + 2 * threads - 1) / (2 * threads) : items;
+  uint64_t least = (VPU_TASK_ELEMS + item_elems - 1) / item_elems;
+  if (per < least) per = least;
+  if (per < 1) per = 1;
+  if (items / per >= 1 << 30) per = items / (1 << 29); // a task count that fits an int
+  j->first = first, j->items = last, j->per_task = per;
+  num_parallel((int)((items + per - 1) / per), fn, j);
+}
+
+// Items [i0, i1) of a vector instruction (elementwise; any other kind runs
+// whole), on the pool's threads where the order cannot be seen. -1: out of
+// host memory.
+static int vpu_now(sim *s, const qentry *e, uint64_t i0, uint64_t i1) {
+  vpu_job j;
+  vpu_plan(s, e, &j);
+  uint64_t rows = j.rows, cols = j.cols, ed = j.ed;
+  const uint64_t *d = j.d;
+  switch (j.kind) {
+  case VK_UNARY: case VK_BINARY: case VK_REQUANT:
+    if (j.whole_rows) { // a source narrower and one wider in place: stage whole rows, in order
+      float *x = malloc(cols * 2 * sizeof(float));
+      if (!x) return -1;
+      for (uint64_t r = 0; r < rows; r++) vpu_chunk(&j, r, 0, cols, x, x + cols);
+      free(x);
+      return 0;
+    }
+    i1 = umin(i1, j.items);
+    if (i0 < i1) vpu_run(&j, i0, i1, j.flat ? umin(VPU_CHUNK, cols) : cols, j.rows_indep, vpu_elementwise_task);
+    return 0;
+  case VK_REDUCE: // all rows first: the destination may overlap the source
+    if (!(j.out = malloc(rows * sizeof(float)))) return -1;
+    vpu_run(&j, 0, rows, cols, true, vpu_reduce_task);
+    if (d[2] == ed) num_vstore(j.dt, j.dst, j.out, rows);
+    else
+      for (uint64_t r = 0; r < rows; r++) num_vstore(j.dt, j.dst + r * d[2], j.out + r, 1);
+    free(j.out);
+    return 0;
+  case VK_REDUCE_COL:
+    if (!(j.out = malloc(cols * sizeof(float)))) return -1;
+    vpu_run(&j, 0, j.nchunks, rows * umin(VPU_CHUNK, cols), true, vpu_reduce_col_task);
+    num_vstore(j.dt, j.dst, j.out, cols);
+    free(j.out);
+    return 0;
+  case VK_TRANSPOSE:
+    if (!(j.tmp = malloc(rows * cols * ed))) return -1;
+    vpu_run(&j, 0, rows, cols, true, vpu_transpose_task);
+    for (uint64_t c = 0; c < cols; c++) memcpy(j.dst + c * d[2], j.tmp + c * rows * ed, rows * ed);
+    free(j.tmp);
+    return 0;
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------- deferred effects
+// With several host threads the event loop does not wait for values: timing
+// never reads simulated memory (no DMA reaches SMEM, where descriptors and the
+// scalar unit's data are). Effects go to a queue in start order, and workers
+// (the pool's threads, and the event loop's when the queue is full or the run
+// ends) run each one once every earlier effect it conflicts with is done: two
+// effects conflict when they touch the same bytes and one of them writes.
+// Every byte therefore sees the same writes in the same order as when the
+// effects run one by one at their starts, whatever runs them and when.
+// What effects touch is described conservatively by spans:
+//   local memory: byte ranges; host memory and HBM: whole 64 KiB pages (their
+//   page tables change as pages appear), and every effect that writes one of
+//   them also writes its ALLOC span (pages appear one at a time);
+//   TILE: an MXU weight buffer, by its address: a weight load writes the
+//   buffer it fills, a pass reads the one it uses.
+// Big effects are queued as pieces (rows of a pass, items of a vector block,
+// runs of a DMA) where the pieces' order cannot be seen, so that one
+// instruction, too, can run on several threads.
+
+enum { SP_HOST, SP_HBM, SP_LOCAL, SP_TILE, SP_HOST_ALLOC, SP_HBM_ALLOC };
+enum { EFF_DMA, EFF_LDW, EFF_PASS, EFF_VPU };
+
+typedef struct {
+  int space;
+  bool write;
+  uint64_t lo, hi;
+} eff_span;
+
+typedef struct {
+  int kind;
+  qentry e;
+  void *tile;             // LDW: the buffer it fills; PASS: the one it reads
+  uint64_t p0, p1;        // the piece: runs, rows or items
+  uint64_t off, len;      // DMA: bytes of each run
+  uint64_t cycle;         // its start, for a trap's message
+  eff_span span[4];
+  int nspan, ndeps, state; // state: 0 waiting, 1 running, 2 done
+  uint64_t dependents;    // ring slots of later effects that wait for this one
+} effect;
+
+#define EFF_RING 32 // effects between the oldest unfinished one and the newest
+
+typedef struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;      // an effect became ready or done, or the run ended
+  sim *s;
+  effect ring[EFF_RING];
+  uint64_t head, tail;    // [head, tail): queued and not yet retired
+  bool ended;
+  bool failed;            // an effect ran out of host memory
+  uint64_t fail_pc, fail_cycle;
+  const char *fail_what;  // the memory it was filling
+} engine;
+
+static _Thread_local engine *fx; // the event loop's engine on its thread; NULL: effects run at once
+
+static bool spans_conflict(const effect *a, const effect *b) {
+  for (int i = 0; i < a->nspan; i++)
+    for (int j = 0; j < b->nspan; j++) {
+      const eff_span *x = &a->span[i], *y = &b->span[j];
+      if (x->space == y->space && (x->write || y->write) && x->lo < y->hi && y->lo < x->hi) return true;
+    }
+  return false;
+}
+
+static void add_span(effect *f, sim_mem m, bool write, uint64_t lo, uint64_t hi) {
+  assert(f->nspan < 4);
+  if (m == MEM_LOCAL) {
+    f->span[f->nspan++] = (eff_span){SP_LOCAL, write, lo, hi};
+    return;
+  }
+  int space = m == MEM_HBM ? SP_HBM : SP_HOST;
+  f->span[f->nspan++] = (eff_span){space, write, lo >> LAZY_PAGE_BITS, ((hi - 1) >> LAZY_PAGE_BITS) + 1};
+  if (write) f->span[f->nspan++] = (eff_span){space == SP_HBM ? SP_HBM_ALLOC : SP_HOST_ALLOC, true, 0, 1};
+}
+
+// Runs an effect (on any thread). -1: out of host memory.
+static int effect_run(sim *s, const effect *f) {
+  const qentry *e = &f->e;
+  switch (f->kind) {
+  case EFF_DMA:
+    if (f->len) return dma_runs(s, e, f->p0, f->p1, f->off, (size_t)f->len);
+    return dma_now(s, e);
+  case EFF_LDW:
+    num_tile_load(f->tile, e->in.dt_src1, local_at(s, e->ra), (size_t)e->rb, (int)e->rc, (int)e->rd);
+    return 0;
+  case EFF_PASS: pass_now(s, e, f->tile, f->p0, f->p1); return 0;
+  default: return vpu_now(s, e, f->p0, f->p1);
+  }
+}
+
+// The oldest queued effect that may run, marked running; NULL if none.
+static effect *engine_claim(engine *g) {
+  for (uint64_t i = g->head; i < g->tail; i++) {
+    effect *f = &g->ring[i % EFF_RING];
+    if (f->state == 0 && f->ndeps == 0) {
+      f->state = 1;
+      return f;
+    }
+  }
+  return NULL;
+}
+
+// Runs f (claimed, lock not held), then marks it done. Takes the lock.
+static void engine_finish(engine *g, effect *f) {
+  int rc = effect_run(g->s, f);
+  pthread_mutex_lock(&g->mu);
+  if (rc && (!g->failed || f->cycle < g->fail_cycle)) {
+    g->failed = true, g->fail_pc = f->e.pc, g->fail_cycle = f->cycle;
+    g->fail_what = f->kind == EFF_DMA ? mem_name((sim_mem)(f->e.in.funct >> 2)) : "vector unit staging";
+  }
+  f->state = 2;
+  for (uint64_t m = f->dependents; m; m &= m - 1) g->ring[__builtin_ctzll(m)].ndeps--;
+  while (g->head < g->tail && g->ring[g->head % EFF_RING].state == 2) g->head++;
+  pthread_cond_broadcast(&g->cv);
+}
+
+// Runs one ready effect, or waits for one to finish. Lock held.
+static void engine_step(engine *g) {
+  effect *f = engine_claim(g);
+  if (!f) {
+    pthread_cond_wait(&g->cv, &g->mu);
+    return;
+  }
+  pthread_mutex_unlock(&g->mu);
+  engine_finish(g, f);
+}
+
+static void engine_push(engine *g, effect *f) {
+  pthread_mutex_lock(&g->mu);
+  while (g->tail - g->head == EFF_RING) engine_step(g); // full: help
+  uint64_t slot = g->tail % EFF_RING;
+  f->ndeps = 0, f->state = 0, f->dependents = 0;
+  for (uint64_t i = g->head; i < g->tail; i++) {
+    effect *o = &g->ring[i % EFF_RING];
+    if (o->state != 2 && spans_conflict(o, f)) f->ndeps++, o->dependents |= 1ull << slot;
+  }
+  g->ring[slot] = *f;
+  g->tail++;
+  if (!f->ndeps) pthread_cond_broadcast(&g->cv);
+  pthread_mutex_unlock(&g->mu);
+}
+
+// Waits until every queued effect is done (helping).
+static void engine_drain(engine *g) {
+  pthread_mutex_lock(&g->mu);
+  while (g->head < g->tail) engine_step(g);
+  pthread_mutex_unlock(&g->mu);
+}
+
+static void engine_work(engine *g) {
+  pthread_mutex_lock(&g->mu);
+  while (!g->ended || g->head < g->tail) engine_step(g);
+  pthread_mutex_unlock(&g->mu);
+}
+
+// Pieces worth queueing for an effect of `work` units (MACs, elements, bytes)
+// when a piece should have at least `least`.
+static uint64_t effect_parts(uint64_t work, uint64_t least) {
+  uint64_t threads = (uint64_t)num_threads(), parts = work / least;
+  return parts < 1 ? 1 : parts > threads ? threads : parts;
+}
+
+// ---- the effects of starting instructions: statistics now, values now or queued
+
+static int do_dma(sim *s, const qentry *e) {
+  if (!fx) {
+    if (!dma_now(s, e)) return 0;
+    return trap(s, e->pc, "out of host memory backing the simulated %s", mem_name((sim_mem)(e->in.funct >> 2)));
+  }
+  sim_mem sm = (sim_mem)(e->in.funct & 3), dm = (sim_mem)(e->in.funct >> 2);
+  dma_split sp;
+  bool split = dma_plan(s, e, effect_parts(e->bytes, 4 * DMA_TASK_BYTES), &sp);
+  for (uint64_t t = 0; t < (split ? sp.tasks : 1); t++) {
+    effect f = {.kind = EFF_DMA, .e = *e, .cycle = s->now};
+    if (split) dma_piece(&sp, t, &f.p0, &f.p1, &f.off, &f.len);
+    else f.p0 = 0, f.p1 = sp.runs; // len 0: dma_now
+    uint64_t lo, hi;
+    bool bytes = split && sp.pieces > 1; // bytes of one run
+    dma_extent(e, f.p0, f.p1, 0, &lo, &hi);
+    if (bytes) lo += f.off, hi = lo + f.len;
+    add_span(&f, sm, false, lo, hi);
+    dma_extent(e, f.p0, f.p1, 1, &lo, &hi);
+    if (bytes) lo += f.off, hi = lo + f.len;
+    add_span(&f, dm, true, lo, hi);
+    engine_push(fx, &f);
+  }
+  return 0;
+}
+
 static void do_ldw(sim *s, const qentry *e) {
   mxu_weights *w = &s->mw[e->in.unit];
-  int C = s->chip.mxu_cols, es = isa_dtype_bytes[e->in.dt_src1];
+  int es = isa_dtype_bytes[e->in.dt_src1];
   int k = (int)e->rc, n = (int)e->rd;
   w->spending = true, w->sk = k, w->sn = n, w->sdt = e->in.dt_src1;
   count_bytes(s, MEM_LOCAL, e->ra, (uint64_t)k * n * es, false);
   if (s->opt.timing_only) return;
-  memset(w->shadow, 0, (size_t)s->chip.mxu_rows * C * es);
-  for (int i = 0; i < k; i++)
-    memcpy(w->shadow + (size_t)i * C * es, local_ptr(s, e->ra + (uint64_t)i * e->rb, (uint64_t)n * es),
-           (size_t)n * es);
+  effect f = {.kind = EFF_LDW, .e = *e, .tile = w->shadow, .cycle = s->now};
+  if (!fx) {
+    effect_run(s, &f);
+    return;
+  }
+  add_span(&f, MEM_LOCAL, false, e->ra, e->ra + span((uint64_t)k, e->rb, (uint64_t)n * es));
+  f.span[f.nspan++] = (eff_span){SP_TILE, true, (uintptr_t)w->shadow, (uintptr_t)w->shadow + 1};
+  engine_push(fx, &f);
 }
 
 static void do_pass(sim *s, const qentry *e) {
@@ -577,50 +1194,39 @@ static void do_pass(sim *s, const qentry *e) {
     w->ak = w->sk, w->an = w->sn, w->adt = w->sdt, w->spending = false, w->have = true;
   }
   assert(w->have && w->adt == e->in.dt_src1); // checked at dispatch
-  int C = s->chip.mxu_cols, es = isa_dtype_bytes[w->adt], m = (int)e->rc;
+  uint64_t C = (uint64_t)s->chip.mxu_cols, es = (uint64_t)isa_dtype_bytes[w->adt], m = e->rc;
   bool acc = e->in.flags & MXU_FLAG_ACC;
-  uint64_t macs = (uint64_t)m * w->ak * w->an;
+  uint64_t macs = m * (uint64_t)w->ak * (uint64_t)w->an;
   *(w->adt == DT_BF16 ? &s->st.macs_bf16 : &s->st.macs_int8) += macs;
   if (s->prof) s->prof[e->pc].macs += macs;
-  count_bytes(s, MEM_LOCAL, e->rb, (uint64_t)m * w->ak * es, false);
-  if (acc) count_bytes(s, MEM_LOCAL, e->ra, (uint64_t)m * w->an * 4, false);
-  count_bytes(s, MEM_LOCAL, e->ra, (uint64_t)m * w->an * 4, true);
+  count_bytes(s, MEM_LOCAL, e->rb, m * w->ak * es, false);
+  if (acc) count_bytes(s, MEM_LOCAL, e->ra, m * w->an * 4, false);
+  count_bytes(s, MEM_LOCAL, e->ra, m * w->an * 4, true);
   if (s->opt.timing_only) return;
-  uint8_t *lhs = local_ptr(s, e->rb, span((uint64_t)m, e->rd, (uint64_t)w->ak * es));
-  uint8_t *dst = local_ptr(s, e->ra, span((uint64_t)m, (uint64_t)C * 4, (uint64_t)w->an * 4));
-  if (w->adt == DT_BF16)
-    num_mxu_pass_bf16((float *)(void *)dst, (size_t)C, (const uint16_t *)(void *)lhs, e->rd / 2,
-                      (const uint16_t *)(void *)w->active, (size_t)C, m, w->ak, w->an, acc);
-  else
-    num_mxu_pass_i8((int32_t *)(void *)dst, (size_t)C, (const int8_t *)lhs, e->rd, (const int8_t *)w->active,
-                    (size_t)C, m, w->ak, w->an, acc);
+  if (!fx) {
+    pass_now(s, e, w->active, 0, m);
+    return;
+  }
+  // Pieces of whole 32-row blocks, unless the input overlaps the output.
+  uint64_t in_len = span(m, e->rd, (uint64_t)w->ak * es), out_len = span(m, C * 4, (uint64_t)w->an * 4);
+  uint64_t parts = overlaps(e->rb, in_len, e->ra, out_len) ? 1 : effect_parts(macs, 1 << 21);
+  uint64_t rows = (m + parts - 1) / parts;
+  rows = (rows + 31) / 32 * 32;
+  for (uint64_t r0 = 0; r0 < m; r0 += rows) {
+    uint64_t r1 = umin(m, r0 + rows);
+    effect f = {.kind = EFF_PASS, .e = *e, .tile = w->active, .p0 = r0, .p1 = r1, .cycle = s->now};
+    add_span(&f, MEM_LOCAL, false, e->rb + r0 * e->rd, e->rb + r0 * e->rd + span(r1 - r0, e->rd, (uint64_t)w->ak * es));
+    add_span(&f, MEM_LOCAL, true, e->ra + r0 * C * 4, e->ra + r0 * C * 4 + span(r1 - r0, C * 4, (uint64_t)w->an * 4));
+    f.span[f.nspan++] = (eff_span){SP_TILE, false, (uintptr_t)w->active, (uintptr_t)w->active + 1};
+    engine_push(fx, &f);
+  }
 }
 
-static float vpu_apply(int op, float a, float b) {
-  switch (op) {
-  case VOP_MOV: return a;
-  case VOP_ADD: return a + b;
-  case VOP_SUB: return a - b;
-  case VOP_MUL: return a * b;
-  case VOP_DIV: return a / b;
-  case VOP_MAX: return isnan(a) || isnan(b) ? NAN : a > b ? a : b > a ? b : (signbit(a) ? b : a);
-  case VOP_MIN: return isnan(a) || isnan(b) ? NAN : a < b ? a : b < a ? b : (signbit(a) ? a : b);
-  case VOP_RELU: return isnan(a) ? a : a > 0 ? a : 0.0f;
-  case VOP_NEG: return -a;
-  case VOP_ABS: return fabsf(a);
-  case VOP_EXP: return num_exp(a);
-  case VOP_LOG: return num_log(a);
-  case VOP_TANH: return num_tanh(a);
-  case VOP_SIGMOID: return num_sigmoid(a);
-  case VOP_ERF: return num_erf(a);
-  case VOP_RSQRT: return num_rsqrt(a);
-  case VOP_SQRT: return num_sqrt(a);
-  case VOP_RECIP: return num_recip(a);
-  case VOP_RSUM: case VOP_CSUM: return a + b;
-  case VOP_RMAX: case VOP_CMAX: return vpu_apply(VOP_MAX, a, b);
-  case VOP_RMIN: case VOP_CMIN: return vpu_apply(VOP_MIN, a, b);
-  }
-  return a;
+// The bytes rows [r0, r1] (columns [c0, c1) when r0 == r1) of a block span.
+static void rows_span(effect *f, bool write, uint64_t base, uint64_t stride, uint64_t es, uint64_t r0, uint64_t r1,
+                      uint64_t c0, uint64_t c1, uint64_t cols) {
+  if (r0 == r1) add_span(f, MEM_LOCAL, write, base + r0 * stride + c0 * es, base + r0 * stride + c1 * es);
+  else add_span(f, MEM_LOCAL, write, base + r0 * stride, base + r1 * stride + cols * es);
 }
 
 static void do_vpu(sim *s, const qentry *e) {
@@ -628,69 +1234,45 @@ static void do_vpu(sim *s, const qentry *e) {
   const uint64_t *d = e->desc;
   const isa_vpu_info *v = &isa_vpu_ops[in->funct];
   uint64_t rows = d[0], cols = d[1];
-  int ed = isa_dtype_bytes[in->dt_dst], e1 = isa_dtype_bytes[in->dt_src1], e2 = isa_dtype_bytes[in->dt_src2];
+  uint64_t ed = (uint64_t)isa_dtype_bytes[in->dt_dst], e1 = (uint64_t)isa_dtype_bytes[in->dt_src1],
+           e2 = (uint64_t)isa_dtype_bytes[in->dt_src2];
   s->st.vpu_elements += rows * cols;
   count_bytes(s, MEM_LOCAL, e->rb, rows * cols * e1, false);
   if (v->kind == VK_BINARY) count_bytes(s, MEM_LOCAL, e->rc, rows * cols * e2, false);
   uint64_t out = v->kind == VK_REDUCE ? rows : v->kind == VK_REDUCE_COL ? cols : rows * cols;
   count_bytes(s, MEM_LOCAL, e->ra, out * ed, true);
   if (s->opt.timing_only) return;
-  // Base pointers were range-checked at dispatch for the whole block.
-  uint8_t *dst = local_ptr(s, e->ra, 1), *a = local_ptr(s, e->rb, 1);
-  uint8_t *b = v->kind == VK_BINARY ? local_ptr(s, e->rc, 1) : NULL;
-  // Elementwise results go through a staging row so that dst may alias a source.
-  switch (v->kind) {
-  case VK_UNARY: case VK_BINARY: {
-    float *row = staging(s, cols * sizeof(float));
-    if (!row) { trap(s, e->pc, "out of host memory"); return; }
-    for (uint64_t r = 0; r < rows; r++) {
-      for (uint64_t c = 0; c < cols; c++) {
-        float x = num_load(in->dt_src1, a + r * d[3] + c * e1);
-        float y = b ? num_load(in->dt_src2, b + r * d[4] + c * d[5] * e2) : 0.0f;
-        row[c] = num_canon(vpu_apply(in->funct, x, y));
+  if (!fx) {
+    if (vpu_now(s, e, 0, UINT64_MAX)) trap(s, e->pc, "out of host memory");
+    return;
+  }
+  vpu_job j;
+  vpu_plan(s, e, &j);
+  bool elementwise = v->kind == VK_UNARY || v->kind == VK_BINARY || v->kind == VK_REQUANT;
+  uint64_t parts = elementwise && j.rows_indep && !j.whole_rows ? effect_parts(rows * cols, 2 * VPU_TASK_ELEMS) : 1;
+  uint64_t items = elementwise ? j.items : 1, per = (items + parts - 1) / parts;
+  for (uint64_t i0 = 0; i0 < items; i0 += per) {
+    uint64_t i1 = umin(items, i0 + per);
+    effect f = {.kind = EFF_VPU, .e = *e, .p0 = i0, .p1 = i1, .cycle = s->now};
+    if (elementwise) {
+      // Rows ra..rb, and within one row the columns of its chunks.
+      uint64_t r0 = j.flat ? i0 / j.nchunks : i0, r1 = j.flat ? (i1 - 1) / j.nchunks : i1 - 1;
+      uint64_t c0 = j.flat ? i0 % j.nchunks * VPU_CHUNK : 0;
+      uint64_t c1 = j.flat ? umin(cols, ((i1 - 1) % j.nchunks + 1) * VPU_CHUNK) : cols;
+      rows_span(&f, false, e->rb, d[3], e1, r0, r1, c0, c1, cols);
+      if (v->kind == VK_BINARY) {
+        if (d[5]) rows_span(&f, false, e->rc, d[4], e2, r0, r1, c0, c1, cols);
+        else rows_span(&f, false, e->rc, d[4], e2, r0, r1, 0, 1, 1);
       }
-      for (uint64_t c = 0; c < cols; c++) num_store(in->dt_dst, dst + r * d[2] + c * ed, row[c]);
+      rows_span(&f, true, e->ra, d[2], ed, r0, r1, c0, c1, cols);
+    } else { // the whole block, as dispatch checked it
+      add_span(&f, MEM_LOCAL, false, e->rb, e->rb + span(rows, d[3], cols * e1));
+      uint64_t dst_ext = v->kind == VK_REDUCE ? span(rows, d[2], ed)
+                         : v->kind == VK_REDUCE_COL ? cols * ed
+                                                    : span(cols, d[2], rows * ed); // transpose
+      add_span(&f, MEM_LOCAL, true, e->ra, e->ra + dst_ext);
     }
-    break;
-  }
-  case VK_REDUCE: { // all rows first: the destination may overlap the source
-    float *out = staging(s, rows * sizeof(float));
-    if (!out) { trap(s, e->pc, "out of host memory"); return; }
-    for (uint64_t r = 0; r < rows; r++) {
-      float acc = num_load(in->dt_src1, a + r * d[3]);
-      for (uint64_t c = 1; c < cols; c++) acc = vpu_apply(in->funct, acc, num_load(in->dt_src1, a + r * d[3] + c * e1));
-      out[r] = num_canon(acc);
-    }
-    for (uint64_t r = 0; r < rows; r++) num_store(in->dt_dst, dst + r * d[2], out[r]);
-    break;
-  }
-  case VK_REDUCE_COL: {
-    float *row = staging(s, cols * sizeof(float));
-    if (!row) { trap(s, e->pc, "out of host memory"); return; }
-    for (uint64_t c = 0; c < cols; c++) row[c] = num_load(in->dt_src1, a + c * e1);
-    for (uint64_t r = 1; r < rows; r++)
-      for (uint64_t c = 0; c < cols; c++) row[c] = vpu_apply(in->funct, row[c], num_load(in->dt_src1, a + r * d[3] + c * e1));
-    for (uint64_t c = 0; c < cols; c++) num_store(in->dt_dst, dst + c * ed, num_canon(row[c]));
-    break;
-  }
-  case VK_TRANSPOSE: {
-    uint8_t *tmp = staging(s, rows * cols * (uint64_t)ed);
-    if (!tmp) { trap(s, e->pc, "out of host memory"); return; }
-    for (uint64_t r = 0; r < rows; r++)
-      for (uint64_t c = 0; c < cols; c++)
-        num_store(in->dt_dst, tmp + (c * rows + r) * ed, num_load(in->dt_src1, a + r * d[3] + c * e1));
-    for (uint64_t c = 0; c < cols; c++) memcpy(dst + c * d[2], tmp + c * rows * ed, rows * ed);
-    break;
-  }
-  case VK_REQUANT:
-    for (uint64_t r = 0; r < rows; r++)
-      for (uint64_t c = 0; c < cols; c++) {
-        int32_t x;
-        memcpy(&x, a + r * d[3] + c * 4, 4);
-        int8_t q = num_requant(x, (int32_t)d[6], (int)d[7], (int32_t)d[8]);
-        memcpy(dst + r * d[2] + c, &q, 1);
-      }
-    break;
+    engine_push(fx, &f);
   }
 }
 
@@ -774,7 +1356,7 @@ static void start(sim *s, unit *u, uint64_t t) {
     return; // completion is found by the bandwidth model
   }
   case OP_MXU_LDW: {
-    uint64_t st = mxu_timing_load(&u->mt, t);
+    uint64_t st = mxu_timing_load_tile(&u->mt, t, (int)e.rc, (int)e.rd);
     assert(st == t);
     (void)st;
     do_ldw(s, &e);
@@ -821,7 +1403,7 @@ static uint64_t resource_ready(sim *s, unit *u, const qentry *h, uint64_t t) {
   case OP_VPU: return umax(t, u->free_at);
   case OP_MXU_LDW: {
     mxu_timing tmp = u->mt;
-    uint64_t st = mxu_timing_load(&tmp, t);
+    uint64_t st = mxu_timing_load_tile(&tmp, t, (int)h->rc, (int)h->rd);
     assert(st != NEVER); // two loads without a pass trap at dispatch
     if (st > t) s->st.stall[u->id][STALL_SHADOW] += st - t;
     return st;
@@ -831,8 +1413,7 @@ static uint64_t resource_ready(sim *s, unit *u, const qentry *h, uint64_t t) {
     uint64_t st, done;
     int rate = h->in.dt_src1 == DT_I8 ? s->chip.int8_macs_per_pe : 1;
     mxu_timing_pass(&tmp, t, (int)((h->rc + (uint64_t)rate - 1) / (uint64_t)rate), &st, &done);
-    if (u->mt.shadow_pending && st > umax(t, u->mt.array_free))
-      s->st.stall[u->id][STALL_WEIGHTS] += st - umax(t, u->mt.array_free);
+    s->st.stall[u->id][STALL_WEIGHTS] += tmp.weight_wait;
     return st;
   }
   }
@@ -1070,7 +1651,7 @@ static void handle_event(sim *s, const struct event *ev) {
   }
 }
 
-int sim_run(sim *s, char *err, size_t errlen) {
+static int run_events(sim *s, char *err, size_t errlen) {
   s->err = err, s->errlen = errlen;
   if (err && errlen) err[0] = 0;
   while (!s->trapped) {
@@ -1098,4 +1679,52 @@ int sim_run(sim *s, char *err, size_t errlen) {
   s->st.cycles = end;
   sim_finish_stats(s);
   return 0;
+}
+
+// With several host threads: the event loop on one (task 0, whichever thread
+// takes it), deferred effects on all (section "deferred effects").
+typedef struct {
+  sim *s;
+  engine *g;
+  char *err;
+  size_t errlen;
+  int rc;
+} run_ctx;
+
+static void run_task(void *ctx, int task) {
+  run_ctx *c = ctx;
+  engine *g = c->g;
+  if (task) {
+    engine_work(g);
+    return;
+  }
+  fx = g;
+  c->rc = run_events(c->s, c->err, c->errlen);
+  fx = NULL;
+  engine_drain(g);
+  pthread_mutex_lock(&g->mu);
+  g->ended = true;
+  pthread_cond_broadcast(&g->cv);
+  pthread_mutex_unlock(&g->mu);
+}
+
+int sim_run(sim *s, char *err, size_t errlen) {
+  int threads = num_threads();
+  engine *g = s->opt.timing_only || threads < 2 ? NULL : calloc(1, sizeof *g);
+  if (!g) return run_events(s, err, errlen);
+  pthread_mutex_init(&g->mu, NULL);
+  pthread_cond_init(&g->cv, NULL);
+  g->s = s;
+  run_ctx c = {s, g, err, errlen, 0};
+  num_parallel(threads, run_task, &c);
+  if (g->failed) { // an effect ran out of host memory: the run traps there
+    uint64_t now = s->now;
+    s->now = g->fail_cycle, s->trapped = false;
+    trap(s, g->fail_pc, "out of host memory (%s)", g->fail_what);
+    s->now = now, c.rc = -1;
+  }
+  pthread_cond_destroy(&g->cv);
+  pthread_mutex_destroy(&g->mu);
+  free(g);
+  return c.rc;
 }

@@ -1,0 +1,121 @@
+#!/bin/sh
+# `make bench`: Systole's speed against this host's matrix peak and against ONNX
+# Runtime, measured in one run; prints a table of ratios and records it, with a
+# description of the machine, in docs/performance.md (between the bench markers).
+#
+#   sh bench/bench.sh [BUILD_DIR]        (default build; `make bench` builds it first)
+#
+# Threads: SYSTOLE_THREADS if set, else every core; ONNX Runtime gets the same number.
+# Needs what `make test` needs (python3-torch for the model, onnxruntime-node).
+set -eu
+cd "$(dirname "$0")/.."
+BUILD=${1:-build}
+OUT=$BUILD/bench
+mkdir -p "$OUT"
+THREADS=${SYSTOLE_THREADS:-$(nproc)}
+export SYSTOLE_THREADS="$THREADS"
+SYSTOLE=$BUILD/systole
+BENCH=$BUILD/systole_bench
+MODEL=$OUT/resnet50.onnx
+STX=$OUT/resnet50.stx
+for f in "$SYSTOLE" "$BENCH"; do
+  [ -x "$f" ] || { echo "bench: $f is missing: build first (make)" >&2; exit 1; }
+done
+
+# The value after KEY in FILE ("KEY value" lines).
+kv() { sed -n "s/^$1 //p" "$2" | head -n 1; }
+
+if [ ! -s "$MODEL" ]; then
+  echo "bench: exporting torchvision resnet50 to $MODEL" >&2
+  /usr/bin/python3 bench/export_resnet50.py "$MODEL"
+fi
+
+echo "bench: compiling (best of 3)" >&2
+best_compile=
+for i in 1 2 3; do
+  "$SYSTOLE" compile "$MODEL" -o "$STX" > "$OUT/compile.txt"
+  t=$(sed -n 's/.*(compiled in \([0-9.]*\) s).*/\1/p' "$OUT/compile.txt")
+  best_compile=$(awk -v a="$t" -v b="${best_compile:-1e9}" 'BEGIN { print (a < b ? a : b) }')
+done
+
+echo "bench: tile peak and MXU kernel GEMMs" >&2
+"$BENCH" peak > "$OUT/peak.txt"
+"$BENCH" gemm 1024 1024 1024 > "$OUT/gemm1.txt"
+"$BENCH" gemm 4096 1024 4096 > "$OUT/gemm2.txt" # M K N: a 4096 x 4096 result, k = 1024
+
+echo "bench: ResNet-50 on the simulator" >&2
+/usr/bin/time -f "rss_kib %M" -o "$OUT/full_rss.txt" "$BENCH" run "$STX" -n 11 > "$OUT/full.txt"
+/usr/bin/time -f "rss_kib %M" -o "$OUT/timing_rss.txt" "$BENCH" run "$STX" -n 51 --timing-only > "$OUT/timing.txt"
+"$SYSTOLE" run "$STX" -q --json "$OUT/run.json" # a fresh process, as a user runs it
+cold=$(sed -n 's/.*"host_seconds": *\([0-9.e+-]*\).*/\1/p' "$OUT/run.json" | head -n 1)
+
+echo "bench: ResNet-50 on ONNX Runtime ($THREADS threads)" >&2
+/usr/bin/time -f "rss_kib %M" -o "$OUT/ort_rss.txt" node bench/ort_bench.mjs "$MODEL" "$THREADS" 21 > "$OUT/ort.txt"
+
+# ---- the table
+peak=$(kv peak_bf16_flops "$OUT/peak.txt")
+peak8=$(kv peak_int8_ops "$OUT/peak.txt")
+kernel=$(kv kernel "$OUT/gemm1.txt")
+full=$(kv median_host_seconds "$OUT/full.txt")
+first=$(kv first_host_seconds "$OUT/full.txt")
+timing=$(kv median_host_seconds "$OUT/timing.txt")
+ort=$(kv median_seconds "$OUT/ort.txt")
+cycles=$(kv cycles "$OUT/full.txt")
+tcycles=$(kv cycles "$OUT/timing.txt")
+same=no
+[ "$cycles" = "$tcycles" ] && same=yes
+
+awk -v peak="$peak" -v peak8="$peak8" -v k="$kernel" -v th="$THREADS" \
+  -v g1b="$(kv gemm_bf16_flops "$OUT/gemm1.txt")" -v g2b="$(kv gemm_bf16_flops "$OUT/gemm2.txt")" \
+  -v g1i="$(kv gemm_int8_ops "$OUT/gemm1.txt")" -v g2i="$(kv gemm_int8_ops "$OUT/gemm2.txt")" \
+  -v g1bl="$(kv gemm_bf16_flops_with_loads "$OUT/gemm1.txt")" -v g2bl="$(kv gemm_bf16_flops_with_loads "$OUT/gemm2.txt")" \
+  -v full="$full" -v first="$first" -v cold="$cold" -v ort="$ort" -v timing="$timing" -v comp="$best_compile" \
+  -v frss="$(kv rss_kib "$OUT/full_rss.txt")" -v trss="$(kv rss_kib "$OUT/timing_rss.txt")" \
+  -v orss="$(kv rss_kib "$OUT/ort_rss.txt")" -v cycles="$cycles" -v same="$same" '
+function t(x) { return sprintf("%.2f T", x / 1e12) }
+function ms(x) { return sprintf("%.1f ms", x * 1e3) }
+function mib(x) { return sprintf("%.0f MiB", x / 1024) }
+function row(what, val, ref, ratio, goal) { printf "| %s | %s | %s | %s | %s |\n", what, val, ref, ratio, goal }
+BEGIN {
+  print "| measurement | Systole | against | ratio | goal |"
+  print "|---|---|---|---|---|"
+  row("bf16 GEMM 1024 x 1024 x 1024, MXU kernel " k, t(g1b) "FLOP/s", "tile peak " t(peak) "FLOP/s", sprintf("%.2f", g1b / peak), ">= 0.50")
+  row("bf16 GEMM 4096 x 4096 x 1024", t(g2b) "FLOP/s", "tile peak " t(peak) "FLOP/s", sprintf("%.2f", g2b / peak), ">= 0.50")
+  row("bf16 GEMMs with the weight tile loads", t(g1bl) ", " t(g2bl) "FLOP/s", "tile peak", sprintf("%.2f, %.2f", g1bl / peak, g2bl / peak), "")
+  row("int8 GEMM 1024 x 1024 x 1024", t(g1i) "OP/s", "tile peak " t(peak8) "OP/s", sprintf("%.2f", g1i / peak8), "")
+  row("int8 GEMM 4096 x 4096 x 1024", t(g2i) "OP/s", "tile peak " t(peak8) "OP/s", sprintf("%.2f", g2i / peak8), "")
+  row("ResNet-50 full simulation (values and " cycles " cycles), median of 10", ms(full), "ONNX Runtime fp32 " ms(ort), sprintf("%.2f", full / ort), "<= 1.00")
+  row("ResNet-50 full simulation, first run in the process", ms(first), "ONNX Runtime fp32 " ms(ort), sprintf("%.2f", first / ort), "")
+  row("ResNet-50 full simulation, `systole run` (fresh process)", ms(cold), "ONNX Runtime fp32 " ms(ort), sprintf("%.2f", cold / ort), "")
+  row("ResNet-50 timing only, median of 50 (same cycles: " same ")", ms(timing), "10 ms", sprintf("%.2f", timing / 0.010), "< 1")
+  row("ResNet-50 compile (`systole compile`, best of 3)", sprintf("%.3f s", comp), "1 s", sprintf("%.2f", comp), "well under 1")
+  row("peak memory, full simulation process", mib(frss), "ONNX Runtime process " mib(orss), sprintf("%.2f", frss / orss), "")
+  row("peak memory, timing-only process", mib(trss), "ONNX Runtime process " mib(orss), sprintf("%.2f", trss / orss), "")
+  printf "\nThreads: %d for Systole and for ONNX Runtime.\n", th
+}' > "$OUT/table.md"
+
+# ---- the machine
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+amx=$(grep -o 'amx[a-z_0-9]*' /proc/cpuinfo | sort -u | tr '\n' ' ')
+mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
+{
+  echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on: $cpu, $(nproc) CPUs (${amx:-no AMX}), $mem,"
+  echo "$(uname -sr), $(cc --version | head -n 1), node $(node --version),"
+  echo "onnxruntime-node $(kv ort_version "$OUT/ort.txt"); load average $(cut -d ' ' -f 1-3 /proc/loadavg) at the end."
+  echo
+  cat "$OUT/table.md"
+} > "$OUT/results.md"
+
+cat "$OUT/results.md"
+
+# ---- docs/performance.md: replace what lies between the markers
+DOC=docs/performance.md
+if grep -q '^<!-- bench:begin -->' "$DOC" && grep -q '^<!-- bench:end -->' "$DOC"; then
+  awk -v res="$OUT/results.md" '
+    /^<!-- bench:begin -->/ { print; while ((getline line < res) > 0) print line; skip = 1; next }
+    /^<!-- bench:end -->/ { skip = 0 }
+    !skip' "$DOC" > "$OUT/performance.md" && cp "$OUT/performance.md" "$DOC"
+  echo "bench: recorded in $DOC" >&2
+else
+  echo "bench: $DOC has no bench markers: not recorded" >&2
+fi
