@@ -39,6 +39,13 @@ test-san: $(SANBUILD)/Makefile
 	@cd $(SANBUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS)
 
+# Reruns the validation (PE model, SCALE-Sim's reports, published TPU figures)
+# and regenerates docs/validation.md (scripts/validate.sh).
+.PHONY: validate
+validate: deps
+	@$(MAKE) --no-print-directory all
+	@sh scripts/validate.sh $(BUILD)
+
 # Speed against the host's peak and ONNX Runtime; records docs/performance.md.
 bench: deps-test
 	@$(MAKE) --no-print-directory all

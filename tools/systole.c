@@ -12,6 +12,7 @@
 #include "isa/isa.h"
 #include "runtime/npy.h"
 #include "runtime/systole.h"
+#include "scalesim/scalesim.h"
 #include "sim/chip.h"
 #include "sim/sim.h"
 
@@ -40,7 +41,9 @@ static void print_main_help(FILE *out) {
           "  compile MODEL.onnx -o MODEL.stx [--chip NAME]\n"
           "                                 compile a model into an executable (docs/runtime.md)\n"
           "  run     MODEL.onnx|MODEL.stx [--chip NAME] [--input NAME=FILE.npy]...\n"
-          "                                 run a model on the simulated chip: outputs and performance\n\n"
+          "                                 run a model on the simulated chip: outputs and performance\n"
+          "  scalesim -c CONFIG.cfg -t TOPOLOGY.csv -o DIR\n"
+          "                                 SCALE-Sim's reports for a network, and Systole's figures beside them\n\n"
           "Chips are configs/NAME.ini (tpu-v1, tpu-v2, tpu-v3, tpu-v4, tpu-v5e, tiny) or a path.\n"
           "'systole COMMAND --help' describes a command's options.\n");
 }
@@ -926,6 +929,171 @@ static int cmd_run(int argc, char **argv) {
   return rc;
 }
 
+// ---------------------------------------------------------------- scalesim
+
+static void scalesim_help(void) {
+  printf("usage: systole scalesim -c CONFIG.cfg -t TOPOLOGY.csv [-i conv|gemm] -o DIR [--chip NAME] [--mxu-only]\n\n"
+         "Reads SCALE-Sim's configuration and topology files and writes DIR/COMPUTE_REPORT.csv\n"
+         "with SCALE-Sim's columns: every layer's folds run through Systole's MXU model under\n"
+         "SCALE-Sim's assumptions (no preloading of the next fold, no memory stalls, no padding),\n"
+         "which gives SCALE-Sim's cycle counts. DIR/SYSTOLE_REPORT.csv puts Systole's own figures\n"
+         "beside them: the same folds with preloading, and the layer compiled for a chip with that\n"
+         "array and simulated, memory bandwidth and capacity included (docs/validation.md).\n\n"
+         "options:\n"
+         "  -c CONFIG.cfg          SCALE-Sim configuration (array size, dataflow)\n"
+         "  -t TOPOLOGY.csv        SCALE-Sim topology: conv layers, or GEMMs with -i gemm\n"
+         "  -i conv|gemm           the topology's format (default conv)\n"
+         "  -o DIR                 where the reports go (created if missing)\n"
+         "  --chip NAME            memories, clock and latencies of Systole's figures (default tpu-v4)\n"
+         "  --mxu-only             skip compiling and simulating the layers\n");
+}
+
+static FILE *scalesim_open(const char *dir, const char *name, char *path, size_t len) {
+  snprintf(path, len, "%s/%s", dir, name);
+  FILE *f = fopen(path, "w");
+  if (!f) fprintf(stderr, "systole scalesim: %s: cannot create: %s\n", path, strerror(errno));
+  return f;
+}
+
+// SYSTOLE_REPORT.csv: SCALE-Sim's count beside Systole's figures for each layer.
+static void scalesim_write_systole(FILE *f, const scalesim_topology *t, const scalesim_result *r,
+                                   const scalesim_chip_result *cr) {
+  fprintf(f, "LayerID, Layer, M, N, K, Folds, SCALE-Sim Cycles, Systole MXU Cycles, Systole Chip Cycles, "
+             "Chip MXU Util %%, Chip HBM Bytes,\n");
+  for (int i = 0; i < t->n; i++) {
+    const scalesim_result *x = &r[i];
+    fprintf(f, "%d, %s, %lld, %lld, %lld, %lld, %llu, %llu, ", i, t->layers[i].name, (long long)x->m,
+            (long long)x->n, (long long)x->k, (long long)(x->row_folds * x->col_folds),
+            (unsigned long long)x->total_cycles, (unsigned long long)x->preloaded_cycles);
+    if (!cr || !cr[i].cycles) fprintf(f, ", , ,\n");
+    else
+      fprintf(f, "%llu, %.2f, %llu,\n", (unsigned long long)cr[i].cycles, 100 * cr[i].mxu_utilization,
+              (unsigned long long)cr[i].hbm_bytes);
+  }
+}
+
+static int cmd_scalesim(int argc, char **argv) {
+  const char *cfg_path = NULL, *topo_path = NULL, *dir = NULL, *chipname = "tpu-v4", *v;
+  bool gemm = false, mxu_only = false;
+  for (int i = 0; i < argc; i++) {
+    if (is_help(argv[i])) {
+      scalesim_help();
+      return 0;
+    } else if ((v = opt_value(argc, argv, &i, "-c"))) cfg_path = v;
+    else if ((v = opt_value(argc, argv, &i, "-t"))) topo_path = v;
+    else if ((v = opt_value(argc, argv, &i, "-o"))) dir = v;
+    else if ((v = opt_value(argc, argv, &i, "--chip"))) chipname = v;
+    else if ((v = opt_value(argc, argv, &i, "-i"))) {
+      if (!strcmp(v, "gemm")) gemm = true;
+      else if (!strcmp(v, "conv")) gemm = false;
+      else return usage_error("scalesim", "-i '%s': expected conv or gemm", v);
+    } else if (!strcmp(argv[i], "--mxu-only")) mxu_only = true;
+    else return usage_error("scalesim", "unexpected argument '%s'", argv[i]);
+  }
+  if (!cfg_path || !*cfg_path) return usage_error("scalesim", "%s", "missing -c CONFIG.cfg");
+  if (!topo_path || !*topo_path) return usage_error("scalesim", "%s", "missing -t TOPOLOGY.csv");
+  if (!dir || !*dir) return usage_error("scalesim", "%s", "missing -o DIR");
+  if (!*chipname) return usage_error("scalesim", "%s", "--chip needs a NAME");
+
+  char err[SCALESIM_ERR_LEN > CHIP_ERR_LEN ? SCALESIM_ERR_LEN : CHIP_ERR_LEN];
+  scalesim_config cfg;
+  scalesim_topology topo;
+  chip_config base, chip;
+  if (scalesim_load_config(&cfg, cfg_path, err, sizeof err)) {
+    fprintf(stderr, "systole scalesim: %s\n", err);
+    return 1;
+  }
+  if (scalesim_load_topology(&topo, topo_path, gemm, err, sizeof err)) {
+    fprintf(stderr, "systole scalesim: %s\n", err);
+    return 1;
+  }
+  int rc = 1;
+  scalesim_result *r = calloc((size_t)topo.n, sizeof *r);
+  scalesim_chip_result *cr = mxu_only ? NULL : calloc((size_t)topo.n, sizeof *cr);
+  if (!r || (!mxu_only && !cr)) {
+    fprintf(stderr, "systole scalesim: out of memory\n");
+    goto out;
+  }
+  if (!mxu_only) {
+    if (chip_load(&base, chipname, err, sizeof err)) {
+      fprintf(stderr, "systole scalesim: %s\n", err);
+      goto out;
+    }
+    scalesim_chip_variant(&cfg, &base, &chip);
+  }
+  if (cfg.user_bandwidth)
+    fprintf(stderr, "systole scalesim: note: %s asks for InterfaceBandwidth USER; SCALE-Sim would add stall "
+                    "cycles from its prefetch model, these reports have none (as with CALC)\n", cfg_path);
+  if (mkdir(dir, 0777) && errno != EEXIST) {
+    fprintf(stderr, "systole scalesim: cannot create %s: %s\n", dir, strerror(errno));
+    goto out;
+  }
+  for (int i = 0; i < topo.n; i++)
+    if (scalesim_run_layer(&cfg, &topo.layers[i], &r[i], err, sizeof err)) {
+      fprintf(stderr, "systole scalesim: %s: %s\n", topo_path, err);
+      goto out;
+    }
+
+  static const char *const dfname[] = {"weight-stationary", "output-stationary", "input-stationary"};
+  printf("%s: %s on a %dx%d %s array, %d layer%s\n", cfg.run_name, topo_path, cfg.rows, cfg.cols,
+         dfname[cfg.dataflow], topo.n, topo.n == 1 ? "" : "s");
+  printf("SCALE-Sim: no preloading, no memory stalls (its count: the last busy cycle)\n");
+  printf("Systole MXU: the same folds, each tile loaded while the previous one computes\n");
+  if (!mxu_only) {
+    bool mib = chip.vmem_bytes >= 1 << 20;
+    printf("Systole chip: compiled (bf16) and simulated on %s's memories (%s %.0f GB/s, VMEM %llu %s) and "
+           "%.0f MHz clock, one %dx%d MXU (%s, %s)\n",
+           base.name, chip.hbm_kind, chip.hbm_bandwidth / 1e9, (unsigned long long)(chip.vmem_bytes >> (mib ? 20 : 10)),
+           mib ? "MiB" : "KiB", chip.clock_hz / 1e6, chip.mxu_rows, chip.mxu_cols, dfname[cfg.dataflow],
+           chip.mxu_preload ? "preloading" : "no preloading");
+  }
+  printf("\n%-16s %9s %6s %6s %6s %12s %12s %12s\n", "layer", "M", "N", "K", "folds", "SCALE-Sim", "Systole MXU",
+         mxu_only ? "" : "Systole chip");
+  uint64_t tot[3] = {0};
+  int chip_missing = 0;
+  for (int i = 0; i < topo.n; i++) {
+    const scalesim_result *x = &r[i];
+    // A layer the compiler cannot place on this chip keeps its SCALE-Sim
+    // figures; its chip figure is left empty (cycles 0).
+    if (!mxu_only && scalesim_chip_run(&chip, &topo.layers[i], &cr[i], err, sizeof err))
+      fprintf(stderr, "systole scalesim: note: no chip figure: %s\n", err), chip_missing++;
+    char cc[24] = "";
+    if (!mxu_only && cr[i].cycles)
+      snprintf(cc, sizeof cc, "%llu", (unsigned long long)cr[i].cycles), tot[2] += cr[i].cycles;
+    printf("%-16.16s %9lld %6lld %6lld %6lld %12llu %12llu %12s\n", topo.layers[i].name, (long long)x->m,
+           (long long)x->n, (long long)x->k, (long long)(x->row_folds * x->col_folds),
+           (unsigned long long)x->total_cycles, (unsigned long long)x->preloaded_cycles, cc);
+    tot[0] += x->total_cycles, tot[1] += x->preloaded_cycles;
+  }
+  char cc[24] = "";
+  if (!mxu_only) snprintf(cc, sizeof cc, "%llu%s", (unsigned long long)tot[2], chip_missing ? "+" : "");
+  printf("%-16s %9s %6s %6s %6s %12llu %12llu %12s\n", "total", "", "", "", "", (unsigned long long)tot[0],
+         (unsigned long long)tot[1], cc);
+
+  char path[4096], path2[4096];
+  FILE *f = scalesim_open(dir, "COMPUTE_REPORT.csv", path, sizeof path);
+  if (!f) goto out;
+  scalesim_write_compute_report(f, r, topo.n);
+  if (sim_close_checked(f, path, err, sizeof err)) {
+    fprintf(stderr, "systole scalesim: %s\n", err);
+    goto out;
+  }
+  f = scalesim_open(dir, "SYSTOLE_REPORT.csv", path2, sizeof path2);
+  if (!f) goto out;
+  scalesim_write_systole(f, &topo, r, cr);
+  if (sim_close_checked(f, path2, err, sizeof err)) {
+    fprintf(stderr, "systole scalesim: %s\n", err);
+    goto out;
+  }
+  printf("\nwrote %s and %s\n", path, path2);
+  rc = 0;
+out:
+  free(r);
+  free(cr);
+  scalesim_topology_free(&topo);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2 || is_help(argv[1]) || !strcmp(argv[1], "help")) {
     print_main_help(argc < 2 ? stderr : stdout);
@@ -937,7 +1105,7 @@ int main(int argc, char **argv) {
   }
   static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
       {"info", cmd_info}, {"asm", cmd_asm}, {"disasm", cmd_disasm}, {"sim", cmd_sim}, {"import", cmd_import},
-      {"compile", cmd_compile}, {"run", cmd_run}};
+      {"compile", cmd_compile}, {"run", cmd_run}, {"scalesim", cmd_scalesim}};
   for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
     if (!strcmp(argv[1], cmds[i].name)) return cmds[i].fn(argc - 2, argv + 2);
   fprintf(stderr, "systole: unknown command '%s'\n\n", argv[1]);
