@@ -58,7 +58,7 @@ class Writer:
         os.makedirs(d, exist_ok=True)
         files = []
         for iname, arr in inputs:
-            assert arr.dtype == np.float32, (name, iname)
+            assert arr.dtype in (np.float32, np.int64, np.int32, np.int8, np.uint8, np.bool_), (name, iname)
             f = os.path.join(name + ".in", safe(iname) + ".npy")
             np.save(os.path.join(self.out, f), arr)
             files.append(f"{iname}={f}")
@@ -93,6 +93,14 @@ class Small:
             v = self.rng.standard_normal(shape) * scale
         self.inputs.append(h.make_tensor_value_info(name, T.FLOAT, list(shape)))
         self.values.append((name, np.asarray(v, np.float32)))
+        return name
+
+    def typed_input(self, name, arr):
+        """A graph input of any element type, with the given values."""
+        arr = np.asarray(arr)
+        self.inputs.append(h.make_tensor_value_info(name, onnx.mapping.NP_TYPE_TO_TENSOR_TYPE[arr.dtype],
+                                                    list(arr.shape)))
+        self.values.append((name, arr))
         return name
 
     def const(self, name, arr):
@@ -145,7 +153,7 @@ class Small:
             else:
                 for n in self.nodes:
                     n.output[:] = [yname if v == o else v for v in n.output]
-            outs.append(h.make_tensor_value_info(yname, T.FLOAT, None))
+            outs.append(h.make_tensor_value_info(yname, T.UNDEFINED, None))
         g = h.make_graph(self.nodes, self.name, self.inputs, outs, initializer=self.inits)
         m = h.make_model(g, opset_imports=[h.make_opsetid("", opset)], producer_name="systole-tests")
         m.ir_version = 8 if opset >= 15 else 7
@@ -421,6 +429,22 @@ def small_models(w):
         b = s.node("Slice", [x, s.i64("s1", [4]), s.i64("e1", [8]), s.i64("a1", [1])])
         return s.node("Add", [a, b])
     add("slice_add", slice_add)
+
+    # Inputs and outputs of integer and boolean types: data movement keeps every bit.
+    def typed_moves(dtype, vals):
+        def build(s):
+            x = s.typed_input("x", np.asarray(vals, dtype).reshape(2, 3, 4))
+            t = s.node("Transpose", [x], perm=[2, 0, 1])
+            r = s.node("Reshape", [x, s.i64("shape", [6, 4])])
+            c = s.node("Concat", [s.node("Slice", [x, s.i64("s", [1]), s.i64("e", [3]), s.i64("a", [2])]), x], axis=2)
+            return [t, r, c]
+        return build
+    big = [(-1) ** k * (k * 0x10000000001 + 3) for k in range(24)]
+    add("moves_i64", typed_moves(np.int64, big))
+    add("moves_i32", typed_moves(np.int32, [(-1) ** k * (k * 16777217 + 1) for k in range(24)]))
+    add("moves_u8", typed_moves(np.uint8, [k * 11 % 256 for k in range(24)]))
+    add("moves_i8", typed_moves(np.int8, [k * 11 % 256 - 128 for k in range(24)]))
+    add("moves_bool", typed_moves(np.bool_, [k % 3 == 0 for k in range(24)]))
 
     def transpose_matmul(s):
         x = s.node("Transpose", [s.input("x", [2, 4, 6])], perm=[0, 2, 1])

@@ -128,6 +128,17 @@ onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), sys
 PYEOF
 expect 1 "Hardmax" "$SYSTOLE" run "$TMP/unknown.onnx"
 if grep -qF "the_hardmax" "$TMP/out" && grep -qF "13" "$TMP/out"; then ok; else bad "unknown op: node or opset not named"; fi
+# An input type an executable's signature cannot carry: named with the types it can.
+$PY - "$TMP/f16.onnx" <<'PYEOF'
+import sys, onnx
+from onnx import helper, TensorProto
+g = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
+                      [helper.make_tensor_value_info("x", TensorProto.FLOAT16, [2, 3])],
+                      [helper.make_tensor_value_info("y", TensorProto.FLOAT16, [2, 3])])
+onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), sys.argv[1])
+PYEOF
+expect 1 "input 'x' is f16[2,3]: inputs and outputs may be f32, bf16, i32, i8, i64, u8 or bool" \
+  "$SYSTOLE" run "$TMP/f16.onnx"
 printf 'garbage' >"$TMP/bad.npy"
 expect 1 'bad.npy' "$SYSTOLE" run "$MODEL" --input image="$TMP/bad.npy"
 expect 1 "$TMP/nodir/x.stx" "$SYSTOLE" compile "$MODEL" -o "$TMP/nodir/x.stx"

@@ -7,11 +7,12 @@ Usage: /usr/bin/python3 tests/compare_outputs.py REF_DIR GOT_DIR --tol TOL [--to
 REF_DIR and GOT_DIR hold one .npy file per graph output, matched by file name; every
 reference file must have a counterpart of the same shape, and GOT_DIR no others.
 
-An output passes when max |got - ref| <= TOL * max |ref| (the issue's tolerances: 1e-4
+A floating-point output passes when max |got - ref| <= TOL * max |ref| (the issue's tolerances: 1e-4
 with --precision highest; 2e-2 for small graphs and 5e-2 for whole networks with
 default). --top1 (classifiers, outputs [N, classes]): also the same argmax in every row
 where the reference's margin between its first two classes exceeds twice the allowed
-error, TOL * max |ref|.
+error, TOL * max |ref|. An integer or boolean output passes only when it has the
+reference's type and every value is equal.
 
 --list FILE runs many comparisons in one process (numpy's import is slow next to one
 comparison), one per line: "LABEL GROUP REF_DIR GOT_DIR TOL top1|-" (no spaces inside
@@ -31,6 +32,16 @@ def compare(name, ref, got, tol, top1):
     """Returns (ok, ratio, line)."""
     if ref.shape != got.shape:
         return False, float("inf"), f"{name}: shape {list(got.shape)}, reference {list(ref.shape)}  FAIL"
+    if ref.dtype.kind in "biu" or got.dtype.kind in "biu":
+        # Integers and booleans have exact semantics: the same type and every value equal.
+        if ref.dtype != got.dtype:
+            return False, float("inf"), f"{name}: type {got.dtype}, reference {ref.dtype}  FAIL"
+        bad = np.flatnonzero(ref.reshape(-1) != got.reshape(-1))
+        line = f"{name}: {ref.dtype}, {ref.size - bad.size} of {ref.size} values equal (exact)"
+        if bad.size:
+            i = int(bad[0])
+            line += f"; first at {i}: {got.reshape(-1)[i]}, reference {ref.reshape(-1)[i]}  FAIL"
+        return not bad.size, 0.0 if not bad.size else float("inf"), line
     ref = ref.astype(np.float64)
     got = got.astype(np.float64)
     # NaN where the reference has NaN is agreement; anywhere else it is an infinite error.

@@ -318,6 +318,32 @@ static void test_npy(void) {
   CHECK(sy_tensor_read_npy(c, tmp("u.npy"), SY_F32, &t) == -1 && strstr(sy_last_error(c), "holds uint64") &&
             strstr(sy_last_error(c), "wants f32") && !t.data,
         "%s", sy_last_error(c));
+  // Integer and bool tensors are written in their own type, exactly (an
+  // int32 beyond 2^24 would not survive float32).
+  int32_t i32v[2] = {16777217, -2147483647 - 1};
+  int64_t two = 2;
+  sy_tensor it = {.dtype = SY_I32, .rank = 1, .dims = {2}, .data = i32v};
+  CHECK(sy_tensor_write_npy(c, &it, tmp("w32.npy")) == 0, "%s", sy_last_error(c));
+  CHECK(npy_read(tmp("w32.npy"), &a, err, sizeof err) == 0 && a.dtype == NPY_I32 && a.rank == 1 &&
+            !memcmp(a.data, i32v, sizeof i32v),
+        "int32 written as int32: %s", err);
+  npy_free(&a);
+  uint8_t bv[2] = {1, 0};
+  sy_tensor bt = {.dtype = SY_BOOL, .rank = 1, .dims = {2}, .data = bv};
+  CHECK(sy_tensor_write_npy(c, &bt, tmp("wb.npy")) == 0, "%s", sy_last_error(c));
+  CHECK(npy_read(tmp("wb.npy"), &a, err, sizeof err) == 0 && a.dtype == NPY_BOOL && !memcmp(a.data, bv, 2),
+        "bool written as bool: %s", err);
+  npy_free(&a);
+  // Bool inputs take bool files, and integer files holding only 0 and 1.
+  CHECK(sy_tensor_read_npy(c, tmp("wb.npy"), SY_BOOL, &t) == 0 && ((uint8_t *)t.data)[0] == 1, "%s",
+        sy_last_error(c));
+  sy_tensor_free(&t);
+  CHECK(sy_tensor_read_npy(c, tmp("w32.npy"), SY_BOOL, &t) == -1 && strstr(sy_last_error(c), "does not fit bool"),
+        "%s", sy_last_error(c));
+  save_npy(tmp("two.npy"), NPY_I64, 1, &two, (int64_t[]){0, 1});
+  CHECK(sy_tensor_read_npy(c, tmp("two.npy"), SY_BOOL, &t) == 0 && ((uint8_t *)t.data)[1] == 1, "%s",
+        sy_last_error(c));
+  sy_tensor_free(&t);
   int64_t zero = 0;
   save_npy(tmp("e.npy"), NPY_F32, 1, &zero, NULL);
   CHECK(sy_tensor_read_npy(c, tmp("e.npy"), SY_F32, &t) == -1 && strstr(sy_last_error(c), "empty"), "%s",

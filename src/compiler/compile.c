@@ -20,10 +20,26 @@ static bool mxu_owns(const ir_node *n, int slot) {
   return false;
 }
 
+// The I/O element type of an IR type; -1 for the types an executable's
+// signature cannot carry.
+static int io_dtype(ir_dtype dt) {
+  switch (dt) {
+  case IR_DT_F32: return IO_F32;
+  case IR_DT_BF16: return IO_BF16;
+  case IR_DT_I32: return IO_I32;
+  case IR_DT_I8: return IO_I8;
+  case IR_DT_I64: return IO_I64;
+  case IR_DT_U8: return IO_U8;
+  case IR_DT_BOOL: return IO_BOOL;
+  default: return -1;
+  }
+}
+
 static int check_io(const ir_value *v, const char *role, char *err, size_t errlen) {
   char t[128];
-  if (v->ty.dtype != IR_DT_F32)
-    return ir_fail(err, errlen, "%s '%s' is %s: this version runs models whose inputs and outputs are f32", role,
+  if (io_dtype(v->ty.dtype) < 0)
+    return ir_fail(err, errlen,
+                   "%s '%s' is %s: inputs and outputs may be f32, bf16, i32, i8, i64, u8 or bool", role,
                    v->name, ir_type_str(&v->ty, t, sizeof t));
   if (v->ty.rank > ISA_IO_MAX_RANK) return ir_fail(err, errlen, "%s '%s' has rank %d (at most %d)", role, v->name, v->ty.rank, ISA_IO_MAX_RANK);
   for (int d = 0; d < v->ty.rank; d++)
@@ -175,7 +191,7 @@ static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *
       isa_io *t = &p->io[p->nio++];
       t->role = in ? IO_INPUT : IO_OUTPUT;
       snprintf(t->name, sizeof t->name, "%s", v->name);
-      t->dtype = IO_F32;
+      t->dtype = (isa_io_dtype)io_dtype(v->ty.dtype);
       t->rank = v->ty.rank;
       for (int d = 0; d < v->ty.rank; d++) t->dims[d] = v->ty.dims[d];
       t->mem = IO_MEM_HBM;

@@ -22,7 +22,7 @@
 #include "sim/sim.h"
 
 _Static_assert((int)SY_F32 == IO_F32 && (int)SY_BF16 == IO_BF16 && (int)SY_I32 == IO_I32 &&
-                   (int)SY_I8 == IO_I8 && (int)SY_I64 == IO_I64 && (int)SY_U8 == IO_U8 &&
+                   (int)SY_I8 == IO_I8 && (int)SY_I64 == IO_I64 && (int)SY_U8 == IO_U8 && (int)SY_BOOL == IO_BOOL &&
                    (int)SY_DTYPES == IO_DTYPES,
                "sy_dtype numbers are isa_io_dtype's");
 _Static_assert(SY_MAX_RANK == ISA_IO_MAX_RANK && SY_MAX_NAME == ISA_IO_MAX_NAME, "I/O limits");
@@ -126,7 +126,7 @@ int sy_tensor_fill_random(sy_tensor *t, uint64_t seed) {
     case SY_I32: ((int32_t *)t->data)[i] = bit; break;
     case SY_I8: ((int8_t *)t->data)[i] = (int8_t)bit; break;
     case SY_I64: ((int64_t *)t->data)[i] = bit; break;
-    case SY_U8: ((uint8_t *)t->data)[i] = (uint8_t)bit; break;
+    case SY_U8: case SY_BOOL: ((uint8_t *)t->data)[i] = (uint8_t)bit; break;
     default: return -1;
     }
   }
@@ -183,8 +183,10 @@ int sy_tensor_read_npy(sy_client *c, const char *path, sy_dtype dtype, sy_tensor
   } else if (npy_is_float(a.dtype)) {
     rc = fail(c, "%s: holds %s; the input wants %s (integers)", path, npy_dtype_name(a.dtype), sy_dtype_name(dtype));
   } else {
-    static const int64_t lo[] = {[SY_I32] = INT32_MIN, [SY_I8] = INT8_MIN, [SY_I64] = INT64_MIN, [SY_U8] = 0};
-    static const int64_t hi[] = {[SY_I32] = INT32_MAX, [SY_I8] = INT8_MAX, [SY_I64] = INT64_MAX, [SY_U8] = UINT8_MAX};
+    static const int64_t lo[] = {[SY_I32] = INT32_MIN, [SY_I8] = INT8_MIN, [SY_I64] = INT64_MIN, [SY_U8] = 0,
+                                 [SY_BOOL] = 0};
+    static const int64_t hi[] = {[SY_I32] = INT32_MAX, [SY_I8] = INT8_MAX, [SY_I64] = INT64_MAX,
+                                 [SY_U8] = UINT8_MAX, [SY_BOOL] = 1};
     for (int64_t i = 0; i < n && !rc; i++) {
       int64_t v;
       if (!npy_int(&a, i, &v) || v < lo[dtype] || v > hi[dtype]) {
@@ -207,19 +209,16 @@ int sy_tensor_read_npy(sy_client *c, const char *path, sy_dtype dtype, sy_tensor
 int sy_tensor_write_npy(sy_client *c, const sy_tensor *t, const char *path) {
   npy_array a;
   if (!shape_ok(t) || !t->data) return fail(c, "%s: output '%s' has no data or a bad shape", path, t->name);
-  if (npy_alloc(&a, NPY_F32, t->rank, t->dims)) return fail(c, "%s: out of memory", path);
-  float *f = a.data;
+  // Floats as float32 (bf16 widens exactly); integers and booleans keep their
+  // type, so that every value is written exactly.
+  static const npy_dtype as[SY_DTYPES] = {[SY_F32] = NPY_F32, [SY_BF16] = NPY_F32, [SY_I32] = NPY_I32,
+                                          [SY_I8] = NPY_I8,   [SY_I64] = NPY_I64,  [SY_U8] = NPY_U8,
+                                          [SY_BOOL] = NPY_BOOL};
+  if (npy_alloc(&a, as[t->dtype], t->rank, t->dims)) return fail(c, "%s: out of memory", path);
   int64_t n = sy_tensor_elements(t);
-  for (int64_t i = 0; i < n; i++) {
-    switch (t->dtype) {
-    case SY_F32: f[i] = ((const float *)t->data)[i]; break;
-    case SY_BF16: f[i] = num_bf16_to_f32(((const uint16_t *)t->data)[i]); break;
-    case SY_I32: f[i] = (float)((const int32_t *)t->data)[i]; break;
-    case SY_I8: f[i] = ((const int8_t *)t->data)[i]; break;
-    case SY_I64: f[i] = (float)((const int64_t *)t->data)[i]; break;
-    default: f[i] = ((const uint8_t *)t->data)[i]; break;
-    }
-  }
+  if (t->dtype == SY_BF16)
+    for (int64_t i = 0; i < n; i++) ((float *)a.data)[i] = num_bf16_to_f32(((const uint16_t *)t->data)[i]);
+  else memcpy(a.data, t->data, sy_tensor_bytes(t));
   char err[NPY_ERR_LEN];
   int rc = npy_write(path, &a, err, sizeof err) ? fail(c, "%s", err) : 0;
   npy_free(&a);

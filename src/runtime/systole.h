@@ -22,7 +22,7 @@ typedef struct sy_client sy_client;         // a simulated chip
 typedef struct sy_executable sy_executable; // a compiled model for that chip
 
 // Element types, numbered as isa_io_dtype (src/isa/isa.h).
-typedef enum { SY_F32, SY_BF16, SY_I32, SY_I8, SY_I64, SY_U8, SY_DTYPES } sy_dtype;
+typedef enum { SY_F32, SY_BF16, SY_I32, SY_I8, SY_I64, SY_U8, SY_BOOL, SY_DTYPES } sy_dtype;
 const char *sy_dtype_name(sy_dtype t); // "f32", "bf16", ...; "?" if out of range
 size_t sy_dtype_size(sy_dtype t);
 
@@ -48,7 +48,7 @@ int sy_tensor_alloc(sy_tensor *t);
 void sy_tensor_free(sy_tensor *t); // frees data and sets it to NULL
 // Deterministic pseudo-random contents (what `systole run` gives an input
 // without --input; docs/runtime.md): xorshift64* seeded by seed, floats
-// uniform in [-1, 1), integers 0 or 1. Allocates data if it is NULL.
+// uniform in [-1, 1), integers and booleans 0 or 1. Allocates data if it is NULL.
 int sy_tensor_fill_random(sy_tensor *t, uint64_t seed);
 
 // chip: a name from configs/ ("tpu-v4") or a path to an .ini; NULL: tpu-v4.
@@ -62,7 +62,8 @@ double sy_client_clock_hz(const sy_client *c);
 // NumPy files. sy_tensor_read_npy reads path and converts its elements to
 // dtype: any numeric file for f32 and bf16 (bf16 rounds to nearest even);
 // integer and bool files for integer types, each value in range. The name is
-// left empty. sy_tensor_write_npy writes t as float32 whatever its dtype.
+// left empty (bool: 0 or 1 only). sy_tensor_write_npy writes floats as float32
+// and integers and booleans in their own type (every value exact).
 int sy_tensor_read_npy(sy_client *c, const char *path, sy_dtype dtype, sy_tensor *out);
 int sy_tensor_write_npy(sy_client *c, const sy_tensor *t, const char *path);
 
