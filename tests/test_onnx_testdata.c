@@ -50,6 +50,8 @@ static const struct {
     {"Resize", 1},  {"Upsample", 1}, {"Clip", 1},   {"Dropout", 1}, {"ConstantOfShape", 0},
     {"ReduceSum", 1}, {"ReduceMean", 1}, {"ReduceMax", 1}, {"ReduceMin", 1}, {"ReduceProd", 1},
     {"Expand", 1},  {"Tile", 1},    {"Range", 0},
+    // sequence_lens (and the inputs after it)
+    {"LSTM", 4},    {"GRU", 4},     {"RNN", 4},
 };
 
 static const char *refusal(const char *test) {

@@ -16,6 +16,7 @@
 // length is checked, and a bad model gets "file: [node ...:] reason".
 #include "ir/ir.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -1551,6 +1552,173 @@ static int imp_range(imp *m, const onnx_op *op) {
   return 0;
 }
 
+// ---------------------------------------------------------------- ops: recurrences
+
+// ONNX's activation list as ONNX Runtime reads it (names in any case; each
+// function takes the next alpha and beta from the lists if it uses them, its
+// default when a list has run out).
+static const struct {
+  bool alpha, beta;
+  float da, db;
+} rnn_act_args[IR_RNN_ACT_COUNT] = {
+    [IR_RNN_AFFINE] = {true, true, 0, 0},          [IR_RNN_LEAKY_RELU] = {true, false, 0.01f, 0},
+    [IR_RNN_THRESHOLDED_RELU] = {true, false, 0, 0}, [IR_RNN_SCALED_TANH] = {true, true, 0, 0},
+    [IR_RNN_HARD_SIGMOID] = {true, true, 0.2f, 0.5f}, [IR_RNN_ELU] = {true, false, 1.0f, 0},
+};
+
+static int rnn_activations(imp *m, ir_op op, int D, ir_attrs *a) {
+  int per = ir_rnn_nacts(op);
+  for (int i = 0; i < 6; i++)
+    a->rnn_act[i] = ir_rnn_default_act(op, i % 3);
+  const attr_proto *acts = attr(m, "activations"), *al = attr(m, "activation_alpha"), *be = attr(m, "activation_beta");
+  if (!acts)
+    return 0; // the defaults take no alpha or beta
+  if (attr_is(m, acts, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS, "a list of strings") ||
+      (al && attr_is(m, al, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS, "a list of floats")) ||
+      (be && attr_is(m, be, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS, "a list of floats")))
+    return -1;
+  if (acts->n_strings != (size_t)(per * D))
+    return fail(m, "activations: %zu given, %d expected (%d per direction)", acts->n_strings, per * D, per);
+  size_t ia = 0, ib = 0;
+  for (int j = 0; j < per * D; j++) {
+    const ProtobufCBinaryData *sd = &acts->strings[j];
+    char name[32];
+    size_t len = sd->len < sizeof name - 1 ? sd->len : sizeof name - 1;
+    for (size_t k = 0; k < len; k++)
+      name[k] = (char)tolower(sd->data[k]);
+    name[len] = 0;
+    int k = IR_RNN_SIGMOID;
+    while (k < IR_RNN_ACT_COUNT && (sd->len != len || strcmp(name, ir_rnn_act_names[k])))
+      k++;
+    if (k == IR_RNN_ACT_COUNT)
+      return fail(m, "activation %d '%.*s' is not one of ONNX's", j, (int)len, (const char *)sd->data);
+    int slot = j / per * 3 + j % per;
+    a->rnn_act[slot] = (ir_rnn_act)k;
+    if (rnn_act_args[k].alpha)
+      a->rnn_alpha[slot] = al && ia < al->n_floats ? al->floats[ia++] : rnn_act_args[k].da;
+    if (rnn_act_args[k].beta)
+      a->rnn_beta[slot] = be && ib < be->n_floats ? be->floats[ib++] : rnn_act_args[k].db;
+  }
+  return 0;
+}
+
+// A layout-1 (batch first) tensor swapped into layout 0, or back: a transpose.
+static ir_value *rnn_transpose(imp *m, ir_value *v, const int *perm, const char *name) {
+  ir_attrs a = {0};
+  for (int i = 0; i < v->ty.rank; i++)
+    a.perm[i] = perm[i];
+  char *gen = name ? NULL : gen_name(m, v->name, "layout0");
+  const char *nm = name ? name : gen;
+  ir_value *out = emit_named(m, IR_OP_TRANSPOSE, &v, 1, 1, &nm, &a);
+  free(gen);
+  return out;
+}
+
+// LSTM, GRU and RNN (7 to 21). Every input the IR op has is made present: a
+// missing B, initial_h, initial_c or P is a zero constant. sequence_lens must be a
+// constant; it is dropped when every length is the full sequence. Layout 1
+// (batch first) becomes transposes around the layout-0 op. hidden_size, if
+// absent, is R's last dim.
+static int imp_rnn(imp *m, const onnx_op *op) {
+  bool lstm = op->op == IR_OP_LSTM, gru = op->op == IR_OP_GRU;
+  int gates = lstm ? 4 : gru ? 3 : 1, nout = lstm ? 3 : 2;
+  if (arity(m, 3, lstm ? 8 : 6, 0, nout))
+    return -1;
+  ir_value *x = in_val(m, 0), *r = x ? in_val(m, 2) : NULL;
+  if (!r || !in_val(m, 1))
+    return -1;
+  ir_attrs a = {0};
+  static const char *const dirs[] = {"forward", "reverse", "bidirectional", NULL};
+  int dir;
+  int64_t layout, hidden;
+  if (get_choice(m, "direction", "forward", dirs, &dir) || get_int(m, "layout", 0, &layout) ||
+      get_int(m, "hidden_size", 0, &hidden) || get_float(m, "clip", 0, &a.rnn_clip) ||
+      (lstm && get_bool(m, "input_forget", &a.input_forget)) ||
+      (gru && get_bool(m, "linear_before_reset", &a.linear_before_reset)))
+    return -1;
+  a.rnn_dir = (ir_rnn_dir)dir;
+  int D = dir == IR_RNN_BIDIRECTIONAL ? 2 : 1;
+  if (attr(m, "clip") && !(a.rnn_clip > 0))
+    return fail(m, "clip %g must be positive", (double)a.rnn_clip);
+  if (attr(m, "layout") && m->opset < 14)
+    return fail(m, "attribute 'layout' is new in opset 14");
+  if (layout != 0 && layout != 1)
+    return fail(m, "layout %lld must be 0 or 1", (long long)layout);
+  if (x->ty.rank != 3 || r->ty.rank != 3)
+    return fail(m, "X and R must be 3-D, got ranks %d and %d", x->ty.rank, r->ty.rank);
+  if (hidden < 0 || (attr(m, "hidden_size") && hidden != r->ty.dims[2]))
+    return fail(m, "hidden_size %lld does not match R's last dim %lld", (long long)hidden, (long long)r->ty.dims[2]);
+  a.hidden = r->ty.dims[2];
+  if (rnn_activations(m, op->op, D, &a))
+    return -1;
+  int64_t S = x->ty.dims[layout ? 1 : 0], B = x->ty.dims[layout ? 0 : 1], H = a.hidden;
+  static const int swap[] = {1, 0, 2}, y_out[] = {2, 0, 1, 3};
+  ir_value *in[8] = {x, in_val(m, 1), r};
+  if (layout && !(in[0] = rnn_transpose(m, x, swap, NULL)))
+    return -1;
+  // B, initial_h, initial_c, P: ONNX slots 3, 5, 6, 7; IR slots 3, 4, 5, 6.
+  static const int onnx_slot[] = {3, 5, 6, 7};
+  static const char *const what[] = {"B", "initial_h", "initial_c", "P"};
+  for (int k = 0; k < (lstm ? 4 : 2); k++) {
+    int64_t dims[3] = {D, 2 * gates * H};
+    int rank = 2;
+    if (k == 1 || k == 2)
+      rank = 3, dims[0] = D, dims[1] = B, dims[2] = H;
+    if (k == 3)
+      dims[1] = 3 * H;
+    ir_value *v;
+    if (has_in(m, onnx_slot[k])) {
+      if (!(v = in_val(m, onnx_slot[k])))
+        return -1;
+      if (layout && rank == 3 && !(v = rnn_transpose(m, v, swap, NULL)))
+        return -1;
+    } else {
+      char *nm = gen_name(m, str(m->p->name)[0] ? m->p->name : ir_ops[op->op].name, what[k]);
+      ir_type t = ir_type_make(x->ty.dtype, rank, dims);
+      v = ir_add_const(m->g, nm, &t, NULL);
+      free(nm);
+    }
+    in[3 + k] = v;
+  }
+  int nin = lstm ? 7 : 5;
+  if (has_in(m, 4)) {
+    ir_value *l = in_val(m, 4);
+    if (!l)
+      return -1;
+    if (!l->data)
+      return not_constant(m, 4, "sequence_lens", l);
+    if (!ir_dtype_is_int(l->ty.dtype) || l->ty.rank != 1 || l->ty.dims[0] != B)
+      return fail(m, "sequence_lens must be an integer tensor of %lld values", (long long)B);
+    bool full = true;
+    for (int64_t b = 0; b < B; b++) {
+      int64_t len = ir_get_int(l->data, l->ty.dtype, b);
+      if (len < 0 || len > S)
+        return fail(m, "sequence_lens[%lld] = %lld is outside [0, %lld]", (long long)b, (long long)len, (long long)S);
+      full = full && len == S;
+    }
+    if (!full)
+      in[nin++] = l;
+  }
+  // Output names: the node's own (layout 0), or made up and then transposed.
+  static const char *const roles[3] = {"Y", "Y_h", "Y_c"};
+  const char *names[3], *node = str(m->p->name)[0] ? m->p->name : ir_ops[op->op].name;
+  char *gen[3] = {0};
+  for (int i = 0; i < nout; i++) {
+    const char *o = i < (int)m->p->n_output ? str(m->p->output[i]) : "";
+    names[i] = o[0] && !layout ? o : (gen[i] = o[0] ? gen_name(m, o, "layout0") : gen_name(m, node, roles[i]));
+  }
+  ir_value *y = emit_named(m, op->op, in, nin, nout, names, &a);
+  int rc = y ? 0 : -1;
+  for (int i = 0; !rc && layout && i < nout; i++) {
+    const char *o = i < (int)m->p->n_output ? str(m->p->output[i]) : "";
+    if (o[0] && !rnn_transpose(m, ir_find(m->g, names[i]), i ? swap : y_out, o))
+      rc = -1;
+  }
+  for (int i = 0; i < nout; i++)
+    free(gen[i]);
+  return rc;
+}
+
 static const onnx_op onnx_ops[] = {
     {"Abs",                 6, imp_unary,             IR_OP_ABS,                ""},
     {"And",                 7, imp_binary,            IR_OP_AND,                ""},
@@ -1626,6 +1794,13 @@ static const onnx_op onnx_ops[] = {
     {"Transpose",           1, imp_transpose,         IR_OP_TRANSPOSE,          "perm"},
     {"Unsqueeze",           1, imp_unsqueeze,         IR_OP_RESHAPE,            "axes"},
     {"Upsample",            7, imp_upsample,          IR_OP_RESIZE,             "mode scales"},
+    // recurrences
+    {"GRU",                 7, imp_rnn,               IR_OP_GRU,                "activation_alpha activation_beta activations clip "
+                                                                                 "direction hidden_size layout linear_before_reset"},
+    {"LSTM",                7, imp_rnn,               IR_OP_LSTM,               "activation_alpha activation_beta activations clip "
+                                                                                 "direction hidden_size input_forget layout"},
+    {"RNN",                 7, imp_rnn,               IR_OP_RNN,                "activation_alpha activation_beta activations clip "
+                                                                                 "direction hidden_size layout"},
 };
 
 static const onnx_op *find_op(const char *type) {

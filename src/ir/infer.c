@@ -735,8 +735,8 @@ static int rnn_input(const ir_node *n, int i, const char *what, int rank, const 
 }
 
 // lstm: X [S,B,I], W [D,4H,I], R [D,4H,H], B [D,8H], initial_h, initial_c
-// [D,B,H], [P [D,3H]] -> Y [S,D,B,H], Y_h, Y_c [D,B,H]. gru: gates 3, no
-// cell state -> Y, Y_h.
+// [D,B,H], P [D,3H], [sequence_lens int [B]] -> Y [S,D,B,H], Y_h, Y_c
+// [D,B,H]. gru (3 gates) and rnn (1): no cell state nor peepholes -> Y, Y_h.
 static int infer_rnn(const ir_node *n, ir_type *out, int gates, char *err, size_t errlen) {
   const ir_type *x = in_ty(n, 0);
   const ir_attrs *a = &n->a;
@@ -749,6 +749,9 @@ static int infer_rnn(const ir_node *n, ir_type *out, int gates, char *err, size_
     return ir_fail(err, errlen, "hidden size %lld is out of range", (long long)a->hidden);
   if (!(a->rnn_clip >= 0))
     return ir_fail(err, errlen, "clip %g must be >= 0", (double)a->rnn_clip);
+  for (int i = 0; i < 6; i++)
+    if (a->rnn_act[i] >= IR_RNN_ACT_COUNT)
+      return ir_fail(err, errlen, "bad activation %d", (int)a->rnn_act[i]);
   int64_t S = x->dims[0], B = x->dims[1], I = x->dims[2], H = a->hidden, D = a->rnn_dir == IR_RNN_BIDIRECTIONAL ? 2 : 1;
   if (rnn_input(n, 1, "W", 3, (int64_t[]){D, gates * H, I}, err, errlen) ||
       rnn_input(n, 2, "R", 3, (int64_t[]){D, gates * H, H}, err, errlen) ||
@@ -756,8 +759,14 @@ static int infer_rnn(const ir_node *n, ir_type *out, int gates, char *err, size_
       rnn_input(n, 4, "initial_h", 3, (int64_t[]){D, B, H}, err, errlen))
     return -1;
   if (gates == 4 && (rnn_input(n, 5, "initial_c", 3, (int64_t[]){D, B, H}, err, errlen) ||
-                     (n->nin == 7 && rnn_input(n, 6, "P", 2, (int64_t[]){D, 3 * H}, err, errlen))))
+                     rnn_input(n, 6, "P", 2, (int64_t[]){D, 3 * H}, err, errlen)))
     return -1;
+  int lens = gates == 4 ? 7 : 5;
+  if (n->nin > lens) {
+    const ir_type *l = in_ty(n, lens);
+    if (!ir_dtype_is_int(l->dtype) || l->rank != 1 || l->dims[0] != B)
+      return ir_fail(err, errlen, "sequence_lens must be an integer [%lld], got %s", (long long)B, TS(l, s1));
+  }
   out[0] = ir_type_make(x->dtype, 4, (int64_t[]){S, D, B, H});
   for (int i = 1; i < n->nout; i++)
     out[i] = ir_type_make(x->dtype, 3, (int64_t[]){D, B, H});
@@ -770,6 +779,10 @@ static int infer_lstm(const ir_node *n, ir_type *out, char *err, size_t errlen) 
 
 static int infer_gru(const ir_node *n, ir_type *out, char *err, size_t errlen) {
   return infer_rnn(n, out, 3, err, errlen);
+}
+
+static int infer_simple_rnn(const ir_node *n, ir_type *out, char *err, size_t errlen) {
+  return infer_rnn(n, out, 1, err, errlen);
 }
 
 // A quantisation scale and zero point: scale float, zero point of dtype zdt,

@@ -30,6 +30,15 @@ const ir_op_info ir_ops[IR_OP_COUNT] = {
 
 const char *const ir_pad_mode_names[4] = {"constant", "reflect", "edge", "wrap"};
 const char *const ir_rnn_dir_names[3] = {"forward", "reverse", "bidirectional"};
+const char *const ir_rnn_act_names[IR_RNN_ACT_COUNT] = {
+    "default",     "sigmoid", "tanh", "relu",     "affine",  "leakyrelu", "thresholdedrelu",
+    "scaledtanh", "hardsigmoid", "elu", "softsign", "softplus"};
+
+ir_rnn_act ir_rnn_default_act(ir_op op, int pos) {
+  return op == IR_OP_RNN || pos > 0 ? IR_RNN_TANH : IR_RNN_SIGMOID;
+}
+
+int ir_rnn_nacts(ir_op op) { return op == IR_OP_LSTM ? 3 : op == IR_OP_GRU ? 2 : 1; }
 const char *const ir_reduce_kind_names[4] = {"sum", "max", "min", "prod"};
 const char *const ir_act_names[3] = {"none", "relu", "clip"};
 const char *const ir_resize_mode_names[3] = {"nearest", "linear", "cubic"};

@@ -195,8 +195,9 @@ extern const char *const ir_act_names[3];
   X(IR_OP_TILE,               "tile",              1, 1,      1, 1,      tile,        tile,      IR_A_REPEATS) \
   /* convolutions and recurrences */ \
   X(IR_OP_CONV_TRANSPOSE,     "conv_transpose",    2, 3,      1, 1,      conv_transpose, none,   IR_A_WINDOW | IR_A_GROUP | IR_A_OUTPAD) \
-  X(IR_OP_LSTM,               "lstm",              6, 7,      3, 3,      lstm,        none,      IR_A_RNN) \
-  X(IR_OP_GRU,                "gru",               5, 5,      2, 2,      gru,         none,      IR_A_RNN) \
+  X(IR_OP_LSTM,               "lstm",              7, 8,      3, 3,      lstm,        none,      IR_A_RNN) \
+  X(IR_OP_GRU,                "gru",               5, 6,      2, 2,      gru,         none,      IR_A_RNN) \
+  X(IR_OP_RNN,                "rnn",               5, 6,      2, 2,      simple_rnn,  none,      IR_A_RNN) \
   /* int8 */ \
   X(IR_OP_QUANTIZE_LINEAR,    "quantize_linear",   3, 3,      1, 1,      quantize,    none,      IR_A_AXIS) \
   X(IR_OP_DEQUANTIZE_LINEAR,  "dequantize_linear", 3, 3,      1, 1,      dequantize,  none,      IR_A_AXIS) \
@@ -229,9 +230,21 @@ typedef enum {
   IR_NEAREST_ROUND_PREFER_FLOOR, IR_NEAREST_ROUND_PREFER_CEIL, IR_NEAREST_FLOOR, IR_NEAREST_CEIL,
 } ir_nearest_mode;
 typedef enum { IR_RNN_FORWARD, IR_RNN_REVERSE, IR_RNN_BIDIRECTIONAL } ir_rnn_dir;
+// lstm, gru, rnn activation functions (ONNX's list). 0 is each position's
+// default (ir_rnn_default_act): sigmoid for f, tanh for g and h; tanh for rnn.
+typedef enum {
+  IR_RNN_ACT_DEFAULT, IR_RNN_SIGMOID, IR_RNN_TANH, IR_RNN_RELU, IR_RNN_AFFINE, IR_RNN_LEAKY_RELU,
+  IR_RNN_THRESHOLDED_RELU, IR_RNN_SCALED_TANH, IR_RNN_HARD_SIGMOID, IR_RNN_ELU, IR_RNN_SOFTSIGN, IR_RNN_SOFTPLUS,
+  IR_RNN_ACT_COUNT
+} ir_rnn_act;
 typedef enum { IR_RK_SUM, IR_RK_MAX, IR_RK_MIN, IR_RK_PROD } ir_reduce_kind;
 extern const char *const ir_pad_mode_names[4];
 extern const char *const ir_rnn_dir_names[3];
+extern const char *const ir_rnn_act_names[IR_RNN_ACT_COUNT]; // "default", "sigmoid", "tanh", ... (ONNX's, lower case)
+// The activation at position pos (0 f, 1 g, 2 h) of an lstm, gru or rnn without one.
+ir_rnn_act ir_rnn_default_act(ir_op op, int pos);
+// How many activations one direction of an lstm (3), gru (2) or rnn (1) has.
+int ir_rnn_nacts(ir_op op);
 extern const char *const ir_reduce_kind_names[4];
 extern const char *const ir_resize_mode_names[3];
 extern const char *const ir_coord_mode_names[6];
@@ -274,12 +287,16 @@ typedef struct {
   bool keepdims;
   bool approx_tanh;                // gelu: the tanh approximation instead of erf
   int64_t repeats[IR_MAX_DIMS];    // tile: one per dim, >= 0
-  // lstm, gru (ONNX semantics, layout 0: X is [seq, batch, input])
+  // lstm, gru, rnn (ONNX semantics, layout 0: X is [seq, batch, input])
   ir_rnn_dir rnn_dir;
   int64_t hidden;                  // hidden_size
   float rnn_clip;                  // cell clip; 0: none
-  bool input_forget;               // lstm: couple input and forget gates
+  bool input_forget;               // lstm: couple input and forget gates (f = 1 - i)
   bool linear_before_reset;        // gru
+  // Activations f(, g, h) of the forward (or only) direction at 0..2, of the
+  // reverse one of a bidirectional node at 3..5; each with its alpha, beta.
+  ir_rnn_act rnn_act[6];
+  float rnn_alpha[6], rnn_beta[6];
   int perm[IR_MAX_DIMS]; // transpose: output dim i is input dim perm[i]
   // reshape, constant_of_shape, resize: the output shape
   int ndims;

@@ -139,6 +139,22 @@ static void print_attrs(FILE *f, const ir_node *n) {
       fputs(" input_forget=1", f);
     if (n->op == IR_OP_GRU)
       fprintf(f, " linear_before_reset=%d", a->linear_before_reset);
+    int per = ir_rnn_nacts(n->op), na = per * (a->rnn_dir == IR_RNN_BIDIRECTIONAL ? 2 : 1);
+    bool plain = true; // defaults everywhere: nothing to show
+    for (int i = 0; i < na; i++) {
+      ir_rnn_act k = a->rnn_act[(i / per) * 3 + i % per];
+      plain = plain && (k == IR_RNN_ACT_DEFAULT || k == ir_rnn_default_act(n->op, i % per));
+    }
+    if (!plain) {
+      fputs(" activations=[", f);
+      for (int i = 0; i < na; i++) {
+        int k = (i / per) * 3 + i % per;
+        fprintf(f, "%s%s", i ? "," : "", a->rnn_act[k] < IR_RNN_ACT_COUNT ? ir_rnn_act_names[a->rnn_act[k]] : "?");
+        if (a->rnn_alpha[k] != 0 || a->rnn_beta[k] != 0)
+          fprintf(f, "(%.9g,%.9g)", (double)a->rnn_alpha[k], (double)a->rnn_beta[k]);
+      }
+      fputc(']', f);
+    }
   }
   if (m & IR_A_RWINDOW) {
     fprintf(f, " kind=%s", a->reduce_kind <= IR_RK_PROD ? ir_reduce_kind_names[a->reduce_kind] : "?");
