@@ -525,6 +525,83 @@ def small_models(w):
                                              s.f32(f"b{s.nid}", s.rng.standard_normal(n) * 0.1)], axis=-1)
     add("transformer_mlp_block", mini_transformer_block, opset=17)
 
+    # Recurrences: LSTM, GRU and RNN in every direction, with and without biases and
+    # initial states (constants or graph inputs), every output, peepholes, clip,
+    # input_forget, linear_before_reset, sequence_lens, non-default activations,
+    # stacked layers. (ONNX Runtime refuses layout 1, batch first: tests/test_rnn.c
+    # holds those models to their layout-0 twins instead.)
+    def rnn(s, op, x, S, B, I, H, direction="forward", bias=True, h0=None, c0=None, peep=False, lens=None,
+            outs=(0, 1, 2), **attrs):
+        """An LSTM, GRU or RNN node over x; h0/c0: None (absent), "const" or "input".
+        outs: which outputs exist (0 Y, 1 Y_h, 2 Y_c). Returns their names."""
+        G, D = {"LSTM": 4, "GRU": 3, "RNN": 1}[op], (2 if direction == "bidirectional" else 1)
+        k = s.nid + 1
+        ins = [x, s.weight(f"W{k}", [D, G * H, I], fan_in=I), s.weight(f"R{k}", [D, G * H, H], fan_in=H),
+               s.bias(f"B{k}", [D, 2 * G * H]) if bias else "",
+               s.const(f"lens{k}", np.array(lens, np.int32)) if lens is not None else ""]
+        state = [D, B, H]
+        for name, kind in [("h0", h0)] + ([("c0", c0)] if op == "LSTM" else []):
+            if kind == "const":
+                ins.append(s.const(f"{name}_{k}", (s.rng.standard_normal(state) * 0.5).astype(np.float32)))
+            elif kind == "input":
+                ins.append(s.input(f"{name}_{k}", state, scale=0.5))
+            else:
+                ins.append("")
+        if peep:
+            ins.append(s.const(f"P{k}", (s.rng.standard_normal([D, 3 * H]) * 0.5).astype(np.float32)))
+        while ins[-1] == "":
+            ins.pop()
+        s.nid += 1
+        names = [f"{op.lower()}{s.nid}_{n}" for n in ("y", "yh", "yc")[:3 if op == "LSTM" else 2]]
+        outputs = [n if i in outs else "" for i, n in enumerate(names)]
+        while outputs[-1] == "":
+            outputs.pop()
+        s.nodes.append(h.make_node(op, ins, outputs, f"{op.lower()}_{s.nid}", hidden_size=H, direction=direction,
+                                   **attrs))
+        return [n for n in outputs if n]
+
+    def rnn_model(op, S=5, B=2, I=3, H=4, **kw):
+        return lambda s: rnn(s, op, s.input("x", [S, B, I]), S, B, I, H, **kw)
+    add("lstm_forward", rnn_model("LSTM"))
+    add("lstm_reverse_state_inputs", rnn_model("LSTM", direction="reverse", h0="input", c0="input"))
+    add("lstm_bidirectional", rnn_model("LSTM", direction="bidirectional", h0="const", c0="const", B=3))
+    add("lstm_no_bias_y_only", rnn_model("LSTM", bias=False, outs=(0,), direction="bidirectional"))
+    add("lstm_yc_only", rnn_model("LSTM", outs=(2,), h0="const", c0="input"))
+    add("lstm_peepholes_clip", rnn_model("LSTM", direction="bidirectional", peep=True, h0="input", c0="const",
+                                         clip=0.6))
+    add("lstm_input_forget", rnn_model("LSTM", input_forget=1, peep=True, c0="const"))
+    add("lstm_seq_lens", rnn_model("LSTM", direction="bidirectional", B=4, lens=[5, 2, 0, 4], h0="const",
+                                   c0="input"))
+    add("lstm_activations", rnn_model("LSTM", direction="bidirectional", h0="const", c0="const",
+                                      activations=["HardSigmoid", "LeakyRelu", "Softsign",
+                                                   "Sigmoid", "ScaledTanh", "Affine"],
+                                      activation_alpha=[0.25, 0.1, 0.8, 0.5], activation_beta=[0.45, 1.2, 0.1]))
+    add("lstm_activations_elu_softplus", rnn_model("LSTM", activations=["sigmoid", "Elu", "Softplus"],
+                                                   activation_alpha=[0.7]))
+    add("lstm_wide", rnn_model("LSTM", S=3, B=2, I=150, H=40, h0="const"))
+    add("gru_forward", rnn_model("GRU"))
+    add("gru_linear_before_reset", rnn_model("GRU", direction="bidirectional", linear_before_reset=1, h0="input"))
+    add("gru_reverse_clip", rnn_model("GRU", direction="reverse", clip=0.5, h0="const", bias=False))
+    add("gru_lbr_no_state", rnn_model("GRU", linear_before_reset=1, outs=(1,)))
+    add("gru_seq_lens", rnn_model("GRU", direction="bidirectional", linear_before_reset=1, B=3, lens=[3, 5, 1],
+                                  h0="const"))
+    add("gru_activations", rnn_model("GRU", direction="bidirectional", activations=["HardSigmoid", "Relu",
+                                                                                    "Sigmoid", "Softsign"]))
+
+    add("rnn_forward", rnn_model("RNN"))
+    add("rnn_bidirectional_state", rnn_model("RNN", direction="bidirectional", h0="input", clip=0.8))
+    add("rnn_reverse_seq_lens", rnn_model("RNN", direction="reverse", B=3, lens=[2, 5, 0], h0="const", bias=False))
+    add("rnn_activations", rnn_model("RNN", direction="bidirectional", activations=["Relu", "Softsign"]))
+
+    def rnn_stack(s):
+        # Two layers as exporters write them: Y [S,2,B,H] -> [S,B,2H] into the next.
+        S, B, I, H = 4, 2, 3, 5
+        y = rnn(s, "LSTM", s.input("x", [S, B, I]), S, B, I, H, direction="bidirectional", outs=(0,))[0]
+        y = s.node("Reshape", [s.node("Transpose", [y], perm=[0, 2, 1, 3]), s.i64("shape", [S, B, 2 * H])])
+        y, yh = rnn(s, "GRU", y, S, B, 2 * H, H, outs=(0, 1), linear_before_reset=1)
+        return [s.node("Squeeze", [y, s.i64("axes", [1])]), yh]
+    add("recurrent_two_layers", rnn_stack)
+
 
 # ---------------------------------------------------------------- torchvision networks
 
@@ -626,6 +703,61 @@ def torch_models(w):
         m = onnx.load(path)
         onnx.checker.check_model(m)
         w.save(name, m, [("input", x)], kind)
+    rnn_torch_models(w, torch)
+
+
+def rnn_torch_models(w, torch):
+    """Recurrent classifiers as PyTorch exports them: a 2-layer bidirectional
+    batch-first nn.LSTM with a Linear head on its outputs averaged over time
+    (opset 14), and an nn.GRU (PyTorch's GRU is ONNX's linear_before_reset=1) with a
+    head on its final state (opset 13). The recurrent weights are drawn wider than
+    PyTorch's default init (uniform(-3/sqrt(H), 3/sqrt(H)) instead of 1/sqrt(H)) and the
+    heads have no bias, so that the logits move with the input (their spread across
+    inputs is about half their spread across classes, against a tenth by default)."""
+    nn = torch.nn
+
+    class LSTMClassifier(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = nn.LSTM(input_size=12, hidden_size=24, num_layers=2, bidirectional=True, batch_first=True)
+            self.head = nn.Linear(48, 6)
+
+        def forward(self, x):
+            y, _ = self.rnn(x)
+            return self.head(y.mean(dim=1))
+
+    class GRUClassifier(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = nn.GRU(input_size=10, hidden_size=20, batch_first=True)
+            self.head = nn.Linear(20, 4)
+
+        def forward(self, x):
+            _, hn = self.rnn(x)
+            return self.head(hn.squeeze(0))
+
+    for i, (name, cls, shape, opset) in enumerate([("lstm_classifier", LSTMClassifier, (3, 10, 12), 14),
+                                                     ("gru_classifier", GRUClassifier, (2, 8, 10), 13)]):
+        gen = torch.Generator().manual_seed(TORCH_SEED + 100 + i)
+        model = cls().eval()
+        with torch.no_grad():
+            for p in model.rnn.parameters():
+                p.uniform_(-3.0 / model.rnn.hidden_size ** 0.5, 3.0 / model.rnn.hidden_size ** 0.5, generator=gen)
+            model.head.weight.uniform_(-2.0 / model.head.in_features ** 0.5, 2.0 / model.head.in_features ** 0.5,
+                                       generator=gen)
+            model.head.bias.zero_()
+        x, logits = pick_input(torch, model, np.random.default_rng(TORCH_SEED + 100 + i), shape)
+        x = torch.from_numpy(x)
+        spread = float(logits.std())
+        assert np.isfinite(logits).all() and spread > 0.1, (name, spread)
+        print(f"make_test_models: {name} {list(shape)}: logits std {spread:.3f}, max |logit| "
+              f"{np.abs(logits).max():.3f}, top-1 {logits.argmax(1).tolist()}")
+        path = os.path.join(w.out, name + ".onnx")
+        torch.onnx.export(model, x, path, opset_version=opset, input_names=["input"], output_names=["logits"],
+                          do_constant_folding=True)
+        m = onnx.load(path)
+        onnx.checker.check_model(m)
+        w.save(name, m, [("input", x.numpy())], "net")
 
 
 # ---------------------------------------------------------------- driver

@@ -6,7 +6,7 @@
 // assignment), emit.c (instructions, registers, descriptors, semaphores),
 // compile.c (the driver: memory plan, layer loop, executable), lower_mxu.c
 // (matmul, gemm, conv), lower_vpu.c (elementwise, pools, softmax),
-// lower_move.c (data movement).
+// lower_move.c (data movement), rnn.c (recurrences unrolled).
 #ifndef SYSTOLE_COMPILER_H
 #define SYSTOLE_COMPILER_H
 
@@ -50,6 +50,10 @@ int cc_fold_batchnorm(ir_graph *g, char *err, size_t errlen);
 // alpha = beta = 1, C a bias of shape [N] or absent); transposes of
 // non-constant operands become explicit transpose nodes.
 int cc_canonicalize(ir_graph *g, char *err, size_t errlen);
+// rnn.c: lstm and gru unrolled over the sequence into matmuls (the input
+// projections of all steps at once, then h @ R^T per step), slices,
+// activations and elementwise ops (docs/compiler.md, "Recurrences").
+int cc_unroll_rnn(ir_graph *g, char *err, size_t errlen);
 // Bias, residual add and relu/clip folded into the epilogue of conv, gemm and
 // matmul (ir_attrs.act, ir_attrs.residual).
 int cc_fuse_epilogues(ir_graph *g, char *err, size_t errlen);
