@@ -531,14 +531,20 @@ def small_models(w):
     # stacked layers. (ONNX Runtime refuses layout 1, batch first: tests/test_rnn.c
     # holds those models to their layout-0 twins instead.)
     def rnn(s, op, x, S, B, I, H, direction="forward", bias=True, h0=None, c0=None, peep=False, lens=None,
-            outs=(0, 1, 2), **attrs):
+            outs=(0, 1, 2), weight_inputs=False, **attrs):
         """An LSTM, GRU or RNN node over x; h0/c0: None (absent), "const" or "input".
-        outs: which outputs exist (0 Y, 1 Y_h, 2 Y_c). Returns their names."""
+        outs: which outputs exist (0 Y, 1 Y_h, 2 Y_c); weight_inputs: W, R and B are
+        graph inputs (computed at run time) instead of initializers. Returns the
+        outputs' names."""
         G, D = {"LSTM": 4, "GRU": 3, "RNN": 1}[op], (2 if direction == "bidirectional" else 1)
         k = s.nid + 1
-        ins = [x, s.weight(f"W{k}", [D, G * H, I], fan_in=I), s.weight(f"R{k}", [D, G * H, H], fan_in=H),
-               s.bias(f"B{k}", [D, 2 * G * H]) if bias else "",
-               s.const(f"lens{k}", np.array(lens, np.int32)) if lens is not None else ""]
+        if weight_inputs:
+            wr = [s.input(f"W{k}", [D, G * H, I], scale=I ** -0.5), s.input(f"R{k}", [D, G * H, H], scale=H ** -0.5),
+                  s.input(f"B{k}", [D, 2 * G * H], scale=0.5) if bias else ""]
+        else:
+            wr = [s.weight(f"W{k}", [D, G * H, I], fan_in=I), s.weight(f"R{k}", [D, G * H, H], fan_in=H),
+                  s.bias(f"B{k}", [D, 2 * G * H]) if bias else ""]
+        ins = [x] + wr + [s.const(f"lens{k}", np.array(lens, np.int32)) if lens is not None else ""]
         state = [D, B, H]
         for name, kind in [("h0", h0)] + ([("c0", c0)] if op == "LSTM" else []):
             if kind == "const":
@@ -579,6 +585,8 @@ def small_models(w):
     add("lstm_activations_elu_softplus", rnn_model("LSTM", activations=["sigmoid", "Elu", "Softplus"],
                                                    activation_alpha=[0.7]))
     add("lstm_wide", rnn_model("LSTM", S=3, B=2, I=150, H=40, h0="const"))
+    add("lstm_runtime_weights", rnn_model("LSTM", direction="bidirectional", weight_inputs=True, h0="input"))
+    add("gru_runtime_weights", rnn_model("GRU", weight_inputs=True, linear_before_reset=1, h0="const"))
     add("gru_forward", rnn_model("GRU"))
     add("gru_linear_before_reset", rnn_model("GRU", direction="bidirectional", linear_before_reset=1, h0="input"))
     add("gru_reverse_clip", rnn_model("GRU", direction="reverse", clip=0.5, h0="const", bias=False))
