@@ -489,48 +489,6 @@ static int cmd_compile(int argc, char **argv) {
   return rc ? 1 : 0;
 }
 
-// 1234567 -> "1,234,567" (one of four rotating buffers, for use in one printf).
-static const char *commas(uint64_t v) {
-  static char bufs[4][32];
-  static int next;
-  char *out = bufs[next++ & 3], tmp[32];
-  int n = snprintf(tmp, sizeof tmp, "%" PRIu64, v), j = 0;
-  for (int i = 0; i < n; i++) {
-    if (i && (n - i) % 3 == 0) out[j++] = ',';
-    out[j++] = tmp[i];
-  }
-  out[j] = 0;
-  return out;
-}
-
-static const char *human_bytes(uint64_t v) {
-  static char bufs[4][32];
-  static int next;
-  char *out = bufs[next++ & 3];
-  const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double x = (double)v;
-  int u = 0;
-  while (x >= 1024 && u < 4) x /= 1024, u++;
-  snprintf(out, 32, u ? "%.2f %s" : "%.0f %s", x, unit[u]);
-  return out;
-}
-
-static const char *human_time(double seconds) {
-  static char buf[32];
-  if (seconds < 1e-3) snprintf(buf, sizeof buf, "%.2f us", seconds * 1e6);
-  else if (seconds < 1) snprintf(buf, sizeof buf, "%.3f ms", seconds * 1e3);
-  else snprintf(buf, sizeof buf, "%.3f s", seconds);
-  return buf;
-}
-
-static const char *human_energy(double joules) {
-  static char buf[32];
-  if (joules < 1e-6) snprintf(buf, sizeof buf, "%.1f nJ", joules * 1e9);
-  else if (joules < 1e-3) snprintf(buf, sizeof buf, "%.2f uJ", joules * 1e6);
-  else snprintf(buf, sizeof buf, "%.3f mJ", joules * 1e3);
-  return buf;
-}
-
 // Lines of a labels file (class names), or NULL; *n set to their count.
 static char **read_labels(const char *path, int *n) {
   *n = 0;
@@ -620,11 +578,11 @@ static int by_cycles(const void *a, const void *b) {
 
 static void print_performance(const sy_client *c, const sy_profile *p) {
   printf("\nperformance on %s at %.0f MHz (one TensorCore)\n", sy_client_chip_name(c), sy_client_clock_hz(c) / 1e6);
-  printf("  cycles            %s (%s at the clock)\n", commas(p->cycles), human_time(p->seconds));
-  printf("  MACs              %s\n", commas(p->macs));
+  printf("  cycles            %s (%s at the clock)\n", sim_fmt_count(p->cycles), sim_fmt_seconds(p->seconds));
+  printf("  MACs              %s\n", sim_fmt_count(p->macs));
   printf("  MXU utilisation   %.1f%%\n", p->mxu_utilization * 100);
-  printf("  HBM traffic       %s read, %s written\n", human_bytes(p->hbm_read), human_bytes(p->hbm_write));
-  printf("  energy            %s\n", human_energy(p->energy_j));
+  printf("  HBM traffic       %s read, %s written\n", sim_fmt_bytes(p->hbm_read), sim_fmt_bytes(p->hbm_write));
+  printf("  energy            %s\n", sim_fmt_energy_pj(p->energy_j * 1e12));
   if (!p->nlayers) return;
   const sy_layer_profile **v = malloc((size_t)p->nlayers * sizeof *v);
   if (!v) return;
@@ -639,8 +597,8 @@ static void print_performance(const sy_client *c, const sy_profile *p) {
     size_t len = strlen(l->name);
     if (len > 28) snprintf(name, sizeof name, "%.25s...", l->name);
     else memcpy(name, l->name, len + 1);
-    printf("  %-28s %-18s %12s %6.1f%% %14s %7.1f%%\n", name, l->op, commas(l->cycles),
-           p->cycles ? 100.0 * (double)l->cycles / (double)p->cycles : 0.0, commas(l->macs), l->mxu_utilization * 100);
+    printf("  %-28s %-18s %12s %6.1f%% %14s %7.1f%%\n", name, l->op, sim_fmt_count(l->cycles),
+           p->cycles ? 100.0 * (double)l->cycles / (double)p->cycles : 0.0, sim_fmt_count(l->macs), l->mxu_utilization * 100);
   }
   free(v);
 }
@@ -898,8 +856,8 @@ static int cmd_run(int argc, char **argv) {
            prec < 0 ? "as compiled" : sy_precision_name((sy_precision)prec), sy_executable_num_instructions(x),
            sy_executable_num_layers(x));
     printf("  host time: %s %s, ", sy_executable_precision(x) < 0 ? "loading" : "compiling",
-           human_time(sy_executable_compile_seconds(x)));
-    printf("simulating %s\n", human_time(prof.host_seconds));
+           sim_fmt_seconds(sy_executable_compile_seconds(x)));
+    printf("simulating %s\n", sim_fmt_seconds(prof.host_seconds));
     printf("\ninputs\n");
     for (int i = 0; i < nin; i++) {
       char type[160];

@@ -155,7 +155,7 @@ void cc_dma(cc_emit *e, isa_space dst_space, uint64_t dst, isa_space src_space, 
             const cc_dma_shape *shape);
 // A strided block of up to 8 dims of elem-byte elements (dim 0 outermost,
 // counts and byte strides per dim): contiguous dims are merged, and blocks
-// with more than 4 dims after merging become several DMAs.
+// with more than 3 outer dims after merging, or over 1 GiB, become several DMAs.
 void cc_dma_nd(cc_emit *e, isa_space dst_space, uint64_t dst, isa_space src_space, uint64_t src,
                uint64_t elem, int ndims, const uint64_t *count, const int64_t *src_stride,
                const int64_t *dst_stride);

@@ -924,45 +924,43 @@ void cc_executable_free(cc_executable *x) {
   memset(x, 0, sizeof *x);
 }
 
-void cc_dma_nd(cc_emit *e, isa_space dst_space, uint64_t dst, isa_space src_space, uint64_t src, uint64_t elem,
-               int ndims, const uint64_t *count, const int64_t *src_stride, const int64_t *dst_stride) {
-  // Dims innermost first after merging: inner bytes, then (n, ss, ds).
-  uint64_t n[IR_MAX_DIMS + 1];
-  int64_t ss[IR_MAX_DIMS + 1], ds[IR_MAX_DIMS + 1];
-  int k = 0;
-  uint64_t inner = elem;
-  bool inner_open = true; // the innermost dims so far are contiguous in both
-  for (int d = ndims - 1; d >= 0; d--) {
-    if (count[d] == 0) return;
-    if (count[d] == 1) continue;
-    if (inner_open && src_stride[d] == (int64_t)inner && dst_stride[d] == (int64_t)inner) {
-      inner *= count[d];
+void cc_dma_nd(cc_emit *e, isa_space dsp, uint64_t dst, isa_space ssp, uint64_t src, uint64_t inner, int k,
+               const uint64_t *n0, const int64_t *ss0, const int64_t *ds0) {
+  uint64_t n[IR_MAX_DIMS + 2];
+  int64_t ss[IR_MAX_DIMS + 2], ds[IR_MAX_DIMS + 2];
+  int m = 0;
+  assert(k <= IR_MAX_DIMS + 2);
+  for (int i = 0; i < k; i++) {
+    if (n0[i] == 0) return; // empty
+    if (n0[i] == 1) continue;
+    if (m && ss[m - 1] == (int64_t)n0[i] * ss0[i] && ds[m - 1] == (int64_t)n0[i] * ds0[i]) {
+      n[m - 1] *= n0[i], ss[m - 1] = ss0[i], ds[m - 1] = ds0[i];
       continue;
     }
-    inner_open = false;
-    if (k && ss[k - 1] * (int64_t)n[k - 1] == src_stride[d] && ds[k - 1] * (int64_t)n[k - 1] == dst_stride[d]) {
-      n[k - 1] *= count[d];
-      continue;
-    }
-    n[k] = count[d], ss[k] = src_stride[d], ds[k] = dst_stride[d], k++;
+    n[m] = n0[i], ss[m] = ss0[i], ds[m] = ds0[i], m++;
   }
-  if (k <= 3) {
+  while (m && ss[m - 1] == (int64_t)inner && ds[m - 1] == (int64_t)inner) inner *= n[--m];
+  if (m <= 3) {
     cc_dma_shape sh = {.inner = inner, .n = {1, 1, 1}};
-    for (int i = 0; i < k; i++) sh.n[i] = n[i], sh.src_stride[i] = ss[i], sh.dst_stride[i] = ds[i];
-    cc_dma(e, dst_space, dst, src_space, src, &sh);
+    for (int i = 0; i < m; i++) {
+      int j = m - 1 - i; // descriptor dim 1 is the innermost
+      sh.n[i] = n[j], sh.src_stride[i] = ss[j], sh.dst_stride[i] = ds[j];
+    }
+    uint64_t total = inner * sh.n[0] * sh.n[1] * sh.n[2];
+    if (total <= (1ull << 30) || m == 0) {
+      if (m == 0) cc_copy(e, dsp, dst, ssp, src, inner);
+      else cc_dma(e, dsp, dst, ssp, src, &sh);
+      return;
+    }
+    // Too big for one transfer: split the outermost dim.
+    uint64_t per = total / n[0], chunk = (1ull << 30) / per ? (1ull << 30) / per : 1;
+    for (uint64_t i = 0; i < n[0]; i += chunk) {
+      uint64_t c = n[0] - i < chunk ? n[0] - i : chunk;
+      uint64_t nn[3] = {c, m > 1 ? n[1] : 1, m > 2 ? n[2] : 1};
+      cc_dma_nd(e, dsp, dst + i * ds[0], ssp, src + i * ss[0], inner, m, nn, ss, ds);
+    }
     return;
   }
-  // Loop over the outermost dims beyond three, one DMA per index.
-  cc_dma_shape sh = {.inner = inner};
-  for (int i = 0; i < 3; i++) sh.n[i] = n[i], sh.src_stride[i] = ss[i], sh.dst_stride[i] = ds[i];
-  uint64_t idx[IR_MAX_DIMS + 1] = {0};
-  for (;;) {
-    uint64_t so = src, dso = dst;
-    for (int i = 3; i < k; i++) so += idx[i] * (uint64_t)ss[i], dso += idx[i] * (uint64_t)ds[i];
-    cc_dma(e, dst_space, dso, src_space, so, &sh);
-    if (e->failed) return;
-    int i = 3;
-    while (i < k && ++idx[i] == n[i]) idx[i++] = 0;
-    if (i == k) break;
-  }
+  for (uint64_t i = 0; i < n[0]; i++)
+    cc_dma_nd(e, dsp, dst + i * ds[0], ssp, src + i * ss[0], inner, m - 1, n + 1, ss + 1, ds + 1);
 }

@@ -50,49 +50,6 @@ static void strides(const ir_type *t, int64_t *s) {
   for (int i = t->rank - 1; i >= 0; i--) s[i] = m, m *= t->dims[i];
 }
 
-// A block of runs of `inner` bytes over k dims (outermost first; byte
-// strides ss, ds): merges what is contiguous and emits DMAs of at most 3
-// outer dims, looping over the others (the same as in lower_vpu.c).
-static void dma_nd(cc_emit *e, isa_space dsp, uint64_t dst, isa_space ssp, uint64_t src, uint64_t inner, int k,
-                   const uint64_t *n0, const int64_t *ss0, const int64_t *ds0) {
-  uint64_t n[IR_MAX_DIMS + 2];
-  int64_t ss[IR_MAX_DIMS + 2], ds[IR_MAX_DIMS + 2];
-  int m = 0;
-  assert(k <= IR_MAX_DIMS + 2);
-  for (int i = 0; i < k; i++) {
-    if (n0[i] == 0) return; // empty
-    if (n0[i] == 1) continue;
-    if (m && ss[m - 1] == (int64_t)n0[i] * ss0[i] && ds[m - 1] == (int64_t)n0[i] * ds0[i]) {
-      n[m - 1] *= n0[i], ss[m - 1] = ss0[i], ds[m - 1] = ds0[i];
-      continue;
-    }
-    n[m] = n0[i], ss[m] = ss0[i], ds[m] = ds0[i], m++;
-  }
-  while (m && ss[m - 1] == (int64_t)inner && ds[m - 1] == (int64_t)inner) inner *= n[--m];
-  if (m <= 3) {
-    cc_dma_shape sh = {.inner = inner, .n = {1, 1, 1}};
-    for (int i = 0; i < m; i++) {
-      int j = m - 1 - i; // descriptor dim 1 is the innermost
-      sh.n[i] = n[j], sh.src_stride[i] = ss[j], sh.dst_stride[i] = ds[j];
-    }
-    uint64_t total = inner * sh.n[0] * sh.n[1] * sh.n[2];
-    if (total <= (1ull << 30) || m == 0) {
-      if (m == 0) cc_copy(e, dsp, dst, ssp, src, inner);
-      else cc_dma(e, dsp, dst, ssp, src, &sh);
-      return;
-    }
-    uint64_t per = total / n[0], chunk = (1ull << 30) / per ? (1ull << 30) / per : 1;
-    for (uint64_t i = 0; i < n[0]; i += chunk) {
-      uint64_t c = n[0] - i < chunk ? n[0] - i : chunk;
-      uint64_t nn[3] = {c, m > 1 ? n[1] : 1, m > 2 ? n[2] : 1};
-      dma_nd(e, dsp, dst + i * ds[0], ssp, src + i * ss[0], inner, m, nn, ss, ds);
-    }
-    return;
-  }
-  for (uint64_t i = 0; i < n[0]; i++)
-    dma_nd(e, dsp, dst + i * ds[0], ssp, src + i * ss[0], inner, m - 1, n + 1, ss + 1, ds + 1);
-}
-
 // ---------------------------------------------------------------- transpose
 
 // Bytes of one tile buffer when `total` bytes stream through VMEM (the rule
@@ -162,7 +119,7 @@ static int lower_transpose(mv *M) {
     bool keep_last = p[r - 1] == r - 1;
     for (int i = 0; i < r - keep_last; i++) nn[k] = (uint64_t)d[p[i]], ss[k] = S[p[i]] * es, ds[k] = To[p[i]] * es, k++;
     uint64_t inner = (uint64_t)(keep_last ? d[r - 1] : 1) * (uint64_t)es;
-    dma_nd(e, SPACE_HBM, y, SPACE_HBM, x, inner, k, nn, ss, ds);
+    cc_dma_nd(e, SPACE_HBM, y, SPACE_HBM, x, inner, k, nn, ss, ds);
     return 0;
   }
 
@@ -220,7 +177,7 @@ static int lower_transpose(mv *M) {
       if (phase == 0) { // in[b][k][l]
         uint64_t n2[2] = {(uint64_t)nbb, (uint64_t)nk};
         int64_t s2[2] = {bb >= 0 ? S[bb] * 4 : 0, S[kk] * 4}, d2[2] = {nk * nl * 4, nl * 4};
-        dma_nd(e, SPACE_LOCAL, ib[s], SPACE_HBM, x + (uint64_t)xo * 4, (uint64_t)nl * 4, 2, n2, s2, d2);
+        cc_dma_nd(e, SPACE_LOCAL, ib[s], SPACE_HBM, x + (uint64_t)xo * 4, (uint64_t)nl * 4, 2, n2, s2, d2);
         continue;
       }
       // out[l][b*nk + k] = in[b*nk + k][l]
@@ -229,7 +186,7 @@ static int lower_transpose(mv *M) {
       cc_vpu(e, VOP_TRANS, DT_F32, ob[s], DT_F32, ib[s], DT_F32, 0, &vb);
       uint64_t n2[2] = {(uint64_t)nl, (uint64_t)nbb};
       int64_t s2[2] = {nbb * nk * 4, nk * 4}, d2[2] = {To[ll] * 4, bb >= 0 ? To[bb] * 4 : 0};
-      dma_nd(e, SPACE_HBM, y + (uint64_t)yo * 4, SPACE_LOCAL, ob[s], (uint64_t)nk * 4, 2, n2, s2, d2);
+      cc_dma_nd(e, SPACE_HBM, y + (uint64_t)yo * 4, SPACE_LOCAL, ob[s], (uint64_t)nk * 4, 2, n2, s2, d2);
     }
   }
   return 0;
@@ -261,8 +218,8 @@ static int lower_concat_split(mv *M) {
     int64_t sp[1] = {len * inner * es}, sw[1] = {total * inner * es};
     uint64_t at = base + (uint64_t)(off * inner * es), pa = cc_addr(M->c, v);
     if (len * inner * outer > 0) {
-      if (concat) dma_nd(M->e, SPACE_HBM, at, SPACE_HBM, pa, (uint64_t)(len * inner * es), 1, nn, sp, sw);
-      else dma_nd(M->e, SPACE_HBM, pa, SPACE_HBM, at, (uint64_t)(len * inner * es), 1, nn, sw, sp);
+      if (concat) cc_dma_nd(M->e, SPACE_HBM, at, SPACE_HBM, pa, (uint64_t)(len * inner * es), 1, nn, sp, sw);
+      else cc_dma_nd(M->e, SPACE_HBM, pa, SPACE_HBM, at, (uint64_t)(len * inner * es), 1, nn, sw, sp);
     }
     off += len;
   }
@@ -282,7 +239,7 @@ static int lower_slice(mv *M) {
     off += n->a.start[i] * S[i];
     nn[i] = (uint64_t)yt->dims[i], ss[i] = n->a.step[i] * S[i] * es, ds[i] = T[i] * es;
   }
-  dma_nd(M->e, SPACE_HBM, cc_addr(M->c, n->out[0]), SPACE_HBM, cc_addr(M->c, n->in[0]) + (uint64_t)(off * es),
+  cc_dma_nd(M->e, SPACE_HBM, cc_addr(M->c, n->out[0]), SPACE_HBM, cc_addr(M->c, n->in[0]) + (uint64_t)(off * es),
          (uint64_t)es, r, nn, ss, ds);
   return 0;
 }
@@ -311,7 +268,7 @@ static int lower_expand(mv *M) {
     if (dx >= 0) sx *= x->dims[dx];
     sy *= y->dims[d];
   }
-  dma_nd(M->e, SPACE_HBM, cc_addr(M->c, n->out[0]), SPACE_HBM, cc_addr(M->c, n->in[0]), (uint64_t)es, r, nn, ss, ds);
+  cc_dma_nd(M->e, SPACE_HBM, cc_addr(M->c, n->out[0]), SPACE_HBM, cc_addr(M->c, n->in[0]), (uint64_t)es, r, nn, ss, ds);
   return 0;
 }
 
@@ -335,7 +292,7 @@ static int lower_tile(mv *M) {
       cc_copy(M->e, SPACE_HBM, ya, SPACE_HBM, xa, (uint64_t)es);
       return 0;
     }
-    dma_nd(M->e, SPACE_HBM, ya + (uint64_t)off, SPACE_HBM, xa, (uint64_t)es, r, nn, ss, ds);
+    cc_dma_nd(M->e, SPACE_HBM, ya + (uint64_t)off, SPACE_HBM, xa, (uint64_t)es, r, nn, ss, ds);
     int d = r - 1;
     while (d >= 0 && ++q[d] == n->a.repeats[d]) q[d--] = 0;
     if (d < 0) return 0;
@@ -377,7 +334,7 @@ static int lower_pad(mv *M) {
       xo += ib[i] * S[i], yo += ob[i] * T[i];
       nn[i] = (uint64_t)cnt[i], ss[i] = S[i] * es, ds[i] = T[i] * es;
     }
-    dma_nd(e, SPACE_HBM, y + (uint64_t)(yo * es), SPACE_HBM, x + (uint64_t)(xo * es), (uint64_t)es, r, nn, ss, ds);
+    cc_dma_nd(e, SPACE_HBM, y + (uint64_t)(yo * es), SPACE_HBM, x + (uint64_t)(xo * es), (uint64_t)es, r, nn, ss, ds);
   }
 
   if (n->a.pad_mode == IR_PAD_CONSTANT) {
@@ -437,7 +394,7 @@ static int lower_pad(mv *M) {
       int k = g->k;
       int64_t zs[IR_MAX_DIMS + 1] = {0};
       g->n[k] = el / f, g->ds[k] = (int64_t)(f * (uint64_t)es);
-      dma_nd(e, SPACE_HBM, g->at, SPACE_LOCAL, v, f * (uint64_t)es, k + 1, g->n, zs, g->ds);
+      cc_dma_nd(e, SPACE_HBM, g->at, SPACE_LOCAL, v, f * (uint64_t)es, k + 1, g->n, zs, g->ds);
     }
     if (interior) {
       int64_t yo = 0;
@@ -445,7 +402,7 @@ static int lower_pad(mv *M) {
         yo += ob[i] * T[i];
         nn[i] = (uint64_t)xt->dims[i], ss[i] = S[i] * es, ds[i] = T[i] * (n->a.interior[i] + 1) * es;
       }
-      dma_nd(e, SPACE_HBM, y + (uint64_t)(yo * es), SPACE_HBM, x, (uint64_t)es, r, nn, ss, ds);
+      cc_dma_nd(e, SPACE_HBM, y + (uint64_t)(yo * es), SPACE_HBM, x, (uint64_t)es, r, nn, ss, ds);
     }
     return 0;
   }
@@ -479,7 +436,7 @@ static int lower_pad(mv *M) {
         ss[i] = (i == d ? step : 1) * T[i] * es, ds[i] = T[i] * es;
         so += (i == d ? src0 : o) * T[i], dof += (i == d ? dst0 : o) * T[i];
       }
-      dma_nd(e, SPACE_HBM, y + (uint64_t)(dof * es), SPACE_HBM, y + (uint64_t)(so * es), (uint64_t)es, r, nn, ss, ds);
+      cc_dma_nd(e, SPACE_HBM, y + (uint64_t)(dof * es), SPACE_HBM, y + (uint64_t)(so * es), (uint64_t)es, r, nn, ss, ds);
     }
   return 0;
 }

@@ -96,50 +96,6 @@ static void store(cc_emit *e, uint64_t hdst, uint64_t vsrc, uint64_t bytes) {
   cc_copy(e, SPACE_HBM, hdst, SPACE_LOCAL, vsrc, bytes);
 }
 
-// A block of runs of `inner` bytes over k dims (outermost first; byte
-// strides ss, ds): merges what is contiguous and emits DMAs of at most 3
-// outer dims, looping over the others.
-static void dma_nd(cc_emit *e, isa_space dsp, uint64_t dst, isa_space ssp, uint64_t src, uint64_t inner, int k,
-                   const uint64_t *n0, const int64_t *ss0, const int64_t *ds0) {
-  uint64_t n[IR_MAX_DIMS + 2];
-  int64_t ss[IR_MAX_DIMS + 2], ds[IR_MAX_DIMS + 2];
-  int m = 0;
-  assert(k <= IR_MAX_DIMS + 2);
-  for (int i = 0; i < k; i++) {
-    if (n0[i] == 0) return; // empty
-    if (n0[i] == 1) continue;
-    if (m && ss[m - 1] == (int64_t)n0[i] * ss0[i] && ds[m - 1] == (int64_t)n0[i] * ds0[i]) {
-      n[m - 1] *= n0[i], ss[m - 1] = ss0[i], ds[m - 1] = ds0[i];
-      continue;
-    }
-    n[m] = n0[i], ss[m] = ss0[i], ds[m] = ds0[i], m++;
-  }
-  while (m && ss[m - 1] == (int64_t)inner && ds[m - 1] == (int64_t)inner) inner *= n[--m];
-  if (m <= 3) {
-    cc_dma_shape sh = {.inner = inner, .n = {1, 1, 1}};
-    for (int i = 0; i < m; i++) {
-      int j = m - 1 - i; // descriptor dim 1 is the innermost
-      sh.n[i] = n[j], sh.src_stride[i] = ss[j], sh.dst_stride[i] = ds[j];
-    }
-    uint64_t total = inner * sh.n[0] * sh.n[1] * sh.n[2];
-    if (total <= (1ull << 30) || m == 0) {
-      if (m == 0) cc_copy(e, dsp, dst, ssp, src, inner);
-      else cc_dma(e, dsp, dst, ssp, src, &sh);
-      return;
-    }
-    // Too big for one transfer: split the outermost dim.
-    uint64_t per = total / n[0], chunk = (1ull << 30) / per ? (1ull << 30) / per : 1;
-    for (uint64_t i = 0; i < n[0]; i += chunk) {
-      uint64_t c = n[0] - i < chunk ? n[0] - i : chunk;
-      uint64_t nn[3] = {c, m > 1 ? n[1] : 1, m > 2 ? n[2] : 1};
-      dma_nd(e, dsp, dst + i * ds[0], ssp, src + i * ss[0], inner, m, nn, ss, ds);
-    }
-    return;
-  }
-  for (uint64_t i = 0; i < n[0]; i++)
-    dma_nd(e, dsp, dst + i * ds[0], ssp, src + i * ss[0], inner, m - 1, n + 1, ss + 1, ds + 1);
-}
-
 // Small f32 constants in VMEM (scalars the VPU broadcasts): one HBM segment,
 // one DMA.
 static uint64_t vconsts(lw *L, const float *v, int n) {
@@ -331,7 +287,7 @@ static int ew_lower(lw *L, ew *w, uint64_t out_hbm) {
           if (w->expand_a) { // dst[r][c] = A[r]: a local DMA repeating each value
             uint64_t n2[2] = {(uint64_t)nr, (uint64_t)tl.nc};
             int64_t ss2[2] = {stride[0], 0}, ds2[2] = {dstr, F4};
-            dma_nd(e, SPACE_LOCAL, dst, SPACE_LOCAL, addr[0], F4, 2, n2, ss2, ds2);
+            cc_dma_nd(e, SPACE_LOCAL, dst, SPACE_LOCAL, addr[0], F4, 2, n2, ss2, ds2);
           }
           for (int j = 0; j < w->nsteps; j++) {
             const ew_step *st = &w->steps[j];
@@ -646,7 +602,7 @@ static int lower_softmax(lw *L) {
       uint64_t n2[2] = {(uint64_t)no * (uint64_t)len, 1};
       int64_t hs[2] = {inner * F4, 0}, vs[2] = {nc * F4, 0};
       if (phase == 0) {
-        dma_nd(e, SPACE_LOCAL, xs, SPACE_HBM, x + h, (uint64_t)nc * F4, 1, n2, hs, vs);
+        cc_dma_nd(e, SPACE_LOCAL, xs, SPACE_HBM, x + h, (uint64_t)nc * F4, 1, n2, hs, vs);
         continue;
       }
       int64_t rs = nc * F4;
@@ -667,7 +623,7 @@ static int lower_softmax(lw *L) {
         vflat(e, VOP_RECIP, r, r, 0, 1, (uint64_t)nc);
         vop(e, VOP_MUL, xo, xo, r, (uint64_t)len, (uint64_t)nc, rs, rs, 0, 1);
       }
-      dma_nd(e, SPACE_HBM, y + h, SPACE_LOCAL, xs, (uint64_t)nc * F4, 1, n2, vs, hs);
+      cc_dma_nd(e, SPACE_HBM, y + h, SPACE_LOCAL, xs, (uint64_t)nc * F4, 1, n2, vs, hs);
     }
   }
   return 0;
@@ -732,7 +688,7 @@ static int reduce_run(lw *L, ir_op op, uint64_t x, uint64_t y, int64_t outer, in
       if (phase == 0) {
         uint64_t n2[1] = {(uint64_t)(no * len)};
         int64_t hs[1] = {inner * F4}, vs[1] = {nc * F4};
-        dma_nd(e, SPACE_LOCAL, xs, SPACE_HBM, x + (uint64_t)(o0 * len * inner + c0) * F4, (uint64_t)nc * F4, 1, n2,
+        cc_dma_nd(e, SPACE_LOCAL, xs, SPACE_HBM, x + (uint64_t)(o0 * len * inner + c0) * F4, (uint64_t)nc * F4, 1, n2,
                hs, vs);
         continue;
       }
@@ -754,7 +710,7 @@ static int reduce_run(lw *L, ir_op op, uint64_t x, uint64_t y, int64_t outer, in
       if (div > 0) vop(e, VOP_DIV, r, r, cdv, 1, (uint64_t)(no * nc), 0, 0, 0, 0);
       uint64_t n2[1] = {(uint64_t)no};
       int64_t hs[1] = {inner * F4}, vs[1] = {nc * F4};
-      dma_nd(e, SPACE_HBM, y + (uint64_t)(o0 * inner + c0) * F4, SPACE_LOCAL, r, (uint64_t)nc * F4, 1, n2, vs, hs);
+      cc_dma_nd(e, SPACE_HBM, y + (uint64_t)(o0 * inner + c0) * F4, SPACE_LOCAL, r, (uint64_t)nc * F4, 1, n2, vs, hs);
     }
   }
   return 0;
@@ -1091,7 +1047,7 @@ static int lower_pool(lw *L) {
               uint64_t src = x + (uint64_t)(((nimg * g.H + ih) * g.W + iw) * g.C + c0) * F4;
               uint64_t nn[2] = {(uint64_t)(iv1 - iv0), (uint64_t)(jv1[b_] - jv0[b_])};
               int64_t ss[2] = {g.SH * g.W * g.C * F4, g.SW * g.C * F4}, ds[2] = {JP * (int64_t)px, (int64_t)px};
-              dma_nd(e, SPACE_LOCAL, sb + (uint64_t)(iv0 * JP + jv0[b_]) * px, SPACE_HBM, src, px, 2, nn, ss, ds);
+              cc_dma_nd(e, SPACE_LOCAL, sb + (uint64_t)(iv0 * JP + jv0[b_]) * px, SPACE_HBM, src, px, 2, nn, ss, ds);
             }
           }
         filled_cw[s] = nc;
@@ -1120,7 +1076,7 @@ static int lower_pool(lw *L) {
       uint64_t dst = y + (uint64_t)(((nimg * g.OH + oh0) * g.OW) * g.C + c0) * F4;
       uint64_t nn[2] = {(uint64_t)nt, (uint64_t)g.OW};
       int64_t ss[2] = {JP * (int64_t)px, (int64_t)px}, ds[2] = {g.OW * g.C * F4, g.C * F4};
-      dma_nd(e, SPACE_HBM, dst, SPACE_LOCAL, o, px, 2, nn, ss, ds);
+      cc_dma_nd(e, SPACE_HBM, dst, SPACE_LOCAL, o, px, 2, nn, ss, ds);
     }
   }
   free(slab[0]);

@@ -25,8 +25,7 @@ void sim_finish_stats(sim *s) {
   for (int i = 0; i < 8; i++) st->energy_total_pj += e[i];
 }
 
-// 1234567 -> "1,234,567" (one of four rotating buffers, for use in one printf).
-static const char *commas(uint64_t v) {
+const char *sim_fmt_count(uint64_t v) {
   static char bufs[4][32];
   static int next;
   char *out = bufs[next++ & 3], tmp[32];
@@ -39,7 +38,7 @@ static const char *commas(uint64_t v) {
   return out;
 }
 
-static const char *human_bytes(uint64_t v) {
+const char *sim_fmt_bytes(uint64_t v) {
   static char bufs[4][32];
   static int next;
   char *out = bufs[next++ & 3];
@@ -51,18 +50,20 @@ static const char *human_bytes(uint64_t v) {
   return out;
 }
 
-static const char *human_time(double seconds) {
-  static char buf[32];
-  if (seconds < 1e-3) snprintf(buf, sizeof buf, "%.2f us", seconds * 1e6);
-  else if (seconds < 1) snprintf(buf, sizeof buf, "%.3f ms", seconds * 1e3);
-  else snprintf(buf, sizeof buf, "%.3f s", seconds);
-  return buf;
+const char *sim_fmt_seconds(double seconds) {
+  static char bufs[4][32];
+  static int next;
+  char *out = bufs[next++ & 3];
+  if (seconds < 1e-3) snprintf(out, 32, "%.2f us", seconds * 1e6);
+  else if (seconds < 1) snprintf(out, 32, "%.3f ms", seconds * 1e3);
+  else snprintf(out, 32, "%.3f s", seconds);
+  return out;
 }
 
-static const char *human_energy(double pj) {
-  static char bufs[2][32];
+const char *sim_fmt_energy_pj(double pj) {
+  static char bufs[4][32];
   static int next;
-  char *out = bufs[next++ & 1];
+  char *out = bufs[next++ & 3];
   if (pj < 1e6) snprintf(out, 32, "%.1f nJ", pj / 1e3);
   else if (pj < 1e9) snprintf(out, 32, "%.2f uJ", pj / 1e6);
   else snprintf(out, 32, "%.3f mJ", pj / 1e9);
@@ -74,11 +75,11 @@ void sim_print_stats(const sim *s, FILE *out) {
   const sim_stats *st = &s->st;
   fprintf(out, "%s: one TensorCore of %d, %d MXU%s of %dx%d, %.0f MHz\n", c->name, c->tensorcores, c->mxu_count,
           c->mxu_count > 1 ? "s" : "", c->mxu_rows, c->mxu_cols, c->clock_hz / 1e6);
-  fprintf(out, "  cycles            %s (%s at the clock)\n", commas(st->cycles), human_time(st->seconds));
-  if (st->macs_bf16) fprintf(out, "  MACs bf16         %s\n", commas(st->macs_bf16));
-  if (st->macs_int8) fprintf(out, "  MACs int8         %s\n", commas(st->macs_int8));
+  fprintf(out, "  cycles            %s (%s at the clock)\n", sim_fmt_count(st->cycles), sim_fmt_seconds(st->seconds));
+  if (st->macs_bf16) fprintf(out, "  MACs bf16         %s\n", sim_fmt_count(st->macs_bf16));
+  if (st->macs_int8) fprintf(out, "  MACs int8         %s\n", sim_fmt_count(st->macs_int8));
   fprintf(out, "  MXU utilisation   %.1f%% (%s passes, %s weight loads)\n", st->mxu_utilization * 100,
-          commas(st->passes), commas(st->weight_loads));
+          sim_fmt_count(st->passes), sim_fmt_count(st->weight_loads));
   fprintf(out, "\n  unit      instructions        busy   busy%%   stalls\n");
   for (int id = 0; id < SIM_UNITS; id++) {
     char name[16];
@@ -88,20 +89,20 @@ void sim_print_stats(const sim *s, FILE *out) {
     for (int k = 0; k < STALL_CAUSES; k++)
       if (st->stall[id][k])
         n += (size_t)snprintf(stalls + n, sizeof stalls - n, "%s%s %s", n ? ", " : "", sim_stall_names[k],
-                              commas(st->stall[id][k]));
-    fprintf(out, "  %-8s %13s %11s  %5.1f%%   %s\n", name, commas(st->instructions[id]), commas(st->busy[id]),
+                              sim_fmt_count(st->stall[id][k]));
+    fprintf(out, "  %-8s %13s %11s  %5.1f%%   %s\n", name, sim_fmt_count(st->instructions[id]), sim_fmt_count(st->busy[id]),
             st->cycles ? 100.0 * (double)st->busy[id] / (double)st->cycles : 0.0, n ? stalls : "-");
   }
   fprintf(out, "\n  memory            read         written\n");
-  fprintf(out, "  host        %12s  %12s\n", human_bytes(st->host_read), human_bytes(st->host_write));
-  fprintf(out, "  %-10s  %12s  %12s\n", c->hbm_kind[0] ? c->hbm_kind : "HBM", human_bytes(st->hbm_read),
-          human_bytes(st->hbm_write));
-  fprintf(out, "  %-10s  %12s  %12s\n", "VMEM", human_bytes(st->vmem_read), human_bytes(st->vmem_write));
-  fprintf(out, "  %-10s  %12s  %12s\n", "accum.", human_bytes(st->acc_read), human_bytes(st->acc_write));
-  fprintf(out, "\n  energy            %s", human_energy(st->energy_total_pj));
+  fprintf(out, "  host        %12s  %12s\n", sim_fmt_bytes(st->host_read), sim_fmt_bytes(st->host_write));
+  fprintf(out, "  %-10s  %12s  %12s\n", c->hbm_kind[0] ? c->hbm_kind : "HBM", sim_fmt_bytes(st->hbm_read),
+          sim_fmt_bytes(st->hbm_write));
+  fprintf(out, "  %-10s  %12s  %12s\n", "VMEM", sim_fmt_bytes(st->vmem_read), sim_fmt_bytes(st->vmem_write));
+  fprintf(out, "  %-10s  %12s  %12s\n", "accum.", sim_fmt_bytes(st->acc_read), sim_fmt_bytes(st->acc_write));
+  fprintf(out, "\n  energy            %s", sim_fmt_energy_pj(st->energy_total_pj));
   const char *sep = " (";
   for (int i = 0; i < 8; i++)
-    if (st->energy_pj[i] > 0) fprintf(out, "%s%s %s", sep, sim_energy_names[i], human_energy(st->energy_pj[i])), sep = ", ";
+    if (st->energy_pj[i] > 0) fprintf(out, "%s%s %s", sep, sim_energy_names[i], sim_fmt_energy_pj(st->energy_pj[i])), sep = ", ";
   fprintf(out, "%s\n", sep[0] == ',' ? ")" : "");
 }
 

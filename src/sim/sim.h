@@ -118,6 +118,13 @@ int sim_write_trace_spans(const sim *s, const char *path, const sim_span *spans,
 // Helpers for JSON writers (shared with the runtime): a string literal with
 // escapes, and fclose that reports a failed write as "path: write failed".
 void sim_json_str(FILE *f, const char *str);
+// Figures for people, shared with the CLI: 1234567 -> "1,234,567", bytes in
+// KiB/MiB/GiB, seconds in us/ms/s, picojoules in nJ/uJ/mJ. Each returns one of a
+// few rotating static buffers, enough for one printf.
+const char *sim_fmt_count(uint64_t v);
+const char *sim_fmt_bytes(uint64_t v);
+const char *sim_fmt_seconds(double seconds);
+const char *sim_fmt_energy_pj(double pj);
 int sim_close_checked(FILE *f, const char *path, char *err, size_t errlen);
 
 #endif
