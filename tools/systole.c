@@ -414,6 +414,12 @@ static int model_option(const char *cmd, int argc, char **argv, int *i, model_op
     if (m->co.ninput_shapes == MAX_LIST) return usage_error(cmd, "%s", "too many --input-shape options");
     if (ir_parse_input_shape(v, &shape, err, sizeof err)) return usage_error(cmd, "%s", err);
     m->shapes[m->co.ninput_shapes++] = v;
+  } else if ((v = opt_value(argc, argv, i, "--quantize"))) {
+    if (strcmp(v, "int8")) return usage_error(cmd, "--quantize '%s': expected int8", v);
+    m->co.quantize = SY_QUANTIZE_INT8;
+  } else if ((v = opt_value(argc, argv, i, "--calibrate"))) {
+    if (!*v) return usage_error(cmd, "%s", "--calibrate needs a DIR");
+    m->co.calibrate_dir = v;
   } else if (!strcmp(argv[*i], "--dump-ir")) m->dump_ir = true;
   else if (!strcmp(argv[*i], "--dump-asm")) m->dump_asm = true;
   else return 0;
@@ -462,6 +468,10 @@ static int cmd_compile(int argc, char **argv) {
              "  --precision default|highest\n"
              "                            default: bf16 products, fp32 sums; highest: fp32 accuracy\n"
              "                            from several bf16 passes (slower)\n"
+             "  --quantize int8           post-training quantisation: convolutions and matmuls run\n"
+             "                            int8 on the MXU (needed on tpu-v1; docs/compiler.md)\n"
+             "  --calibrate DIR           calibration inputs for --quantize: DIR/*.npy (one input),\n"
+             "                            DIR/SET/NAME.npy (several); default: the random inputs\n"
              "  --input-shape NAME=D0,D1,...  shape of an input with symbolic dimensions\n"
              "  --dump-ir                 print the IR after import and after every pass\n"
              "  --dump-asm                print the program as assembler text\n");
@@ -695,6 +705,8 @@ static void run_help(void) {
          "  --output-dir DIR          write each output as float32 DIR/NAME.npy (characters\n"
          "                            outside [A-Za-z0-9_.-] of NAME become _)\n"
          "  --precision default|highest\n"
+         "  --quantize int8           run convolutions and matmuls int8 on the MXU (tpu-v1)\n"
+         "  --calibrate DIR           calibration inputs for --quantize (see compile --help)\n"
          "  --json FILE               write the figures, with every layer, as JSON\n"
          "  --trace FILE              write a Chrome trace-event timeline (ui.perfetto.dev)\n"
          "  --timing-only             count cycles without computing values\n"

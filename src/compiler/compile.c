@@ -84,6 +84,11 @@ static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *
     if (check_io(g->outputs[i], "output", err, errlen)) return -1;
   for (int i = 0; i < g->nnodes; i++) {
     char why[CC_ERR_LEN], where[160];
+    if (is_mxu(g->nodes[i]) && !chip->mxu_bf16 && !(g->nodes[i]->a.qscale > 0)) {
+      ir_node_where(g->nodes[i], where, sizeof where);
+      return ir_fail(err, errlen, "%s: chip '%s' has no bf16 matrix unit (its [mxu] dtypes are int8 only): "
+                     "compile with --quantize int8", where, chip->name);
+    }
     if (!cc_lower_supported(g->nodes[i], why, sizeof why)) {
       ir_node_where(g->nodes[i], where, sizeof where);
       return ir_fail(err, errlen, "%s: %s", where, why);

@@ -65,6 +65,20 @@ int cc_assign_layout(ir_graph *g, char *err, size_t errlen);
 // opt->dump_ir. Returns 0 or -1.
 int cc_optimize(ir_graph *g, const cc_options *opt, char *err, size_t errlen);
 
+// ---------------------------------------------------------------- quantize.c
+//
+// Post-training quantisation (docs/compiler.md, "Quantisation"): runs the
+// optimised fp32 graph on the simulator over the calibration inputs and sets
+// ir_attrs.qscale of every conv and matmul with constant weights (depthwise
+// convolutions excepted) to max |input| / 127; those layers then run int8 on
+// the MXU. inputs[s * g->ninputs + i] is graph input i of set s, in its IR
+// dtype and shape.
+typedef struct {
+  int nsets;
+  const void *const *inputs;
+} cc_calibration;
+int cc_quantize(ir_graph *g, const chip_config *chip, const cc_calibration *cal, char *err, size_t errlen);
+
 // ---------------------------------------------------------------- compile.c
 //
 // Compiles an optimised graph for a chip. Graph inputs and outputs live in
@@ -202,6 +216,7 @@ typedef struct {
   uint64_t b_hbm;          // bias (f32 [M]) in HBM, 0 if none
   bool has_bias;
   uint64_t vmem;           // where they were prefetched; UINT64_MAX: not prefetched
+  uint64_t s_hbm;          // int8 layers: f32 [M] dequantisation scales in HBM
 } cc_weights;
 
 // The lowering context for one node.

@@ -54,6 +54,15 @@ typedef struct {
   uint64_t w_src_f32;               // runtime: f32 B
   uint64_t w_pre;                   // VMEM address of prefetched weights, UINT64_MAX if none
   bool w_conv;                      // runtime weights in ONNX conv layout [M, C, KH, KW]
+
+  // int8 (docs/compiler.md, "Quantisation"): the MXU multiplies int8 into
+  // int32; mdt/es are the operand type and its size (bf16, 2 otherwise)
+  isa_dtype mdt;
+  int es;
+  bool q8;
+  float x_inv;                      // q8: the input is quantised as sat8(rne(x * x_inv))
+  uint64_t s_hbm;                   // q8: f32 [M] dequantisation scales x_scale * w_scale[o]
+  uint64_t qinv_vmem, scale_vmem;   // q8: x_inv and the scales in VMEM (make_plan)
 } job;
 
 // ---------------------------------------------------------------- blocks and weights
@@ -79,7 +88,7 @@ static block block_of(const job *j, int64_t b) {
   k.ktiles = (int)((k.Kb + j->R - 1) / j->R), k.ntiles = (int)((k.Nb + j->C - 1) / j->C);
   k.c0 = k.g0 * j->cin_g, k.o0 = k.g0 * j->cout_g, k.krow0 = k.c0 * j->KH * j->KW;
   int64_t full = j->KH * j->KW * j->G * j->cin_g * j->G * j->cout_g; // a full block's elements
-  k.w_off = (uint64_t)(b * full * j->parts) * 2;
+  k.w_off = (uint64_t)(b * full * j->parts) * j->es;
   return k;
 }
 
@@ -93,10 +102,17 @@ static uint16_t bf16_part(float *rest) {
   return h;
 }
 
+// One weight element: bf16 part p of *v (which keeps the rest), or for q8 the
+// int8 value *v already is.
+static void put_weight(const job *j, void *out, size_t idx, float *v) {
+  if (j->q8) ((int8_t *)out)[idx] = (int8_t)*v;
+  else ((uint16_t *)out)[idx] = bf16_part(v);
+}
+
 // Weights of block bk as [part][Kb][Nb] bf16 (block-diagonal over its groups).
-static void arrange_conv_weights(const job *j, const float *w, const block *bk, uint16_t *out) {
+static void arrange_conv_weights(const job *j, const float *w, const block *bk, void *out) {
   size_t plane = (size_t)(bk->Kb * bk->Nb);
-  memset(out, 0, plane * (size_t)j->parts * 2);
+  memset(out, 0, plane * (size_t)j->parts * j->es);
   for (int64_t o = 0; o < bk->Nb; o++) {
     int64_t og = bk->o0 + o, cg0 = (og / j->cout_g) * j->cin_g; // output channel, its group's first input
     for (int64_t kh = 0; kh < j->KH; kh++)
@@ -104,17 +120,17 @@ static void arrange_conv_weights(const job *j, const float *w, const block *bk, 
         for (int64_t ci = 0; ci < j->cin_g; ci++) {
           float v = w[((og * j->cin_g + ci) * j->KH + kh) * j->KW + kw];
           int64_t row = krow(j, cg0 + ci, kh, kw) - bk->krow0;
-          for (int p = 0; p < j->parts; p++) out[p * plane + (size_t)(row * bk->Nb + o)] = bf16_part(&v);
+          for (int p = 0; p < j->parts; p++) put_weight(j, out, p * plane + (size_t)(row * bk->Nb + o), &v);
         }
   }
 }
 
-static void arrange_matmul_weights(const job *j, const float *w, uint16_t *out) {
+static void arrange_matmul_weights(const job *j, const float *w, void *out) {
   size_t plane = (size_t)(j->Cin * j->M);
   for (int64_t k = 0; k < j->Cin; k++)
     for (int64_t n = 0; n < j->M; n++) {
       float v = w[k * j->M + n];
-      for (int p = 0; p < j->parts; p++) out[p * plane + (size_t)(k * j->M + n)] = bf16_part(&v);
+      for (int p = 0; p < j->parts; p++) put_weight(j, out, p * plane + (size_t)(k * j->M + n), &v);
     }
 }
 
@@ -145,7 +161,7 @@ typedef struct {
   int panel_kt;
   int64_t panel_cols;
   uint64_t wpanel[2][3];
-  uint64_t w_vmem, bias_vmem, clip_vmem, zero_vmem, wstage;
+  uint64_t w_vmem, bias_vmem, clip_vmem, zero_vmem, wstage, scale_vmem, qinv_vmem;
   uint64_t wslot[WSLOTS][3];
   uint64_t stage[2], slab[RING_MAX][3], a[RING_MAX][3], out[OUT_MAX];
   uint64_t acc[MXU_MAX][NACC];
@@ -156,23 +172,24 @@ static uint64_t a64(uint64_t v) { return (v + 63) & ~63ull; }
 static int ceil_div(int64_t a, int64_t b) { return (int)((a + b - 1) / b); }
 
 static uint64_t weight_bytes(const job *j) {
-  return (uint64_t)(j->KH * j->KW * j->G * j->cin_g * j->G * j->cout_g * j->parts) * 2 * (uint64_t)j->nblocks;
+  return (uint64_t)(j->KH * j->KW * j->G * j->cin_g * j->G * j->cout_g * j->parts) * j->es * (uint64_t)j->nblocks;
 }
 
 // VMEM bytes the plan needs.
 static uint64_t plan_bytes(const job *j, const plan *p) {
   uint64_t P = (uint64_t)j->parts, t = 0;
-  uint64_t slab = j->flat ? 0 : (uint64_t)(p->slab_rows * p->slab_cols * j->Cin) * 2;
-  uint64_t amat = (uint64_t)(p->mrows * p->Kt) * 2;
+  uint64_t slab = j->flat ? 0 : (uint64_t)(p->slab_rows * p->slab_cols * j->Cin) * j->es;
+  uint64_t amat = (uint64_t)(p->mrows * p->Kt) * j->es;
   t += 2 * a64((uint64_t)p->stage_elems * 4);
   t += (uint64_t)p->na * P * (a64(slab) + a64(amat));
   t += (uint64_t)p->nout * a64((uint64_t)p->mrows * (uint64_t)j->C * 4);
   if (p->w_resident && j->w_pre == UINT64_MAX) t += a64(weight_bytes(j));
   else if (!p->w_resident && p->panel_kt)
-    t += 2 * P * a64((uint64_t)p->panel_kt * (uint64_t)j->R * (uint64_t)p->panel_cols * 2);
-  else if (!p->w_resident) t += WSLOTS * P * a64((uint64_t)j->R * (uint64_t)j->C * 2);
+    t += 2 * P * a64((uint64_t)p->panel_kt * (uint64_t)j->R * (uint64_t)p->panel_cols * j->es);
+  else if (!p->w_resident) t += WSLOTS * P * a64((uint64_t)j->R * (uint64_t)j->C * j->es);
   if (j->w_runtime) t += a64((uint64_t)p->wstage_rows * (uint64_t)j->M * 4);
-  t += a64((uint64_t)j->M * 4) + 64 + a64((uint64_t)p->slab_cols * (uint64_t)j->Cin * 2);
+  if (j->q8) t += a64((uint64_t)j->M * 4) + 64;
+  t += a64((uint64_t)j->M * 4) + 64 + a64((uint64_t)p->slab_cols * (uint64_t)j->Cin * j->es);
   return t + 64 * 8;
 }
 
@@ -215,7 +232,7 @@ static int make_plan(job *j, plan *p, char *err, size_t errlen) {
   if (!p->w_resident && j->nblocks == 1) { // panels of up to a third of VMEM for both buffers
     int64_t cols = (int64_t)j->nmxu * j->C;
     p->panel_cols = cols < j->M ? cols : j->M;
-    uint64_t per_kt = 2 * (uint64_t)j->parts * (uint64_t)j->R * (uint64_t)p->panel_cols * 2;
+    uint64_t per_kt = 2 * (uint64_t)j->parts * (uint64_t)j->R * (uint64_t)p->panel_cols * j->es;
     int64_t kts = (int64_t)(vfree / 3 / per_kt), ktiles = (j->KH * j->KW * j->Cin + j->R - 1) / j->R;
     p->panel_kt = (int)(kts < 1 ? 1 : kts > ktiles ? ktiles : kts);
   }
@@ -250,8 +267,8 @@ static int make_plan(job *j, plan *p, char *err, size_t errlen) {
   for (int i = 0; i < 2; i++) p->stage[i] = cc_vmem_alloc(e, (uint64_t)p->stage_elems * 4, "the input tiles");
   for (int r = 0; r < p->na; r++)
     for (uint64_t q = 0; q < P; q++) {
-      if (!j->flat) p->slab[r][q] = cc_vmem_alloc(e, (uint64_t)(p->slab_rows * p->slab_cols * j->Cin) * 2, "input slabs");
-      p->a[r][q] = cc_vmem_alloc(e, (uint64_t)(p->mrows * p->Kt) * 2, "im2col tiles");
+      if (!j->flat) p->slab[r][q] = cc_vmem_alloc(e, (uint64_t)(p->slab_rows * p->slab_cols * j->Cin) * j->es, "input slabs");
+      p->a[r][q] = cc_vmem_alloc(e, (uint64_t)(p->mrows * p->Kt) * j->es, "im2col tiles");
     }
   for (int o = 0; o < p->nout; o++) p->out[o] = cc_vmem_alloc(e, (uint64_t)p->mrows * (uint64_t)j->C * 4, "output tiles");
   if (j->w_pre != UINT64_MAX) p->w_vmem = j->w_pre;
@@ -259,14 +276,19 @@ static int make_plan(job *j, plan *p, char *err, size_t errlen) {
   else if (p->panel_kt)
     for (int b = 0; b < 2; b++)
       for (uint64_t q = 0; q < P; q++)
-        p->wpanel[b][q] = cc_vmem_alloc(e, (uint64_t)p->panel_kt * (uint64_t)j->R * (uint64_t)p->panel_cols * 2, "weight panels");
+        p->wpanel[b][q] = cc_vmem_alloc(e, (uint64_t)p->panel_kt * (uint64_t)j->R * (uint64_t)p->panel_cols * j->es, "weight panels");
   else
     for (int s = 0; s < WSLOTS; s++)
-      for (uint64_t q = 0; q < P; q++) p->wslot[s][q] = cc_vmem_alloc(e, (uint64_t)j->R * (uint64_t)j->C * 2, "weight tiles");
+      for (uint64_t q = 0; q < P; q++) p->wslot[s][q] = cc_vmem_alloc(e, (uint64_t)j->R * (uint64_t)j->C * j->es, "weight tiles");
   if (j->w_runtime) p->wstage = cc_vmem_alloc(e, (uint64_t)(p->wstage_rows * j->M) * 4, "weight staging");
   p->bias_vmem = cc_vmem_alloc(e, (uint64_t)j->M * 4, "bias");
   p->clip_vmem = cc_vmem_alloc(e, 8, "clip bounds");
-  if (!j->flat) p->zero_vmem = cc_vmem_alloc(e, (uint64_t)(p->slab_cols * j->Cin) * 2, "a zero row");
+  if (j->q8) {
+    p->scale_vmem = cc_vmem_alloc(e, (uint64_t)j->M * 4, "dequantisation scales");
+    p->qinv_vmem = cc_vmem_alloc(e, 4, "the quantisation scale");
+    j->qinv_vmem = p->qinv_vmem, j->scale_vmem = p->scale_vmem;
+  }
+  if (!j->flat) p->zero_vmem = cc_vmem_alloc(e, (uint64_t)(p->slab_cols * j->Cin) * j->es, "a zero row");
   for (int m = 0; m < j->nmxu; m++)
     for (int b = 0; b < NACC; b++)
       p->acc[m][b] = cc_acc_alloc(e, (uint64_t)acc_rows * (uint64_t)j->C * 4, "accumulator buffers");
@@ -334,6 +356,11 @@ static void stage_load(const job *j, const plan *p, int64_t i) {
 // f32 rows into bf16 parts: part q = bf16(rest), rest -= part (in place).
 static void split_parts(const job *j, uint64_t f32, int64_t f32_stride, uint64_t *bf, int64_t bf_stride,
                         uint64_t rows, uint64_t cols) {
+  if (j->q8) { // quantise: sat8(rne(x * x_inv)), the i8 store rounding (docs/numerics.md 6)
+    cc_vblock b = {.rows = rows, .cols = cols, .dst_stride = bf_stride, .src1_stride = f32_stride};
+    cc_vpu(j->e, VOP_MUL, DT_I8, bf[0], DT_F32, f32, DT_F32, j->qinv_vmem, &b);
+    return;
+  }
   for (int q = 0; q < j->parts; q++) {
     cc_vblock b = {.rows = rows, .cols = cols, .dst_stride = bf_stride, .src1_stride = f32_stride};
     cc_vpu(j->e, VOP_MOV, DT_BF16, bf[q], DT_F32, f32, DT_F32, 0, &b);
@@ -353,22 +380,22 @@ static void stage_convert(const job *j, const plan *p, int64_t i) {
     uint64_t bf[3] = {p->a[slot][0], p->a[slot][1], p->a[slot][2]};
     uint64_t n = (uint64_t)(t.m * j->Cin);
     if (n <= (1u << 30)) split_parts(j, stage, 0, bf, 0, 1, n);
-    else split_parts(j, stage, j->Cin * 4, bf, j->Cin * 2, (uint64_t)t.m, (uint64_t)j->Cin);
+    else split_parts(j, stage, j->Cin * 4, bf, j->Cin * j->es, (uint64_t)t.m, (uint64_t)j->Cin);
     return;
   }
   int64_t ih0, vr, vc, r0;
   tile_window(j, p, &t, &ih0, &vr, &vc, &r0);
   int64_t srows = (t.rows - 1) * j->sh + (j->KH - 1) * j->dh + 1;
-  int64_t rowb = p->slab_cols * j->Cin * 2;
+  int64_t rowb = p->slab_cols * j->Cin * j->es;
   bool padded = r0 > 0 || ih0 + vr < ih0 - r0 + srows || j->pl > 0 || j->pl + vc < p->slab_cols;
   uint64_t bf[3];
   for (int q = 0; q < j->parts; q++) {
     if (padded) { // zero the slab: one zero row repeated
       cc_vblock z = {.rows = (uint64_t)srows, .cols = (uint64_t)(p->slab_cols * j->Cin), .dst_stride = rowb,
                      .src1_stride = 0};
-      cc_vpu(j->e, VOP_MOV, DT_BF16, p->slab[slot][q], DT_BF16, p->zero_vmem, DT_F32, 0, &z);
+      cc_vpu(j->e, VOP_MOV, j->mdt, p->slab[slot][q], j->mdt, p->zero_vmem, DT_F32, 0, &z);
     }
-    bf[q] = p->slab[slot][q] + (uint64_t)(r0 * rowb + j->pl * j->Cin * 2);
+    bf[q] = p->slab[slot][q] + (uint64_t)(r0 * rowb + j->pl * j->Cin * j->es);
   }
   if (vr && vc) split_parts(j, stage, vc * j->Cin * 4, bf, rowb, (uint64_t)vr, (uint64_t)(vc * j->Cin));
   // im2col: one gather per kernel position and part; for a dense undilated
@@ -381,16 +408,16 @@ static void stage_convert(const job *j, const plan *p, int64_t i) {
         if (whole_rows) {
           if (kw) break;
           uint64_t cnt[3] = {(uint64_t)t.rows, (uint64_t)j->OW, (uint64_t)(j->KW * j->Cin)};
-          int64_t ss[3] = {j->sh * rowb, j->sw * j->Cin * 2, 2}, ds[3] = {j->OW * p->Kt * 2, p->Kt * 2, 2};
-          cc_dma_nd(j->e, SPACE_LOCAL, p->a[slot][q] + (uint64_t)krow(j, 0, kh, 0) * 2, SPACE_LOCAL,
-                    p->slab[slot][q] + (uint64_t)(kh * j->dh * rowb), 2, 3, cnt, ss, ds);
+          int64_t ss[3] = {j->sh * rowb, j->sw * j->Cin * j->es, j->es}, ds[3] = {j->OW * p->Kt * j->es, p->Kt * j->es, j->es};
+          cc_dma_nd(j->e, SPACE_LOCAL, p->a[slot][q] + (uint64_t)krow(j, 0, kh, 0) * j->es, SPACE_LOCAL,
+                    p->slab[slot][q] + (uint64_t)(kh * j->dh * rowb), j->es, 3, cnt, ss, ds);
           continue;
         }
         uint64_t cnt[3] = {(uint64_t)t.rows, (uint64_t)j->OW, (uint64_t)j->Cin};
-        int64_t ss[3] = {j->sh * rowb, j->sw * j->Cin * 2, 2};
-        int64_t ds[3] = {j->OW * p->Kt * 2, p->Kt * 2, dense ? 2 : j->KH * j->KW * 2};
-        uint64_t src = p->slab[slot][q] + (uint64_t)(kh * j->dh * rowb + kw * j->dw * j->Cin * 2);
-        uint64_t dst = p->a[slot][q] + (uint64_t)krow(j, 0, kh, kw) * 2;
+        int64_t ss[3] = {j->sh * rowb, j->sw * j->Cin * j->es, j->es};
+        int64_t ds[3] = {j->OW * p->Kt * j->es, p->Kt * j->es, dense ? j->es : j->KH * j->KW * j->es};
+        uint64_t src = p->slab[slot][q] + (uint64_t)(kh * j->dh * rowb + kw * j->dw * j->Cin * j->es);
+        uint64_t dst = p->a[slot][q] + (uint64_t)krow(j, 0, kh, kw) * j->es;
         cc_dma_nd(j->e, SPACE_LOCAL, dst, SPACE_LOCAL, src, 2, 3, cnt, ss, ds);
       }
 }
@@ -422,16 +449,16 @@ static uint64_t weight_tile(const job *j, const plan *p, const block *bk, int q,
                             int64_t step) {
   int64_t k = bk->Kb - (int64_t)kt * j->R < j->R ? bk->Kb - (int64_t)kt * j->R : j->R;
   int64_t n = bk->Nb - (int64_t)jj * j->C < j->C ? bk->Nb - (int64_t)jj * j->C : j->C;
-  uint64_t off = bk->w_off + (uint64_t)((q * bk->Kb + (int64_t)kt * j->R) * bk->Nb + (int64_t)jj * j->C) * 2;
+  uint64_t off = bk->w_off + (uint64_t)((q * bk->Kb + (int64_t)kt * j->R) * bk->Nb + (int64_t)jj * j->C) * j->es;
   if (p->w_resident) {
-    *stride = bk->Nb * 2;
+    *stride = bk->Nb * j->es;
     return p->w_vmem + off;
   }
   uint64_t slot = p->wslot[step % WSLOTS][q]; // streamed: copy the tile into a slot of the ring
   uint64_t cnt[2] = {(uint64_t)k, (uint64_t)n};
-  int64_t ss[2] = {bk->Nb * 2, 2}, ds[2] = {n * 2, 2};
+  int64_t ss[2] = {bk->Nb * j->es, j->es}, ds[2] = {n * j->es, j->es};
   cc_dma_nd(j->e, SPACE_LOCAL, slot, SPACE_HBM, j->w_hbm + off, 2, 2, cnt, ss, ds);
-  *stride = n * 2;
+  *stride = n * j->es;
   return slot;
 }
 
@@ -444,9 +471,9 @@ static void load_panel(const job *j, const plan *p, int b, int kt0, int n, int64
   int64_t rows = (int64_t)n * j->R;
   if ((int64_t)kt0 * j->R + rows > bk.Kb) rows = bk.Kb - (int64_t)kt0 * j->R;
   for (int q = 0; q < j->parts; q++) {
-    uint64_t src = j->w_hbm + bk.w_off + (uint64_t)((q * bk.Kb + (int64_t)kt0 * j->R) * bk.Nb + c0) * 2;
+    uint64_t src = j->w_hbm + bk.w_off + (uint64_t)((q * bk.Kb + (int64_t)kt0 * j->R) * bk.Nb + c0) * j->es;
     uint64_t cnt[2] = {(uint64_t)rows, (uint64_t)cols};
-    int64_t ss[2] = {bk.Nb * 2, 2}, ds[2] = {cols * 2, 2};
+    int64_t ss[2] = {bk.Nb * j->es, j->es}, ds[2] = {cols * j->es, j->es};
     cc_dma_nd(j->e, SPACE_LOCAL, p->wpanel[b][q], SPACE_HBM, src, 2, 2, cnt, ss, ds);
   }
 }
@@ -497,21 +524,21 @@ static void stage_mm(const job *j, const plan *p, int64_t t0, int64_t t1, int64_
           int64_t stride, step;
           uint64_t w;
           if (panels) {
-            stride = (c1 - c0) * 2, step = j->R * stride;
+            stride = (c1 - c0) * j->es, step = j->R * stride;
             w = p->wpanel[gi % 2][j->pair_b[q]] + (uint64_t)((int64_t)(kt - g0) * j->R * stride) +
-                (uint64_t)((int64_t)it.jj * j->C - c0) * 2;
+                (uint64_t)((int64_t)it.jj * j->C - c0) * j->es;
           } else {
             w = weight_tile(j, p, &bk, j->pair_b[q], kt, it.jj, &stride, (*wstep)++);
-            step = j->R * bk.Nb * 2;
+            step = j->R * bk.Nb * j->es;
           }
           int mxu = (int)(u % j->nmxu);
-          uint64_t a = p->a[slot][j->pair_a[q]] + (uint64_t)(bk.krow0 + (int64_t)kt * j->R) * 2;
+          uint64_t a = p->a[slot][j->pair_a[q]] + (uint64_t)(bk.krow0 + (int64_t)kt * j->R) * j->es;
           if (looped) {
-            cc_loop_ldw(j->e, mxu, DT_BF16, w, step, (uint64_t)stride, (int)k, (int)n);
-            cc_loop_mm(j->e, mxu, DT_BF16, item_acc(j, p, u), a, j->R * 2, (uint64_t)t.m, (uint64_t)p->Kt * 2, true);
+            cc_loop_ldw(j->e, mxu, j->mdt, w, step, (uint64_t)stride, (int)k, (int)n);
+            cc_loop_mm(j->e, mxu, j->mdt, item_acc(j, p, u), a, j->R * j->es, (uint64_t)t.m, (uint64_t)p->Kt * j->es, true);
           } else {
-            cc_ldw(j->e, mxu, DT_BF16, w, (uint64_t)stride, (int)k, (int)n);
-            cc_mm(j->e, mxu, DT_BF16, item_acc(j, p, u), a, (uint64_t)t.m, (uint64_t)p->Kt * 2, kt > 0 || q > 0);
+            cc_ldw(j->e, mxu, j->mdt, w, (uint64_t)stride, (int)k, (int)n);
+            cc_mm(j->e, mxu, j->mdt, item_acc(j, p, u), a, (uint64_t)t.m, (uint64_t)p->Kt * j->es, kt > 0 || q > 0);
           }
         }
       if (looped) {
@@ -531,6 +558,11 @@ static void epilogue(const job *j, const plan *p, const mtile *tp, uint64_t acc,
   int64_t hs[2] = {j->M * 4, 4}, vs[2] = {outs, 4};
   uint64_t hbm_off = (uint64_t)(t.p0 * j->M + ch) * 4;
   uint64_t bias = p->bias_vmem + (uint64_t)ch * 4;
+  if (j->q8) { // int32 sums to f32 (RNE), times x_scale * w_scale of their channel, in place
+    cc_vblock q = {.rows = rows, .cols = cols, .dst_stride = accs, .src1_stride = accs, .src2_stride = 0,
+                   .src2_colstep = 1};
+    cc_vpu(j->e, VOP_MUL, DT_F32, acc, DT_I32, acc, DT_F32, j->scale_vmem + (uint64_t)ch * 4, &q);
+  }
   if (j->has_res) {
     cc_dma_nd(j->e, SPACE_LOCAL, out, SPACE_HBM, j->res_addr + hbm_off, 4, 2, cnt, hs, vs);
     if (j->has_bias) { // (acc + bias) + residual, the order ONNX Runtime rounds in
@@ -602,13 +634,17 @@ static int run_job(job *j, plan *p) {
     cc_copy(e, SPACE_LOCAL, p->clip_vmem, SPACE_HBM, cc_hbm_const(e, b, sizeof b), 8);
   }
   if (!j->flat) { // a zero row for padding: an all-zero constant
-    uint64_t bytes = (uint64_t)(p->slab_cols * j->Cin) * 2;
+    uint64_t bytes = (uint64_t)(p->slab_cols * j->Cin) * j->es;
     void *z = calloc(1, bytes);
     if (!z) return cc_emit_fail(e, "out of host memory");
     cc_copy(e, SPACE_LOCAL, p->zero_vmem, SPACE_HBM, cc_hbm_const(e, z, bytes), bytes);
     free(z);
   }
   if (j->has_bias) cc_copy(e, SPACE_LOCAL, p->bias_vmem, SPACE_HBM, j->b_hbm, (uint64_t)j->M * 4);
+  if (j->q8) {
+    cc_copy(e, SPACE_LOCAL, p->scale_vmem, SPACE_HBM, j->s_hbm, (uint64_t)j->M * 4);
+    cc_copy(e, SPACE_LOCAL, p->qinv_vmem, SPACE_HBM, cc_hbm_const(e, &j->x_inv, 4), 4);
+  }
   if (j->w_runtime) convert_runtime_weights(j, p);
   else if (p->w_resident && j->w_pre == UINT64_MAX)
     cc_copy(e, SPACE_LOCAL, p->w_vmem, SPACE_HBM, j->w_hbm, weight_bytes(j));
@@ -672,6 +708,12 @@ static void job_init(job *j, cc_lower_ctx *c) {
   if (j->nmxu > MXU_MAX) j->nmxu = MXU_MAX;
   set_precision(j, c->opt);
   const ir_node *n = c->n;
+  j->mdt = DT_BF16, j->es = 2;
+  if (n->a.qscale > 0) { // quantised by cc_quantize: int8 operands, one part
+    j->q8 = true, j->mdt = DT_I8, j->es = 1;
+    j->parts = 1, j->npairs = 1, j->pair_a[0] = j->pair_b[0] = 0;
+    j->x_inv = 1.0f / n->a.qscale;
+  }
   j->act = n->a.act;
   j->lo = (float)n->a.lo, j->hi = (float)n->a.hi;
   j->has_res = n->a.residual;
@@ -681,16 +723,49 @@ static void job_init(job *j, cc_lower_ctx *c) {
 }
 
 // Pre-arranges constant weights (and the bias) into HBM.
-static int place_weights(job *j, const float *w, const ir_value *bias, bool matmul) {
+// int8 weights, symmetric per output channel o: w_scale[o] = max |w[o]| / 127
+// (1 for an all-zero channel), q = clamp(rne(w / w_scale[o]), -127, 127),
+// into wq (as floats); the f32 [M] scales x_scale * w_scale[o] go to HBM.
+static int quantize_weights(job *j, const float *w, bool matmul, float *wq) {
+  int64_t n = matmul ? j->Cin * j->M : j->M * j->cin_g * j->KH * j->KW, per = n / j->M;
+  float *amax = calloc((size_t)j->M, sizeof *amax);
+  if (!amax) return cc_emit_fail(j->e, "out of host memory");
+  for (int64_t i = 0; i < n; i++) {
+    int64_t o = matmul ? i % j->M : i / per;
+    float a = fabsf(w[i]);
+    if (a > amax[o]) amax[o] = a;
+  }
+  for (int64_t o = 0; o < j->M; o++) amax[o] = amax[o] > 0 ? amax[o] / 127.0f : 1.0f;
+  for (int64_t i = 0; i < n; i++) {
+    float q = nearbyintf(w[i] / amax[matmul ? i % j->M : i / per]);
+    wq[i] = q > 127 ? 127 : q < -127 ? -127 : q;
+  }
+  float x_scale = 1.0f / j->x_inv;
+  for (int64_t o = 0; o < j->M; o++) amax[o] *= x_scale;
+  j->s_hbm = cc_hbm_const(j->e, amax, (uint64_t)j->M * 4);
+  free(amax);
+  return 0;
+}
+
+static int place_weights(job *j, const float *w_in, const ir_value *bias, bool matmul) {
   uint64_t total = weight_bytes(j);
-  uint16_t *buf = malloc(total ? total : 1);
-  if (!buf) return cc_emit_fail(j->e, "out of host memory");
+  const float *w = w_in;
+  float *wq = NULL;
+  if (j->q8) {
+    int64_t n = matmul ? j->Cin * j->M : j->M * j->cin_g * j->KH * j->KW;
+    if (!(wq = malloc((size_t)(n ? n : 1) * sizeof *wq))) return cc_emit_fail(j->e, "out of host memory");
+    if (quantize_weights(j, w_in, matmul, wq)) return free(wq), -1;
+    w = wq;
+  }
+  uint8_t *buf = malloc(total ? total : 1);
+  if (!buf) return free(wq), cc_emit_fail(j->e, "out of host memory");
   if (matmul) arrange_matmul_weights(j, w, buf);
   else
     for (int64_t b = 0; b < j->nblocks; b++) {
       block bk = block_of(j, b);
-      arrange_conv_weights(j, w, &bk, buf + bk.w_off / 2);
+      arrange_conv_weights(j, w, &bk, buf + bk.w_off);
     }
+  free(wq);
   j->w_hbm = cc_hbm_const(j->e, buf, total);
   free(buf);
   if (bias) {
@@ -716,6 +791,7 @@ static int place_weights(job *j, const float *w, const ir_value *bias, bool matm
 
 static int lower_depthwise(job *j, const float *w, char *err, size_t errlen) {
   cc_emit *e = j->e;
+  j->q8 = false; // depthwise stays f32 on the vector unit (cc_quantize does not mark it)
   isa_dtype dt = j->parts == 1 ? DT_BF16 : DT_F32;
   int64_t es = isa_dtype_bytes[dt], C = j->Cin, KK = j->KH * j->KW;
   j->flat = false;
@@ -879,7 +955,7 @@ int cc_mxu_prepare(cc_lower_ctx *c, char *err, size_t errlen) {
   int rc = place_weights(&j, wf, has_bias(n) ? n->in[2] : NULL, n->op == IR_OP_MATMUL);
   free(wf);
   if (rc) return cc_emit_failed(c->e, err, errlen);
-  *cw = (cc_weights){j.w_hbm, weight_bytes(&j), j.b_hbm, j.has_bias, UINT64_MAX};
+  *cw = (cc_weights){j.w_hbm, weight_bytes(&j), j.b_hbm, j.has_bias, UINT64_MAX, j.s_hbm};
   return 0;
 }
 
@@ -887,7 +963,7 @@ int cc_mxu_prepare(cc_lower_ctx *c, char *err, size_t errlen) {
 static bool take_prepared(cc_lower_ctx *c, job *j) {
   const cc_weights *cw = c->weights ? &c->weights[c->n->id] : NULL;
   if (!cw || !cw->w_bytes) return false;
-  j->w_hbm = cw->w_hbm, j->b_hbm = cw->b_hbm, j->has_bias = cw->has_bias, j->w_pre = cw->vmem;
+  j->w_hbm = cw->w_hbm, j->b_hbm = cw->b_hbm, j->has_bias = cw->has_bias, j->w_pre = cw->vmem, j->s_hbm = cw->s_hbm;
   return true;
 }
 
@@ -895,6 +971,8 @@ static int lower_conv(cc_lower_ctx *c, char *err, size_t errlen) {
   const ir_node *n = c->n;
   job j;
   if (conv_job(c, &j, err, errlen)) return -1;
+  if (j.q8 && (j.w_runtime || is_depthwise(&j)))
+    return ir_fail(err, errlen, "int8 needs constant weights and a non-depthwise convolution");
   if (j.w_runtime) {
     if (has_bias(n)) {
       float *bf = const_f32(n->in[2]);
@@ -960,6 +1038,7 @@ static int lower_matmul(cc_lower_ctx *c, char *err, size_t errlen) {
     return run_job(&j, &p) ? cc_emit_failed(c->e, err, errlen) : 0;
   }
   // B computed at run time (or batched): one job per batch matrix.
+  if (j.q8) return ir_fail(err, errlen, "int8 needs a constant right operand");
   j.w_runtime = true;
   j.W = j.OW = Mr;
   if (has_bias(n)) {

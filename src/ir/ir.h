@@ -326,6 +326,10 @@ typedef struct {
   // Clip's bounds are lo, hi. Frontends leave act NONE and residual false.
   ir_act act;
   bool residual;
+  // conv, matmul: 0, or the scale of the int8 input after post-training
+  // quantisation (cc_quantize; docs/compiler.md, "Quantisation"): the MXU
+  // then multiplies int8 input and weights into int32.
+  float qscale;
 } ir_attrs;
 
 // ---------------------------------------------------------------- ir.c: graphs

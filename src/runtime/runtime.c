@@ -4,6 +4,7 @@
 // specification.
 #include "runtime/systole.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -292,6 +293,139 @@ static int compile_fail(sy_client *c, const char *path, const char *msg) {
   return fail(c, "%s: %s", path, msg);
 }
 
+// ---------------------------------------------------------------- calibration
+
+static int ir_to_sy(ir_dtype dt) {
+  switch (dt) {
+  case IR_DT_F32: return SY_F32;
+  case IR_DT_BF16: return SY_BF16;
+  case IR_DT_I32: return SY_I32;
+  case IR_DT_I8: return SY_I8;
+  case IR_DT_I64: return SY_I64;
+  case IR_DT_U8: return SY_U8;
+  case IR_DT_BOOL: return SY_BOOL;
+  default: return -1;
+  }
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+// Sorted names in dir that end in .npy (files) or are subdirectories.
+static int list_dir(sy_client *c, const char *dir, bool subdirs, char ***out, int *n) {
+  *out = NULL, *n = 0;
+  DIR *d = opendir(dir);
+  if (!d) return fail(c, "--calibrate %s: %s", dir, strerror(errno));
+  int cap = 0, rc = 0;
+  struct dirent *de;
+  while ((de = readdir(d)) && !rc) {
+    if (de->d_name[0] == '.') continue;
+    char full[4096];
+    snprintf(full, sizeof full, "%s/%s", dir, de->d_name);
+    struct stat st;
+    if (stat(full, &st)) continue;
+    size_t l = strlen(de->d_name);
+    bool want = subdirs ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode) && l > 4 && !strcmp(de->d_name + l - 4, ".npy");
+    if (!want) continue;
+    if (*n == cap) {
+      cap = cap ? 2 * cap : 16;
+      char **t = realloc(*out, (size_t)cap * sizeof *t);
+      if (!t) rc = fail(c, "out of memory");
+      else *out = t;
+    }
+    if (!rc && !((*out)[(*n)++] = strdup(full))) rc = fail(c, "out of memory");
+  }
+  closedir(d);
+  if (!rc && *n) qsort(*out, (size_t)*n, sizeof **out, cmp_str);
+  return rc;
+}
+
+static void free_list(char **l, int n) {
+  for (int i = 0; i < n; i++) free(l[i]);
+  free(l);
+}
+
+// Calibration sets: a model with one input takes every DIR/*.npy as one
+// input; a model with several takes every subdirectory of DIR as one set
+// holding NAME.npy per input (NAME's characters outside [A-Za-z0-9_.-] as _).
+// Without a DIR: the random inputs of `systole run` (seed = input index).
+static int load_calibration(sy_client *c, const ir_graph *g, const char *dir, sy_tensor **sets, int *nsets) {
+  int ni = g->ninputs, rc = 0;
+  *sets = NULL, *nsets = 0;
+  for (int i = 0; i < ni; i++)
+    if (ir_to_sy(g->inputs[i]->ty.dtype) < 0) return fail(c, "input '%s': no calibration for its type", g->inputs[i]->name);
+  char **list = NULL;
+  int n = 1;
+  if (dir) {
+    if (list_dir(c, dir, ni > 1, &list, &n)) return -1;
+    if (!n) {
+      free_list(list, n);
+      return fail(c, "--calibrate %s: no %s", dir, ni > 1 ? "subdirectories (one per set of inputs)" : ".npy files");
+    }
+  }
+  sy_tensor *t = calloc((size_t)(n * ni) + 1, sizeof *t);
+  if (!t) rc = fail(c, "out of memory");
+  for (int s = 0; s < n && !rc; s++)
+    for (int i = 0; i < ni && !rc; i++) {
+      const ir_value *v = g->inputs[i];
+      sy_tensor *u = &t[s * ni + i];
+      sy_dtype dt = (sy_dtype)ir_to_sy(v->ty.dtype);
+      if (!dir) {
+        *u = (sy_tensor){.dtype = dt, .rank = v->ty.rank};
+        for (int d = 0; d < v->ty.rank; d++) u->dims[d] = v->ty.dims[d];
+        if (sy_tensor_fill_random(u, (uint64_t)i)) rc = fail(c, "out of memory");
+        continue;
+      }
+      char file[4096];
+      if (ni == 1) snprintf(file, sizeof file, "%s", list[s]);
+      else {
+        char nm[SY_MAX_NAME + 1];
+        snprintf(nm, sizeof nm, "%s", v->name);
+        for (char *q = nm; *q; q++)
+          if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') || strchr("_.-", *q)))
+            *q = '_';
+        snprintf(file, sizeof file, "%s/%s.npy", list[s], nm);
+      }
+      if (sy_tensor_read_npy(c, file, dt, u)) {
+        char why[SY_ERR_LEN];
+        snprintf(why, sizeof why, "%s", c->err);
+        rc = fail(c, "--calibrate: input '%s': %s", v->name, why);
+        break;
+      }
+      bool same = u->rank == v->ty.rank;
+      for (int d = 0; same && d < u->rank; d++) same = u->dims[d] == v->ty.dims[d];
+      if (!same) {
+        char a[128], b[128];
+        ir_type_str(&v->ty, b, sizeof b);
+        rc = fail(c, "--calibrate: %s is %s; input '%s' is %s", file, sy_tensor_type_str(u, a, sizeof a), v->name, b);
+      }
+    }
+  free_list(list, dir ? n : 0);
+  if (rc) {
+    for (int k = 0; t && k < n * ni; k++) sy_tensor_free(&t[k]);
+    free(t);
+    return -1;
+  }
+  *sets = t, *nsets = n;
+  return 0;
+}
+
+static int quantize_graph(sy_client *c, ir_graph *g, const sy_compile_options *opt) {
+  sy_tensor *sets;
+  int n;
+  if (load_calibration(c, g, opt->calibrate_dir, &sets, &n)) return -1;
+  int ni = g->ninputs;
+  const void **ptr = calloc((size_t)(n * ni) + 1, sizeof *ptr);
+  int rc = ptr ? 0 : fail(c, "out of memory");
+  for (int k = 0; !rc && k < n * ni; k++) ptr[k] = sets[k].data;
+  char err[CC_ERR_LEN];
+  cc_calibration cal = {n, ptr};
+  if (!rc && cc_quantize(g, &c->chip, &cal, err, sizeof err)) rc = fail(c, "--quantize int8: %s", err);
+  for (int k = 0; k < n * ni; k++) sy_tensor_free(&sets[k]);
+  free(sets);
+  free(ptr);
+  return rc;
+}
+
 static int compile_onnx(sy_client *c, const char *path, const sy_compile_options *opt, sy_executable *x) {
   char err[CC_ERR_LEN];
   int n = opt->ninput_shapes > 0 ? opt->ninput_shapes : 0;
@@ -309,8 +443,12 @@ static int compile_onnx(sy_client *c, const char *path, const sy_compile_options
   cc_options co = {.precision = (cc_precision)opt->precision, .dump_ir = opt->dump_ir, .dump_asm = opt->dump_asm};
   cc_executable exe = {0};
   int rc = 0;
-  if (cc_optimize(g, &co, err, sizeof err) || cc_compile(g, &c->chip, &co, &exe, err, sizeof err))
-    rc = compile_fail(c, path, err);
+  if (cc_optimize(g, &co, err, sizeof err)) rc = compile_fail(c, path, err);
+  else if (opt->quantize == SY_QUANTIZE_INT8 && quantize_graph(c, g, opt)) {
+    char why[SY_ERR_LEN];
+    snprintf(why, sizeof why, "%s", c->err);
+    rc = compile_fail(c, path, why);
+  } else if (cc_compile(g, &c->chip, &co, &exe, err, sizeof err)) rc = compile_fail(c, path, err);
   ir_graph_free(g);
   if (rc) {
     cc_executable_free(&exe);
@@ -335,6 +473,10 @@ sy_executable *sy_compile_file(sy_client *c, const char *path, const sy_compile_
   if (!opt) opt = &defaults;
   if ((unsigned)opt->precision > SY_PRECISION_HIGHEST) {
     fail(c, "unknown precision %d", (int)opt->precision);
+    return NULL;
+  }
+  if ((unsigned)opt->quantize > SY_QUANTIZE_INT8) {
+    fail(c, "unknown quantisation %d", opt->quantize);
     return NULL;
   }
   double t0 = now_seconds();

@@ -74,7 +74,16 @@ typedef struct {
   // Shapes for graph inputs with symbolic dims: "NAME=D0,D1,..." (may be NULL).
   const char *const *input_shapes;
   int ninput_shapes;
+  // Post-training quantisation (docs/compiler.md, "Quantisation"): with
+  // SY_QUANTIZE_INT8, convolutions and matmuls with constant weights run int8
+  // on the MXU (weights per output channel, inputs per tensor, calibrated by
+  // running the fp32 model on calibrate_dir's .npy inputs; NULL: on the
+  // deterministic random inputs `systole run` uses). Required for a chip whose
+  // MXU is int8 only (tpu-v1).
+  int quantize; // sy_quantize
+  const char *calibrate_dir;
 } sy_compile_options;
+typedef enum { SY_QUANTIZE_NONE, SY_QUANTIZE_INT8 } sy_quantize;
 
 // Compiles an ONNX model, or loads a compiled executable (.stx, recognised by
 // its ELF header). opt may be NULL (defaults). An .stx built for another chip
