@@ -60,7 +60,9 @@ typedef struct {
   isa_dtype mdt;
   int es;
   bool q8;
-  float x_inv;                      // q8: the input is quantised as sat8(rne(x * x_inv))
+  float x_inv;                      // q8: the input is quantised as sat8(rne(x * x_inv + x_zp))
+  int x_zp;                         // q8: 0, or -128 for an input calibrated non-negative
+  float *corr;                      // q8: the zero point's share per channel, folded into the bias
   uint64_t s_hbm;                   // q8: f32 [M] dequantisation scales x_scale * w_scale[o]
   uint64_t qinv_vmem, scale_vmem;   // q8: x_inv and the scales in VMEM (make_plan)
 } job;
@@ -285,7 +287,7 @@ static int make_plan(job *j, plan *p, char *err, size_t errlen) {
   p->clip_vmem = cc_vmem_alloc(e, 8, "clip bounds");
   if (j->q8) {
     p->scale_vmem = cc_vmem_alloc(e, (uint64_t)j->M * 4, "dequantisation scales");
-    p->qinv_vmem = cc_vmem_alloc(e, 4, "the quantisation scale");
+    p->qinv_vmem = cc_vmem_alloc(e, 8, "the quantisation scale and zero point");
     j->qinv_vmem = p->qinv_vmem, j->scale_vmem = p->scale_vmem;
   }
   if (!j->flat) p->zero_vmem = cc_vmem_alloc(e, (uint64_t)(p->slab_cols * j->Cin) * j->es, "a zero row");
@@ -358,7 +360,13 @@ static void split_parts(const job *j, uint64_t f32, int64_t f32_stride, uint64_t
                         uint64_t rows, uint64_t cols) {
   if (j->q8) { // quantise: sat8(rne(x * x_inv)), the i8 store rounding (docs/numerics.md 6)
     cc_vblock b = {.rows = rows, .cols = cols, .dst_stride = bf_stride, .src1_stride = f32_stride};
-    cc_vpu(j->e, VOP_MUL, DT_I8, bf[0], DT_F32, f32, DT_F32, j->qinv_vmem, &b);
+    if (!j->x_zp) {
+      cc_vpu(j->e, VOP_MUL, DT_I8, bf[0], DT_F32, f32, DT_F32, j->qinv_vmem, &b);
+      return;
+    }
+    cc_vblock m = {.rows = rows, .cols = cols, .dst_stride = f32_stride, .src1_stride = f32_stride};
+    cc_vpu(j->e, VOP_MUL, DT_F32, f32, DT_F32, f32, DT_F32, j->qinv_vmem, &m); // in place
+    cc_vpu(j->e, VOP_ADD, DT_I8, bf[0], DT_F32, f32, DT_F32, j->qinv_vmem + 4, &b);
     return;
   }
   for (int q = 0; q < j->parts; q++) {
@@ -637,13 +645,15 @@ static int run_job(job *j, plan *p) {
     uint64_t bytes = (uint64_t)(p->slab_cols * j->Cin) * j->es;
     void *z = calloc(1, bytes);
     if (!z) return cc_emit_fail(e, "out of host memory");
+    if (j->q8) memset(z, (int8_t)j->x_zp, bytes); // padding is the quantised 0
     cc_copy(e, SPACE_LOCAL, p->zero_vmem, SPACE_HBM, cc_hbm_const(e, z, bytes), bytes);
     free(z);
   }
   if (j->has_bias) cc_copy(e, SPACE_LOCAL, p->bias_vmem, SPACE_HBM, j->b_hbm, (uint64_t)j->M * 4);
   if (j->q8) {
     cc_copy(e, SPACE_LOCAL, p->scale_vmem, SPACE_HBM, j->s_hbm, (uint64_t)j->M * 4);
-    cc_copy(e, SPACE_LOCAL, p->qinv_vmem, SPACE_HBM, cc_hbm_const(e, &j->x_inv, 4), 4);
+    float q[2] = {j->x_inv, (float)j->x_zp};
+    cc_copy(e, SPACE_LOCAL, p->qinv_vmem, SPACE_HBM, cc_hbm_const(e, q, sizeof q), sizeof q);
   }
   if (j->w_runtime) convert_runtime_weights(j, p);
   else if (p->w_resident && j->w_pre == UINT64_MAX)
@@ -713,6 +723,7 @@ static void job_init(job *j, cc_lower_ctx *c) {
     j->q8 = true, j->mdt = DT_I8, j->es = 1;
     j->parts = 1, j->npairs = 1, j->pair_a[0] = j->pair_b[0] = 0;
     j->x_inv = 1.0f / n->a.qscale;
+    j->x_zp = n->a.qzp;
   }
   j->act = n->a.act;
   j->lo = (float)n->a.lo, j->hi = (float)n->a.hi;
@@ -736,12 +747,21 @@ static int quantize_weights(job *j, const float *w, bool matmul, float *wq) {
     if (a > amax[o]) amax[o] = a;
   }
   for (int64_t o = 0; o < j->M; o++) amax[o] = amax[o] > 0 ? amax[o] / 127.0f : 1.0f;
+  double *colsum = calloc((size_t)j->M, sizeof *colsum);
+  if (!colsum) return free(amax), cc_emit_fail(j->e, "out of host memory");
   for (int64_t i = 0; i < n; i++) {
-    float q = nearbyintf(w[i] / amax[matmul ? i % j->M : i / per]);
+    int64_t o = matmul ? i % j->M : i / per;
+    float q = nearbyintf(w[i] / amax[o]);
     wq[i] = q > 127 ? 127 : q < -127 ? -127 : q;
+    colsum[o] += wq[i];
   }
   float x_scale = 1.0f / j->x_inv;
   for (int64_t o = 0; o < j->M; o++) amax[o] *= x_scale;
+  // y = s_x s_w (sum q w - zp sum w): the second term is a constant per channel
+  if (j->x_zp && (j->corr = malloc((size_t)j->M * sizeof *j->corr)))
+    for (int64_t o = 0; o < j->M; o++) j->corr[o] = (float)(-(double)amax[o] * j->x_zp * colsum[o]);
+  free(colsum);
+  if (j->x_zp && !j->corr) return free(amax), cc_emit_fail(j->e, "out of host memory");
   j->s_hbm = cc_hbm_const(j->e, amax, (uint64_t)j->M * 4);
   free(amax);
   return 0;
@@ -768,9 +788,11 @@ static int place_weights(job *j, const float *w_in, const ir_value *bias, bool m
   free(wq);
   j->w_hbm = cc_hbm_const(j->e, buf, total);
   free(buf);
-  if (bias) {
-    float *bf = const_f32(bias);
-    if (!bf) return cc_emit_fail(j->e, "out of host memory");
+  if (bias || j->corr) {
+    float *bf = bias ? const_f32(bias) : calloc((size_t)j->M, sizeof *bf);
+    if (!bf) return free(j->corr), cc_emit_fail(j->e, "out of host memory");
+    for (int64_t o = 0; j->corr && o < j->M; o++) bf[o] += j->corr[o];
+    free(j->corr), j->corr = NULL;
     j->b_hbm = cc_hbm_const(j->e, bf, (uint64_t)j->M * 4);
     j->has_bias = true;
     free(bf);

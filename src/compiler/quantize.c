@@ -33,13 +33,13 @@ static bool quantisable(const ir_node *n) {
   return !(n->a.group > 1 && cin / n->a.group == 1 && m / n->a.group == 1);
 }
 
-static float amax_f32(const float *v, int64_t n) {
-  float m = 0;
+// Largest |v| into *amax, and whether any v is negative into *neg.
+static void range_f32(const float *v, int64_t n, float *amax, bool *neg) {
   for (int64_t i = 0; i < n; i++) {
     float a = fabsf(v[i]);
-    if (a > m) m = a; // NaN never compares greater: skipped
+    if (a > *amax) *amax = a; // NaN never compares greater: skipped
+    if (v[i] < 0) *neg = true;
   }
-  return m;
 }
 
 int cc_quantize(ir_graph *g, const chip_config *chip, const cc_calibration *cal, char *err, size_t errlen) {
@@ -47,10 +47,11 @@ int cc_quantize(ir_graph *g, const chip_config *chip, const cc_calibration *cal,
   int npts = 0;
   ir_node **pts = calloc((size_t)g->nnodes + 1, sizeof *pts);
   float *amax = calloc((size_t)g->nnodes + 1, sizeof *amax);
+  bool *neg = calloc((size_t)g->nnodes + 1, sizeof *neg);
   int *out_of = calloc((size_t)g->nnodes + 1, sizeof *out_of); // graph output index, or -1
   int *in_of = calloc((size_t)g->nnodes + 1, sizeof *in_of);   // graph input index, or -1
-  if (!pts || !amax || !out_of || !in_of) {
-    free(pts), free(amax), free(out_of), free(in_of);
+  if (!pts || !amax || !neg || !out_of || !in_of) {
+    free(pts), free(amax), free(neg), free(out_of), free(in_of);
     return ir_fail(err, errlen, "out of host memory");
   }
   int nout0 = g->noutputs, rc = 0;
@@ -112,8 +113,7 @@ int cc_quantize(ir_graph *g, const chip_config *chip, const cc_calibration *cal,
           break;
         }
         rc = sim_read(sm, MEM_HBM, p->io[k].addr, buf, (uint64_t)n * 4, why, sizeof why);
-        float m = amax_f32(buf, n);
-        if (m > amax[t]) amax[t] = m;
+        range_f32(buf, n, &amax[t], &neg[t]);
         free(buf);
       }
     }
@@ -122,16 +122,19 @@ int cc_quantize(ir_graph *g, const chip_config *chip, const cc_calibration *cal,
       if (in_of[t] >= 0) {
         int q = in_of[t];
         const float *d = cal->inputs[(size_t)s * (size_t)g->ninputs + (size_t)q];
-        float m = amax_f32(d, ir_nelems(&g->inputs[q]->ty));
-        if (m > amax[t]) amax[t] = m;
+        range_f32(d, ir_nelems(&g->inputs[q]->ty), &amax[t], &neg[t]);
       }
     if (rc) rc = ir_fail(err, errlen, "calibration input %d: %s", s, why);
   }
   cc_executable_free(&exe);
-  for (int t = 0; t < npts && !rc; t++) // an input that is always 0 (or inf) gets scale 1
-    pts[t]->a.qscale = amax[t] > 0 && isfinite(amax[t]) ? amax[t] / 127.0f : 1.0f;
+  // Symmetric, or for an input never negative (after a relu) all 256 levels
+  // on [0, max]: q = rne(x / s) - 128. An input always 0 (or inf) gets scale 1.
+  for (int t = 0; t < npts && !rc; t++) {
+    pts[t]->a.qzp = neg[t] ? 0 : -128;
+    pts[t]->a.qscale = amax[t] > 0 && isfinite(amax[t]) ? amax[t] / (neg[t] ? 127.0f : 255.0f) : 1.0f;
+  }
 done:
   g->noutputs = nout0;
-  free(pts), free(amax), free(out_of), free(in_of);
+  free(pts), free(amax), free(neg), free(out_of), free(in_of);
   return rc;
 }

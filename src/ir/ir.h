@@ -330,6 +330,7 @@ typedef struct {
   // quantisation (cc_quantize; docs/compiler.md, "Quantisation"): the MXU
   // then multiplies int8 input and weights into int32.
   float qscale;
+  int qzp; // its zero point: 0, or -128 when calibration saw no negative input
 } ir_attrs;
 
 // ---------------------------------------------------------------- ir.c: graphs
