@@ -10,6 +10,13 @@ const char *const cc_precision_names[2] = {"default", "highest"};
 
 static bool is_mxu(const ir_node *n) { return n->op == IR_OP_CONV || n->op == IR_OP_MATMUL; }
 
+// Depthwise convolutions run on the vector unit (lower_mxu.c), on any chip.
+static bool is_depthwise(const ir_node *n) {
+  if (n->op != IR_OP_CONV || n->a.group <= 1 || !n->a.nhwc) return false;
+  int r = n->in[0]->ty.rank;
+  return n->in[0]->ty.dims[r - 1] == n->a.group && n->out[0]->ty.dims[r - 1] == n->a.group;
+}
+
 // Inputs the MXU lowering pre-arranges itself (weights, bias): they need no
 // f32 copy in HBM.
 static bool mxu_owns(const ir_node *n, int slot) {
@@ -78,14 +85,18 @@ static void dump_asm(const cc_executable *x, const cc_options *opt, FILE *f) {
 static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *opt, bool prefetch,
                         cc_executable *out, char *err, size_t errlen) {
   memset(out, 0, sizeof *out);
+  bool quantised = opt->quantize;
   for (int i = 0; i < g->ninputs; i++)
     if (check_io(g->inputs[i], "input", err, errlen)) return -1;
   for (int i = 0; i < g->noutputs; i++)
     if (check_io(g->outputs[i], "output", err, errlen)) return -1;
   for (int i = 0; i < g->nnodes; i++) {
     char why[CC_ERR_LEN], where[160];
-    if (is_mxu(g->nodes[i]) && !chip->mxu_bf16 && !(g->nodes[i]->a.qscale > 0)) {
+    if (is_mxu(g->nodes[i]) && !chip->mxu_bf16 && !(g->nodes[i]->a.qscale > 0) && !is_depthwise(g->nodes[i])) {
       ir_node_where(g->nodes[i], where, sizeof where);
+      if (quantised)
+        return ir_fail(err, errlen, "%s: chip '%s' has no bf16 matrix unit (its [mxu] dtypes are int8 only), and "
+                       "--quantize int8 quantises only products with constant weights", where, chip->name);
       return ir_fail(err, errlen, "%s: chip '%s' has no bf16 matrix unit (its [mxu] dtypes are int8 only): "
                      "compile with --quantize int8", where, chip->name);
     }

@@ -27,6 +27,7 @@ typedef struct {
   cc_precision precision;
   FILE *dump_ir;  // non-NULL: the IR after import and after every pass
   FILE *dump_asm; // non-NULL: the program as assembler text, with layer comments
+  bool quantize;  // cc_quantize ran (--quantize int8): only for error messages
 } cc_options;
 
 typedef struct {

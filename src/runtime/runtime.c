@@ -440,7 +440,8 @@ static int compile_onnx(sy_client *c, const char *path, const sy_compile_options
   ir_graph *g = hlo ? hlo_import(path, err, sizeof err) : onnx_import(path, shapes, n, err, sizeof err);
   free(shapes);
   if (!g) return compile_fail(c, path, err);
-  cc_options co = {.precision = (cc_precision)opt->precision, .dump_ir = opt->dump_ir, .dump_asm = opt->dump_asm};
+  cc_options co = {.precision = (cc_precision)opt->precision, .dump_ir = opt->dump_ir, .dump_asm = opt->dump_asm,
+                   .quantize = opt->quantize == SY_QUANTIZE_INT8};
   cc_executable exe = {0};
   int rc = 0;
   if (cc_optimize(g, &co, err, sizeof err)) rc = compile_fail(c, path, err);
