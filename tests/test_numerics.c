@@ -498,6 +498,36 @@ static int8_t ref_requant(int32_t x, int32_t mult, int shift, int32_t zp) {
   return v > 127 ? 127 : v < -128 ? -128 : (int8_t)v;
 }
 
+// docs/numerics.md 7.1's examples.
+static void test_iadd(void) {
+  int32_t a[6] = {100, 16777217, INT32_MAX, INT32_MAX, 0, 0}, b[6] = {-228, 0, 1, 1, -128, 0};
+  int8_t d8;
+  int32_t d32;
+  float f;
+  num_viadd(&d8, 3, &a[0], 2, &b[0], 2, false, 1, 0);
+  CHECK(d8 == -128, "i32 100 + -228 to i8 = %d", d8);
+  uint8_t u[2] = {200, 0xff}, u100 = 100, du;
+  num_viadd(&du, 3, &u[0], 3, &u100, 3, false, 1, NUM_IADD_A_U8 | NUM_IADD_B_U8 | NUM_IADD_D_U8);
+  CHECK(du == 255, "u8 200 + 100 to u8 = %d", du);
+  num_viadd(&d8, 3, &u[1], 3, &b[4], 2, false, 1, NUM_IADD_A_U8);
+  CHECK(d8 == 127, "u8 255 + -128 to i8 = %d", d8);
+  num_viadd(&d8, 3, &u[1], 3, &b[4], 2, false, 1, 0);
+  CHECK(d8 == -128, "i8 -1 + -128 to i8 = %d", d8);
+  num_viadd(&d32, 2, &a[2], 2, &b[2], 2, false, 1, 0);
+  CHECK(d32 == INT32_MAX, "INT32_MAX + 1 to i32 = %d", (int)d32);
+  num_viadd(&f, 0, &a[3], 2, &b[3], 2, false, 1, 0);
+  CHECK(f == 2147483648.0f, "INT32_MAX + 1 to f32 = %g", (double)f);
+  num_viadd(&f, 0, &a[1], 2, &b[1], 2, false, 1, 0);
+  CHECK(f == 16777216.0f, "16777217 to f32 = %.1f", (double)f);
+  int32_t many[300], one = -3, out[300]; // longer than one staging chunk, b broadcast, in place
+  for (int i = 0; i < 300; i++) many[i] = i;
+  num_viadd(many, 2, many, 2, &one, 2, true, 300, 0);
+  memcpy(out, many, sizeof out);
+  int bad = 0;
+  for (int i = 0; i < 300; i++) bad += out[i] != i - 3;
+  CHECK(bad == 0, "in place, b broadcast over 300 elements: %d wrong", bad);
+}
+
 static void test_requant(void) {
   static const struct { int32_t x, mult; int shift; int32_t zp; int8_t out; } c[] = {
       {5, 3, 0, 0, 15},       {5, 3, 0, -20, -5},     {1, 3, 1, 0, 2},   // 1.5 -> 2
@@ -877,6 +907,7 @@ int main(void) {
   test_mxu_pass();
   test_int8();
   test_loads_stores();
+  test_iadd();
   test_requant();
   test_special_values();
   test_transcendentals();

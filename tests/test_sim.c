@@ -934,12 +934,39 @@ static int8_t ref_requant(int32_t x, int32_t mult, int shift, int32_t zp) {
   return (int8_t)(q > 127 ? 127 : q < -128 ? -128 : q);
 }
 
+// v.iadd from docs/isa.md: exact integer sum, saturated (or rounded to f32).
+static void ref_iadd(const vspec *v, limage *in, limage *out, uint64_t r, uint64_t c) {
+  int64_t x[2];
+  for (int k = 0; k < 2; k++) {
+    int dt = k ? v->d2 : v->d1;
+    uint8_t *p = k ? lp(in, v->b + r * v->s2str + c * v->colstep * (uint64_t)isa_dtype_bytes[dt])
+                   : lp(in, v->a + r * v->s1str + c * (uint64_t)isa_dtype_bytes[dt]);
+    int32_t i32;
+    memcpy(&i32, p, 4 <= isa_dtype_bytes[dt] ? 4 : 1);
+    x[k] = dt == DT_I32 ? i32 : (v->mult >> k) & 1 ? (int64_t)*p : (int64_t)(int8_t)*p;
+  }
+  int64_t s = x[0] + x[1];
+  uint8_t *d = lp(out, v->dst + r * v->dstr + c * (uint64_t)isa_dtype_bytes[v->dd]);
+  if (v->dd == DT_F32) {
+    float f = (float)(double)s; // |s| < 2^33: exact in double, one rounding to float
+    memcpy(d, &f, 4);
+  } else if (v->dd == DT_I32) {
+    int32_t i = s > INT32_MAX ? INT32_MAX : s < INT32_MIN ? INT32_MIN : (int32_t)s;
+    memcpy(d, &i, 4);
+  } else if (v->mult & 4) *d = (uint8_t)(s > 255 ? 255 : s < 0 ? 0 : s);
+  else *(int8_t *)d = (int8_t)(s > 127 ? 127 : s < -128 ? -128 : s);
+}
+
 static void vpu_ref(const vspec *v, limage *in, limage *out) {
   memcpy(out, in, sizeof *out);
   int kind = isa_vpu_ops[v->op].kind;
   int ed = isa_dtype_bytes[v->dd], e1 = isa_dtype_bytes[v->d1], e2 = isa_dtype_bytes[v->d2];
   for (uint64_t r = 0; r < v->rows; r++)
     for (uint64_t c = 0; c < v->cols; c++) {
+      if (v->op == VOP_IADD) {
+        ref_iadd(v, in, out, r, c);
+        continue;
+      }
       float x = num_load(v->d1, lp(in, v->a + r * v->s1str + c * e1));
       switch (kind) {
       case VK_UNARY: case VK_BINARY: {
@@ -1091,7 +1118,7 @@ static void test_vpu_all_types(void) {
   vspec vs[64];
   for (int op = 0; op < 64; op++) {
     const isa_vpu_info *info = &isa_vpu_ops[op];
-    if (!info->name || info->kind == VK_REQUANT) continue;
+    if (!info->name || info->kind == VK_REQUANT || op == VOP_IADD) continue; // their own cases
     int n2 = info->kind == VK_BINARY ? 4 : 1;
     for (int d2 = 0; d2 < n2; d2++) {
       int n = 0;
@@ -1148,6 +1175,17 @@ static void test_vpu_shapes(void) {
       {"requant negative multiplier, zp", {VOP_REQUANT, DT_I8, DT_I32, 0, 3, 8, 9, 32, 0, 1, -1073741824, 36, -100, 0x8000, 0x1000, 0}},
       {"requant INT32_MIN multiplier, shift 63", {VOP_REQUANT, DT_I8, DT_I32, 0, 3, 8, 8, 32, 0, 1, INT32_MIN, 63, INT32_MAX, 0x8000, 0x1000, 0}},
       {"requant extreme zp", {VOP_REQUANT, DT_I8, DT_I32, 0, 3, 8, 8, 32, 0, 1, 7, 3, INT32_MIN, 0x8000, 0x1000, 0}},
+      // Integer add: every legal type combination, u8 flags, broadcasts, in place.
+      {"iadd i8 = i32 + i32", {VOP_IADD, DT_I8, DT_I32, DT_I32, 3, 8, 8, 32, 32, 1, 0, 0, 0, 0x8000, 0x1000, 0x2000}},
+      {"iadd u8 = i32 + i32 (row of zero points)", {VOP_IADD, DT_I8, DT_I32, DT_I32, 3, 8, 8, 32, 0, 1, 4, 0, 0, 0x8000, 0x1000, 0x2000}},
+      {"iadd f32 = u8 + i32 (one value per row)", {VOP_IADD, DT_F32, DT_I8, DT_I32, 4, 8, 32, 8, 4, 0, 1, 0, 0, 0x8000, 0x1001, 0x2000}},
+      {"iadd f32 = i32 + i32", {VOP_IADD, DT_F32, DT_I32, DT_I32, 3, 8, 32, 32, 32, 1, 0, 0, 0, 0x8000, 0x1000, 0x2000}},
+      {"iadd i32 = i32 + i32 (saturating)", {VOP_IADD, DT_I32, DT_I32, DT_I32, 3, 8, 32, 32, 32, 1, 0, 0, 0, 0x8000, 0x1000, 0x2000}},
+      {"iadd i8 = u8 + i8 (u8 - 128 as i8)", {VOP_IADD, DT_I8, DT_I8, DT_I8, 3, 8, 8, 8, 0, 0, 1, 0, 0, 0x8000, 0x1000, 0x2000}},
+      {"iadd u8 = i8 + u8", {VOP_IADD, DT_I8, DT_I8, DT_I8, 3, 8, 8, 8, 8, 1, 6, 0, 0, 0x8000, 0x1000, 0x2000}},
+      {"iadd i32 = i8 + i32", {VOP_IADD, DT_I32, DT_I8, DT_I32, 3, 8, 32, 8, 32, 1, 0, 0, 0, 0x8000, 0x1000, 0x2000}},
+      {"iadd in place i32 -> i8", {VOP_IADD, DT_I8, DT_I32, DT_I32, 4, 6, 24, 24, 0, 1, 0, 0, 0, 0x1000, 0x1000, 0x2000}},
+      {"iadd in place i8 -> f32", {VOP_IADD, DT_F32, DT_I8, DT_I32, 4, 6, 24, 24, 0, 0, 1, 0, 0, 0x1000, 0x1000, 0x2000}},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) vpu_case(&cases[i].v, cases[i].what);
 }

@@ -168,7 +168,8 @@ typedef enum { VK_UNARY, VK_BINARY, VK_REDUCE, VK_REDUCE_COL, VK_TRANSPOSE, VK_R
   X(VOP_CMAX,    0x25, "cmax",     VK_REDUCE_COL, 1)     \
   X(VOP_CMIN,    0x26, "cmin",     VK_REDUCE_COL, 1)     \
   X(VOP_TRANS,   0x28, "trans",    VK_TRANSPOSE, 2)      \
-  X(VOP_REQUANT, 0x30, "requant",  VK_REQUANT,   2)
+  X(VOP_REQUANT, 0x30, "requant",  VK_REQUANT,   2)      \
+  X(VOP_IADD,    0x31, "iadd",     VK_BINARY,    1)
 
 typedef enum {
 #define X(e, f, n, k, c) e = f,

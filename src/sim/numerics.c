@@ -346,6 +346,38 @@ void num_store(int dtype, void *p, float v) {
   }
 }
 
+static int64_t iload(const void *p, int dt, bool u8, size_t i) {
+  if (dt == 3) return u8 ? (int64_t)((const uint8_t *)p)[i] : (int64_t)((const int8_t *)p)[i];
+  int32_t v;
+  memcpy(&v, (const uint8_t *)p + 4 * i, 4);
+  return v;
+}
+
+void num_viadd(void *dst, int dt, const void *a, int dt1, const void *b, int dt2, bool b_one, size_t n,
+               unsigned flags) {
+  // Sources are read whole first: dst may be the same block as a or b.
+  int64_t v[256];
+  for (size_t c = 0; c < n; c += 256) {
+    size_t len = n - c < 256 ? n - c : 256;
+    for (size_t i = 0; i < len; i++)
+      v[i] = iload(a, dt1, flags & NUM_IADD_A_U8, c + i) + iload(b, dt2, flags & NUM_IADD_B_U8, b_one ? 0 : c + i);
+    for (size_t i = 0; i < len; i++) {
+      int64_t x = v[i];
+      if (dt == 0) {
+        float f = (float)x; // |x| < 2^33: one rounding, to nearest even
+        memcpy((uint8_t *)dst + 4 * (c + i), &f, 4);
+      } else if (dt == 2) {
+        int32_t y = x > INT32_MAX ? INT32_MAX : x < INT32_MIN ? INT32_MIN : (int32_t)x;
+        memcpy((uint8_t *)dst + 4 * (c + i), &y, 4);
+      } else if (flags & NUM_IADD_D_U8) {
+        ((uint8_t *)dst)[c + i] = (uint8_t)(x > 255 ? 255 : x < 0 ? 0 : x);
+      } else {
+        ((int8_t *)dst)[c + i] = (int8_t)(x > 127 ? 127 : x < -128 ? -128 : x);
+      }
+    }
+  }
+}
+
 int8_t num_requant(int32_t x, int32_t mult, int shift, int32_t zp) {
   // Defined for every shift, so a bad operand cannot crash the simulator:
   // values outside 0..63 are clamped into it.

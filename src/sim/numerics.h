@@ -70,4 +70,15 @@ void num_store(int dtype, void *p, float v);
 // are clamped into that range).
 int8_t num_requant(int32_t x, int32_t mult, int shift, int32_t zp);
 
+// Integer add (v.iadd, docs/numerics.md section 7.1): element i of a (type
+// dt1: 3 i8, 2 i32) plus element i of b (dt2; b[0] for every i when
+// b_one), exact, stored as dt (3 i8 or 2 i32: saturated; 0 f32: rounded to
+// nearest even). flags: bit 0 a is u8, bit 1 b is u8, bit 2 dst is u8
+// (saturated to 0..255); for i8 elements only.
+#define NUM_IADD_A_U8 1u
+#define NUM_IADD_B_U8 2u
+#define NUM_IADD_D_U8 4u
+void num_viadd(void *dst, int dt, const void *a, int dt1, const void *b, int dt2, bool b_one, size_t n,
+               unsigned flags);
+
 #endif
