@@ -943,7 +943,7 @@ static void ref_iadd(const vspec *v, limage *in, limage *out, uint64_t r, uint64
                    : lp(in, v->a + r * v->s1str + c * (uint64_t)isa_dtype_bytes[dt]);
     int32_t i32;
     memcpy(&i32, p, 4 <= isa_dtype_bytes[dt] ? 4 : 1);
-    x[k] = dt == DT_I32 ? i32 : (v->mult >> k) & 1 ? (int64_t)*p : (int64_t)(int8_t)*p;
+    x[k] = dt == DT_I32 ? i32 : (v->zp >> k) & 1 ? (int64_t)*p : (int64_t)(int8_t)*p;
   }
   int64_t s = x[0] + x[1];
   uint8_t *d = lp(out, v->dst + r * v->dstr + c * (uint64_t)isa_dtype_bytes[v->dd]);
@@ -953,7 +953,7 @@ static void ref_iadd(const vspec *v, limage *in, limage *out, uint64_t r, uint64
   } else if (v->dd == DT_I32) {
     int32_t i = s > INT32_MAX ? INT32_MAX : s < INT32_MIN ? INT32_MIN : (int32_t)s;
     memcpy(d, &i, 4);
-  } else if (v->mult & 4) *d = (uint8_t)(s > 255 ? 255 : s < 0 ? 0 : s);
+  } else if (v->zp & 4) *d = (uint8_t)(s > 255 ? 255 : s < 0 ? 0 : s);
   else *(int8_t *)d = (int8_t)(s > 127 ? 127 : s < -128 ? -128 : s);
 }
 
@@ -1176,16 +1176,16 @@ static void test_vpu_shapes(void) {
       {"requant INT32_MIN multiplier, shift 63", {VOP_REQUANT, DT_I8, DT_I32, 0, 3, 8, 8, 32, 0, 1, INT32_MIN, 63, INT32_MAX, 0x8000, 0x1000, 0}},
       {"requant extreme zp", {VOP_REQUANT, DT_I8, DT_I32, 0, 3, 8, 8, 32, 0, 1, 7, 3, INT32_MIN, 0x8000, 0x1000, 0}},
       // Integer add: every legal type combination, u8 flags, broadcasts, in place.
-      {"iadd i8 = i32 + i32", {VOP_IADD, DT_I8, DT_I32, DT_I32, 3, 8, 8, 32, 32, 1, 0, 0, 0, 0x8000, 0x1000, 0x2000}},
-      {"iadd u8 = i32 + i32 (row of zero points)", {VOP_IADD, DT_I8, DT_I32, DT_I32, 3, 8, 8, 32, 0, 1, 4, 0, 0, 0x8000, 0x1000, 0x2000}},
-      {"iadd f32 = u8 + i32 (one value per row)", {VOP_IADD, DT_F32, DT_I8, DT_I32, 4, 8, 32, 8, 4, 0, 1, 0, 0, 0x8000, 0x1001, 0x2000}},
-      {"iadd f32 = i32 + i32", {VOP_IADD, DT_F32, DT_I32, DT_I32, 3, 8, 32, 32, 32, 1, 0, 0, 0, 0x8000, 0x1000, 0x2000}},
-      {"iadd i32 = i32 + i32 (saturating)", {VOP_IADD, DT_I32, DT_I32, DT_I32, 3, 8, 32, 32, 32, 1, 0, 0, 0, 0x8000, 0x1000, 0x2000}},
-      {"iadd i8 = u8 + i8 (u8 - 128 as i8)", {VOP_IADD, DT_I8, DT_I8, DT_I8, 3, 8, 8, 8, 0, 0, 1, 0, 0, 0x8000, 0x1000, 0x2000}},
-      {"iadd u8 = i8 + u8", {VOP_IADD, DT_I8, DT_I8, DT_I8, 3, 8, 8, 8, 8, 1, 6, 0, 0, 0x8000, 0x1000, 0x2000}},
-      {"iadd i32 = i8 + i32", {VOP_IADD, DT_I32, DT_I8, DT_I32, 3, 8, 32, 8, 32, 1, 0, 0, 0, 0x8000, 0x1000, 0x2000}},
-      {"iadd in place i32 -> i8", {VOP_IADD, DT_I8, DT_I32, DT_I32, 4, 6, 24, 24, 0, 1, 0, 0, 0, 0x1000, 0x1000, 0x2000}},
-      {"iadd in place i8 -> f32", {VOP_IADD, DT_F32, DT_I8, DT_I32, 4, 6, 24, 24, 0, 0, 1, 0, 0, 0x1000, 0x1000, 0x2000}},
+      {"iadd i8 = i32 + i32", {VOP_IADD, DT_I8, DT_I32, DT_I32, 3, 8, 8, 32, 32, 1, 1, 0, 0, 0x8000, 0x1000, 0x2000}},
+      {"iadd u8 = i32 + i32 (row of zero points)", {VOP_IADD, DT_I8, DT_I32, DT_I32, 3, 8, 8, 32, 0, 1, 1, 0, 4, 0x8000, 0x1000, 0x2000}},
+      {"iadd f32 = u8 + i32 (one value per row)", {VOP_IADD, DT_F32, DT_I8, DT_I32, 4, 8, 32, 8, 4, 0, 1, 0, 1, 0x8000, 0x1001, 0x2000}},
+      {"iadd f32 = i32 + i32", {VOP_IADD, DT_F32, DT_I32, DT_I32, 3, 8, 32, 32, 32, 1, 1, 0, 0, 0x8000, 0x1000, 0x2000}},
+      {"iadd i32 = i32 + i32 (saturating)", {VOP_IADD, DT_I32, DT_I32, DT_I32, 3, 8, 32, 32, 32, 1, 1, 0, 0, 0x8000, 0x1000, 0x2000}},
+      {"iadd i8 = u8 + i8 (u8 - 128 as i8)", {VOP_IADD, DT_I8, DT_I8, DT_I8, 3, 8, 8, 8, 0, 0, 1, 0, 1, 0x8000, 0x1000, 0x2000}},
+      {"iadd u8 = i8 + u8", {VOP_IADD, DT_I8, DT_I8, DT_I8, 3, 8, 8, 8, 8, 1, 1, 0, 6, 0x8000, 0x1000, 0x2000}},
+      {"iadd i32 = i8 + i32", {VOP_IADD, DT_I32, DT_I8, DT_I32, 3, 8, 32, 8, 32, 1, 1, 0, 0, 0x8000, 0x1000, 0x2000}},
+      {"iadd in place i32 -> i8", {VOP_IADD, DT_I8, DT_I32, DT_I32, 4, 6, 24, 24, 0, 1, 1, 0, 0, 0x1000, 0x1000, 0x2000}},
+      {"iadd in place i8 -> f32", {VOP_IADD, DT_F32, DT_I8, DT_I32, 4, 6, 24, 24, 0, 0, 1, 0, 1, 0x1000, 0x1000, 0x2000}},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) vpu_case(&cases[i].v, cases[i].what);
 }

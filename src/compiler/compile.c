@@ -186,6 +186,7 @@ static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *
     else if (n->op == IR_OP_TRANSPOSE || n->op == IR_OP_CONCAT || n->op == IR_OP_SPLIT || n->op == IR_OP_SLICE ||
              n->op == IR_OP_PAD || n->op == IR_OP_EXPAND || n->op == IR_OP_TILE)
       rc = cc_lower_move(&c, err, errlen);
+    else if (n->op == IR_OP_QUANTIZE_LINEAR || n->op == IR_OP_DEQUANTIZE_LINEAR) rc = cc_lower_q8(&c, err, errlen);
     else rc = cc_lower_vpu(&c, err, errlen);
     cc_layer_end(e);
     if (!rc && cc_emit_failed(e, NULL, 0)) {

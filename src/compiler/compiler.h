@@ -123,7 +123,7 @@ typedef struct {
   uint64_t rows, cols;
   int64_t dst_stride, src1_stride, src2_stride;
   int src2_colstep;
-  int32_t mult, shift, zp; // requant
+  int32_t mult, shift, zp; // requant; iadd's flags in zp (descriptor word 8)
 } cc_vblock;
 
 cc_emit *cc_emit_new(const chip_config *chip, char *err, size_t errlen);
@@ -244,6 +244,8 @@ int cc_lower_mxu(cc_lower_ctx *c, char *err, size_t errlen);  // lower_mxu.c
 // into c->weights[node id], before any code is emitted. Returns 0 or -1.
 int cc_mxu_prepare(cc_lower_ctx *c, char *err, size_t errlen);
 int cc_lower_vpu(cc_lower_ctx *c, char *err, size_t errlen);  // lower_vpu.c
+// quantize_linear, dequantize_linear on the vector unit (lower_q8.c)
+int cc_lower_q8(cc_lower_ctx *c, char *err, size_t errlen);
 int cc_lower_move(cc_lower_ctx *c, char *err, size_t errlen); // lower_move.c
 // Can this node be lowered? false with the reason otherwise.
 bool cc_lower_supported(const ir_node *n, char *why, size_t whylen);

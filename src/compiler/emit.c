@@ -730,7 +730,7 @@ void cc_vpu(cc_emit *e, isa_vpu_op op, isa_dtype dt_dst, uint64_t dst, isa_dtype
                                     (uint64_t)(binary ? b->src2_colstep : 1),
                                     (uint64_t)(int64_t)(op == VOP_REQUANT ? b->mult : 1),
                                     (uint64_t)(op == VOP_REQUANT ? b->shift : 0),
-                                    (uint64_t)(int64_t)(op == VOP_REQUANT ? b->zp : 0)};
+                                    (uint64_t)(int64_t)(op == VOP_REQUANT || op == VOP_IADD ? b->zp : 0)}; // iadd: flags
   uint64_t da = descriptor(e, w, ISA_VPU_DESC_WORDS);
   sync_and_record(e, SIM_UNIT_VPU, 1, rg, nrg);
   uint64_t vals[4] = {dst, src1, da, src2};

@@ -535,6 +535,8 @@ bool cc_lower_supported(const ir_node *n, char *why, size_t whylen) {
   case IR_OP_REDUCE_MIN:
   case IR_OP_REDUCE_PROD:
   case IR_OP_LAYERNORM: break;
+  case IR_OP_QUANTIZE_LINEAR: // integer types: lower_q8.c checks them
+  case IR_OP_DEQUANTIZE_LINEAR: return true;
   default:
     if (is_move(n->op)) { // bytes: any dtype
       for (int i = 0; i < n->nin; i++)

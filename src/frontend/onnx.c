@@ -1719,7 +1719,75 @@ static int imp_rnn(imp *m, const onnx_op *op) {
   return rc;
 }
 
+// The int8 operators (QuantizeLinear, DequantizeLinear, MatMulInteger,
+// ConvInteger, QLinearMatMul, QLinearConv). An absent zero point becomes a
+// zero constant of its type: QuantizeLinear's u8 of the scale's shape,
+// DequantizeLinear's of X's type and the scale's shape, the others' a scalar
+// of the type of the tensor it belongs to.
+static int imp_int8(imp *m, const onnx_op *op) {
+  int min_in = 2, max_in = 4, w = 1; // w: the weight slot of a convolution
+  switch (op->op) {
+  case IR_OP_QUANTIZE_LINEAR:
+  case IR_OP_DEQUANTIZE_LINEAR: max_in = 3; break;
+  case IR_OP_QLINEAR_MATMUL: min_in = max_in = 8; break;
+  case IR_OP_QLINEAR_CONV: min_in = 8, max_in = 9, w = 3; break;
+  default: break;
+  }
+  if (arity(m, min_in, max_in, 1, 1))
+    return -1;
+  int n = n_in(m);
+  ir_value *in[9] = {0};
+  for (int i = 0; i < n; i++)
+    if (has_in(m, i) && !(in[i] = in_val(m, i)))
+      return -1;
+  for (int i = 0; i < n; i++)
+    if (!in[i] && (op->op == IR_OP_QLINEAR_MATMUL || op->op == IR_OP_QLINEAR_CONV || i < 2))
+      return fail(m, "input %d is missing", i);
+  ir_attrs a = {0};
+  int64_t axis = 1, odt = 0;
+  if (op->op == IR_OP_QUANTIZE_LINEAR || op->op == IR_OP_DEQUANTIZE_LINEAR) {
+    if (get_int(m, "axis", 1, &axis) || get_int(m, "output_dtype", 0, &odt))
+      return -1;
+    if (odt != 0 && odt != ONNX__TENSOR_PROTO__DATA_TYPE__UINT8 && odt != ONNX__TENSOR_PROTO__DATA_TYPE__INT8)
+      return fail(m, "output_dtype %lld is not supported (int8 and uint8 only)", (long long)odt);
+    if (in[1]->ty.rank == 1 && in[1]->ty.dims[0] > 1 && norm_axis(m, axis, in[0]->ty.rank, false, "axis", &a.axis))
+      return -1;
+  } else if (op->op == IR_OP_CONV_INTEGER || op->op == IR_OP_QLINEAR_CONV) {
+    const ir_type *wt = &in[w]->ty;
+    if (get_int(m, "group", 1, &a.group))
+      return -1;
+    if (wt->rank != in[0]->ty.rank || wt->rank < 3)
+      return fail(m, "W must have the rank of X (%d), got %d", in[0]->ty.rank, wt->rank);
+    if (window_attrs(m, &in[0]->ty, wt->dims + 2, &a))
+      return -1;
+  }
+  int nin = op->op == IR_OP_QUANTIZE_LINEAR || op->op == IR_OP_DEQUANTIZE_LINEAR ? 3
+            : op->op == IR_OP_QLINEAR_MATMUL || op->op == IR_OP_QLINEAR_CONV ? n : 4;
+  for (int i = 2; i < nin; i++) {
+    if (in[i])
+      continue;
+    ir_type t = {.dtype = IR_DT_U8};
+    if (op->op == IR_OP_QUANTIZE_LINEAR || op->op == IR_OP_DEQUANTIZE_LINEAR) {
+      t = in[1]->ty;
+      t.dtype = op->op == IR_OP_QUANTIZE_LINEAR ? (odt == ONNX__TENSOR_PROTO__DATA_TYPE__INT8 ? IR_DT_I8 : IR_DT_U8) : in[0]->ty.dtype;
+    } else
+      t.dtype = in[i - 2]->ty.dtype; // a_zero_point: A's type, b_zero_point: B's
+    char *nm = gen_name(m, m->p->output[0], "zero_point");
+    in[i] = ir_add_const(m->g, nm, &t, NULL);
+    free(nm);
+    if (!in[i])
+      return fail(m, "out of memory");
+  }
+  return emit(m, op->op, in, nin, &a);
+}
+
 static const onnx_op onnx_ops[] = {
+    {"QuantizeLinear",     10, imp_int8,              IR_OP_QUANTIZE_LINEAR,    "axis saturate output_dtype"},
+    {"DequantizeLinear",   10, imp_int8,              IR_OP_DEQUANTIZE_LINEAR,  "axis"},
+    {"MatMulInteger",      10, imp_int8,              IR_OP_MATMUL_INTEGER,     ""},
+    {"ConvInteger",        10, imp_int8,              IR_OP_CONV_INTEGER,       WINDOW " group"},
+    {"QLinearMatMul",      10, imp_int8,              IR_OP_QLINEAR_MATMUL,     ""},
+    {"QLinearConv",        10, imp_int8,              IR_OP_QLINEAR_CONV,       WINDOW " group"},
     {"Abs",                 6, imp_unary,             IR_OP_ABS,                ""},
     {"And",                 7, imp_binary,            IR_OP_AND,                ""},
     {"Equal",               7, imp_compare,           IR_OP_EQUAL,              ""},

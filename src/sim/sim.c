@@ -496,9 +496,9 @@ static int check_vpu(sim *s, qentry *e) {
         in->dt_dst == DT_BF16)
       return trap(s, pc, "iadd adds i8 or i32 into i8, i32 or f32 (got %s + %s to %s)", isa_dtype_names[in->dt_src1],
                   isa_dtype_names[in->dt_src2], isa_dtype_names[in->dt_dst]);
-    if (d[6] > 7 || ((d[6] & NUM_IADD_A_U8) && in->dt_src1 != DT_I8) ||
-        ((d[6] & NUM_IADD_B_U8) && in->dt_src2 != DT_I8) || ((d[6] & NUM_IADD_D_U8) && in->dt_dst != DT_I8))
-      return trap(s, pc, "iadd flags 0x%" PRIx64 ": bits 0..2 mark i8 operands unsigned", d[6]);
+    if (d[8] > 7 || ((d[8] & NUM_IADD_A_U8) && in->dt_src1 != DT_I8) ||
+        ((d[8] & NUM_IADD_B_U8) && in->dt_src2 != DT_I8) || ((d[8] & NUM_IADD_D_U8) && in->dt_dst != DT_I8))
+      return trap(s, pc, "iadd flags 0x%" PRIx64 ": bits 0..2 mark i8 operands unsigned", d[8]);
   }
   int ed = isa_dtype_bytes[in->dt_dst], e1 = isa_dtype_bytes[in->dt_src1], e2 = isa_dtype_bytes[in->dt_src2];
   uint64_t dst_ext;
@@ -826,7 +826,7 @@ static void vpu_chunk(const vpu_job *j, uint64_t r, uint64_t c0, uint64_t n, flo
   }
   if (j->op == VOP_IADD) { // integers throughout (num_viadd reads before it writes)
     const uint8_t *b = j->b + r * d[4] + (d[5] ? c0 * j->e2 : 0);
-    num_viadd(dst, j->dt, a, j->dt1, b, j->dt2, !d[5], n, (unsigned)d[6]);
+    num_viadd(dst, j->dt, a, j->dt1, b, j->dt2, !d[5], n, (unsigned)d[8]);
     return;
   }
   if (j->fused) { // fp32 throughout, memory to memory (aligned: dispatch checks)

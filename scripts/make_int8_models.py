@@ -1,0 +1,108 @@
+#!/usr/bin/python3
+"""Small ONNX models of the int8 operators (issue 4, item 2) for tests/cli_int8_ort.sh, which
+requires Systole's outputs to equal ONNX Runtime's exactly.
+
+Usage: /usr/bin/python3 scripts/make_int8_models.py DIR
+
+Into DIR: NAME.onnx and NAME.in/INPUT.npy per model, and manifest.txt with lines
+"NAME INPUT=FILE...". Seeded: two runs write the same files.
+"""
+import os
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto as T
+from onnx import helper as h
+from onnx import numpy_helper
+
+OPSET = 13
+NP = {T.FLOAT: np.float32, T.INT8: np.int8, T.UINT8: np.uint8, T.INT32: np.int32}
+
+
+class Writer:
+    def __init__(self, out):
+        self.out, self.lines = out, []
+
+    def save(self, name, nodes, inputs, outputs, inits=()):
+        """inputs: (name, onnx type, array); outputs: (name, onnx type, shape)."""
+        g = h.make_graph(nodes, name,
+                         [h.make_tensor_value_info(n, t, a.shape) for n, t, a in inputs],
+                         [h.make_tensor_value_info(n, t, s) for n, t, s in outputs],
+                         [numpy_helper.from_array(a, n) for n, a in inits])
+        m = h.make_model(g, opset_imports=[h.make_opsetid("", OPSET)])
+        m.ir_version = 7
+        onnx.checker.check_model(m)
+        onnx.save(m, os.path.join(self.out, name + ".onnx"))
+        d = os.path.join(self.out, name + ".in")
+        os.makedirs(d, exist_ok=True)
+        files = []
+        for n, _, a in inputs:
+            np.save(os.path.join(d, n + ".npy"), a)
+            files.append(f"{n}={name}.in/{n}.npy")
+        self.lines.append(" ".join([name] + files))
+
+
+def floats(rng, shape, scale):
+    """Values spread over the quantised range and beyond it (saturation), with exact
+    ties of the rounding (half-integer multiples of the power-of-two scales)."""
+    x = rng.uniform(-160, 160, size=shape) * scale
+    flat = x.reshape(-1)
+    k = rng.integers(-140, 140, size=flat.size // 4)
+    flat[: k.size] = (k + 0.5) * scale
+    return x.astype(np.float32)
+
+
+def qdq_models(w, rng):
+    for name, qt, zp in (("quantize_i8", T.INT8, -3), ("quantize_u8", T.UINT8, 130)):
+        x = floats(rng, (4, 37), 0.125)
+        w.save(name, [h.make_node("QuantizeLinear", ["x", "s", "z"], ["y"])], [("x", T.FLOAT, x)],
+               [("y", qt, x.shape)], [("s", np.array(0.125, np.float32)), ("z", np.array(zp, NP[qt]))])
+    # an odd scale: the division rounds, then the result does
+    x = floats(rng, (3, 50), 0.0371)
+    w.save("quantize_odd_scale", [h.make_node("QuantizeLinear", ["x", "s", "z"], ["y"])], [("x", T.FLOAT, x)],
+           [("y", T.UINT8, x.shape)], [("s", np.array(0.0371, np.float32)), ("z", np.array(7, np.uint8))])
+    # per axis: inner > 1 (axis 1 of 4) and inner == 1 (the last axis)
+    x = floats(rng, (2, 3, 5, 7), 0.25)
+    w.save("quantize_axis", [h.make_node("QuantizeLinear", ["x", "s", "z"], ["y"], axis=1)], [("x", T.FLOAT, x)],
+           [("y", T.UINT8, x.shape)],
+           [("s", np.array([0.25, 0.5, 0.03125], np.float32)), ("z", np.array([0, 128, 255], np.uint8))])
+    x = floats(rng, (6, 16), 0.5)
+    w.save("quantize_axis_last", [h.make_node("QuantizeLinear", ["x", "s", "z"], ["y"], axis=1)],
+           [("x", T.FLOAT, x)], [("y", T.INT8, x.shape)],
+           [("s", (np.arange(16) * 0.0625 + 0.25).astype(np.float32)), ("z", (np.arange(16) * 9 - 70).astype(np.int8))])
+    # scale and zero point computed at run time (graph inputs)
+    x = floats(rng, (5, 9), 0.0625)
+    w.save("quantize_runtime_params", [h.make_node("QuantizeLinear", ["x", "s", "z"], ["y"])],
+           [("x", T.FLOAT, x), ("s", T.FLOAT, np.array(0.0625, np.float32)), ("z", T.UINT8, np.array(3, np.uint8))],
+           [("y", T.UINT8, x.shape)])
+    for name, qt in (("dequantize_i8", T.INT8), ("dequantize_u8", T.UINT8)):
+        lo, hi = (-128, 128) if qt == T.INT8 else (0, 256)
+        x = rng.integers(lo, hi, size=(6, 21)).astype(NP[qt])
+        w.save(name, [h.make_node("DequantizeLinear", ["x", "s", "z"], ["y"])], [("x", qt, x)],
+               [("y", T.FLOAT, x.shape)], [("s", np.array(0.0371, np.float32)), ("z", np.array(lo + 77, NP[qt]))])
+    x = rng.integers(-2**31, 2**31, size=(4, 9)).astype(np.int32)
+    x[0, :4] = [16777217, -16777219, 2**31 - 1, -2**31]
+    w.save("dequantize_i32", [h.make_node("DequantizeLinear", ["x", "s"], ["y"])], [("x", T.INT32, x)],
+           [("y", T.FLOAT, x.shape)], [("s", np.array(0.0371, np.float32))])
+    x = rng.integers(0, 256, size=(2, 4, 3)).astype(np.uint8)
+    w.save("dequantize_axis", [h.make_node("DequantizeLinear", ["x", "s", "z"], ["y"], axis=1)], [("x", T.UINT8, x)],
+           [("y", T.FLOAT, x.shape)],
+           [("s", np.array([0.1, 0.2, 0.3, 0.7], np.float32)), ("z", np.array([0, 10, 128, 255], np.uint8))])
+
+
+def main(argv):
+    out = argv[0]
+    os.makedirs(out, exist_ok=True)
+    w = Writer(out)
+    rng = np.random.default_rng(20261206)
+    qdq_models(w, rng)
+    if "mxu_models" in globals():
+        mxu_models(w, rng)  # noqa: F821
+    with open(os.path.join(out, "manifest.txt"), "w") as f:
+        f.write("\n".join(w.lines) + "\n")
+    print(f"make_int8_models: wrote {len(w.lines)} models into {out}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
