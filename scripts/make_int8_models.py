@@ -91,6 +91,61 @@ def qdq_models(w, rng):
            [("s", np.array([0.1, 0.2, 0.3, 0.7], np.float32)), ("z", np.array([0, 10, 128, 255], np.uint8))])
 
 
+def ints(rng, dt, shape, lo=None, hi=None):
+    info = np.iinfo(NP[dt])
+    return rng.integers(info.min if lo is None else lo, (info.max if hi is None else hi) + 1, size=shape).astype(NP[dt])
+
+
+def mxu_models(w, rng):
+    """MatMulInteger and QLinearMatMul with constant weights: zero points scalar and per
+    column, u8 and i8, k and n beyond one tile of tpu-v1's 256x256 array, batched A."""
+    mm = [
+        # name, A type, A shape, B type, K x N, a_zp, b_zp (None: absent; "col": per column)
+        ("matmulinteger_u8u8", T.UINT8, (5, 40), T.UINT8, (40, 17), 12, "col"),
+        ("matmulinteger_i8i8_batched", T.INT8, (3, 4, 70), T.INT8, (70, 300), 5, 0),
+        ("matmulinteger_u8i8_no_zp", T.UINT8, (7, 600), T.INT8, (600, 9), None, None),
+        ("matmulinteger_u8u8_wide", T.UINT8, (2, 300), T.UINT8, (300, 260), 255, 128),
+    ]
+    for name, at, ashape, bt, (K, N), az, bz in mm:
+        a = ints(rng, at, ashape)
+        if bz == "col":
+            bzv = ints(rng, bt, (N,), 100, 150)
+            b = np.clip(bzv[None, :].astype(np.int64) + rng.integers(-100, 101, size=(K, N)), 0, 255).astype(NP[bt])
+        else:
+            b = ints(rng, bt, (K, N))
+            bzv = None if bz is None else np.array(bz, NP[bt])
+        inits = [("b", b)]
+        names = ["a", "b"]
+        if az is not None:
+            inits.append(("az", np.array(az, NP[at])))
+            names.append("az")
+        elif bzv is not None:
+            names.append("")
+        if bzv is not None:
+            inits.append(("bz", bzv))
+            names.append("bz")
+        w.save(name, [h.make_node("MatMulInteger", names, ["y"])], [("a", at, a)],
+               [("y", T.INT32, ashape[:-1] + (N,))], inits)
+    ql = [
+        # name, a type, a shape, b type, K x N, y type, per-column b scale
+        ("qlinearmatmul_u8", T.UINT8, (6, 50), T.UINT8, (50, 30), T.UINT8, False),
+        ("qlinearmatmul_i8_percol", T.INT8, (9, 300), T.INT8, (300, 20), T.INT8, True),
+        ("qlinearmatmul_u8i8_wide", T.UINT8, (3, 64), T.INT8, (64, 270), T.UINT8, False),
+    ]
+    for name, at, ashape, bt, (K, N), yt, percol in ql:
+        a = ints(rng, at, ashape)
+        b = ints(rng, bt, (K, N))
+        az = ints(rng, at, ())
+        bz = np.array(128 if bt == T.UINT8 else 0, NP[bt])
+        bs = (rng.uniform(0.5, 2.0, size=(N,)) * 0.01).astype(np.float32) if percol else np.array(0.013, np.float32)
+        # y_scale so the outputs spread over the range and saturate at the ends
+        ys = np.array(0.02 * np.sqrt(K) * 40 / 127, np.float32)
+        inits = [("as", np.array(0.02, np.float32)), ("az", az), ("b", b), ("bs", bs), ("bz", bz),
+                 ("ys", ys), ("yz", np.array(100 if yt == T.UINT8 else -7, NP[yt]))]
+        w.save(name, [h.make_node("QLinearMatMul", ["a", "as", "az", "b", "bs", "bz", "ys", "yz"], ["y"])],
+               [("a", at, a)], [("y", yt, ashape[:-1] + (N,))], inits)
+
+
 def main(argv):
     out = argv[0]
     os.makedirs(out, exist_ok=True)

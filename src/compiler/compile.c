@@ -8,7 +8,11 @@
 
 const char *const cc_precision_names[2] = {"default", "highest"};
 
-static bool is_mxu(const ir_node *n) { return n->op == IR_OP_CONV || n->op == IR_OP_MATMUL; }
+static bool is_int_mxu(const ir_node *n) {
+  return n->op == IR_OP_MATMUL_INTEGER || n->op == IR_OP_CONV_INTEGER || n->op == IR_OP_QLINEAR_MATMUL ||
+         n->op == IR_OP_QLINEAR_CONV;
+}
+static bool is_mxu(const ir_node *n) { return n->op == IR_OP_CONV || n->op == IR_OP_MATMUL || is_int_mxu(n); }
 
 // Depthwise convolutions run on the vector unit (lower_mxu.c), on any chip.
 static bool is_depthwise(const ir_node *n) {
@@ -20,6 +24,7 @@ static bool is_depthwise(const ir_node *n) {
 // Inputs the MXU lowering pre-arranges itself (weights, bias): they need no
 // f32 copy in HBM.
 static bool mxu_owns(const ir_node *n, int slot) {
+  if (is_int_mxu(n)) return slot == (n->op == IR_OP_QLINEAR_MATMUL || n->op == IR_OP_QLINEAR_CONV ? 3 : 1);
   if (!is_mxu(n)) return false;
   bool bias = n->nin - (n->a.residual ? 1 : 0) >= 3;
   if (slot == 2 && bias) return true;
@@ -92,7 +97,8 @@ static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *
     if (check_io(g->outputs[i], "output", err, errlen)) return -1;
   for (int i = 0; i < g->nnodes; i++) {
     char why[CC_ERR_LEN], where[160];
-    if (is_mxu(g->nodes[i]) && !chip->mxu_bf16 && !(g->nodes[i]->a.qscale > 0) && !is_depthwise(g->nodes[i])) {
+    if (is_mxu(g->nodes[i]) && !is_int_mxu(g->nodes[i]) && !chip->mxu_bf16 && !(g->nodes[i]->a.qscale > 0) &&
+        !is_depthwise(g->nodes[i])) {
       ir_node_where(g->nodes[i], where, sizeof where);
       if (quantised)
         return ir_fail(err, errlen, "%s: chip '%s' has no bf16 matrix unit (its [mxu] dtypes are int8 only), and "
@@ -145,7 +151,7 @@ static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *
   uint64_t wmax = 0;
   for (int i = 0; i < g->nnodes && !rc; i++) {
     weights[i].vmem = UINT64_MAX;
-    if (!is_mxu(g->nodes[i])) continue;
+    if (!is_mxu(g->nodes[i]) || is_int_mxu(g->nodes[i])) continue; // integer ops place their own weights
     cc_lower_ctx c = {e, chip, opt, g, g->nodes[i], place, weights};
     if (cc_mxu_prepare(&c, err, errlen)) {
       char where[160], why[CC_ERR_LEN];

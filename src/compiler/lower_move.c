@@ -535,8 +535,14 @@ bool cc_lower_supported(const ir_node *n, char *why, size_t whylen) {
   case IR_OP_REDUCE_MIN:
   case IR_OP_REDUCE_PROD:
   case IR_OP_LAYERNORM: break;
-  case IR_OP_QUANTIZE_LINEAR: // integer types: lower_q8.c checks them
-  case IR_OP_DEQUANTIZE_LINEAR: return true;
+  case IR_OP_QUANTIZE_LINEAR: // integer types: lower_q8.c and lower_mxu.c check them
+  case IR_OP_DEQUANTIZE_LINEAR:
+  case IR_OP_MATMUL_INTEGER:
+  case IR_OP_QLINEAR_MATMUL: return true;
+  case IR_OP_CONV_INTEGER:
+  case IR_OP_QLINEAR_CONV:
+    if (!n->a.nhwc) return fail_why(why, whylen, "%s without the channels-last layout is not supported by the lowering", op);
+    return true;
   default:
     if (is_move(n->op)) { // bytes: any dtype
       for (int i = 0; i < n->nin; i++)

@@ -65,6 +65,16 @@ typedef struct {
   float *corr;                      // q8: the zero point's share per channel, folded into the bias
   uint64_t s_hbm;                   // q8: f32 [M] dequantisation scales x_scale * w_scale[o]
   uint64_t qinv_vmem, scale_vmem;   // q8: x_inv and the scales in VMEM (make_plan)
+  // ONNX integer ops (qint; q8 too): input i8 or u8 (fed as u8 - 128), an int32
+  // per-channel addend (zero points' share, QLinearConv's bias), then either
+  // int32 out or requantised: sat(rne(f32(acc) * mscale[o]) + y_zp) to i8/u8
+  bool qint, x_u8, requant, y_u8;
+  int xes;                          // input element bytes: 4 (f32) or 1
+  int8_t x_pad;                     // qint: the i8 value of a padded input (its zero point)
+  int32_t y_zp;
+  bool has_addv;
+  uint64_t addv_hbm, mscale_hbm;    // i32 [M], f32 [M]
+  uint64_t addv_vmem, yzp_vmem;
 } job;
 
 // ---------------------------------------------------------------- blocks and weights
@@ -190,7 +200,7 @@ static uint64_t plan_bytes(const job *j, const plan *p) {
     t += 2 * P * a64((uint64_t)p->panel_kt * (uint64_t)j->R * (uint64_t)p->panel_cols * j->es);
   else if (!p->w_resident) t += WSLOTS * P * a64((uint64_t)j->R * (uint64_t)j->C * j->es);
   if (j->w_runtime) t += a64((uint64_t)p->wstage_rows * (uint64_t)j->M * 4);
-  if (j->q8) t += a64((uint64_t)j->M * 4) + 64;
+  if (j->q8) t += 2 * a64((uint64_t)j->M * 4) + 128;
   t += a64((uint64_t)j->M * 4) + 64 + a64((uint64_t)p->slab_cols * (uint64_t)j->Cin * j->es);
   return t + 64 * 8;
 }
@@ -285,6 +295,10 @@ static int make_plan(job *j, plan *p, char *err, size_t errlen) {
   if (j->w_runtime) p->wstage = cc_vmem_alloc(e, (uint64_t)(p->wstage_rows * j->M) * 4, "weight staging");
   p->bias_vmem = cc_vmem_alloc(e, (uint64_t)j->M * 4, "bias");
   p->clip_vmem = cc_vmem_alloc(e, 8, "clip bounds");
+  if (j->qint) {
+    j->addv_vmem = cc_vmem_alloc(e, (uint64_t)j->M * 4, "zero-point sums");
+    j->yzp_vmem = cc_vmem_alloc(e, 4, "the output zero point");
+  }
   if (j->q8) {
     p->scale_vmem = cc_vmem_alloc(e, (uint64_t)j->M * 4, "dequantisation scales");
     p->qinv_vmem = cc_vmem_alloc(e, 8, "the quantisation scale and zero point");
@@ -343,21 +357,28 @@ static void stage_load(const job *j, const plan *p, int64_t i) {
   mtile t = mtile_of(j, p, i);
   uint64_t dst = p->stage[i % 2];
   if (j->flat) {
-    cc_copy(j->e, SPACE_LOCAL, dst, SPACE_HBM, j->x_addr + (uint64_t)(t.p0 * j->Cin) * 4, (uint64_t)(t.m * j->Cin) * 4);
+    cc_copy(j->e, SPACE_LOCAL, dst, SPACE_HBM, j->x_addr + (uint64_t)(t.p0 * j->Cin) * (uint64_t)j->xes,
+            (uint64_t)(t.m * j->Cin) * (uint64_t)j->xes);
     return;
   }
   int64_t ih0, vr, vc, r0;
   tile_window(j, p, &t, &ih0, &vr, &vc, &r0);
   if (!vr || !vc) return;
   uint64_t cnt[2] = {(uint64_t)vr, (uint64_t)(vc * j->Cin)};
-  int64_t ss[2] = {j->W * j->Cin * 4, 4}, ds[2] = {vc * j->Cin * 4, 4};
-  uint64_t src = j->x_addr + (uint64_t)((t.img * j->H + ih0) * j->W * j->Cin) * 4;
-  cc_dma_nd(j->e, SPACE_LOCAL, dst, SPACE_HBM, src, 4, 2, cnt, ss, ds);
+  int64_t xe = j->xes, ss[2] = {j->W * j->Cin * xe, xe}, ds[2] = {vc * j->Cin * xe, xe};
+  uint64_t src = j->x_addr + (uint64_t)((t.img * j->H + ih0) * j->W * j->Cin * xe);
+  cc_dma_nd(j->e, SPACE_LOCAL, dst, SPACE_HBM, src, (uint64_t)xe, 2, cnt, ss, ds);
 }
 
 // f32 rows into bf16 parts: part q = bf16(rest), rest -= part (in place).
 static void split_parts(const job *j, uint64_t f32, int64_t f32_stride, uint64_t *bf, int64_t bf_stride,
                         uint64_t rows, uint64_t cols) {
+  if (j->qint) { // ONNX integer ops: i8 as it is, u8 as u8 - 128 (exact)
+    cc_vblock b = {.rows = rows, .cols = cols, .dst_stride = bf_stride, .src1_stride = f32_stride,
+                   .src2_stride = 0, .src2_colstep = 0, .zp = j->x_u8 ? NUM_IADD_A_U8 : 0};
+    cc_vpu(j->e, VOP_IADD, DT_I8, bf[0], DT_I8, f32, DT_I32, j->qinv_vmem, &b);
+    return;
+  }
   if (j->q8) { // quantise: sat8(rne(x * x_inv)), the i8 store rounding (docs/numerics.md 6)
     cc_vblock b = {.rows = rows, .cols = cols, .dst_stride = bf_stride, .src1_stride = f32_stride};
     if (!j->x_zp) {
@@ -388,7 +409,7 @@ static void stage_convert(const job *j, const plan *p, int64_t i) {
     uint64_t bf[3] = {p->a[slot][0], p->a[slot][1], p->a[slot][2]};
     uint64_t n = (uint64_t)(t.m * j->Cin);
     if (n <= (1u << 30)) split_parts(j, stage, 0, bf, 0, 1, n);
-    else split_parts(j, stage, j->Cin * 4, bf, j->Cin * j->es, (uint64_t)t.m, (uint64_t)j->Cin);
+    else split_parts(j, stage, j->Cin * j->xes, bf, j->Cin * j->es, (uint64_t)t.m, (uint64_t)j->Cin);
     return;
   }
   int64_t ih0, vr, vc, r0;
@@ -405,7 +426,7 @@ static void stage_convert(const job *j, const plan *p, int64_t i) {
     }
     bf[q] = p->slab[slot][q] + (uint64_t)(r0 * rowb + j->pl * j->Cin * j->es);
   }
-  if (vr && vc) split_parts(j, stage, vc * j->Cin * 4, bf, rowb, (uint64_t)vr, (uint64_t)(vc * j->Cin));
+  if (vr && vc) split_parts(j, stage, vc * j->Cin * j->xes, bf, rowb, (uint64_t)vr, (uint64_t)(vc * j->Cin));
   // im2col: one gather per kernel position and part; for a dense undilated
   // row of the kernel, its positions are adjacent in the slab and in the
   // matrix, so one gather moves the whole kernel row.
@@ -566,6 +587,25 @@ static void epilogue(const job *j, const plan *p, const mtile *tp, uint64_t acc,
   int64_t hs[2] = {j->M * 4, 4}, vs[2] = {outs, 4};
   uint64_t hbm_off = (uint64_t)(t.p0 * j->M + ch) * 4;
   uint64_t bias = p->bias_vmem + (uint64_t)ch * 4;
+  if (j->qint) { // integers: + addend, then int32 out or requantised to i8/u8
+    cc_vblock q = {.rows = rows, .cols = cols, .dst_stride = accs, .src1_stride = accs, .src2_stride = 0,
+                   .src2_colstep = 1};
+    if (j->has_addv) cc_vpu(j->e, VOP_IADD, DT_I32, acc, DT_I32, acc, DT_I32, j->addv_vmem + (uint64_t)ch * 4, &q);
+    int64_t ye = j->requant ? 1 : 4;
+    uint64_t yoff = (uint64_t)(t.p0 * j->M + ch) * (uint64_t)ye, src = acc;
+    int64_t ys[2] = {j->M * ye, ye}, ls[2] = {accs, 4};
+    if (j->requant) {
+      // ONNX Runtime's MlasRequantizeOutput: f32(acc) * scale, rounded to nearest even, + zp, saturated
+      cc_vpu(j->e, VOP_MUL, DT_I32, acc, DT_I32, acc, DT_F32, j->scale_vmem + (uint64_t)ch * 4, &q);
+      cc_vblock z = {.rows = rows, .cols = cols, .dst_stride = n, .src1_stride = accs, .src2_stride = 0,
+                     .src2_colstep = 0, .zp = j->y_u8 ? NUM_IADD_D_U8 : 0};
+      cc_vpu(j->e, VOP_IADD, DT_I8, out, DT_I32, acc, DT_I32, j->yzp_vmem, &z);
+      src = out, ls[0] = n, ls[1] = 1;
+    }
+    uint64_t ycnt[2] = {rows, cols};
+    cc_dma_nd(j->e, SPACE_HBM, j->y_addr + yoff, SPACE_LOCAL, src, (uint64_t)ye, 2, ycnt, ls, ys);
+    return;
+  }
   if (j->q8) { // int32 sums to f32 (RNE), times x_scale * w_scale of their channel, in place
     cc_vblock q = {.rows = rows, .cols = cols, .dst_stride = accs, .src1_stride = accs, .src2_stride = 0,
                    .src2_colstep = 1};
@@ -645,12 +685,18 @@ static int run_job(job *j, plan *p) {
     uint64_t bytes = (uint64_t)(p->slab_cols * j->Cin) * j->es;
     void *z = calloc(1, bytes);
     if (!z) return cc_emit_fail(e, "out of host memory");
-    if (j->q8) memset(z, (int8_t)j->x_zp, bytes); // padding is the quantised 0
+    if (j->q8) memset(z, j->qint ? j->x_pad : (int8_t)j->x_zp, bytes); // padding is the quantised 0
     cc_copy(e, SPACE_LOCAL, p->zero_vmem, SPACE_HBM, cc_hbm_const(e, z, bytes), bytes);
     free(z);
   }
   if (j->has_bias) cc_copy(e, SPACE_LOCAL, p->bias_vmem, SPACE_HBM, j->b_hbm, (uint64_t)j->M * 4);
-  if (j->q8) {
+  if (j->qint) {
+    int32_t off[2] = {j->x_u8 ? -128 : 0, j->y_zp};
+    cc_copy(e, SPACE_LOCAL, p->qinv_vmem, SPACE_HBM, cc_hbm_const(e, off, 4), 4);
+    cc_copy(e, SPACE_LOCAL, j->yzp_vmem, SPACE_HBM, cc_hbm_const(e, &off[1], 4), 4);
+    if (j->has_addv) cc_copy(e, SPACE_LOCAL, j->addv_vmem, SPACE_HBM, j->addv_hbm, (uint64_t)j->M * 4);
+    if (j->requant) cc_copy(e, SPACE_LOCAL, p->scale_vmem, SPACE_HBM, j->mscale_hbm, (uint64_t)j->M * 4);
+  } else if (j->q8) {
     cc_copy(e, SPACE_LOCAL, p->scale_vmem, SPACE_HBM, j->s_hbm, (uint64_t)j->M * 4);
     float q[2] = {j->x_inv, (float)j->x_zp};
     cc_copy(e, SPACE_LOCAL, p->qinv_vmem, SPACE_HBM, cc_hbm_const(e, q, sizeof q), sizeof q);
@@ -718,7 +764,7 @@ static void job_init(job *j, cc_lower_ctx *c) {
   if (j->nmxu > MXU_MAX) j->nmxu = MXU_MAX;
   set_precision(j, c->opt);
   const ir_node *n = c->n;
-  j->mdt = DT_BF16, j->es = 2;
+  j->mdt = DT_BF16, j->es = 2, j->xes = 4;
   if (n->a.qscale > 0) { // quantised by cc_quantize: int8 operands, one part
     j->q8 = true, j->mdt = DT_I8, j->es = 1;
     j->parts = 1, j->npairs = 1, j->pair_a[0] = j->pair_b[0] = 0;
@@ -771,7 +817,7 @@ static int place_weights(job *j, const float *w_in, const ir_value *bias, bool m
   uint64_t total = weight_bytes(j);
   const float *w = w_in;
   float *wq = NULL;
-  if (j->q8) {
+  if (j->q8 && !j->qint) {
     int64_t n = matmul ? j->Cin * j->M : j->M * j->cin_g * j->KH * j->KW;
     if (!(wq = malloc((size_t)(n ? n : 1) * sizeof *wq))) return cc_emit_fail(j->e, "out of host memory");
     if (quantize_weights(j, w_in, matmul, wq)) return free(wq), -1;
@@ -911,14 +957,14 @@ static int lower_depthwise(job *j, const float *w, char *err, size_t errlen) {
 }
 
 // The job of a convolution node: geometry and blocks, no code.
-static int conv_job(cc_lower_ctx *c, job *j, char *err, size_t errlen) {
+static int conv_job_w(cc_lower_ctx *c, job *j, int wslot, char *err, size_t errlen) {
   const ir_node *n = c->n;
-  const ir_value *x = n->in[0], *w = n->in[1], *y = n->out[0];
+  const ir_value *x = n->in[0], *w = n->in[wslot], *y = n->out[0];
   job_init(j, c);
   int rank = x->ty.rank;
   if (!n->a.nhwc || (rank != 3 && rank != 4))
     return ir_fail(err, errlen, "only 1-D and 2-D channels-last convolutions are lowered (rank %d)", rank);
-  if (has_bias(n) && !n->in[2]->data) return ir_fail(err, errlen, "convolution bias must be constant");
+  if (n->op == IR_OP_CONV && has_bias(n) && !n->in[2]->data) return ir_fail(err, errlen, "convolution bias must be constant");
   j->N = x->ty.dims[0], j->Cin = x->ty.dims[rank - 1], j->M = y->ty.dims[rank - 1];
   if (rank == 4) {
     j->H = x->ty.dims[1], j->W = x->ty.dims[2], j->OH = y->ty.dims[1], j->OW = y->ty.dims[2];
@@ -943,6 +989,8 @@ static int conv_job(cc_lower_ctx *c, job *j, char *err, size_t errlen) {
   }
   return 0;
 }
+
+static int conv_job(cc_lower_ctx *c, job *j, char *err, size_t errlen) { return conv_job_w(c, j, 1, err, errlen); }
 
 static bool is_depthwise(const job *j) { return j->groups > 1 && j->cin_g == 1 && j->cout_g == 1; }
 
@@ -1102,11 +1150,116 @@ static int lower_matmul(cc_lower_ctx *c, char *err, size_t errlen) {
   return 0;
 }
 
+// ---------------------------------------------------------------- ONNX integer ops
+//
+// MatMulInteger, ConvInteger, QLinearMatMul, QLinearConv with ONNX Runtime's
+// integers: the MXU sums int8 products into int32. u8 inputs enter as
+// x' = x - 128 (exact in int8), weights as w - w_zp (which must fit int8), so
+//   sum (x - x_zp)(w - w_zp) = sum x' (w - w_zp) + (oa - x_zp) colsum(w - w_zp)
+// with oa 128 for u8, 0 for i8: the second term (plus QLinearConv's bias) is
+// an int32 constant per output channel added in the epilogue with v.iadd.
+// Padding holds x_zp (as ONNX Runtime pads), so it contributes 0.
+
+static int const_int(const ir_value *v, int64_t i, int64_t *out) {
+  if (!v->data) return -1;
+  int64_t n = ir_nelems(&v->ty);
+  *out = ir_get_int(v->data, v->ty.dtype, n == 1 ? 0 : i);
+  return 0;
+}
+
+static int lower_int_product(cc_lower_ctx *c, char *err, size_t errlen) {
+  const ir_node *n = c->n;
+  bool conv = n->op == IR_OP_CONV_INTEGER || n->op == IR_OP_QLINEAR_CONV;
+  bool ql = n->op == IR_OP_QLINEAR_MATMUL || n->op == IR_OP_QLINEAR_CONV;
+  int ws = ql ? 3 : 1, xzs = 2, wzs = ql ? 5 : 3;
+  const ir_value *x = n->in[0], *w = n->in[ws], *y = n->out[0];
+  job j;
+  if (conv) {
+    if (conv_job_w(c, &j, ws, err, errlen)) return -1;
+  } else {
+    job_init(&j, c);
+    if (w->ty.rank != 2) return ir_fail(err, errlen, "B must be a 2-D matrix (rank %d)", w->ty.rank);
+    int64_t K = x->ty.dims[x->ty.rank - 1], Nn = w->ty.dims[1];
+    j.N = 1, j.OH = 1, j.H = 1, j.Cin = K, j.M = Nn;
+    j.KH = j.KW = j.sh = j.sw = j.dh = j.dw = 1;
+    j.groups = 1, j.cin_g = K, j.cout_g = Nn, j.G = 1, j.nblocks = 1, j.flat = true;
+    j.W = j.OW = ir_nelems(&x->ty) / K;
+    j.x_addr = cc_addr(c, x);
+  }
+  if (!w->data) return ir_fail(err, errlen, "the weights must be constant");
+  for (int i = 1; i < n->nin; i++)
+    if (i != ws && !n->in[i]->data)
+      return ir_fail(err, errlen, "input %d ('%s'), a scale, zero point or bias, must be constant", i, n->in[i]->name);
+  j.q8 = j.qint = true, j.mdt = DT_I8, j.es = 1, j.xes = 1;
+  j.parts = 1, j.npairs = 1, j.pair_a[0] = j.pair_b[0] = 0;
+  j.x_u8 = x->ty.dtype == IR_DT_U8;
+  j.w_runtime = false;
+  int64_t xz = 0, oa = j.x_u8 ? 128 : 0;
+  const ir_value *xzv = n->in[xzs];
+  if (const_int(xzv, 0, &xz)) return -1;
+  for (int64_t i = 1; i < ir_nelems(&xzv->ty); i++) {
+    int64_t v = 0;
+    const_int(xzv, i, &v);
+    if (v != xz) return ir_fail(err, errlen, "a zero point per row of A is not lowered (only one for all rows)");
+  }
+  j.x_pad = (int8_t)(xz - oa);
+  // weights minus their zero point, per output channel
+  int64_t nw = ir_nelems(&w->ty), per = conv ? nw / j.M : 1;
+  float *wq = malloc((size_t)nw * sizeof *wq);
+  int64_t *colsum = calloc((size_t)j.M, sizeof *colsum);
+  int32_t *addv = calloc((size_t)j.M, sizeof *addv);
+  float *ms = calloc((size_t)j.M, sizeof *ms);
+  int rc = 0;
+  if (!wq || !colsum || !addv || !ms) rc = ir_fail(err, errlen, "out of host memory");
+  for (int64_t i = 0; !rc && i < nw; i++) {
+    int64_t o = conv ? i / per : i % j.M, wz = 0;
+    const_int(n->in[wzs], o, &wz);
+    int64_t v = ir_get_int(w->data, w->ty.dtype, i) - wz;
+    if (v < -128 || v > 127)
+      rc = ir_fail(err, errlen, "weight %" PRId64 " minus its zero point is %" PRId64 ", outside int8: not lowered", i, v);
+    wq[i] = (float)v, colsum[o] += v;
+  }
+  for (int64_t o = 0; !rc && o < j.M; o++) {
+    int64_t b = 0;
+    if (n->op == IR_OP_QLINEAR_CONV && n->nin == 9) const_int(n->in[8], o, &b);
+    int64_t a = (oa - xz) * colsum[o] + b;
+    if (a < INT32_MIN || a > INT32_MAX) rc = ir_fail(err, errlen, "the zero-point sum of channel %" PRId64 " overflows int32", o);
+    addv[o] = (int32_t)a;
+    if (a) j.has_addv = true;
+    if (ql) { // ONNX Runtime: (x_scale * w_scale[o]) / y_scale in fp32
+      float xs = (float)ir_get_float(n->in[1]->data, n->in[1]->ty.dtype, 0);
+      float wsc = (float)ir_get_float(n->in[4]->data, n->in[4]->ty.dtype, ir_nelems(&n->in[4]->ty) == 1 ? 0 : o);
+      float ysc = (float)ir_get_float(n->in[6]->data, n->in[6]->ty.dtype, 0);
+      float t = xs * wsc;
+      ms[o] = t / ysc;
+    }
+  }
+  if (!rc && ql) {
+    int64_t yz = 0;
+    const_int(n->in[7], 0, &yz);
+    j.requant = true, j.y_zp = (int32_t)yz, j.y_u8 = y->ty.dtype == IR_DT_U8;
+    j.mscale_hbm = cc_hbm_const(c->e, ms, (uint64_t)j.M * 4);
+  }
+  if (!rc && j.has_addv) j.addv_hbm = cc_hbm_const(c->e, addv, (uint64_t)j.M * 4);
+  if (!rc) rc = place_weights(&j, wq, NULL, !conv) ? cc_emit_failed(c->e, err, errlen) : 0;
+  free(wq), free(colsum), free(addv), free(ms);
+  if (rc) return -1;
+  cc_layer_add_macs(c->e, (uint64_t)(j.N * j.OH * j.OW * j.M * j.cin_g * j.KH * j.KW));
+  plan p;
+  if (make_plan(&j, &p, err, errlen)) return -1;
+  return run_job(&j, &p) ? cc_emit_failed(c->e, err, errlen) : 0;
+}
+
 int cc_lower_mxu(cc_lower_ctx *c, char *err, size_t errlen) {
   char where[160];
   ir_node_where(c->n, where, sizeof where);
   char why[CC_ERR_LEN] = "";
-  int rc = c->n->op == IR_OP_CONV ? lower_conv(c, why, sizeof why) : lower_matmul(c, why, sizeof why);
+  ir_op op = c->n->op;
+  bool integer = op == IR_OP_MATMUL_INTEGER || op == IR_OP_CONV_INTEGER || op == IR_OP_QLINEAR_MATMUL ||
+                 op == IR_OP_QLINEAR_CONV;
+  int rc = integer ? lower_int_product(c, why, sizeof why)
+           : op == IR_OP_CONV ? lower_conv(c, why, sizeof why)
+                               : lower_matmul(c, why, sizeof why);
   if (rc) snprintf(err, errlen, "%s: %s", where, why);
   return rc;
 }

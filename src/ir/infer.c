@@ -877,7 +877,8 @@ static int infer_qlinear_matmul(const ir_node *n, ir_type *out, char *err, size_
       zero_point(in_ty(n, 5), b->dtype, N, "b_zero_point", err, errlen) ||
       zero_point(yz, yz->dtype, 1, "y_zero_point", err, errlen))
     return -1;
-  for (int i = 1; i < 8; i += 3) {
+  for (int k = 0; k < 3; k++) { // x/a, w/b and y scales
+    int i = (int[]){1, 4, 6}[k];
     const ir_type *s = in_ty(n, i);
     if (!ir_dtype_is_float(s->dtype) || s->rank > 1)
       return ir_fail(err, errlen, "scale %d %s must be a float scalar or 1-D", i, TS(s, s1));
@@ -925,7 +926,8 @@ static int infer_qlinear_conv(const ir_node *n, ir_type *out, char *err, size_t 
       zero_point(in_ty(n, 5), w->dtype, M, "w_zero_point", err, errlen) ||
       zero_point(yz, yz->dtype, 1, "y_zero_point", err, errlen))
     return -1;
-  for (int i = 1; i < 8; i += 3) {
+  for (int k = 0; k < 3; k++) { // x/a, w/b and y scales
+    int i = (int[]){1, 4, 6}[k];
     const ir_type *s = in_ty(n, i);
     if (!ir_dtype_is_float(s->dtype) || s->rank > 1 || (s->rank == 1 && s->dims[0] != 1 && s->dims[0] != M))
       return ir_fail(err, errlen, "scale %d %s must be a float scalar or [%lld]", i, TS(s, s1), (long long)M);
