@@ -146,14 +146,65 @@ def mxu_models(w, rng):
                [("a", at, a)], [("y", yt, ashape[:-1] + (N,))], inits)
 
 
+def conv_out(xs, wsh, attrs):
+    k = wsh[2:]
+    st = attrs.get("strides", [1, 1])
+    dl = attrs.get("dilations", [1, 1])
+    pd = attrs.get("pads", [0, 0, 0, 0])
+    sp = [(xs[2 + i] + pd[i] + pd[i + 2] - dl[i] * (k[i] - 1) - 1) // st[i] + 1 for i in range(2)]
+    return (xs[0], wsh[0], sp[0], sp[1])
+
+
+def conv_models(w, rng):
+    """ConvInteger and QLinearConv with constant weights: padding (which holds the input's
+    zero point), strides, dilations, groups, 1x1, and k and n beyond one tpu-v1 tile."""
+    cv = [
+        # name, x type, x shape, w type, w shape, attrs, x_zp, w_zp
+        ("convinteger_u8_pad", T.UINT8, (1, 3, 9, 9), T.UINT8, (4, 3, 3, 3), dict(pads=[1, 1, 1, 1]), 7, 128),
+        ("convinteger_i8_stride_dilation", T.INT8, (2, 5, 11, 8), T.INT8, (6, 5, 3, 3),
+         dict(strides=[2, 1], dilations=[1, 2], pads=[1, 0, 1, 2]), -5, 0),
+        ("convinteger_u8_group", T.UINT8, (1, 4, 7, 7), T.UINT8, (6, 2, 3, 3), dict(group=2, pads=[1, 1, 1, 1]), 100, 128),
+    ]
+    for name, xt, xs, wt, wsh, attrs, xz, wz in cv:
+        x = ints(rng, xt, xs)
+        wv = ints(rng, wt, wsh) if wt == T.INT8 else ints(rng, wt, wsh, wz - 128, min(255, wz + 127))
+        node = h.make_node("ConvInteger", ["x", "w", "xz", "wz"], ["y"], **attrs)
+        w.save(name, [node], [("x", xt, x)], [("y", T.INT32, conv_out(xs, wsh, attrs))],
+               [("w", wv), ("xz", np.array(xz, NP[xt])), ("wz", np.array(wz, NP[wt]))])
+    ql = [
+        # name, x type, x shape, w type, w shape, y type, attrs, bias, per-channel w scale
+        ("qlinearconv_u8_pad_bias", T.UINT8, (1, 8, 10, 10), T.UINT8, (5, 8, 3, 3), T.UINT8, dict(pads=[1, 1, 1, 1]),
+         True, False),
+        ("qlinearconv_i8_1x1", T.INT8, (2, 16, 6, 6), T.INT8, (12, 16, 1, 1), T.INT8, {}, True, True),
+        ("qlinearconv_u8i8_big", T.UINT8, (1, 64, 8, 8), T.INT8, (300, 64, 3, 3), T.UINT8,
+         dict(pads=[1, 1, 1, 1], strides=[2, 2]), False, True),
+    ]
+    for name, xt, xs, wt, wsh, yt, attrs, bias, percol in ql:
+        x = ints(rng, xt, xs)
+        M = wsh[0]
+        wz = np.array(128 if wt == T.UINT8 else 0, NP[wt])
+        wv = ints(rng, wt, wsh)
+        K = wsh[1] * wsh[2] * wsh[3]
+        wsc = (rng.uniform(0.5, 2.0, size=(M,)) * 0.01).astype(np.float32) if percol else np.array(0.011, np.float32)
+        inits = [("xs", np.array(0.02, np.float32)), ("xz", ints(rng, xt, ())), ("w", wv), ("ws", wsc), ("wz", wz),
+                 ("ys", np.array(0.02 * np.sqrt(K) * 40 / 127, np.float32)),
+                 ("yz", np.array(90 if yt == T.UINT8 else 3, NP[yt]))]
+        names = ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz"]
+        if bias:
+            inits.append(("B", rng.integers(-20000, 20000, size=(M,)).astype(np.int32)))
+            names.append("B")
+        w.save(name, [h.make_node("QLinearConv", names, ["y"], **attrs)], [("x", xt, x)], [("y", yt, conv_out(xs, wsh, attrs))],
+               inits)
+
+
 def main(argv):
     out = argv[0]
     os.makedirs(out, exist_ok=True)
     w = Writer(out)
     rng = np.random.default_rng(20261206)
     qdq_models(w, rng)
-    if "mxu_models" in globals():
-        mxu_models(w, rng)  # noqa: F821
+    mxu_models(w, rng)
+    conv_models(w, rng)
     with open(os.path.join(out, "manifest.txt"), "w") as f:
         f.write("\n".join(w.lines) + "\n")
     print(f"make_int8_models: wrote {len(w.lines)} models into {out}")

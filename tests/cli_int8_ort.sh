@@ -1,7 +1,8 @@
 #!/bin/sh
 # The ONNX int8 operators against ONNX Runtime, exactly (issue 4: "int8 ONNX operators give
 # exactly ONNX Runtime's integers"): every model scripts/make_int8_models.py writes runs
-# under tools/ort_run.mjs and under `systole run` on tpu-v1 (int8-only MXU) and tpu-v4, and
+# under tools/ort_run.mjs and under `systole run` on tpu-v1 (int8-only MXU), tpu-v4 and tiny
+# (8x8 array, 256 KiB VMEM: many tiles, streamed weight panels and tiles), and
 # every output must be bit-identical (integers equal, floats equal as bits).
 #
 # Usage, from the repository root: sh tests/cli_int8_ort.sh BUILD_DIR
@@ -32,7 +33,7 @@ while read -r name rest; do
   # shellcheck disable=SC2086 # ins is a list of options
   node tools/ort_run.mjs "$M/$name.onnx" $ins --output-dir "$TMP/ort/$name" >/dev/null 2>"$TMP/err" ||
     { echo "cli_int8_ort: $name: ONNX Runtime failed: $(cat "$TMP/err")"; fails=$((fails + 1)); continue; }
-  for chip in tpu-v1 tpu-v4; do
+  for chip in tpu-v1 tpu-v4 tiny; do
     runs=$((runs + 1))
     mkdir -p "$TMP/sy/$chip/$name"
     # shellcheck disable=SC2086
@@ -68,4 +69,4 @@ PYEOF
   done
 done <"$M/manifest.txt"
 [ "$fails" -eq 0 ] || die "$fails of $runs runs failed"
-echo "cli_int8_ort: ok: $runs runs ($(wc -l <"$M/manifest.txt") models x 2 chips), every output exactly ONNX Runtime's"
+echo "cli_int8_ort: ok: $runs runs ($(wc -l <"$M/manifest.txt") models x 3 chips: tpu-v1, tpu-v4, tiny), every output exactly ONNX Runtime's"

@@ -44,6 +44,7 @@ static const char *const ops[] = {
     "Gelu", "Expand", "Tile", "Where", "Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "Not",
     "And", "Or", "Xor", "Range", "Dropout", "Squeeze", "Unsqueeze", "Shape", "ConstantOfShape", "Gather", "Cast",
     "ConvTranspose", "LSTM", "GRU", "RNN",
+    "QuantizeLinear", "DequantizeLinear", "MatMulInteger", "ConvInteger", "QLinearMatMul", "QLinearConv",
 };
 
 // Inputs bound as constants: op, first such slot, last (-1: to the end).
@@ -58,6 +59,8 @@ static const struct {
     {"Squeeze", 1, -1}, {"Unsqueeze", 1, -1},
     // W, R, B and sequence_lens; X, the initial states and P stay inputs.
     {"LSTM", 1, 4}, {"GRU", 1, 4}, {"RNN", 1, 4},
+    // the int8 products: weights, scales, zero points and bias (the MXU lowering needs them constant)
+    {"MatMulInteger", 1, -1}, {"ConvInteger", 1, -1}, {"QLinearMatMul", 1, -1}, {"QLinearConv", 1, -1},
 };
 
 static const char *dtype_name(int dt) {

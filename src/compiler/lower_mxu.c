@@ -447,7 +447,7 @@ static void stage_convert(const job *j, const plan *p, int64_t i) {
         int64_t ds[3] = {j->OW * p->Kt * j->es, p->Kt * j->es, dense ? j->es : j->KH * j->KW * j->es};
         uint64_t src = p->slab[slot][q] + (uint64_t)(kh * j->dh * rowb + kw * j->dw * j->Cin * j->es);
         uint64_t dst = p->a[slot][q] + (uint64_t)krow(j, 0, kh, kw) * j->es;
-        cc_dma_nd(j->e, SPACE_LOCAL, dst, SPACE_LOCAL, src, 2, 3, cnt, ss, ds);
+        cc_dma_nd(j->e, SPACE_LOCAL, dst, SPACE_LOCAL, src, j->es, 3, cnt, ss, ds);
       }
 }
 
@@ -486,7 +486,7 @@ static uint64_t weight_tile(const job *j, const plan *p, const block *bk, int q,
   uint64_t slot = p->wslot[step % WSLOTS][q]; // streamed: copy the tile into a slot of the ring
   uint64_t cnt[2] = {(uint64_t)k, (uint64_t)n};
   int64_t ss[2] = {bk->Nb * j->es, j->es}, ds[2] = {n * j->es, j->es};
-  cc_dma_nd(j->e, SPACE_LOCAL, slot, SPACE_HBM, j->w_hbm + off, 2, 2, cnt, ss, ds);
+  cc_dma_nd(j->e, SPACE_LOCAL, slot, SPACE_HBM, j->w_hbm + off, j->es, 2, cnt, ss, ds);
   *stride = n * j->es;
   return slot;
 }
@@ -503,7 +503,7 @@ static void load_panel(const job *j, const plan *p, int b, int kt0, int n, int64
     uint64_t src = j->w_hbm + bk.w_off + (uint64_t)((q * bk.Kb + (int64_t)kt0 * j->R) * bk.Nb + c0) * j->es;
     uint64_t cnt[2] = {(uint64_t)rows, (uint64_t)cols};
     int64_t ss[2] = {bk.Nb * j->es, j->es}, ds[2] = {cols * j->es, j->es};
-    cc_dma_nd(j->e, SPACE_LOCAL, p->wpanel[b][q], SPACE_HBM, src, 2, 2, cnt, ss, ds);
+    cc_dma_nd(j->e, SPACE_LOCAL, p->wpanel[b][q], SPACE_HBM, src, j->es, 2, cnt, ss, ds);
   }
 }
 

@@ -890,7 +890,7 @@ static int infer_qlinear_matmul(const ir_node *n, ir_type *out, char *err, size_
 // The shape of conv for x and w (any dtypes) with n's window.
 static int conv_shape(const ir_node *n, const ir_type *x, const ir_type *w, ir_type *out, char *err, size_t errlen) {
   ir_node tmp = {.op = IR_OP_CONV, .nin = 2, .a = n->a};
-  tmp.a.nhwc = false, tmp.a.act = IR_ACT_NONE, tmp.a.residual = false;
+  tmp.a.act = IR_ACT_NONE, tmp.a.residual = false; // nhwc as n's (the layout pass sets it)
   ir_value vx = {.ty = *x}, vw = {.ty = *w};
   vx.ty.dtype = vw.ty.dtype = IR_DT_I32;
   ir_value *in[2] = {&vx, &vw};

@@ -201,10 +201,10 @@ extern const char *const ir_act_names[3];
   /* int8 */ \
   X(IR_OP_QUANTIZE_LINEAR,    "quantize_linear",   3, 3,      1, 1,      quantize,    none,      IR_A_AXIS) \
   X(IR_OP_DEQUANTIZE_LINEAR,  "dequantize_linear", 3, 3,      1, 1,      dequantize,  none,      IR_A_AXIS) \
-  X(IR_OP_QLINEAR_CONV,       "qlinear_conv",      8, 9,      1, 1,      qlinear_conv, none,     IR_A_WINDOW | IR_A_GROUP) \
+  X(IR_OP_QLINEAR_CONV,       "qlinear_conv",      8, 9,      1, 1,      qlinear_conv, none,     IR_A_WINDOW | IR_A_GROUP | IR_A_LAYOUT) \
   X(IR_OP_QLINEAR_MATMUL,     "qlinear_matmul",    8, 8,      1, 1,      qlinear_matmul, none,   0) \
   X(IR_OP_MATMUL_INTEGER,     "matmul_integer",    4, 4,      1, 1,      matmul_integer, none,   0) \
-  X(IR_OP_CONV_INTEGER,       "conv_integer",      4, 4,      1, 1,      conv_integer, none,     IR_A_WINDOW | IR_A_GROUP)
+  X(IR_OP_CONV_INTEGER,       "conv_integer",      4, 4,      1, 1,      conv_integer, none,     IR_A_WINDOW | IR_A_GROUP | IR_A_LAYOUT)
 
 typedef enum {
 #define X(e, name, in, inmax, out, outmax, rule, fold, attrs) e,
