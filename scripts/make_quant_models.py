@@ -10,7 +10,8 @@ selection most draws of this random network have margins under 3%.
 Usage: /usr/bin/python3 scripts/make_quant_models.py DIR [--if-stale]
 
 Into DIR: resnet18_112.onnx, test/NN.npy (inputs), test/NN.logits.npy (fp32 logits),
-cal/NN.npy (calibration inputs). --if-stale does nothing when DIR holds what this version
+cal/NN.npy (calibration inputs); and small/{mlp,lstm}.onnx with small/NAME/{cal,test}/ alike
+(an MLP and an LSTM classifier, PyTorch's default initialisation). --if-stale does nothing when DIR holds what this version
 of the script (and of make_test_models.py) writes.
 """
 import fcntl
@@ -65,6 +66,44 @@ def build(out):
                       output_names=["logits"], do_constant_folding=True)
 
 
+def small_models(out):
+    """An MLP and an LSTM classifier (the TPU v1 paper's other app kinds), fp32 logits for
+    three test inputs, four calibration inputs each: small/NAME.onnx, small/NAME/{cal,test}."""
+    import torch
+    nn = torch.nn
+    torch.manual_seed(SEED + 1)
+
+    class LSTMHead(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = nn.LSTM(input_size=16, hidden_size=32, batch_first=True)
+            self.head = nn.Linear(32, 8)
+
+        def forward(self, x):
+            y, _ = self.rnn(x)
+            return self.head(y.mean(dim=1))
+
+    nets = [("mlp", nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10)),
+             (4, 64)),
+            ("lstm", LSTMHead(), (2, 12, 16))]
+    rng = np.random.default_rng(SEED + 1)
+    for name, model, shape in nets:
+        model.eval()
+        d = os.path.join(out, "small", name)
+        for sub in ("cal", "test"):
+            os.makedirs(os.path.join(d, sub), exist_ok=True)
+        for i in range(4):
+            np.save(os.path.join(d, "cal", f"{i:02d}.npy"), rng.standard_normal(shape).astype(np.float32))
+        for i in range(3):
+            x = rng.standard_normal(shape).astype(np.float32)
+            with torch.no_grad():
+                y = model(torch.from_numpy(x)).numpy()
+            np.save(os.path.join(d, "test", f"{i:02d}.npy"), x)
+            np.save(os.path.join(d, "test", f"{i:02d}.logits.npy"), y)
+        torch.onnx.export(model, torch.from_numpy(x), os.path.join(out, "small", name + ".onnx"), opset_version=14,
+                          input_names=["input"], output_names=["logits"], do_constant_folding=True)
+
+
 def main(argv):
     out = argv[0]
     os.makedirs(out, exist_ok=True)
@@ -86,6 +125,7 @@ def main(argv):
         if os.path.exists(stamp):
             os.remove(stamp)
         build(out)
+        small_models(out)
         with open(stamp, "w") as f:
             f.write(digest + "\n")
         print(f"make_quant_models: wrote resnet18_112 and {NTEST} + {NCAL} inputs into {out}")
