@@ -197,6 +197,41 @@ def conv_models(w, rng):
                inits)
 
 
+TESTDATA = "/usr/share/libonnx-testdata/data/node"
+NODE_TESTS = ["test_quantizelinear", "test_quantizelinear_axis", "test_dequantizelinear", "test_dequantizelinear_axis",
+              "test_matmulinteger", "test_basic_convinteger", "test_convinteger_with_padding",
+              "test_convinteger_without_padding", "test_qlinearconv", "test_qlinearmatmul_2D", "test_qlinearmatmul_3D"]
+
+
+def node_tests(w):
+    """ONNX's own node tests of these ops (Debian's libonnx-testdata, when installed), with
+    inputs 1.. bound as initializers (the MXU lowering needs constant weights, scales and
+    zero points) and input 0 as the model's input."""
+    for test in NODE_TESTS:
+        d = os.path.join(TESTDATA, test)
+        if not os.path.isdir(d):
+            continue
+        m = onnx.load(os.path.join(d, "model.onnx"))
+        g = m.graph
+        data = []
+        for i, vi in enumerate(g.input):
+            t = onnx.TensorProto()
+            with open(os.path.join(d, "test_data_set_0", f"input_{i}.pb"), "rb") as f:
+                t.ParseFromString(f.read())
+            data.append((vi, numpy_helper.to_array(t)))
+        keep = data[0][0]
+        for vi, a in data[1:]:
+            g.initializer.append(numpy_helper.from_array(a, vi.name))
+        del g.input[:]
+        g.input.append(keep)
+        name = test[len("test_"):]
+        onnx.save(m, os.path.join(w.out, name + ".onnx"))
+        sub = os.path.join(w.out, name + ".in")
+        os.makedirs(sub, exist_ok=True)
+        np.save(os.path.join(sub, "x.npy"), data[0][1])
+        w.lines.append(f"{name} {keep.name}={name}.in/x.npy")
+
+
 def main(argv):
     out = argv[0]
     os.makedirs(out, exist_ok=True)
@@ -205,6 +240,7 @@ def main(argv):
     qdq_models(w, rng)
     mxu_models(w, rng)
     conv_models(w, rng)
+    node_tests(w)
     with open(os.path.join(out, "manifest.txt"), "w") as f:
         f.write("\n".join(w.lines) + "\n")
     print(f"make_int8_models: wrote {len(w.lines)} models into {out}")

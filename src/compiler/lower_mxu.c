@@ -115,10 +115,14 @@ static uint16_t bf16_part(float *rest) {
 }
 
 // One weight element: bf16 part p of *v (which keeps the rest), or for q8 the
-// int8 value *v already is.
+// int8 part of the integer *v, clamped, keeping the rest (an integer op's
+// w - w_zp in [-255, 255] takes two parts).
 static void put_weight(const job *j, void *out, size_t idx, float *v) {
-  if (j->q8) ((int8_t *)out)[idx] = (int8_t)*v;
-  else ((uint16_t *)out)[idx] = bf16_part(v);
+  if (j->q8) {
+    float q = *v > 127 ? 127 : *v < -128 ? -128 : *v;
+    ((int8_t *)out)[idx] = (int8_t)q;
+    *v -= q;
+  } else ((uint16_t *)out)[idx] = bf16_part(v);
 }
 
 // Weights of block bk as [part][Kb][Nb] bf16 (block-diagonal over its groups).
@@ -1167,6 +1171,46 @@ static int const_int(const ir_value *v, int64_t i, int64_t *out) {
   return 0;
 }
 
+// Weights of batch bi (w - w_zp per output channel, into wq), the int32
+// addends and the requantisation scales of that batch into HBM.
+static int int_weights(const ir_node *n, job *j, int64_t bi, bool conv, bool ql, int ws, int wzs, int64_t xz,
+                       int64_t oa, float *wq, bool *wide, char *err, size_t errlen) {
+  const ir_value *w = n->in[ws];
+  int64_t nw = conv ? ir_nelems(&w->ty) : j->Cin * j->M, per = conv ? nw / j->M : 1, w0 = bi * nw;
+  int64_t *colsum = calloc((size_t)j->M, sizeof *colsum);
+  int32_t *addv = calloc((size_t)j->M, sizeof *addv);
+  float *ms = calloc((size_t)j->M, sizeof *ms);
+  int rc = 0;
+  if (!colsum || !addv || !ms) rc = ir_fail(err, errlen, "out of host memory");
+  for (int64_t i = 0; !rc && i < nw; i++) {
+    int64_t o = conv ? i / per : i % j->M, wz = 0;
+    const_int(n->in[wzs], o, &wz);
+    int64_t v = ir_get_int(w->data, w->ty.dtype, w0 + i) - wz;
+    if (v < -128 || v > 127) *wide = true;
+    wq[i] = (float)v, colsum[o] += v;
+  }
+  j->has_addv = false;
+  for (int64_t o = 0; !rc && o < j->M; o++) {
+    int64_t b = 0;
+    if (n->op == IR_OP_QLINEAR_CONV && n->nin == 9) const_int(n->in[8], o, &b);
+    int64_t a = (oa - xz) * colsum[o] + b;
+    if (a < INT32_MIN || a > INT32_MAX) rc = ir_fail(err, errlen, "the zero-point sum of channel %" PRId64 " overflows int32", o);
+    addv[o] = (int32_t)a;
+    if (a) j->has_addv = true;
+    if (ql) { // ONNX Runtime: (x_scale * w_scale[o]) / y_scale in fp32
+      float xs = (float)ir_get_float(n->in[1]->data, n->in[1]->ty.dtype, 0);
+      float wsc = (float)ir_get_float(n->in[4]->data, n->in[4]->ty.dtype, ir_nelems(&n->in[4]->ty) == 1 ? 0 : o);
+      float ysc = (float)ir_get_float(n->in[6]->data, n->in[6]->ty.dtype, 0);
+      float t = xs * wsc;
+      ms[o] = t / ysc;
+    }
+  }
+  if (!rc && ql) j->mscale_hbm = cc_hbm_const(j->e, ms, (uint64_t)j->M * 4);
+  if (!rc && j->has_addv) j->addv_hbm = cc_hbm_const(j->e, addv, (uint64_t)j->M * 4);
+  free(colsum), free(addv), free(ms);
+  return rc;
+}
+
 static int lower_int_product(cc_lower_ctx *c, char *err, size_t errlen) {
   const ir_node *n = c->n;
   bool conv = n->op == IR_OP_CONV_INTEGER || n->op == IR_OP_QLINEAR_CONV;
@@ -1174,16 +1218,20 @@ static int lower_int_product(cc_lower_ctx *c, char *err, size_t errlen) {
   int ws = ql ? 3 : 1, xzs = 2, wzs = ql ? 5 : 3;
   const ir_value *x = n->in[0], *w = n->in[ws], *y = n->out[0];
   job j;
+  int64_t nbatch = 1, xstride = 0, ystride = 0; // batched B: one job per batch matrix
   if (conv) {
     if (conv_job_w(c, &j, ws, err, errlen)) return -1;
   } else {
     job_init(&j, c);
-    if (w->ty.rank != 2) return ir_fail(err, errlen, "B must be a 2-D matrix (rank %d)", w->ty.rank);
-    int64_t K = x->ty.dims[x->ty.rank - 1], Nn = w->ty.dims[1];
+    int rw = w->ty.rank, rx = x->ty.rank;
+    if (rw != 2 && !(rw == 3 && rx == 3 && x->ty.dims[0] == w->ty.dims[0]))
+      return ir_fail(err, errlen, "B must be a matrix, or [batch, K, N] with A [batch, M, K] (B %dD, A %dD)", rw, rx);
+    int64_t K = x->ty.dims[rx - 1], Nn = w->ty.dims[rw - 1];
     j.N = 1, j.OH = 1, j.H = 1, j.Cin = K, j.M = Nn;
     j.KH = j.KW = j.sh = j.sw = j.dh = j.dw = 1;
     j.groups = 1, j.cin_g = K, j.cout_g = Nn, j.G = 1, j.nblocks = 1, j.flat = true;
     j.W = j.OW = ir_nelems(&x->ty) / K;
+    if (rw == 3) nbatch = w->ty.dims[0], j.W = j.OW = x->ty.dims[1], xstride = j.W * K, ystride = j.W * Nn;
     j.x_addr = cc_addr(c, x);
   }
   if (!w->data) return ir_fail(err, errlen, "the weights must be constant");
@@ -1203,51 +1251,34 @@ static int lower_int_product(cc_lower_ctx *c, char *err, size_t errlen) {
     if (v != xz) return ir_fail(err, errlen, "a zero point per row of A is not lowered (only one for all rows)");
   }
   j.x_pad = (int8_t)(xz - oa);
-  // weights minus their zero point, per output channel
-  int64_t nw = ir_nelems(&w->ty), per = conv ? nw / j.M : 1;
-  float *wq = malloc((size_t)nw * sizeof *wq);
-  int64_t *colsum = calloc((size_t)j.M, sizeof *colsum);
-  int32_t *addv = calloc((size_t)j.M, sizeof *addv);
-  float *ms = calloc((size_t)j.M, sizeof *ms);
-  int rc = 0;
-  if (!wq || !colsum || !addv || !ms) rc = ir_fail(err, errlen, "out of host memory");
-  for (int64_t i = 0; !rc && i < nw; i++) {
-    int64_t o = conv ? i / per : i % j.M, wz = 0;
-    const_int(n->in[wzs], o, &wz);
-    int64_t v = ir_get_int(w->data, w->ty.dtype, i) - wz;
-    if (v < -128 || v > 127)
-      rc = ir_fail(err, errlen, "weight %" PRId64 " minus its zero point is %" PRId64 ", outside int8: not lowered", i, v);
-    wq[i] = (float)v, colsum[o] += v;
-  }
-  for (int64_t o = 0; !rc && o < j.M; o++) {
-    int64_t b = 0;
-    if (n->op == IR_OP_QLINEAR_CONV && n->nin == 9) const_int(n->in[8], o, &b);
-    int64_t a = (oa - xz) * colsum[o] + b;
-    if (a < INT32_MIN || a > INT32_MAX) rc = ir_fail(err, errlen, "the zero-point sum of channel %" PRId64 " overflows int32", o);
-    addv[o] = (int32_t)a;
-    if (a) j.has_addv = true;
-    if (ql) { // ONNX Runtime: (x_scale * w_scale[o]) / y_scale in fp32
-      float xs = (float)ir_get_float(n->in[1]->data, n->in[1]->ty.dtype, 0);
-      float wsc = (float)ir_get_float(n->in[4]->data, n->in[4]->ty.dtype, ir_nelems(&n->in[4]->ty) == 1 ? 0 : o);
-      float ysc = (float)ir_get_float(n->in[6]->data, n->in[6]->ty.dtype, 0);
-      float t = xs * wsc;
-      ms[o] = t / ysc;
-    }
-  }
-  if (!rc && ql) {
+  if (ql) {
     int64_t yz = 0;
     const_int(n->in[7], 0, &yz);
     j.requant = true, j.y_zp = (int32_t)yz, j.y_u8 = y->ty.dtype == IR_DT_U8;
-    j.mscale_hbm = cc_hbm_const(c->e, ms, (uint64_t)j.M * 4);
   }
-  if (!rc && j.has_addv) j.addv_hbm = cc_hbm_const(c->e, addv, (uint64_t)j.M * 4);
-  if (!rc) rc = place_weights(&j, wq, NULL, !conv) ? cc_emit_failed(c->e, err, errlen) : 0;
-  free(wq), free(colsum), free(addv), free(ms);
-  if (rc) return -1;
-  cc_layer_add_macs(c->e, (uint64_t)(j.N * j.OH * j.OW * j.M * j.cin_g * j.KH * j.KW));
+  int64_t nw = conv ? ir_nelems(&w->ty) : j.Cin * j.M;
+  float *wq = malloc((size_t)nw * sizeof *wq);
+  if (!wq) return ir_fail(err, errlen, "out of host memory");
+  bool wide = false;
+  for (int64_t bi = 0; bi < nbatch; bi++) // every batch's weights decide whether two parts are needed
+    if (int_weights(n, &j, bi, conv, ql, ws, wzs, xz, oa, wq, &wide, err, errlen)) return free(wq), -1;
+  if (wide) { // w - w_zp outside int8: two int8 parts, two accumulating passes per k-tile
+    j.parts = 2, j.npairs = 2;
+    j.pair_a[0] = j.pair_a[1] = 0, j.pair_b[0] = 0, j.pair_b[1] = 1;
+  }
+  cc_layer_add_macs(c->e, (uint64_t)(nbatch * j.N * j.OH * j.OW * j.M * j.cin_g * j.KH * j.KW));
   plan p;
-  if (make_plan(&j, &p, err, errlen)) return -1;
-  return run_job(&j, &p) ? cc_emit_failed(c->e, err, errlen) : 0;
+  uint64_t x0 = j.x_addr, y0 = j.y_addr;
+  int rc = 0;
+  for (int64_t bi = 0; !rc && bi < nbatch; bi++) {
+    rc = int_weights(n, &j, bi, conv, ql, ws, wzs, xz, oa, wq, &wide, err, errlen);
+    if (!rc && place_weights(&j, wq, NULL, !conv)) rc = cc_emit_failed(c->e, err, errlen);
+    if (!rc && bi == 0 && make_plan(&j, &p, err, errlen)) rc = -1;
+    j.x_addr = x0 + (uint64_t)(bi * xstride), j.y_addr = y0 + (uint64_t)(bi * ystride * (j.requant ? 1 : 4));
+    if (!rc && run_job(&j, &p)) rc = cc_emit_failed(c->e, err, errlen);
+  }
+  free(wq);
+  return rc;
 }
 
 int cc_lower_mxu(cc_lower_ctx *c, char *err, size_t errlen) {
