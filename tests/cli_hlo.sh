@@ -77,7 +77,15 @@ def layernorm(x, g, b):
 def attention(q, k, v):
     return softmax(q @ k.T / 4) @ v
 
+def masked(x, lens):
+    mask = np.arange(8)[None, :] < lens[:, None]
+    sm = softmax(np.where(mask, x, -np.inf))
+    mn = x.reshape(2, 2, 4, 2).min(axis=(1, 3))
+    pr = x.reshape(4, 4, 2).prod(axis=2)
+    return sm, np.where(x > 0, x, 0.0), mask.astype(np.float64).sum(1), np.trunc(x * 4), mn, pr
+
 cases = {
+    'masked': (masked, [u(4, 8, scale=3), np.array([8, 3, 1, 5], dtype=np.int32)]),
     'softmax': (softmax, [u(4, 10, scale=3)]),
     'layernorm': (layernorm, [u(4, 16, scale=2), u(16), u(16)]),
     'attention': (attention, [u(8, 16), u(8, 16), u(8, 16)]),
@@ -118,7 +126,7 @@ inputs() { # the --input options of a module's inputs
   echo "$args"
 }
 
-for m in mlp cnn softmax layernorm attention train_step; do
+for m in mlp cnn softmax layernorm attention train_step masked; do
   for prec in highest default; do
     tol=1e-4; [ $prec = default ] && tol=2e-2
     # shellcheck disable=SC2046

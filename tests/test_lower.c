@@ -588,17 +588,128 @@ static void chain_test(const char *chip) {
   tfree(&t, o);
 }
 
+// ---------------------------------------------------------------- other types, gather
+
+// An input of any type with the given bytes (copied).
+static ir_value *tin_raw(tcase *t, const char *name, ir_type tp, const void *data) {
+  ir_value *v = ir_add_input(t->g, name, &tp);
+  t->in[t->nin] = malloc(ir_nbytes(&tp) + 4);
+  memcpy(t->in[t->nin++], data, ir_nbytes(&tp));
+  return v;
+}
+
+static float **tcompile_run(tcase *t, const char *chip, const char *what) {
+  cc_options opt = {0};
+  int rc = cc_optimize(t->g, &opt, err, sizeof err);
+  CHECK(rc == 0, "%s: optimize: %s", what, err);
+  return rc ? NULL : trun(t, chip, what);
+}
+
+static void cast_test(const char *chip, ir_dtype from, ir_dtype to, int n, const void *x, const void *want) {
+  tcase t = {.g = ir_graph_new("cast")};
+  ir_value *a = tin_raw(&t, "x", ir_type_make(from, 1, (int64_t[]){n}), x);
+  ir_node *c = tnode(&t, IR_OP_CAST, &a, 1, 1);
+  c->a.to = to;
+  char what[64];
+  snprintf(what, sizeof what, "cast %s to %s", ir_dtypes[from].name, ir_dtypes[to].name);
+  if (tfinish(&t, c, true)) {
+    float **o = trun(&t, chip, what);
+    CHECK(o && !memcmp(o[0], want, (size_t)n * (size_t)ir_dtypes[to].bytes), "%s on %s: wrong bits", what, chip);
+    tfree(&t, o);
+  } else tfree(&t, NULL);
+}
+
+static void typed_tests(const char *chip) {
+  // Exact int32 <-> int64 for every value; i64 -> i32 wraps; f32 -> int truncates and saturates.
+  int32_t i32[5] = {INT32_MAX, INT32_MIN, -1, 5, 16777217};
+  int64_t i64[5] = {INT32_MAX, INT32_MIN, -1, 5, 16777217};
+  cast_test(chip, IR_DT_I32, IR_DT_I64, 5, i32, i64);
+  int64_t big[3] = {(1ll << 33) + 5, -1, -(1ll << 40) - 3};
+  int32_t wrapped[3] = {5, -1, -3};
+  cast_test(chip, IR_DT_I64, IR_DT_I32, 3, big, wrapped);
+  float fx[6] = {-2.7f, 2.7f, 300.0f, NAN, -0.0f, 0.5f};
+  int8_t i8[6] = {-2, 2, 127, 0, 0, 0};
+  uint8_t bl[6] = {1, 1, 1, 1, 0, 1};
+  int64_t l[6] = {-2, 2, 300, 0, 0, 0};
+  cast_test(chip, IR_DT_F32, IR_DT_I8, 6, fx, i8);
+  cast_test(chip, IR_DT_F32, IR_DT_BOOL, 6, fx, bl);
+  cast_test(chip, IR_DT_F32, IR_DT_I64, 6, fx, l);
+  uint8_t u8[3] = {255, 0, 128};
+  float fu[3] = {255.0f, 0.0f, 128.0f};
+  cast_test(chip, IR_DT_U8, IR_DT_F32, 3, u8, fu);
+
+  { // where(c, a, b) with all three broadcast; signed zeros and NaN come through
+    tcase t = {.g = ir_graph_new("where")};
+    uint8_t cv[3] = {1, 0, 1};
+    float av[2] = {-0.0f, NAN}, bv[3] = {7.0f, -0.0f, 8.0f};
+    ir_value *c = tin_raw(&t, "c", ir_type_make(IR_DT_BOOL, 2, (int64_t[]){1, 3}), cv);
+    ir_value *a = tin_raw(&t, "a", ty(2, (int64_t[]){2, 1}), av);
+    ir_value *b = tin_raw(&t, "b", ty(1, (int64_t[]){3}), bv);
+    ir_node *w = tnode(&t, IR_OP_WHERE, (ir_value *[]){c, a, b}, 3, 1);
+    if (tfinish(&t, w, true)) {
+      float **o = trun(&t, chip, "where broadcast");
+      float want[6] = {-0.0f, -0.0f, -0.0f, NAN, -0.0f, NAN};
+      CHECK(o && !memcmp(o[0], want, 8) && !memcmp(o[0] + 4, want + 4, 4) && isnan(o[0][3]) && isnan(o[0][5]) &&
+                !memcmp(o[0] + 2, want + 2, 4),
+            "where on %s: wrong bits", chip);
+      tfree(&t, o);
+    } else tfree(&t, NULL);
+  }
+  { // gather: embedding (constant data, i64 indices, negatives) at default precision, exact
+    tcase t = {.g = ir_graph_new("gather")};
+    ir_type dt = ty(2, (int64_t[]){50, 7});
+    float *d = rand_array(350, 1000.0f), *dcopy = malloc(350 * sizeof *dcopy);
+    memcpy(dcopy, d, 350 * sizeof *d);
+    ir_value *data = ir_add_const(t.g, "emb", &dt, d);
+    int64_t iv[6] = {0, 49, -1, -50, 7, 3};
+    ir_value *idx = tin_raw(&t, "idx", ir_type_make(IR_DT_I64, 2, (int64_t[]){2, 3}), iv);
+    ir_node *gn = tnode(&t, IR_OP_GATHER, (ir_value *[]){data, idx}, 2, 1);
+    gn->a.axis = 0;
+    if (tfinish(&t, gn, true)) {
+      float **o = tcompile_run(&t, chip, "gather embedding");
+      float want[42];
+      for (int i = 0; i < 6; i++) memcpy(want + 7 * i, dcopy + 7 * ((iv[i] + 50) % 50), 7 * sizeof *want);
+      if (o) check_bits(o[0], want, 42, "gather embedding", chip);
+      tfree(&t, o);
+    } else tfree(&t, NULL);
+    free(dcopy);
+  }
+  { // gather along axis 1 of run-time data, i32 indices
+    tcase t = {.g = ir_graph_new("gather1")};
+    ir_value *data = tin(&t, "x", ty(3, (int64_t[]){3, 5, 2}), 10.0f);
+    int32_t iv[4] = {4, -5, 2, 2};
+    ir_value *idx = tin_raw(&t, "idx", ir_type_make(IR_DT_I32, 1, (int64_t[]){4}), iv);
+    ir_node *gn = tnode(&t, IR_OP_GATHER, (ir_value *[]){data, idx}, 2, 1);
+    gn->a.axis = 1;
+    float x[30];
+    memcpy(x, t.in[0], sizeof x);
+    if (tfinish(&t, gn, true)) {
+      float **o = tcompile_run(&t, chip, "gather axis 1");
+      float want[24];
+      for (int a = 0; a < 3; a++)
+        for (int i = 0; i < 4; i++)
+          for (int b = 0; b < 2; b++) want[(a * 4 + i) * 2 + b] = x[(a * 5 + (iv[i] + 5) % 5) * 2 + b];
+      if (o) check_bits(o[0], want, 24, "gather axis 1", chip);
+      tfree(&t, o);
+    } else tfree(&t, NULL);
+  }
+}
+
 // ---------------------------------------------------------------- refusals
 
 static void support_tests(void) {
   ir_graph *g = ir_graph_new("support");
-  ir_type it = {IR_DT_I64, 2, {3, 4}};
+  ir_type it = {IR_DT_I64, 2, {3, 4}}, st = {IR_DT_I16, 2, {3, 4}};
   ir_value *a = ir_add_input(g, "a", &it), *ab[2] = {a, a};
+  ir_value *h = ir_add_input(g, "h", &st), *hh[2] = {h, h};
   ir_node *add = ir_add_node(g, IR_OP_ADD, "add_i64", ab, 2, 1, NULL);
   ir_infer_node(add, err, sizeof err);
   char why[256];
-  CHECK(!cc_lower_supported(add, why, sizeof why), "i64 add supported");
-  CHECK(strstr(why, "dtype i64 is not supported by the lowering") != NULL, "%s", why);
+  CHECK(cc_lower_supported(add, why, sizeof why), "i64 add (converted through f32): %s", why);
+  ir_node *add16 = ir_add_node(g, IR_OP_ADD, "add_i16", hh, 2, 1, NULL);
+  ir_infer_node(add16, err, sizeof err);
+  CHECK(!cc_lower_supported(add16, why, sizeof why), "i16 add supported");
+  CHECK(strstr(why, "dtype i16 is not supported by the lowering") != NULL, "%s", why);
   ir_node *tr = ir_add_node(g, IR_OP_TRANSPOSE, "tr_i64", &a, 1, 1, NULL);
   tr->a.perm[0] = 1, tr->a.perm[1] = 0;
   ir_infer_node(tr, err, sizeof err);
@@ -643,6 +754,7 @@ int main(void) {
   support_tests();
   for (int ci = 0; ci < 2; ci++) {
     const char *c = chips[ci];
+    typed_tests(c);
     // Broadcasting: NCHW bias, NHWC bias, scalars, both ways, long rows.
     ir_op bops[4] = {IR_OP_ADD, IR_OP_SUB, IR_OP_MUL, IR_OP_DIV};
     for (int i = 0; i < 4; i++) {

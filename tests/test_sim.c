@@ -921,6 +921,16 @@ static float ref_apply(int op, float a, float b) {
   case VOP_RSQRT: return num_rsqrt(a);
   case VOP_SQRT: return num_sqrt(a);
   case VOP_RECIP: return num_recip(a);
+  case VOP_CEQ: return a == b ? 1.0f : 0.0f;
+  case VOP_CNE: return a != b ? 1.0f : 0.0f;
+  case VOP_CLT: return a < b ? 1.0f : 0.0f;
+  case VOP_CLE: return a <= b ? 1.0f : 0.0f;
+  case VOP_CGT: return a > b ? 1.0f : 0.0f;
+  case VOP_CGE: return a >= b ? 1.0f : 0.0f;
+  case VOP_MASK: return b != 0 ? a : -0.0f;
+  case VOP_MASKN: return b == 0 ? a : -0.0f;
+  case VOP_TRUNC: return truncf(a);
+  case VOP_MOVU: return a;
   }
   return NAN;
 }
@@ -968,6 +978,16 @@ static void vpu_ref(const vspec *v, limage *in, limage *out) {
         continue;
       }
       float x = num_load(v->d1, lp(in, v->a + r * v->s1str + c * e1));
+      if (v->op == VOP_MOVU) { // i8 operands are unsigned: 0..255, stores saturate there
+        if (v->d1 == DT_I8) x = (float)*(const uint8_t *)lp(in, v->a + r * v->s1str + c);
+        uint8_t *o = lp(out, v->dst + r * v->dstr + c * ed);
+        if (v->dd != DT_I8) num_store(v->dd, o, x);
+        else {
+          float rr = nearbyintf(x); // the host rounds to nearest even
+          *o = isnan(rr) || rr <= 0 ? 0 : rr >= 255 ? 255 : (uint8_t)rr;
+        }
+        continue;
+      }
       switch (kind) {
       case VK_UNARY: case VK_BINARY: {
         float y = kind == VK_BINARY ? num_load(v->d2, lp(in, v->b + r * v->s2str + c * v->colstep * e2)) : 0.0f;
@@ -1257,6 +1277,20 @@ static const spot spots[] = {
     {"v.add.i32.i32.i32", DT_I32, DT_I32, DT_I32, 3, {0x7fffffff, 5, 16777217}, {0x7fffffff, (uint32_t)-7, 0},
      {0x7fffffff, (uint32_t)-2, 16777216}, 0, 0, 0},
     {"v.mul.i8.i8.i8", DT_I8, DT_I8, DT_I8, 3, {0x80, 10, 0xfd}, {0x80, 0xf6, 0x05}, {127, 0x9c, 0xf1}, 0, 0, 0},
+    {"v.clt.f32", DT_F32, DT_F32, DT_F32, 4, {F(3f800000), F(7fc00000), F(80000000), F(ff800000)},
+     {F(40000000), F(3f800000), 0, F(ff800000)}, {F(3f800000), 0, 0, 0}, 0, 0, 0},
+    {"v.cne.f32", DT_F32, DT_F32, DT_F32, 3, {F(7fc00000), F(80000000), F(3f800000)}, {F(7fc00000), 0, F(40000000)},
+     {F(3f800000), 0, F(3f800000)}, 0, 0, 0},
+    {"v.cge.i32.i32.i32", DT_I32, DT_I32, DT_I32, 3, {5, (uint32_t)-1, 7}, {5, 0, 8}, {1, 0, 0}, 0, 0, 0},
+    {"v.mask.f32", DT_F32, DT_F32, DT_F32, 3, {F(7fc00000), F(3f800000), F(80000000)}, {F(3f800000), 0, F(7fc00000)},
+     {F(7fc00000), F(80000000), F(80000000)}, 0, 0, 0},
+    {"v.maskn.f32", DT_F32, DT_F32, DT_F32, 2, {F(40400000), F(40400000)}, {0, F(80000000)},
+     {F(40400000), F(40400000)}, 0, 0, 0},
+    {"v.trunc.i32.f32", DT_F32, 0, DT_I32, 5, {F(3fc00000), F(bfc00000), F(c0200000), F(7fc00000), F(7f800000)}, {0},
+     {1, (uint32_t)-1, (uint32_t)-2, 0, 0x7fffffff}, 0, 0, 0},
+    {"v.movu.f32.i8", DT_I8, 0, DT_F32, 3, {0xff, 0x80, 0x01}, {0}, {F(437f0000), F(43000000), F(3f800000)}, 0, 0, 0},
+    {"v.movu.i8.f32", DT_F32, 0, DT_I8, 5, {F(437f8000), F(c0000000), F(3f000000), F(3fc00000), F(7fc00000)}, {0},
+     {0xff, 0, 0, 2, 0}, 0, 0, 0},
     {"v.rsum.f32", DT_F32, 0, DT_F32, 4, {F(4cbebc20), F(3f800000), F(ccbebc20), F(3f800000)}, {0}, {F(3f800000)}, 0, 0, 0},
     {"v.rmax.f32", DT_F32, 0, DT_F32, 3, {F(80000000), 0, F(80000000)}, {0}, {0}, 0, 0, 0},
     {"v.rmin.f32", DT_F32, 0, DT_F32, 3, {0, F(80000000), F(7f812345)}, {0}, {F(7fc00000)}, 0, 0, 0},
@@ -1273,7 +1307,7 @@ static const spot spots[] = {
 #undef F
 
 static bool spot_binary(const spot *t) {
-  static const char *const bin[] = {"v.max", "v.min", "v.div", "v.add", "v.sub", "v.mul"};
+  static const char *const bin[] = {"v.max", "v.min", "v.div", "v.add", "v.sub", "v.mul", "v.c", "v.mask"};
   for (size_t i = 0; i < sizeof bin / sizeof *bin; i++)
     if (!strncmp(t->insn, bin[i], strlen(bin[i]))) return true;
   return false;
@@ -1885,7 +1919,7 @@ static void test_trap_illegal(void) {
       {0x5100000000000120ull, "ssignal: bad semaphore or count"},
       {0x5100000080000101ull, "ssignal: bad semaphore or count"},
       {0x520000000000000dull, "csrr: unknown register 13"},
-      {0xa000000000038000ull, "v: illegal vector function 0x07"},
+      {0xa000000000178000ull, "v: illegal vector function 0x2f"},
       {0xa0000000001f8000ull, "v: illegal vector function 0x3f"},
       {0x8000000000060000ull, "dma: bad address space in funct 0x0c"},
       {0x8000000000018000ull, "dma: bad address space in funct 0x03"},

@@ -55,6 +55,9 @@ int cc_canonicalize(ir_graph *g, char *err, size_t errlen);
 // projections of all steps at once, then h @ R^T per step), slices,
 // activations and elementwise ops (docs/compiler.md, "Recurrences").
 int cc_unroll_rnn(ir_graph *g, char *err, size_t errlen);
+// gather.c: gather with indices known only at run time rewritten as a
+// one-hot matrix (compare against an iota) times the data on the MXU.
+int cc_lower_gather(ir_graph *g, char *err, size_t errlen);
 // Bias, residual add and relu/clip folded into the epilogue of conv, gemm and
 // matmul (ir_attrs.act, ir_attrs.residual).
 int cc_fuse_epilogues(ir_graph *g, char *err, size_t errlen);

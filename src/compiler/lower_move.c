@@ -495,6 +495,18 @@ static bool fail_why(char *why, size_t len, const char *fmt, ...) {
   return false;
 }
 
+// The types lower_vpu.c converts to and from f32 (docs/compiler.md, "Other types").
+static bool typed_ok(const ir_node *n, char *why, size_t whylen) {
+  for (int i = 0; i < n->nin + n->nout; i++) {
+    ir_dtype dt = i < n->nin ? n->in[i]->ty.dtype : n->out[i - n->nin]->ty.dtype;
+    if (dt != IR_DT_F32 && dt != IR_DT_BF16 && dt != IR_DT_I32 && dt != IR_DT_I8 && dt != IR_DT_I64 &&
+        dt != IR_DT_U8 && dt != IR_DT_BOOL)
+      return fail_why(why, whylen, "dtype %s is not supported by the lowering (f32, bf16, i32, i8, i64, u8 and bool are)",
+                      ir_dtypes[dt].name);
+  }
+  return true;
+}
+
 bool cc_lower_supported(const ir_node *n, char *why, size_t whylen) {
   const char *op = ir_ops[n->op].name;
   switch (n->op) {
@@ -543,6 +555,18 @@ bool cc_lower_supported(const ir_node *n, char *why, size_t whylen) {
   case IR_OP_QLINEAR_CONV:
     if (!n->a.nhwc) return fail_why(why, whylen, "%s without the channels-last layout is not supported by the lowering", op);
     return true;
+  case IR_OP_CAST:
+  case IR_OP_EQUAL:
+  case IR_OP_NOT_EQUAL:
+  case IR_OP_LESS:
+  case IR_OP_LESS_EQUAL:
+  case IR_OP_GREATER:
+  case IR_OP_GREATER_EQUAL:
+  case IR_OP_AND:
+  case IR_OP_OR:
+  case IR_OP_XOR:
+  case IR_OP_NOT:
+  case IR_OP_WHERE: return typed_ok(n, why, whylen);
   default:
     if (is_move(n->op)) { // bytes: any dtype
       for (int i = 0; i < n->nin; i++)
@@ -552,7 +576,12 @@ bool cc_lower_supported(const ir_node *n, char *why, size_t whylen) {
     }
     return fail_why(why, whylen, "op '%s' is not supported by the lowering", op);
   }
-  // Computation: f32 only in this version.
+  // Computation: f32 only, but for the elementwise ops lower_vpu.c converts.
+  switch (n->op) {
+  case IR_OP_ADD: case IR_OP_SUB: case IR_OP_MUL: case IR_OP_DIV: case IR_OP_MAX: case IR_OP_MIN:
+  case IR_OP_NEG: case IR_OP_ABS: case IR_OP_RELU: case IR_OP_CLIP: return typed_ok(n, why, whylen);
+  default: break;
+  }
   for (int i = 0; i < n->nin; i++)
     if (n->in[i]->ty.dtype != IR_DT_F32)
       return fail_why(why, whylen, "dtype %s is not supported by the lowering", ir_dtypes[n->in[i]->ty.dtype].name);

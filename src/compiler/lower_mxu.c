@@ -728,9 +728,16 @@ static int run_job(job *j, plan *p) {
 
 // ---------------------------------------------------------------- nodes
 
-static void set_precision(job *j, const cc_options *opt) {
+// A matmul whose A is a cast of a bool (the one-hot of a gather, gather.c)
+// selects values: precision highest, so that they come out exact.
+static bool one_hot_a(const ir_node *n) {
+  const ir_node *p = n && n->nin ? n->in[0]->producer : NULL;
+  return n && n->op == IR_OP_MATMUL && p && p->op == IR_OP_CAST && p->in[0]->ty.dtype == IR_DT_BOOL;
+}
+
+static void set_precision(job *j, const cc_options *opt, const ir_node *n) {
   static const int hi_a[6] = {2, 1, 0, 1, 0, 0}, hi_b[6] = {0, 1, 2, 0, 1, 0}; // small terms first
-  if (opt && opt->precision == CC_PRECISION_HIGHEST) {
+  if ((opt && opt->precision == CC_PRECISION_HIGHEST) || one_hot_a(n)) {
     j->parts = 3, j->npairs = 6;
     for (int i = 0; i < 6; i++) j->pair_a[i] = hi_a[i], j->pair_b[i] = hi_b[i];
   } else {
@@ -766,7 +773,7 @@ static void job_init(job *j, cc_lower_ctx *c) {
   j->c = c, j->e = c->e, j->chip = c->chip;
   j->R = c->chip->mxu_rows, j->C = c->chip->mxu_cols, j->nmxu = c->chip->mxu_count;
   if (j->nmxu > MXU_MAX) j->nmxu = MXU_MAX;
-  set_precision(j, c->opt);
+  set_precision(j, c->opt, c->n);
   const ir_node *n = c->n;
   j->mdt = DT_BF16, j->es = 2, j->xes = 4;
   if (n->a.qscale > 0) { // quantised by cc_quantize: int8 operands, one part

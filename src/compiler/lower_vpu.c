@@ -31,11 +31,16 @@ typedef struct {
   const ir_node *n;
   char where[160];
   bool own_error; // the emitter's message already names the node
+  // HBM addresses of the inputs and the output as f32 tensors: the values'
+  // own, or f32 copies when they hold another type (lower_typed).
+  uint64_t in_addr[3], out_addr;
 } lw;
 
 static void lw_init(lw *L, cc_lower_ctx *c) {
   L->c = c, L->e = c->e, L->n = c->n, L->own_error = false;
   ir_node_where(c->n, L->where, sizeof L->where);
+  for (int i = 0; i < 3; i++) L->in_addr[i] = i < c->n->nin ? cc_addr(c, c->n->in[i]) : 0;
+  L->out_addr = c->n->nout ? cc_addr(c, c->n->out[0]) : 0;
 }
 
 static int lw_fail(lw *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -428,12 +433,13 @@ static int lower_binary(lw *L) {
     in[0] = in[1], in[1] = t;
     ew_shape(&w, &n->out[0]->ty, in, 2);
   }
-  w.hbm[0] = cc_addr(L->c, in[0]), w.hbm[1] = cc_addr(L->c, in[1]);
+  bool swapped = in[0] != n->in[0];
+  w.hbm[0] = L->in_addr[swapped], w.hbm[1] = L->in_addr[!swapped];
   w.alias = in[0] == in[1];
   w.expand_a = w.st[0][w.k - 1] == 0;
   w.sep_out = w.expand_a || (!w.full[0] && !w.full[1]);
   w.steps[w.nsteps++] = (ew_step){op, w.expand_a ? S_DST : S_A, S_B, 0};
-  return ew_lower(L, &w, cc_addr(L->c, n->out[0]));
+  return ew_lower(L, &w, L->out_addr);
 }
 
 static int lower_unary(lw *L) {
@@ -441,7 +447,7 @@ static int lower_unary(lw *L) {
   ew w = {0};
   const ir_value *in = n->in[0];
   ew_shape(&w, &n->out[0]->ty, &in, 1);
-  w.hbm[0] = cc_addr(L->c, in);
+  w.hbm[0] = L->in_addr[0];
   int ns = 0;
 #define STEP(o, a, b, kk) (w.steps[ns++] = (ew_step){o, a, b, kk})
   switch (n->op) {
@@ -455,7 +461,7 @@ static int lower_unary(lw *L) {
     if (lo) STEP(VOP_MAX, S_A, S_CONST, 0);
     if (hi) STEP(VOP_MIN, lo ? S_DST : S_A, S_CONST, 1);
     if (!ns) { // both bounds infinite: a copy
-      cc_copy(L->e, SPACE_HBM, cc_addr(L->c, n->out[0]), SPACE_HBM, w.hbm[0], ir_nbytes(&in->ty));
+      cc_copy(L->e, SPACE_HBM, L->out_addr, SPACE_HBM, w.hbm[0], (uint64_t)ir_nelems(&in->ty) * F4);
       return 0;
     }
     break;
@@ -505,7 +511,7 @@ static int lower_unary(lw *L) {
   }
 #undef STEP
   w.nsteps = ns;
-  return ew_lower(L, &w, cc_addr(L->c, n->out[0]));
+  return ew_lower(L, &w, L->out_addr);
 }
 
 // ---------------------------------------------------------------- softmax
@@ -1165,11 +1171,243 @@ static int lower_global_avgpool(lw *L) {
   return 0;
 }
 
+// ---------------------------------------------------------------- other types
+//
+// The vector unit computes in fp32. A tensor of another type is converted
+// into an f32 copy in HBM before the op and its f32 result converted back
+// after it (lower_typed), with one conversion routine that is also Cast:
+// load, widen to f32 (v.mov, or v.movu for u8 and bool; i64 through its low
+// word), round toward zero for a float-to-integer cast (v.trunc) or test
+// against 0 for a cast to bool (v.cne), and narrow on the store (saturating;
+// i64 gets its sign-extension word from v.clt). So integers are exact up to
+// 2^24 in magnitude; int32 <-> int64 casts and copies between equal types
+// are exact for every value.
+
+// The VPU operand type holding an element of dt (i64: its low word).
+static isa_dtype tile_dt(ir_dtype dt) {
+  switch (dt) {
+  case IR_DT_BF16: return DT_BF16;
+  case IR_DT_I32: case IR_DT_I64: return DT_I32;
+  case IR_DT_I8: case IR_DT_U8: case IR_DT_BOOL: return DT_I8;
+  default: return DT_F32;
+  }
+}
+static bool unsigned_dt(ir_dtype dt) { return dt == IR_DT_U8 || dt == IR_DT_BOOL; }
+
+static void vrow(cc_emit *e, isa_vpu_op op, isa_dtype dd, uint64_t dst, isa_dtype d1, uint64_t s1, isa_dtype d2,
+                 uint64_t s2, uint64_t rows, uint64_t cols, int64_t ds, int64_t ss1, int colstep) {
+  cc_vblock b = {.rows = rows, .cols = cols, .dst_stride = rows == 1 ? 0 : ds, .src1_stride = rows == 1 ? 0 : ss1,
+                 .src2_stride = 0, .src2_colstep = colstep};
+  cc_vpu(e, op, dd, dst, d1, s1, d2, s2, &b);
+}
+
+// dst (n elements of ddt) = cast(src (n elements of sdt)), HBM to HBM.
+static int cvt_hbm(lw *L, uint64_t dst, ir_dtype ddt, uint64_t src, ir_dtype sdt, int64_t n) {
+  cc_emit *e = L->e;
+  int sb = ir_dtypes[sdt].bytes, db = ir_dtypes[ddt].bytes;
+  if (n <= 0) return 0;
+  bool same = sdt == ddt || (sb == 1 && db == 1 && sdt == IR_DT_BOOL && ddt == IR_DT_U8);
+  if (same) {
+    cc_copy(e, SPACE_HBM, dst, SPACE_HBM, src, (uint64_t)n * (uint64_t)sb);
+    return 0;
+  }
+  if (sdt == IR_DT_I64 && ddt == IR_DT_I32) { // the low words: wraps, as ONNX Runtime
+    uint64_t cnt[1] = {(uint64_t)n};
+    int64_t ss[1] = {8}, ds[1] = {4};
+    cc_dma_nd(e, SPACE_HBM, dst, SPACE_HBM, src, 4, 1, cnt, ss, ds);
+    return 0;
+  }
+  float zero = 0.0f;
+  uint64_t z = vconsts(L, &zero, 1);
+  // Per element: raw source (up to 8), f32 (4), a temporary (4), the result (up to 8).
+  uint64_t per = 24, avail = cc_vmem_free_bytes(e);
+  int64_t T = imin(n, (int64_t)(tile_cap(L, (uint64_t)n * 4) / 4));
+  if (avail < 4 * 64 + 8 * per) return too_big(L, 4 * 64 + 8 * per);
+  T = imin(T, (int64_t)((avail - 4 * 64) / per));
+  T = imin(T, 1 << 24);
+  uint64_t raw = vm_alloc(L, (uint64_t)T * 8, "a cast's source tile"), f = vm_alloc(L, (uint64_t)T * 4, "a cast's f32 tile");
+  uint64_t tmp = vm_alloc(L, (uint64_t)T * 4, "a cast's temporary"), out = vm_alloc(L, (uint64_t)T * 8, "a cast's result tile");
+  if (cc_emit_failed(e, NULL, 0)) return -1;
+  bool f2i = ir_dtype_is_float(sdt) && (ir_dtype_is_int(ddt)), tobool = ddt == IR_DT_BOOL;
+  for (int64_t t0 = 0; t0 < n; t0 += T) {
+    uint64_t m = (uint64_t)imin(T, n - t0);
+    // Load and widen to f32.
+    if (sdt == IR_DT_F32) load(e, f, src + (uint64_t)t0 * 4, m * 4);
+    else {
+      if (sdt == IR_DT_I64) {
+        uint64_t cnt[1] = {m};
+        int64_t ss[1] = {8}, ds[1] = {4};
+        cc_dma_nd(e, SPACE_LOCAL, raw, SPACE_HBM, src + (uint64_t)t0 * 8, 4, 1, cnt, ss, ds);
+      } else load(e, raw, src + (uint64_t)t0 * (uint64_t)sb, m * (uint64_t)sb);
+      vrow(e, unsigned_dt(sdt) ? VOP_MOVU : VOP_MOV, DT_F32, f, tile_dt(sdt), raw, DT_F32, 0, 1, m, 0, 0, 1);
+    }
+    if (tobool) vrow(e, VOP_CNE, DT_F32, f, DT_F32, f, DT_F32, z, 1, m, 0, 0, 0);
+    else if (f2i) vrow(e, VOP_TRUNC, DT_F32, f, DT_F32, f, DT_F32, 0, 1, m, 0, 0, 1);
+    // Narrow and store.
+    uint64_t res = out;
+    if (ddt == IR_DT_F32) res = f;
+    else if (ddt == IR_DT_I64) {
+      if (sdt == IR_DT_I32) { // the low word exactly, by a local copy
+        uint64_t cnt[1] = {m};
+        int64_t ss[1] = {4}, ds[1] = {8};
+        cc_dma_nd(e, SPACE_LOCAL, out, SPACE_LOCAL, raw, 4, 1, cnt, ss, ds);
+      } else vrow(e, VOP_MOV, DT_I32, out, DT_F32, f, DT_F32, 0, m, 1, 8, 4, 1);
+      // The high word: -1 for a negative value, else 0.
+      vrow(e, VOP_CLT, DT_F32, tmp, DT_F32, f, DT_F32, z, 1, m, 0, 0, 0);
+      vrow(e, VOP_NEG, DT_F32, tmp, DT_F32, tmp, DT_F32, 0, 1, m, 0, 0, 1);
+      vrow(e, VOP_MOV, DT_I32, out + 4, DT_F32, tmp, DT_F32, 0, m, 1, 8, 4, 1);
+    } else vrow(e, unsigned_dt(ddt) ? VOP_MOVU : VOP_MOV, tile_dt(ddt), out, DT_F32, f, DT_F32, 0, 1, m, 0, 0, 1);
+    store(e, dst + (uint64_t)t0 * (uint64_t)db, res, m * (uint64_t)db);
+  }
+  return cc_emit_failed(e, NULL, 0);
+}
+
+// Between the steps of one node: everything in flight done, VMEM free again.
+static void step_boundary(lw *L) {
+  cc_barrier(L->e);
+  cc_scratch_reset(L->e);
+}
+
+// A fresh f32 tensor in HBM of t's shape.
+static uint64_t hbm_f32(lw *L, const ir_type *t) { return cc_hbm_alloc(L->e, (uint64_t)ir_nelems(t) * F4); }
+
+// One binary step of where/compare/logical ops on f32 tensors at a0, a1 of
+// types t0, t1, into the f32 tensor at out of type ot (broadcasting).
+static int ew_binary_at(lw *L, isa_vpu_op op, const ir_value *v0, uint64_t a0, const ir_value *v1, uint64_t a1,
+                        const ir_type *ot, uint64_t out) {
+  ew w = {0};
+  const ir_value *in[2] = {v0, v1};
+  ew_shape(&w, ot, in, 2);
+  if (w.st[0][w.k - 1] == 0 && op != VOP_MASK && op != VOP_MASKN) { // src1 cannot broadcast along a row: swap
+    static const isa_vpu_op mirror[64] = {[VOP_CEQ] = VOP_CEQ, [VOP_CNE] = VOP_CNE, [VOP_CLT] = VOP_CGT,
+                                          [VOP_CLE] = VOP_CGE, [VOP_CGT] = VOP_CLT, [VOP_CGE] = VOP_CLE,
+                                          [VOP_MUL] = VOP_MUL, [VOP_MAX] = VOP_MAX, [VOP_ADD] = VOP_ADD};
+    if (mirror[op]) {
+      op = mirror[op];
+      in[0] = v1, in[1] = v0;
+      uint64_t t = a0;
+      a0 = a1, a1 = t;
+      ew_shape(&w, ot, in, 2);
+    }
+  }
+  w.hbm[0] = a0, w.hbm[1] = a1;
+  w.alias = in[0] == in[1] && a0 == a1;
+  w.expand_a = w.st[0][w.k - 1] == 0;
+  w.sep_out = w.expand_a || (!w.full[0] && !w.full[1]);
+  w.steps[w.nsteps++] = (ew_step){op, w.expand_a ? S_DST : S_A, S_B, 0};
+  return ew_lower(L, &w, out);
+}
+
+static int lower_compare_logic(lw *L) {
+  const ir_node *n = L->n;
+  const ir_type *ot = &n->out[0]->ty;
+  isa_vpu_op op;
+  switch (n->op) {
+  case IR_OP_EQUAL: op = VOP_CEQ; break;
+  case IR_OP_NOT_EQUAL: case IR_OP_XOR: op = VOP_CNE; break;
+  case IR_OP_LESS: op = VOP_CLT; break;
+  case IR_OP_LESS_EQUAL: op = VOP_CLE; break;
+  case IR_OP_GREATER: op = VOP_CGT; break;
+  case IR_OP_GREATER_EQUAL: op = VOP_CGE; break;
+  case IR_OP_AND: op = VOP_MUL; break; // on 0/1
+  case IR_OP_OR: op = VOP_MAX; break;
+  case IR_OP_NOT: { // x == 0
+    ew w = {0};
+    const ir_value *in = n->in[0];
+    ew_shape(&w, ot, &in, 1);
+    w.hbm[0] = L->in_addr[0];
+    w.consts[0] = 0.0f, w.nconsts = 1;
+    w.steps[w.nsteps++] = (ew_step){VOP_CEQ, S_A, S_CONST, 0};
+    return ew_lower(L, &w, L->out_addr);
+  }
+  default: return lw_fail(L, "internal error: not a comparison");
+  }
+  return ew_binary_at(L, op, n->in[0], L->in_addr[0], n->in[1], L->in_addr[1], ot, L->out_addr);
+}
+
+// where(c, a, b) = mask(a, c) + maskn(b, c), exactly (docs/isa.md 5.6).
+static int lower_where(lw *L) {
+  const ir_node *n = L->n;
+  const ir_type *ot = &n->out[0]->ty;
+  ir_value tv = {.ty = *ot}; // the f32 temporaries' shape, for ew_shape
+  uint64_t t1 = hbm_f32(L, ot), t2 = hbm_f32(L, ot);
+  if (ew_binary_at(L, VOP_MASK, n->in[1], L->in_addr[1], n->in[0], L->in_addr[0], ot, t1)) return -1;
+  step_boundary(L);
+  if (ew_binary_at(L, VOP_MASKN, n->in[2], L->in_addr[2], n->in[0], L->in_addr[0], ot, t2)) return -1;
+  step_boundary(L);
+  return ew_binary_at(L, VOP_ADD, &tv, t1, &tv, t2, ot, L->out_addr);
+}
+
+static int lower_cast(lw *L) {
+  const ir_node *n = L->n;
+  return cvt_hbm(L, cc_addr(L->c, n->out[0]), n->out[0]->ty.dtype, cc_addr(L->c, n->in[0]), n->in[0]->ty.dtype,
+                 ir_nelems(&n->in[0]->ty));
+}
+
+static bool typed_op(ir_op op) {
+  switch (op) {
+  case IR_OP_ADD: case IR_OP_SUB: case IR_OP_MUL: case IR_OP_DIV: case IR_OP_MAX: case IR_OP_MIN:
+  case IR_OP_NEG: case IR_OP_ABS: case IR_OP_RELU: case IR_OP_CLIP:
+  case IR_OP_EQUAL: case IR_OP_NOT_EQUAL: case IR_OP_LESS: case IR_OP_LESS_EQUAL: case IR_OP_GREATER:
+  case IR_OP_GREATER_EQUAL: case IR_OP_AND: case IR_OP_OR: case IR_OP_XOR: case IR_OP_NOT: case IR_OP_WHERE:
+    return true;
+  default: return false;
+  }
+}
+
+// An elementwise op with operands of any supported type: f32 copies of the
+// other-typed inputs, the op in f32, its result converted to the output type.
+static int lower_typed(lw *L, int (*f32_op)(lw *)) {
+  const ir_node *n = L->n;
+  bool conv = false;
+  for (int i = 0; i < n->nin; i++) {
+    const ir_value *v = n->in[i];
+    if (v->ty.dtype == IR_DT_F32) continue;
+    int j = 0;
+    while (j < i && n->in[j] != v) j++;
+    if (j < i) { // the same value again
+      L->in_addr[i] = L->in_addr[j];
+      continue;
+    }
+    uint64_t t = hbm_f32(L, &v->ty);
+    if (cvt_hbm(L, t, IR_DT_F32, L->in_addr[i], v->ty.dtype, ir_nelems(&v->ty))) return -1;
+    L->in_addr[i] = t, conv = true;
+  }
+  const ir_value *o = n->out[0];
+  bool oconv = o->ty.dtype != IR_DT_F32;
+  if (oconv) L->out_addr = hbm_f32(L, &o->ty);
+  if (conv) step_boundary(L);
+  if (f32_op(L)) return -1;
+  if (!oconv) return 0;
+  step_boundary(L);
+  // An integer division rounds toward zero, as the conversion does.
+  return cvt_hbm(L, cc_addr(L->c, o), o->ty.dtype, L->out_addr, IR_DT_F32, ir_nelems(&o->ty));
+}
+
 // ---------------------------------------------------------------- entry
 
 int cc_lower_vpu(cc_lower_ctx *c, char *err, size_t errlen) {
   lw L;
   lw_init(&L, c);
+  switch (c->n->op) {
+  case IR_OP_CAST: lower_cast(&L); return lw_finish(&L, err, errlen);
+  case IR_OP_WHERE: lower_typed(&L, lower_where); return lw_finish(&L, err, errlen);
+  case IR_OP_EQUAL: case IR_OP_NOT_EQUAL: case IR_OP_LESS: case IR_OP_LESS_EQUAL: case IR_OP_GREATER:
+  case IR_OP_GREATER_EQUAL: case IR_OP_AND: case IR_OP_OR: case IR_OP_XOR: case IR_OP_NOT:
+    lower_typed(&L, lower_compare_logic);
+    return lw_finish(&L, err, errlen);
+  default:
+    if (typed_op(c->n->op)) {
+      bool f32 = true;
+      for (int i = 0; i < c->n->nin; i++) f32 &= c->n->in[i]->ty.dtype == IR_DT_F32;
+      f32 &= c->n->out[0]->ty.dtype == IR_DT_F32;
+      if (!f32) {
+        lower_typed(&L, c->n->nin == 2 ? lower_binary : lower_unary);
+        return lw_finish(&L, err, errlen);
+      }
+    }
+    break;
+  }
   switch (c->n->op) {
   case IR_OP_ADD:
   case IR_OP_SUB:

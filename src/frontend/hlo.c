@@ -1368,6 +1368,63 @@ static int reduce(hp *p, const hinstr *ins, const frame *f, hval *out) {
   return 0;
 }
 
+// Any other reduce-window (min and multiply reducers, other ranks, other
+// initial values): the operand padded with the initial value, then one
+// strided slice per window position, folded with the reducer elementwise
+// (in row-major window order), and the initial value applied once unless it
+// is the reducer's identity. Windows of up to 256 positions.
+static int window_by_slices(hp *p, const hinstr *ins, ir_value *x, ir_value *init, int kind, double iv,
+                            const hwindow *w, hval *out) {
+  static const ir_op ops[] = {IR_OP_ADD, IR_OP_MAX, IR_OP_MIN, IR_OP_MUL};
+  static const double identity[] = {0, -INFINITY, INFINITY, 1};
+  int r = x->ty.rank;
+  int64_t npos = 1, padded[IR_MAX_DIMS], odim[IR_MAX_DIMS];
+  bool pads = false;
+  for (int d = 0; d < r; d++) {
+    npos *= w->size[d];
+    padded[d] = x->ty.dims[d] + w->lo[d] + w->hi[d];
+    pads |= w->lo[d] || w->hi[d];
+    if (w->size[d] < 1 || w->stride[d] < 1 || padded[d] < w->size[d])
+      return fail_ins(p, ins, "shape mismatch: window %lld (stride %lld) does not fit dimension %d of %lld", (long long)w->size[d],
+                      (long long)w->stride[d], d, (long long)padded[d]);
+    odim[d] = (padded[d] - w->size[d]) / w->stride[d] + 1;
+  }
+  if (npos > 256) return fail_ins(p, ins, "not supported yet: a window of %lld positions (at most 256)", (long long)npos);
+  ir_value *y = x;
+  if (pads) {
+    ir_attrs pa = {.pad_mode = IR_PAD_CONSTANT, .pad_value = iv};
+    for (int d = 0; d < r; d++) pa.pads[d] = w->lo[d], pa.pads[r + d] = w->hi[d];
+    if (!(y = emit(p, ins, IR_OP_PAD, &y, 1, &pa, "padded"))) return -1;
+  }
+  ir_value *acc = NULL;
+  for (int64_t k = 0; k < npos; k++) {
+    ir_attrs sa = {0};
+    int64_t rem = k;
+    for (int d = r - 1; d >= 0; d--) {
+      int64_t o = rem % w->size[d];
+      rem /= w->size[d];
+      sa.start[d] = o, sa.end[d] = o + (odim[d] - 1) * w->stride[d] + 1, sa.step[d] = w->stride[d];
+    }
+    char nm[32];
+    snprintf(nm, sizeof nm, "window%lld", (long long)k);
+    ir_value *sl = emit(p, ins, IR_OP_SLICE, &y, 1, &sa, nm);
+    if (!sl) return -1;
+    if (!acc) {
+      acc = sl;
+      continue;
+    }
+    ir_value *in[2] = {acc, sl};
+    snprintf(nm, sizeof nm, "fold%lld", (long long)k);
+    if (!(acc = emit(p, ins, ops[kind], in, 2, NULL, nm))) return -1;
+  }
+  if (iv != identity[kind]) {
+    ir_value *in[2] = {acc, init};
+    if (!(acc = emit(p, ins, ops[kind], in, 2, NULL, "init"))) return -1;
+  }
+  out->v = acc;
+  return 0;
+}
+
 // reduce-window as max or average pooling over two spatial dims.
 static int reduce_window(hp *p, const hinstr *ins, const frame *f, hval *out) {
   if (arity(p, ins, 2, 2)) return -1;
@@ -1387,9 +1444,7 @@ static int reduce_window(hp *p, const hinstr *ins, const frame *f, hval *out) {
     else other[nother++] = d;
   }
   bool maxk = kind == 1 && iv == -INFINITY, sumk = kind == 0 && iv == 0;
-  if (r != 4 || nsp > 2 || (!maxk && !sumk))
-    return fail_ins(p, ins, "not supported yet: only max (init -inf) or add (init 0) windows over at most two of four "
-                            "dimensions map to pools; others need an IR reduce_window op");
+  if (r != 4 || nsp > 2 || (!maxk && !sumk)) return window_by_slices(p, ins, x, init, kind, iv, &w, out);
   while (nsp < 2) { // a 1x1 window dim, taken from the others from the back
     sp[nsp++] = other[--nother];
     if (nsp == 2 && sp[0] > sp[1]) { int t = sp[0]; sp[0] = sp[1], sp[1] = t; }

@@ -169,7 +169,20 @@ typedef enum { VK_UNARY, VK_BINARY, VK_REDUCE, VK_REDUCE_COL, VK_TRANSPOSE, VK_R
   X(VOP_CMIN,    0x26, "cmin",     VK_REDUCE_COL, 1)     \
   X(VOP_TRANS,   0x28, "trans",    VK_TRANSPOSE, 2)      \
   X(VOP_REQUANT, 0x30, "requant",  VK_REQUANT,   2)      \
-  X(VOP_IADD,    0x31, "iadd",     VK_BINARY,    1)
+  X(VOP_IADD,    0x31, "iadd",     VK_BINARY,    1)      \
+  /* comparisons: 1.0 if true else 0.0 (IEEE: NaN unordered) */ \
+  X(VOP_CEQ,     0x18, "ceq",      VK_BINARY,    1)      \
+  X(VOP_CNE,     0x19, "cne",      VK_BINARY,    1)      \
+  X(VOP_CLT,     0x1a, "clt",      VK_BINARY,    1)      \
+  X(VOP_CLE,     0x1b, "cle",      VK_BINARY,    1)      \
+  X(VOP_CGT,     0x1c, "cgt",      VK_BINARY,    1)      \
+  X(VOP_CGE,     0x1d, "cge",      VK_BINARY,    1)      \
+  /* selection: src1 where src2 != 0 (mask) / == 0 (maskn), else -0.0, */ \
+  /* the identity of +, so where(c, a, b) = mask(a, c) + maskn(b, c) */ \
+  X(VOP_MASK,    0x1e, "mask",     VK_BINARY,    1)      \
+  X(VOP_MASKN,   0x1f, "maskn",    VK_BINARY,    1)      \
+  X(VOP_TRUNC,   0x0b, "trunc",    VK_UNARY,     1) /* round toward zero */ \
+  X(VOP_MOVU,    0x07, "movu",     VK_UNARY,     1) /* mov; i8 operands are u8 */
 
 typedef enum {
 #define X(e, f, n, k, c) e = f,

@@ -133,6 +133,18 @@ CLONES void num_vop(int op, float *out, const float *a, const float *b, size_t n
   case 0x15: for (size_t i = 0; i < n; i++) out[i] = 1.0f / sqrtf(a[i]); break; // rsqrt: two roundings
   case 0x16: for (size_t i = 0; i < n; i++) out[i] = sqrtf(a[i]); break;
   case 0x17: for (size_t i = 0; i < n; i++) out[i] = 1.0f / a[i]; break;
+  // comparisons (IEEE: every one but cne is false with a NaN operand)
+  case 0x18: for (size_t i = 0; i < n; i++) out[i] = a[i] == b[i] ? 1.0f : 0.0f; break;
+  case 0x19: for (size_t i = 0; i < n; i++) out[i] = a[i] != b[i] ? 1.0f : 0.0f; break;
+  case 0x1a: for (size_t i = 0; i < n; i++) out[i] = a[i] < b[i] ? 1.0f : 0.0f; break;
+  case 0x1b: for (size_t i = 0; i < n; i++) out[i] = a[i] <= b[i] ? 1.0f : 0.0f; break;
+  case 0x1c: for (size_t i = 0; i < n; i++) out[i] = a[i] > b[i] ? 1.0f : 0.0f; break;
+  case 0x1d: for (size_t i = 0; i < n; i++) out[i] = a[i] >= b[i] ? 1.0f : 0.0f; break;
+  // mask, maskn: -0.0 where not selected (x + -0.0 == x for every x)
+  case 0x1e: for (size_t i = 0; i < n; i++) out[i] = b[i] != 0.0f ? a[i] : -0.0f; break;
+  case 0x1f: for (size_t i = 0; i < n; i++) out[i] = b[i] == 0.0f ? a[i] : -0.0f; break;
+  case 0x0b: for (size_t i = 0; i < n; i++) out[i] = truncf(a[i]); break;
+  case 0x07: memmove(out, a, n * sizeof *out); break; // movu: the loads and stores differ
   default: memmove(out, a, n * sizeof *out); break; // not elementwise: never called so
   }
 }

@@ -346,6 +346,13 @@ void num_store(int dtype, void *p, float v) {
   }
 }
 
+uint8_t num_store_u8(float v) {
+  float r = round_even(v);
+  if (r != r || r <= 0.0f) return 0;
+  if (r >= 255.0f) return 255;
+  return (uint8_t)r;
+}
+
 static int64_t iload(const void *p, int dt, bool u8, size_t i) {
   if (dt == 3) return u8 ? (int64_t)((const uint8_t *)p)[i] : (int64_t)((const int8_t *)p)[i];
   int32_t v;

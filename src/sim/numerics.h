@@ -64,6 +64,9 @@ float num_recip(float x); // 1 / x, correctly rounded
 // saturate, NaN -> 0.
 float num_load(int dtype, const void *p);
 void num_store(int dtype, void *p, float v);
+// v.movu's store of an i8 operand as an unsigned byte: round to nearest
+// even, saturate to [0, 255], NaN -> 0.
+uint8_t num_store_u8(float v);
 
 // Requantisation int32 -> int8: round((x * mult) / 2^shift) with ties away
 // from zero, plus zp, saturated to [-128, 127]. shift in 0..63 (other values

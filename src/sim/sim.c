@@ -841,6 +841,15 @@ static void vpu_chunk(const vpu_job *j, uint64_t r, uint64_t c0, uint64_t n, flo
     num_vop_f32(j->op, (float *)(void *)dst, (const float *)(const void *)a, b, n);
     return;
   }
+  if (j->op == VOP_MOVU) { // i8 operands are unsigned bytes
+    if (j->dt1 == DT_I8)
+      for (uint64_t i = 0; i < n; i++) x[i] = (float)a[i];
+    else num_vload(j->dt1, x, a, n);
+    if (j->dt == DT_I8)
+      for (uint64_t i = 0; i < n; i++) dst[i] = num_store_u8(x[i]);
+    else num_vstore(j->dt, dst, x, n);
+    return;
+  }
   num_vload(j->dt1, x, a, n);
   const float *b = NULL;
   if (j->kind == VK_BINARY) {
