@@ -250,6 +250,84 @@ static void chain_test(const char *chip) {
   ir_graph_free(g);
 }
 
+// softmax(Q K^T op c) over the last axis, c a scalar constant (op: * or /);
+// keep: the scores are a graph output too, so nothing can be fused.
+static ir_graph *scores_graph(int64_t B, int64_t S, int64_t D, bool div, float c, bool keep, ir_node **mm) {
+  ir_graph *g = ir_graph_new("scores");
+  ir_type qt = ir_type_make(IR_DT_F32, 3, (int64_t[]){B, S, D}), kt = ir_type_make(IR_DT_F32, 3, (int64_t[]){B, D, S});
+  ir_type st = ir_type_make(IR_DT_F32, 0, NULL);
+  ir_value *in[2] = {ir_add_input(g, "q", &qt), ir_add_input(g, "kt", &kt)};
+  char err[CC_ERR_LEN];
+  *mm = ir_add_node(g, IR_OP_MATMUL, "qk", in, 2, 1, NULL);
+  CHECK(ir_infer_node(*mm, err, sizeof err) == 0, "%s", err);
+  float *cv = malloc(sizeof *cv); // the graph owns it
+  *cv = c;
+  ir_value *sc[2] = {(*mm)->out[0], ir_add_const(g, "c", &st, cv)};
+  ir_node *scale = ir_add_node(g, div ? IR_OP_DIV : IR_OP_MUL, "scale", sc, 2, 1, NULL);
+  CHECK(ir_infer_node(scale, err, sizeof err) == 0, "%s", err);
+  ir_node *sm = ir_add_node(g, IR_OP_SOFTMAX, "softmax", scale->out, 1, 1, NULL);
+  sm->a.axis = 2;
+  CHECK(ir_infer_node(sm, err, sizeof err) == 0, "%s", err);
+  ir_add_output(g, sm->out[0]);
+  if (keep) ir_add_output(g, (*mm)->out[0]);
+  CHECK(cc_optimize(g, &(cc_options){0}, err, sizeof err) == 0, "optimize: %s", err);
+  return g;
+}
+
+// Attention's scale and softmax fused into the Q K^T matmul's epilogue
+// (passes.c, lower_mxu.c) give exactly the bits of the unfused graph: on the
+// output tile when a row fits one n-tile, in HBM after the matmul when it
+// spans several (tiny's 8 columns); and the softmax's values.
+static void attention_fusion_test(const char *chip, int prec, int64_t B, int64_t S, int64_t D, bool div) {
+  float c = div ? 3.0f : 0.125f; // 1/3 is inexact: Div must stay a division
+  ir_node *fm, *um;
+  ir_graph *fused = scores_graph(B, S, D, div, c, false, &fm), *plain = scores_graph(B, S, D, div, c, true, &um);
+  char what[160], err[CC_ERR_LEN];
+  snprintf(what, sizeof what, "%s %s scores [%lld,%lld,%lld] %s", chip, prec ? "highest" : "default", (long long)B,
+           (long long)S, (long long)D, div ? "div" : "mul");
+  int nmm = 0;
+  for (int i = 0; i < fused->nnodes; i++) {
+    const ir_node *n = fused->nodes[i];
+    nmm += n->op == IR_OP_MATMUL && n->a.act == IR_ACT_SOFTMAX && n->a.pscale_on && n->a.pscale_div == div;
+  }
+  CHECK(fused->nnodes == 1 && nmm == 1, "%s: not fused into one matmul (%d nodes)", what, fused->nnodes);
+  CHECK(plain->nnodes == 3, "%s: the graph with the scores as output was fused (%d nodes)", what, plain->nnodes);
+  float *q = rand_array(B * S * D), *k = rand_array(B * D * S);
+  for (int64_t i = 0; i < B * S * D; i++) q[i] *= 4; // scores of a few units: softmax far from uniform
+  float *inputs[2] = {q, k};
+  uint64_t cf, cu;
+  float *yf = compile_and_run(fused, chip, prec, inputs, 2, &cf, err, sizeof err);
+  CHECK(yf != NULL, "%s fused: %s", what, err);
+  float *yu = compile_and_run(plain, chip, prec, inputs, 2, &cu, err, sizeof err);
+  CHECK(yu != NULL, "%s unfused: %s", what, err);
+  if (yf && yu) {
+    int64_t n = B * S * S, bad = 0;
+    for (int64_t i = 0; i < n; i++) bad += memcmp(&yf[i], &yu[i], 4) != 0;
+    CHECK(bad == 0, "%s: %lld of %lld values differ from the unfused graph's", what, (long long)bad, (long long)n);
+    double *want = malloc((size_t)n * sizeof *want);
+    for (int64_t b = 0; b < B; b++)
+      for (int64_t i = 0; i < S; i++) {
+        double *row = want + (b * S + i) * S, mx = -INFINITY, sum = 0;
+        for (int64_t j = 0; j < S; j++) {
+          double acc = 0;
+          for (int64_t d = 0; d < D; d++) {
+            float x = q[(b * S + i) * D + d], w = k[(b * D + d) * S + j];
+            if (!prec) x = b16(x), w = b16(w);
+            acc += (double)x * w;
+          }
+          row[j] = div ? acc / c : acc * c;
+          mx = row[j] > mx ? row[j] : mx;
+        }
+        for (int64_t j = 0; j < S; j++) sum += row[j] = exp(row[j] - mx);
+        for (int64_t j = 0; j < S; j++) row[j] /= sum;
+      }
+    check_close(yf, want, n, 1e-5, what);
+    free(want);
+  }
+  free(yf), free(yu), free(q), free(k);
+  ir_graph_free(fused), ir_graph_free(plain);
+}
+
 static void error_tests(void) {
   // An output row wider than the accumulators hold: a clear compile error.
   ir_graph *g = ir_graph_new("wide");
@@ -309,6 +387,11 @@ int main(void) {
   matmul_test("tiny", 1, 2, (int64_t[]){2, 300}, 2, (int64_t[]){300, 20}, true, false);
   chain_test("tpu-v4");
   chain_test("tiny");
+  attention_fusion_test("tpu-v4", 0, 2, 50, 32, true);
+  attention_fusion_test("tpu-v4", 1, 3, 128, 16, false);
+  attention_fusion_test("tpu-v4", 0, 1, 300, 24, false); // rows of 300: over HBM
+  attention_fusion_test("tiny", 0, 2, 6, 5, true);
+  attention_fusion_test("tiny", 1, 2, 20, 12, true);     // rows of 20 > 8 columns: over HBM
   error_tests();
   return test_done("test_lower_mxu");
 }

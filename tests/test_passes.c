@@ -184,6 +184,8 @@ static double act(const ir_node *n, double x) {
 
 // Epilogue of conv/gemm/matmul at flat output index o, channel c.
 static double epilogue(const ir_node *n, double *const *in, int np, int64_t o, int64_t c, double acc) {
+  if (n->a.pscale_on)
+    acc = n->a.pscale_div ? acc / n->a.pscale : acc * n->a.pscale;
   if (np >= 3 && n->op != IR_OP_GEMM)
     acc += in[2][c];
   if (n->a.residual)
@@ -367,7 +369,18 @@ static bool ref_node(const ir_node *n, double *const *in, double *y) {
     return true;
   }
   case IR_OP_MAXPOOL: case IR_OP_AVGPOOL: case IR_OP_GLOBAL_AVGPOOL: ref_pool(n, in, y); return true;
-  case IR_OP_MATMUL: ref_matmul(n, in, y); return true;
+  case IR_OP_MATMUL:
+    ref_matmul(n, in, y);
+    if (n->a.act == IR_ACT_SOFTMAX) { // over the last axis, after the rest of the epilogue
+      int64_t len = yt->dims[yt->rank - 1];
+      for (int64_t r = 0; len && r < N / len; r++) {
+        double mx = -INFINITY, sum = 0, *row = y + r * len;
+        for (int64_t k = 0; k < len; k++) mx = row[k] > mx ? row[k] : mx;
+        for (int64_t k = 0; k < len; k++) sum += row[k] = exp(row[k] - mx);
+        for (int64_t k = 0; k < len; k++) row[k] /= sum;
+      }
+    }
+    return true;
   case IR_OP_GEMM: ref_gemm(n, in, y); return true;
   case IR_OP_BATCHNORM: {
     int64_t C = yt->dims[1], inner = N / (yt->dims[0] * C);

@@ -66,7 +66,7 @@ static void layer_label(const ir_node *n, char *name, size_t nl, char *op, size_
   else snprintf(name, nl, "%s_%d", ir_ops[n->op].name, n->id);
   const char *bias = "";
   if (is_mxu(n) && n->nin - (n->a.residual ? 1 : 0) >= 3) bias = "+bias";
-  snprintf(op, ol, "%s%s%s%s%s", ir_ops[n->op].name, bias, n->a.residual ? "+add" : "",
+  snprintf(op, ol, "%s%s%s%s%s%s", ir_ops[n->op].name, n->a.pscale_on ? "+scale" : "", bias, n->a.residual ? "+add" : "",
            n->a.act != IR_ACT_NONE ? "+" : "", n->a.act != IR_ACT_NONE ? ir_act_names[n->a.act] : "");
 }
 

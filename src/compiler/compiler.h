@@ -59,7 +59,8 @@ int cc_unroll_rnn(ir_graph *g, char *err, size_t errlen);
 // one-hot matrix (compare against an iota) times the data on the MXU.
 int cc_lower_gather(ir_graph *g, char *err, size_t errlen);
 // Bias, residual add and relu/clip folded into the epilogue of conv, gemm and
-// matmul (ir_attrs.act, ir_attrs.residual).
+// matmul, and a softmax over the last axis into a matmul's (ir_attrs.act,
+// ir_attrs.residual).
 int cc_fuse_epilogues(ir_graph *g, char *err, size_t errlen);
 // layout.c: conv and pools channels last (ir_attrs.nhwc), with the
 // transposes that implies sunk through elementwise ops and cancelled in pairs.
@@ -247,6 +248,9 @@ int cc_lower_mxu(cc_lower_ctx *c, char *err, size_t errlen);  // lower_mxu.c
 // into c->weights[node id], before any code is emitted. Returns 0 or -1.
 int cc_mxu_prepare(cc_lower_ctx *c, char *err, size_t errlen);
 int cc_lower_vpu(cc_lower_ctx *c, char *err, size_t errlen);  // lower_vpu.c
+// The softmax epilogue of a matmul whose rows span several n-tiles: over the
+// last axis of v (f32, in HBM) in place, after a barrier (lower_vpu.c).
+int cc_lower_softmax_inplace(cc_lower_ctx *c, const ir_value *v, char *err, size_t errlen);
 // quantize_linear, dequantize_linear on the vector unit (lower_q8.c)
 int cc_lower_q8(cc_lower_ctx *c, char *err, size_t errlen);
 int cc_lower_move(cc_lower_ctx *c, char *err, size_t errlen); // lower_move.c

@@ -43,6 +43,8 @@ typedef struct {
   bool has_res;
   ir_act act;
   float lo, hi;
+  bool pscale_on, pscale_div;       // the product times (divided by) pscale first
+  float pscale;
 
   int64_t G, nblocks;               // groups per block (the last may have fewer), blocks
 
@@ -178,6 +180,8 @@ typedef struct {
   int64_t panel_cols;
   uint64_t wpanel[2][3];
   uint64_t w_vmem, bias_vmem, clip_vmem, zero_vmem, wstage, scale_vmem, qinv_vmem;
+  uint64_t rowstat_vmem; // softmax epilogue: one f32 per row of an output tile
+  uint64_t pscale_vmem;  // the product's scale
   uint64_t wslot[WSLOTS][3];
   uint64_t stage[2], slab[RING_MAX][3], a[RING_MAX][3], out[OUT_MAX];
   uint64_t acc[MXU_MAX][NACC];
@@ -192,6 +196,10 @@ static uint64_t weight_bytes(const job *j) {
 }
 
 // VMEM bytes the plan needs.
+// A softmax epilogue runs on the output tile when the tile holds whole rows
+// (one n-tile); otherwise over the finished output in HBM (softmax_after).
+static bool softmax_in_tile(const job *j) { return j->act == IR_ACT_SOFTMAX && j->nblocks == 1 && j->M <= j->C; }
+
 static uint64_t plan_bytes(const job *j, const plan *p) {
   uint64_t P = (uint64_t)j->parts, t = 0;
   uint64_t slab = j->flat ? 0 : (uint64_t)(p->slab_rows * p->slab_cols * j->Cin) * j->es;
@@ -205,6 +213,8 @@ static uint64_t plan_bytes(const job *j, const plan *p) {
   else if (!p->w_resident) t += WSLOTS * P * a64((uint64_t)j->R * (uint64_t)j->C * j->es);
   if (j->w_runtime) t += a64((uint64_t)p->wstage_rows * (uint64_t)j->M * 4);
   if (j->q8) t += 2 * a64((uint64_t)j->M * 4) + 128;
+  if (softmax_in_tile(j)) t += a64((uint64_t)p->mrows * 4);
+  if (j->pscale_on) t += 64;
   t += a64((uint64_t)j->M * 4) + 64 + a64((uint64_t)p->slab_cols * (uint64_t)j->Cin * j->es);
   return t + 64 * 8;
 }
@@ -299,6 +309,8 @@ static int make_plan(job *j, plan *p, char *err, size_t errlen) {
   if (j->w_runtime) p->wstage = cc_vmem_alloc(e, (uint64_t)(p->wstage_rows * j->M) * 4, "weight staging");
   p->bias_vmem = cc_vmem_alloc(e, (uint64_t)j->M * 4, "bias");
   p->clip_vmem = cc_vmem_alloc(e, 8, "clip bounds");
+  if (j->pscale_on) p->pscale_vmem = cc_vmem_alloc(e, 4, "the product's scale");
+  if (softmax_in_tile(j)) p->rowstat_vmem = cc_vmem_alloc(e, (uint64_t)p->mrows * 4, "softmax row statistics");
   if (j->qint) {
     j->addv_vmem = cc_vmem_alloc(e, (uint64_t)j->M * 4, "zero-point sums");
     j->yzp_vmem = cc_vmem_alloc(e, 4, "the output zero point");
@@ -615,6 +627,10 @@ static void epilogue(const job *j, const plan *p, const mtile *tp, uint64_t acc,
                    .src2_colstep = 1};
     cc_vpu(j->e, VOP_MUL, DT_F32, acc, DT_I32, acc, DT_F32, j->scale_vmem + (uint64_t)ch * 4, &q);
   }
+  if (j->pscale_on) { // as the scalar Mul or Div the fusion took in would round
+    cc_vblock s = {.rows = rows, .cols = cols, .dst_stride = accs, .src1_stride = accs};
+    cc_vpu(j->e, j->pscale_div ? VOP_DIV : VOP_MUL, DT_F32, acc, DT_F32, acc, DT_F32, p->pscale_vmem, &s);
+  }
   if (j->has_res) {
     cc_dma_nd(j->e, SPACE_LOCAL, out, SPACE_HBM, j->res_addr + hbm_off, 4, 2, cnt, hs, vs);
     if (j->has_bias) { // (acc + bias) + residual, the order ONNX Runtime rounds in
@@ -642,6 +658,19 @@ static void epilogue(const job *j, const plan *p, const mtile *tp, uint64_t acc,
     c.src2_stride = 0, c.src2_colstep = 0;
     if (j->lo > -INFINITY) cc_vpu(j->e, VOP_MAX, DT_F32, out, DT_F32, out, DT_F32, p->clip_vmem, &c);
     if (j->hi < INFINITY) cc_vpu(j->e, VOP_MIN, DT_F32, out, DT_F32, out, DT_F32, p->clip_vmem + 4, &c);
+  } else if (softmax_in_tile(j)) { // lower_vpu.c's softmax steps, with the same blocks
+    uint64_t r = p->rowstat_vmem;
+    int64_t rs = rows == 1 ? 0 : outs, r4 = rows == 1 ? 0 : 4;
+    cc_vblock red = {.rows = rows, .cols = cols, .dst_stride = r4, .src1_stride = rs, .src2_colstep = 1};
+    cc_vblock bcast = {.rows = rows, .cols = cols, .dst_stride = rs, .src1_stride = rs, .src2_stride = r4};
+    cc_vblock each = {.rows = rows, .cols = cols, .dst_stride = rs, .src1_stride = rs, .src2_colstep = 1};
+    cc_vblock stat = {.rows = 1, .cols = rows, .src2_colstep = 1};
+    cc_vpu(j->e, VOP_RMAX, DT_F32, r, DT_F32, out, DT_F32, 0, &red);
+    cc_vpu(j->e, VOP_SUB, DT_F32, out, DT_F32, out, DT_F32, r, &bcast);
+    cc_vpu(j->e, VOP_EXP, DT_F32, out, DT_F32, out, DT_F32, 0, &each);
+    cc_vpu(j->e, VOP_RSUM, DT_F32, r, DT_F32, out, DT_F32, 0, &red);
+    cc_vpu(j->e, VOP_RECIP, DT_F32, r, DT_F32, r, DT_F32, 0, &stat);
+    cc_vpu(j->e, VOP_MUL, DT_F32, out, DT_F32, out, DT_F32, r, &bcast);
   }
   cc_dma_nd(j->e, SPACE_HBM, j->y_addr + hbm_off, SPACE_LOCAL, out, 4, 2, cnt, vs, hs);
 }
@@ -685,6 +714,7 @@ static int run_job(job *j, plan *p) {
     float b[2] = {j->lo, j->hi};
     cc_copy(e, SPACE_LOCAL, p->clip_vmem, SPACE_HBM, cc_hbm_const(e, b, sizeof b), 8);
   }
+  if (j->pscale_on) cc_copy(e, SPACE_LOCAL, p->pscale_vmem, SPACE_HBM, cc_hbm_const(e, &j->pscale, 4), 4);
   if (!j->flat) { // a zero row for padding: an all-zero constant
     uint64_t bytes = (uint64_t)(p->slab_cols * j->Cin) * j->es;
     void *z = calloc(1, bytes);
@@ -784,6 +814,7 @@ static void job_init(job *j, cc_lower_ctx *c) {
   }
   j->act = n->a.act;
   j->lo = (float)n->a.lo, j->hi = (float)n->a.hi;
+  j->pscale_on = n->a.pscale_on, j->pscale_div = n->a.pscale_div, j->pscale = n->a.pscale;
   j->has_res = n->a.residual;
   if (j->has_res) j->res_addr = cc_addr(c, n->in[n->nin - 1]);
   j->y_addr = cc_addr(c, n->out[0]);
@@ -1091,6 +1122,12 @@ static int lower_conv(cc_lower_ctx *c, char *err, size_t errlen) {
   return 0;
 }
 
+// A softmax epilogue the output tiles could not hold: over the output in HBM.
+static int softmax_after(cc_lower_ctx *c, const job *j, char *err, size_t errlen) {
+  if (j->act != IR_ACT_SOFTMAX || softmax_in_tile(j)) return 0;
+  return cc_lower_softmax_inplace(c, c->n->out[0], err, errlen);
+}
+
 static int lower_matmul(cc_lower_ctx *c, char *err, size_t errlen) {
   const ir_node *n = c->n;
   const ir_value *a = n->in[0], *b = n->in[1];
@@ -1116,7 +1153,8 @@ static int lower_matmul(cc_lower_ctx *c, char *err, size_t errlen) {
     cc_layer_add_macs(c->e, (uint64_t)(j.OW * K * Nn));
     plan p;
     if (make_plan(&j, &p, err, errlen)) return -1;
-    return run_job(&j, &p) ? cc_emit_failed(c->e, err, errlen) : 0;
+    if (run_job(&j, &p)) return cc_emit_failed(c->e, err, errlen);
+    return softmax_after(c, &j, err, errlen);
   }
   // B computed at run time (or batched): one job per batch matrix.
   if (j.q8) return ir_fail(err, errlen, "int8 needs a constant right operand");
@@ -1158,7 +1196,7 @@ static int lower_matmul(cc_lower_ctx *c, char *err, size_t errlen) {
     if (j.has_res) j.res_addr = r0 + (uint64_t)(bi * Mr * Nn) * 4;
     if (run_job(&j, &p)) return cc_emit_failed(c->e, err, errlen);
   }
-  return 0;
+  return softmax_after(c, &j, err, errlen);
 }
 
 // ---------------------------------------------------------------- ONNX integer ops

@@ -66,6 +66,8 @@ static int lw_finish(lw *L, char *err, size_t errlen) {
   return -1;
 }
 
+static void step_boundary(lw *L);
+
 static uint64_t vm_alloc(lw *L, uint64_t bytes, const char *what) {
   return cc_vmem_alloc(L->e, bytes ? bytes : F4, what);
 }
@@ -520,20 +522,18 @@ static int lower_unary(lw *L) {
 // rmax/rsum. Along another axis: each [L, inner] block of an outer index is
 // reduced over its rows with cmax/csum, so nothing is transposed.
 
-static int lower_softmax(lw *L) {
+// softmax (log_softmax with lg) of the f32 tensor of type t at x along axis, into y (x
+// itself is fine: tiles are loaded before the one before them is stored).
+static int softmax_along(lw *L, const ir_type *t, int axis, uint64_t x, uint64_t y, bool lg) {
   cc_emit *e = L->e;
-  const ir_type *t = &L->n->in[0]->ty;
-  int axis = L->n->a.axis;
   int64_t outer = 1, len = t->dims[axis], inner = 1;
   for (int i = 0; i < axis; i++) outer *= t->dims[i];
   for (int i = axis + 1; i < t->rank; i++) inner *= t->dims[i];
-  uint64_t x = cc_addr(L->c, L->n->in[0]), y = cc_addr(L->c, L->n->out[0]);
   if (outer * len * inner == 0) return 0;
   uint64_t avail = cc_vmem_free_bytes(e), slack = 4 * 64, cap = tile_cap(L, (uint64_t)(outer * len * inner) * F4);
   uint64_t xb[2], rb[2], tb[2] = {0, 0};
   // log_softmax: (x - max) - log(sum(exp(x - max))), the exponentials in a
   // second buffer so that x - max stays.
-  bool lg = L->n->op == IR_OP_LOG_SOFTMAX;
 
   if (inner == 1) {
     uint64_t per = (uint64_t)len * F4 * (lg ? 2 : 1) + F4;
@@ -633,6 +633,21 @@ static int lower_softmax(lw *L) {
     }
   }
   return 0;
+}
+
+static int lower_softmax(lw *L) {
+  const ir_node *n = L->n;
+  return softmax_along(L, &n->in[0]->ty, n->a.axis, cc_addr(L->c, n->in[0]), cc_addr(L->c, n->out[0]),
+                       n->op == IR_OP_LOG_SOFTMAX);
+}
+
+int cc_lower_softmax_inplace(cc_lower_ctx *c, const ir_value *v, char *err, size_t errlen) {
+  lw L;
+  lw_init(&L, c);
+  step_boundary(&L);
+  uint64_t a = cc_addr(c, v);
+  softmax_along(&L, &v->ty, v->ty.rank - 1, a, a, false);
+  return lw_finish(&L, err, errlen);
 }
 
 // ---------------------------------------------------------------- reductions, layernorm

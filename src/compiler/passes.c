@@ -430,7 +430,7 @@ static bool as_bias(const ir_node *n, const ir_value *c, double *v) {
   return true;
 }
 
-// One fusion into n's epilogue, in the order act(product + bias + residual):
+// One fusion into n's epilogue, in the order act(product * scale + bias + residual):
 // returns n, or the node that replaced it, with *changed; NULL on error.
 static ir_node *fuse_once(ir_graph *g, ir_node *n, bool *changed, char *err, size_t errlen) {
   *changed = false;
@@ -448,9 +448,30 @@ static ir_node *fuse_once(ir_graph *g, ir_node *n, bool *changed, char *err, siz
     *changed = true;
     return n;
   }
+  // Attention's softmax(Q K^T + mask) in the matmul's epilogue: the scores
+  // never go to HBM and back (lower_mxu.c).
+  if (u->op == IR_OP_SOFTMAX && n->op == IR_OP_MATMUL && y->ty.dtype == IR_DT_F32 && y->ty.rank >= 1 &&
+      u->a.axis == y->ty.rank - 1) {
+    n->a.act = IR_ACT_SOFTMAX;
+    ir_remove_node(g, u);
+    take_output(n, z);
+    *changed = true;
+    return n;
+  }
+  ir_value *other = u->nin == 2 ? u->in[1 - y->uses[0].slot] : NULL;
+  // A scalar constant scale straight after the product (before any bias).
+  if ((u->op == IR_OP_MUL || (u->op == IR_OP_DIV && y->uses[0].slot == 0)) && n->op == IR_OP_MATMUL &&
+      y->ty.dtype == IR_DT_F32 && !n->a.pscale_on && plain_inputs(n) == 2 && !n->a.residual && other->data &&
+      other->ty.dtype == IR_DT_F32 && ir_nelems(&other->ty) == 1 && ir_type_eq(&z->ty, &y->ty)) {
+    n->a.pscale_on = true, n->a.pscale_div = u->op == IR_OP_DIV;
+    n->a.pscale = (float)ir_get_float(other->data, IR_DT_F32, 0);
+    ir_remove_node(g, u);
+    take_output(n, z);
+    *changed = true;
+    return n;
+  }
   if (u->op != IR_OP_ADD)
     return n;
-  ir_value *other = u->in[1 - y->uses[0].slot];
   int np = plain_inputs(n);
   ir_value *in[4];
   memcpy(in, n->in, (size_t)n->nin * sizeof *in);

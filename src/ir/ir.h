@@ -119,8 +119,9 @@ enum {
 };
 
 // Activations a matmul or conv epilogue applies (compiler/passes.c fuses them).
-typedef enum { IR_ACT_NONE, IR_ACT_RELU, IR_ACT_CLIP } ir_act;
-extern const char *const ir_act_names[3];
+// softmax: over the last axis of a matmul's f32 output (attention's scores).
+typedef enum { IR_ACT_NONE, IR_ACT_RELU, IR_ACT_CLIP, IR_ACT_SOFTMAX } ir_act;
+extern const char *const ir_act_names[4];
 
 #define IR_OPS(X) \
   /*  enum                     name                 in max      out max      rule         fold       attrs */ \
@@ -324,8 +325,12 @@ typedef struct {
   // conv, gemm, matmul (IR_A_EPILOGUE): out = act(product + bias + residual).
   // With residual set, the last input is the residual, of the output's type.
   // Clip's bounds are lo, hi. Frontends leave act NONE and residual false.
+  // matmul: the product is first multiplied (pscale_div: divided) by pscale
+  // when pscale_on, as a scalar Mul/Div would (attention's 1/sqrt(d)).
   ir_act act;
   bool residual;
+  bool pscale_on, pscale_div;
+  float pscale;
   // conv, matmul: 0, or the scale of the int8 input after post-training
   // quantisation (cc_quantize; docs/compiler.md, "Quantisation"): the MXU
   // then multiplies int8 input and weights into int32.

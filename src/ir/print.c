@@ -63,7 +63,7 @@ static void print_attrs(FILE *f, const ir_node *n) {
   unsigned m = ir_ops[n->op].attrs;
   const ir_attrs *a = &n->a;
   // Layout and epilogue flags show only when set: a plain matmul has no braces.
-  bool nhwc = m & IR_A_LAYOUT && a->nhwc, epi = m & IR_A_EPILOGUE && (a->act != IR_ACT_NONE || a->residual);
+  bool nhwc = m & IR_A_LAYOUT && a->nhwc, epi = m & IR_A_EPILOGUE && (a->act != IR_ACT_NONE || a->residual || a->pscale_on);
   if (!(m & ~(unsigned)(IR_A_LAYOUT | IR_A_EPILOGUE)) && !nhwc && !epi)
     return;
   int ns = n->nin ? n->in[0]->ty.rank - 2 : 0, rank = n->nin ? n->in[0]->ty.rank : 0;
@@ -189,10 +189,12 @@ static void print_attrs(FILE *f, const ir_node *n) {
   }
   if (nhwc)
     fputs(" nhwc", f);
+  if (m & IR_A_EPILOGUE && a->pscale_on)
+    fprintf(f, " %s=%.9g", a->pscale_div ? "pdiv" : "pmul", a->pscale);
   if (epi && a->act == IR_ACT_CLIP)
     fprintf(f, " act=clip[%.9g,%.9g]", a->lo, a->hi);
   else if (epi && a->act != IR_ACT_NONE)
-    fprintf(f, " act=%s", a->act <= IR_ACT_CLIP ? ir_act_names[a->act] : "?");
+    fprintf(f, " act=%s", a->act <= IR_ACT_SOFTMAX ? ir_act_names[a->act] : "?");
   if (epi && a->residual)
     fputs(" residual", f);
   fputs(" }", f);

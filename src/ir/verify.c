@@ -170,7 +170,7 @@ static int check_nodes(ctx *c) {
       rc = fail(c, "%s: nhwc is set, but %s has no layout", where, ir_ops[n->op].name);
       break;
     }
-    if ((n->a.act != IR_ACT_NONE || n->a.residual) && !(m & IR_A_EPILOGUE)) {
+    if ((n->a.act != IR_ACT_NONE || n->a.residual || n->a.pscale_on) && !(m & IR_A_EPILOGUE)) {
       rc = fail(c, "%s: an epilogue (activation or residual) is set, but %s has none", where, ir_ops[n->op].name);
       break;
     }
