@@ -695,6 +695,50 @@ static void typed_tests(const char *chip) {
   }
 }
 
+// Resize (resize.c): nearest upsampling of NCHW data along H and W at
+// default precision copies values bit for bit; linear along the last axis
+// with half_pixel gives the reference's weights (0.25/0.75, edges clamped).
+static void resize_tests(const char *chip) {
+  {
+    tcase t = {.g = ir_graph_new("resize_nearest")};
+    ir_value *x = tin(&t, "x", ty(4, (int64_t[]){1, 2, 3, 4}), 1000.0f);
+    ir_node *rn = tnode(&t, IR_OP_RESIZE, &x, 1, 1);
+    rn->a = (ir_attrs){.resize_mode = IR_RESIZE_NEAREST, .coord_mode = IR_COORD_ASYMMETRIC,
+                       .nearest_mode = IR_NEAREST_FLOOR, .ndims = 4, .dims = {1, 2, 6, 8}, .scales = {1, 1, 2, 2}};
+    float xv[24];
+    memcpy(xv, t.in[0], sizeof xv);
+    if (tfinish(&t, rn, true)) {
+      float **o = tcompile_run(&t, chip, "resize nearest");
+      float want[96];
+      for (int c = 0; c < 2; c++)
+        for (int h = 0; h < 6; h++)
+          for (int w = 0; w < 8; w++) want[(c * 6 + h) * 8 + w] = xv[(c * 3 + h / 2) * 4 + w / 2];
+      if (o) check_bits(o[0], want, 96, "resize nearest", chip);
+      tfree(&t, o);
+    } else tfree(&t, NULL);
+  }
+  {
+    tcase t = {.g = ir_graph_new("resize_linear")};
+    ir_value *x = tin(&t, "x", ty(2, (int64_t[]){3, 2}), 10.0f);
+    ir_node *rn = tnode(&t, IR_OP_RESIZE, &x, 1, 1);
+    rn->a = (ir_attrs){.resize_mode = IR_RESIZE_LINEAR, .coord_mode = IR_COORD_HALF_PIXEL, .ndims = 2,
+                       .dims = {3, 4}, .scales = {1, 2}};
+    float xv[6];
+    memcpy(xv, t.in[0], sizeof xv);
+    if (tfinish(&t, rn, true)) {
+      float **o = tcompile_run(&t, chip, "resize linear");
+      bool ok = o != NULL;
+      for (int r = 0; ok && r < 3; r++) {
+        float a = xv[2 * r], b = xv[2 * r + 1];
+        float want[4] = {a, 0.75f * a + 0.25f * b, 0.25f * a + 0.75f * b, b};
+        for (int k = 0; k < 4; k++) ok = ok && fabsf(o[0][4 * r + k] - want[k]) <= 2e-2f * (fabsf(want[k]) + 1);
+      }
+      CHECK(ok, "resize linear on %s: wrong values", chip);
+      tfree(&t, o);
+    } else tfree(&t, NULL);
+  }
+}
+
 // ---------------------------------------------------------------- refusals
 
 static void support_tests(void) {
@@ -755,6 +799,7 @@ int main(void) {
   for (int ci = 0; ci < 2; ci++) {
     const char *c = chips[ci];
     typed_tests(c);
+    resize_tests(c);
     // Broadcasting: NCHW bias, NHWC bias, scalars, both ways, long rows.
     ir_op bops[4] = {IR_OP_ADD, IR_OP_SUB, IR_OP_MUL, IR_OP_DIV};
     for (int i = 0; i < 4; i++) {

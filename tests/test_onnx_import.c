@@ -337,6 +337,12 @@ static void test_forms(void) {
 static void test_form_attrs(void) {
   ir_graph *g;
   const ir_node *n;
+  // If with a constant condition: the taken (else) branch inlined, reading the outer x.
+  if ((g = load("if_const")) && (n = prod(g, "y")))
+    CHECK(n->op == IR_OP_IDENTITY && n->in[0]->producer && n->in[0]->producer->op == IR_OP_NEG &&
+              n->in[0]->producer->in[0] == val(g, "x"),
+          "if_const: y is not identity(neg(x))");
+  ir_graph_free(g);
   if ((g = load("clip_v7")) && (n = prod(g, "y")))
     CHECK(n->a.lo == -1 && n->a.hi == 2, "clip_v7 %g %g", n->a.lo, n->a.hi);
   ir_graph_free(g);
@@ -476,6 +482,7 @@ static void test_errors(void) {
   EXPECT_ERROR("err_gather", "node 0 (Gather, opset 13): index 5 out of range");
   EXPECT_ERROR("err_reshape", "cannot infer the -1");
   EXPECT_ERROR("err_string", "input 'x'", "STRING");
+  EXPECT_ERROR("err_if_runtime", "(If, opset 13)", "input 0 'c' (cond) must be a constant", "graph input");
 }
 
 // Files that are not models, or are cut short: an error each, never a crash.

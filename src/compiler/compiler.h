@@ -58,6 +58,9 @@ int cc_unroll_rnn(ir_graph *g, char *err, size_t errlen);
 // gather.c: gather with indices known only at run time rewritten as a
 // one-hot matrix (compare against an iota) times the data on the MXU.
 int cc_lower_gather(ir_graph *g, char *err, size_t errlen);
+// resize.c: resize (nearest, linear, cubic) as one matmul per resized axis
+// against a constant interpolation matrix.
+int cc_lower_resize(ir_graph *g, char *err, size_t errlen);
 // Bias, residual add and relu/clip folded into the epilogue of conv, gemm and
 // matmul, and a softmax over the last axis into a matmul's (ir_attrs.act,
 // ir_attrs.residual).

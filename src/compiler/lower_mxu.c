@@ -765,9 +765,19 @@ static bool one_hot_a(const ir_node *n) {
   return n && n->op == IR_OP_MATMUL && p && p->op == IR_OP_CAST && p->in[0]->ty.dtype == IR_DT_BOOL;
 }
 
+// A matmul whose B is a constant of zeros and ones (nearest resize, resize.c)
+// selects values too.
+static bool selection_b(const ir_node *n) {
+  if (!n || n->op != IR_OP_MATMUL || n->nin < 2 || !n->in[1]->data || n->in[1]->ty.dtype != IR_DT_F32) return false;
+  const float *w = n->in[1]->data;
+  for (int64_t i = 0, k = ir_nelems(&n->in[1]->ty); i < k; i++)
+    if (w[i] != 0.0f && w[i] != 1.0f) return false;
+  return true;
+}
+
 static void set_precision(job *j, const cc_options *opt, const ir_node *n) {
   static const int hi_a[6] = {2, 1, 0, 1, 0, 0}, hi_b[6] = {0, 1, 2, 0, 1, 0}; // small terms first
-  if ((opt && opt->precision == CC_PRECISION_HIGHEST) || one_hot_a(n)) {
+  if ((opt && opt->precision == CC_PRECISION_HIGHEST) || one_hot_a(n) || selection_b(n)) {
     j->parts = 3, j->npairs = 6;
     for (int i = 0; i < 6; i++) j->pair_a[i] = hi_a[i], j->pair_b[i] = hi_b[i];
   } else {

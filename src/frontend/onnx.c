@@ -994,6 +994,62 @@ static int imp_pad(imp *m, const onnx_op *op) {
   return emit(m, op->op, &x, 1, &a);
 }
 
+static int import_node(imp *m);
+
+// If with a condition known at compile time: the taken branch's nodes are
+// imported in place (they may read the outer graph's values), and each of
+// its outputs becomes the If's output through an identity.
+static int imp_if(imp *m, const onnx_op *op) {
+  (void)op;
+  ir_value *c;
+  if (arity(m, 1, 1, 1, 64) || inputs(m, &c, 1))
+    return -1;
+  if (!c->data)
+    return not_constant(m, 0, "cond", c);
+  if (ir_nelems(&c->ty) != 1)
+    return fail(m, "cond has %lld elements; one expected", (long long)ir_nelems(&c->ty));
+  bool take = ir_get_float(c->data, c->ty.dtype, 0) != 0;
+  const char *which = take ? "then_branch" : "else_branch";
+  const attr_proto *br = attr(m, which);
+  if (!br)
+    return fail(m, "no %s", which);
+  if (attr_is(m, br, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH, "a graph") || !br->g)
+    return br->g ? -1 : fail(m, "%s has no graph", which);
+  const Onnx__GraphProto *sg = br->g;
+  if (sg->n_output != m->p->n_output)
+    return fail(m, "%s has %zu outputs, the If %zu", which, sg->n_output, m->p->n_output);
+  for (size_t i = 0; i < sg->n_initializer; i++) {
+    tensor_proto *t = sg->initializer[i];
+    if (!t || !t->name || !t->name[0])
+      return fail(m, "%s: initializer %zu has no name", which, i);
+    if (!tensor_const(m, t, t->name, "a branch initializer"))
+      return -1;
+  }
+  const node_proto *outer = m->p;
+  for (size_t i = 0; i < sg->n_node; i++) {
+    if (!sg->node[i])
+      return fail(m, "%s: node %zu is empty", which, i);
+    m->p = sg->node[i];
+    int rc = import_node(m);
+    m->p = outer;
+    if (rc)
+      return -1;
+  }
+  for (size_t k = 0; k < sg->n_output; k++) {
+    const char *name = sg->output[k] ? str(sg->output[k]->name) : "";
+    ir_value *v = name[0] ? ir_find(m->g, name) : NULL;
+    if (!v)
+      return fail(m, "%s: output %zu '%.200s' is not defined", which, k, name);
+    const char *out = str(m->p->output[k]);
+    if (!out[0])
+      continue;
+    ir_attrs a = {0};
+    if (!emit_named(m, IR_OP_IDENTITY, &v, 1, 1, &out, &a))
+      return -1;
+  }
+  return 0;
+}
+
 static int imp_identity(imp *m, const onnx_op *op) {
   (void)op;
   ir_value *x;
@@ -1842,6 +1898,7 @@ static const onnx_op onnx_ops[] = {
     {"HardSigmoid",         6, imp_hardsigmoid,       IR_OP_HARDSIGMOID,        "alpha beta"},
     {"HardSwish",          14, imp_unary,             IR_OP_HARDSWISH,          ""},
     {"Identity",            1, imp_identity,          IR_OP_IDENTITY,           ""},
+    {"If",                  1, imp_if,                IR_OP_IDENTITY,           "then_branch else_branch"},
     {"MatMul",              1, imp_binary,            IR_OP_MATMUL,             ""},
     {"MaxPool",             1, imp_pool,              IR_OP_MAXPOOL,            WINDOW " ceil_mode storage_order"},
     {"Mul",                 7, imp_binary,            IR_OP_MUL,                ""},
@@ -1994,6 +2051,31 @@ static int default_opset(imp *m, const Onnx__ModelProto *model) {
   return 0;
 }
 
+// The names the nodes of gp define and read, and those of the subgraphs (If's
+// branches) in their attributes, whose nodes the importer may inline.
+static void collect_node_names(imp *m, const Onnx__GraphProto *gp, int depth) {
+  for (size_t i = 0; i < gp->n_node; i++) {
+    const node_proto *p = gp->node[i];
+    if (!p)
+      continue;
+    for (size_t k = 0; k < p->n_output; k++)
+      set_add(&m->defined, p->output[k]);
+    for (size_t k = 0; k < p->n_input; k++)
+      set_add(&m->used, p->input[k]);
+    for (size_t k = 0; k < p->n_attribute && depth < 16; k++)
+      if (p->attribute[k] && p->attribute[k]->g) {
+        const Onnx__GraphProto *sg = p->attribute[k]->g;
+        for (size_t j = 0; j < sg->n_initializer; j++)
+          if (sg->initializer[j])
+            set_add(&m->defined, sg->initializer[j]->name);
+        collect_node_names(m, sg, depth + 1);
+      }
+  }
+  for (size_t i = 0; i < gp->n_output; i++)
+    if (gp->output[i])
+      set_add(&m->used, gp->output[i]->name);
+}
+
 // Every name the graph defines, once; and every name something reads.
 static int collect_names(imp *m, const Onnx__GraphProto *gp) {
   nameset inits = {0};
@@ -2006,18 +2088,7 @@ static int collect_names(imp *m, const Onnx__GraphProto *gp) {
   for (size_t i = 0; i < inits.n; i++)
     set_add(&m->defined, inits.v[i]);
   free(inits.v);
-  for (size_t i = 0; i < gp->n_node; i++) {
-    const node_proto *p = gp->node[i];
-    if (!p)
-      continue;
-    for (size_t k = 0; k < p->n_output; k++)
-      set_add(&m->defined, p->output[k]);
-    for (size_t k = 0; k < p->n_input; k++)
-      set_add(&m->used, p->input[k]);
-  }
-  for (size_t i = 0; i < gp->n_output; i++)
-    if (gp->output[i])
-      set_add(&m->used, gp->output[i]->name);
+  collect_node_names(m, gp, 0);
   set_sort(&m->defined);
   set_sort(&m->used);
   for (size_t i = 1; i < m->defined.n; i++)

@@ -214,6 +214,13 @@ def models():
          [X([2, 2])], [vi("y", T.INT8, [2, 2]), vi("yc", T.INT8, [4])],
          [f32("c", [1.7, -2.9, 300.0, float("nan")])])
     save("opset21", [h.make_node("Relu", ["x"], ["y"])], [X([4])], [Y([4])], opset=21)
+    # If with a constant condition: the else branch (Neg of the outer x) is taken.
+    then_g = h.make_graph([h.make_node("Relu", ["x"], ["t"])], "then", [], [vi("t", T.FLOAT, [2, 3])])
+    else_g = h.make_graph([h.make_node("Neg", ["x"], ["e"])], "else", [], [vi("e", T.FLOAT, [2, 3])])
+    save("if_const", [h.make_node("If", ["c"], ["y"], then_branch=then_g, else_branch=else_g)], [X([2, 3])],
+         [Y([2, 3])], [h.make_tensor("c", T.BOOL, [], [False])])
+    save("err_if_runtime", [h.make_node("If", ["c"], ["y"], then_branch=then_g, else_branch=else_g)],
+         [X([2, 3]), vi("c", T.BOOL, [])], [Y([2, 3])])
     save("constant_of_shape", [h.make_node("ConstantOfShape", ["s"], ["y"], value=i64("v", [7]))], [],
          [vi("y", T.INT64, [2, 3])], [i64("s", [2, 3])])
     save("matmul", [h.make_node("MatMul", ["a", "b"], ["y"]), h.make_node("MatMul", ["v", "b2"], ["y2"])],
