@@ -5,11 +5,13 @@
 #   scripts/install-deps.sh --test   also the test-only tools: python3-onnx,
 #                                    numpy, torch and torchvision to build test
 #                                    models, ONNX's conformance data, and ONNX
-#                                    Runtime (npm) as the reference oracle
+#                                    Runtime (npm) as the reference oracle,
+#                                    python3-pil and DejaVu fonts to render
+#                                    text for the OCR model
 set -eu
 cd "$(dirname "$0")/.."
 PKGS="build-essential cmake pkg-config libinih-dev protobuf-c-compiler libprotobuf-c-dev libonnx-dev"
-TEST_PKGS="python3-onnx python3-numpy python3-torch python3-torchvision libonnx-testdata"
+TEST_PKGS="python3-onnx python3-numpy python3-torch python3-torchvision libonnx-testdata python3-pil fonts-dejavu-core"
 want_test=false
 [ "${1:-}" = "--test" ] && want_test=true
 $want_test && PKGS="$PKGS $TEST_PKGS"
