@@ -55,6 +55,8 @@ echo "bench: ResNet-50 on ONNX Runtime ($THREADS threads)" >&2
 # ---- the table
 peak=$(kv peak_bf16_flops "$OUT/peak.txt")
 peak8=$(kv peak_int8_ops "$OUT/peak.txt")
+pk=$(sed -n 's/^peak_bf16_kind //p' "$OUT/peak.txt")
+pk8=$(sed -n 's/^peak_int8_kind //p' "$OUT/peak.txt")
 kernel=$(kv kernel "$OUT/gemm1.txt")
 full=$(kv median_host_seconds "$OUT/full.txt")
 first=$(kv first_host_seconds "$OUT/full.txt")
@@ -65,7 +67,7 @@ tcycles=$(kv cycles "$OUT/timing.txt")
 same=no
 [ "$cycles" = "$tcycles" ] && same=yes
 
-awk -v peak="$peak" -v peak8="$peak8" -v k="$kernel" -v th="$THREADS" \
+awk -v peak="$peak" -v peak8="$peak8" -v pk="$pk" -v pk8="$pk8" -v k="$kernel" -v th="$THREADS" \
   -v g1b="$(kv gemm_bf16_flops "$OUT/gemm1.txt")" -v g2b="$(kv gemm_bf16_flops "$OUT/gemm2.txt")" \
   -v g1i="$(kv gemm_int8_ops "$OUT/gemm1.txt")" -v g2i="$(kv gemm_int8_ops "$OUT/gemm2.txt")" \
   -v g1bl="$(kv gemm_bf16_flops_with_loads "$OUT/gemm1.txt")" -v g2bl="$(kv gemm_bf16_flops_with_loads "$OUT/gemm2.txt")" \
@@ -79,10 +81,10 @@ function row(what, val, ref, ratio, goal) { printf "| %s | %s | %s | %s | %s |\n
 BEGIN {
   print "| measurement | Systole | against | ratio | goal |"
   print "|---|---|---|---|---|"
-  row("bf16 GEMM 1024 x 1024 x 1024, MXU kernel " k, t(g1b) "FLOP/s", "tile peak " t(peak) "FLOP/s", sprintf("%.2f", g1b / peak), ">= 0.50")
+  row("bf16 GEMM 1024 x 1024 x 1024, MXU kernel " k, t(g1b) "FLOP/s", "tile peak (" pk ") " t(peak) "FLOP/s", sprintf("%.2f", g1b / peak), ">= 0.50")
   row("bf16 GEMM 4096 x 4096 x 1024", t(g2b) "FLOP/s", "tile peak " t(peak) "FLOP/s", sprintf("%.2f", g2b / peak), ">= 0.50")
   row("bf16 GEMMs with the weight tile loads", t(g1bl) ", " t(g2bl) "FLOP/s", "tile peak", sprintf("%.2f, %.2f", g1bl / peak, g2bl / peak), "")
-  row("int8 GEMM 1024 x 1024 x 1024", t(g1i) "OP/s", "tile peak " t(peak8) "OP/s", sprintf("%.2f", g1i / peak8), "")
+  row("int8 GEMM 1024 x 1024 x 1024", t(g1i) "OP/s", "tile peak (" pk8 ") " t(peak8) "OP/s", sprintf("%.2f", g1i / peak8), "")
   row("int8 GEMM 4096 x 4096 x 1024", t(g2i) "OP/s", "tile peak " t(peak8) "OP/s", sprintf("%.2f", g2i / peak8), "")
   row("ResNet-50 full simulation (values and " cycles " cycles), median of 10", ms(full), "ONNX Runtime fp32 " ms(ort), sprintf("%.2f", full / ort), "<= 1.00")
   row("ResNet-50 full simulation, first run in the process", ms(first), "ONNX Runtime fp32 " ms(ort), sprintf("%.2f", first / ort), "")
@@ -96,10 +98,10 @@ BEGIN {
 
 # ---- the machine
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
-amx=$(grep -o 'amx[a-z_0-9]*' /proc/cpuinfo | sort -u | tr '\n' ' ')
+amx=$(grep -o 'amx[a-z_0-9]*\|avx512_bf16\|avx512_vnni' /proc/cpuinfo | sort -u | tr '\n' ' ')
 mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
 {
-  echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on: $cpu, $(nproc) CPUs (${amx:-no AMX}), $mem,"
+  echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on: $cpu, $(nproc) CPUs (${amx:-no AMX}${amx:+$(echo "$amx" | grep -q amx || echo ', no AMX')}), $mem,"
   echo "$(uname -sr), $(cc --version | head -n 1), node $(node --version),"
   echo "onnxruntime-node $(kv ort_version "$OUT/ort.txt"); load average $(cut -d ' ' -f 1-3 /proc/loadavg) at the end."
   echo

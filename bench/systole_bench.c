@@ -1,7 +1,8 @@
 // Measurements for `make bench` (bench/bench.sh prints and records them).
 //
 //   systole_bench peak                 the host's tile peak: a register-only loop of
-//                                      AMX tile dot products (bf16, int8) on every thread
+//                                      AMX tile dot products (bf16, int8) on every thread,
+//                                      or without AMX of VDPBF16PS / VPDPWSSD
 //   systole_bench gemm M K N           MXU kernel throughput: an M x K by K x N GEMM
 //                                      as the simulator runs it, 128 x 128 weight tiles
 //                                      and passes through them, bf16 and int8
@@ -89,22 +90,64 @@ __attribute__((target("amx-tile,amx-bf16,amx-int8"))) static void peak_task(void
   _tile_release();
 }
 
+// Without AMX: the vector dot products the avx512bf16 kernel uses, VDPBF16PS
+// (16 lanes x 2 bf16 MACs) and VPDPWSSD (16 lanes x 2 int16 MACs, which
+// exact int8 products use), on twelve independent accumulators (more than
+// latency x throughput), nothing else in the loop.
+#define DP_ACC 12
+__attribute__((target("avx512f,avx512bf16,avx512vnni"))) static void dp_peak_task(void *ctx, int task) {
+  peak_job *j = ctx;
+  volatile float sinkf = 0;
+  volatile int sinki = 0;
+  double t0 = now();
+  if (j->int8) {
+    __m512i a = _mm512_set1_epi32(0x00010001 + task), b = _mm512_set1_epi32(0x00020003), c[DP_ACC];
+    for (int i = 0; i < DP_ACC; i++) c[i] = _mm512_set1_epi32(i);
+    for (long it = 0; it < j->iters; it++)
+#pragma GCC unroll 16
+      for (int i = 0; i < DP_ACC; i++) c[i] = _mm512_dpwssd_epi32(c[i], a, b);
+    for (int i = 1; i < DP_ACC; i++) c[0] = _mm512_add_epi32(c[0], c[i]);
+    sinki = _mm512_reduce_add_epi32(c[0]);
+  } else {
+    __m512bh a = (__m512bh)_mm512_set1_epi32(0x3f803f80 + task), b = (__m512bh)_mm512_set1_epi32(0x3c003c00);
+    __m512 c[DP_ACC];
+    for (int i = 0; i < DP_ACC; i++) c[i] = _mm512_set1_ps((float)i);
+    for (long it = 0; it < j->iters; it++)
+#pragma GCC unroll 16
+      for (int i = 0; i < DP_ACC; i++) c[i] = _mm512_dpbf16_ps(c[i], a, b);
+    for (int i = 1; i < DP_ACC; i++) c[0] = _mm512_add_ps(c[0], c[i]);
+    sinkf = _mm512_reduce_add_ps(c[0]);
+  }
+  j->seconds[task % 64] = now() - t0;
+  (void)sinkf, (void)sinki;
+}
+
+// What the peak is measured with: AMX tiles, else VDPBF16PS / VPDPWSSD.
+static const char *peak_kind(bool int8) {
+  if (num_cpu_amx()) return int8 ? "AMX TDPBSSD" : "AMX TDPBF16PS";
+  if (num_cpu_avx512bf16()) return int8 ? "AVX512-VNNI VPDPWSSD" : "AVX512-BF16 VDPBF16PS";
+  return "none";
+}
+
 // Ops per second of all threads together (2 per MAC), best of a few tries.
 static double tile_peak(bool int8, int threads) {
-  if (!num_cpu_amx()) return 0;
+  bool amx = num_cpu_amx();
+  if (!amx && !num_cpu_avx512bf16()) return 0;
   double best = 0;
   for (int rep = 0; rep < 5; rep++) {
-    peak_job j = {.int8 = int8, .iters = 1 << 20};
-    num_parallel(threads, peak_task, &j);
+    peak_job j = {.int8 = int8, .iters = amx ? 1 << 20 : 1 << 21};
+    num_parallel(threads, amx ? peak_task : dp_peak_task, &j);
     double slowest = 0;
     for (int t = 0; t < threads && t < 64; t++) slowest = j.seconds[t] > slowest ? j.seconds[t] : slowest;
-    double ops = 4.0 * (double)j.iters * 16 * 16 * (int8 ? 64 : 32) * 2 * threads;
+    double ops = amx ? 4.0 * (double)j.iters * 16 * 16 * (int8 ? 64 : 32) * 2 * threads
+                     : (double)DP_ACC * (double)j.iters * 16 * 2 * 2 * threads;
     if (ops / slowest > best) best = ops / slowest;
   }
   return best;
 }
 #else
 static double tile_peak(bool int8, int threads) { (void)int8, (void)threads; return 0; }
+static const char *peak_kind(bool int8) { (void)int8; return "none"; }
 #endif
 
 // ---------------------------------------------------------------- GEMM
@@ -245,6 +288,7 @@ int main(int argc, char **argv) {
     printf("threads %d\namx %d\n", t, num_cpu_amx());
     printf("peak_bf16_flops %.4g\npeak_int8_ops %.4g\n", tile_peak(false, t), tile_peak(true, t));
     printf("peak1_bf16_flops %.4g\n", tile_peak(false, 1));
+    printf("peak_bf16_kind %s\npeak_int8_kind %s\n", peak_kind(false), peak_kind(true));
     return 0;
   }
   if (!strcmp(argv[1], "gemm") && argc == 5) {

@@ -27,7 +27,7 @@
 #include <sys/syscall.h>
 #endif
 
-const char *const num_kernel_names[NUM_KERNELS] = {"ref", "avx2", "avx512", "amx"};
+const char *const num_kernel_names[NUM_KERNELS] = {"ref", "avx2", "avx512", "avx512bf16", "amx"};
 
 // ---------------------------------------------------------------- CPU features
 
@@ -39,7 +39,7 @@ static uint64_t xgetbv0(void) {
 }
 
 typedef struct {
-  bool avx2, avx512, amx;
+  bool avx2, avx512, avx512bf16, amx;
 } cpu_features;
 
 static cpu_features cpu_probe(void) {
@@ -53,6 +53,11 @@ static cpu_features cpu_probe(void) {
   f.avx2 = ymm && fma && ((b >> 5) & 1);
   // F, DQ, BW, VL: what kernels_avx512.c is compiled for.
   f.avx512 = f.avx2 && zmm && ((b >> 16) & 1) && ((b >> 17) & 1) && ((b >> 30) & 1) && ((b >> 31) & 1);
+  // AVX512-VNNI (leaf 7 ecx bit 11) and AVX512-BF16 (leaf 7 subleaf 1 eax bit 5).
+  bool vnni = (c >> 11) & 1;
+  unsigned a1, b1, c1, d1;
+  bool bf16 = a >= 1 && __get_cpuid_count(7, 1, &a1, &b1, &c1, &d1) && ((a1 >> 5) & 1);
+  f.avx512bf16 = f.avx512 && vnni && bf16;
   bool amx_hw = ((d >> 24) & 1) && ((d >> 22) & 1) && ((d >> 25) & 1); // TILE, BF16, INT8
 #ifdef __linux__
   // Linux hands out the 8 KiB of tile state only on request, once per process
@@ -76,10 +81,12 @@ static cpu_features cpu_get(void) {
 }
 bool num_cpu_avx2(void) { return cpu_get().avx2; }
 bool num_cpu_avx512(void) { return cpu_get().avx512; }
+bool num_cpu_avx512bf16(void) { return cpu_get().avx512bf16; }
 bool num_cpu_amx(void) { return cpu_get().amx; }
 #else
 bool num_cpu_avx2(void) { return false; }
 bool num_cpu_avx512(void) { return false; }
+bool num_cpu_avx512bf16(void) { return false; }
 bool num_cpu_amx(void) { return false; }
 #endif
 
@@ -90,6 +97,7 @@ bool num_kernel_available(num_kernel k) {
   case NUM_KERNEL_REF: return true;
   case NUM_KERNEL_AVX2: return num_cpu_avx2() && num_mxu_avx2.pass;
   case NUM_KERNEL_AVX512: return num_cpu_avx512() && num_mxu_avx512.pass;
+  case NUM_KERNEL_AVX512BF16: return num_cpu_avx512bf16() && num_mxu_avx512bf16.pass;
   case NUM_KERNEL_AMX: return num_cpu_amx() && num_mxu_amx.pass;
   default: return false;
   }
@@ -111,7 +119,7 @@ num_kernel num_kernel_current(void) {
   if (env && *env) {
     int want = num_kernel_parse(env);
     if (want < 0)
-      fprintf(stderr, "systole: SYSTOLE_KERNEL=%s is not one of ref, avx2, avx512, amx: ignored\n", env);
+      fprintf(stderr, "systole: SYSTOLE_KERNEL=%s is not one of ref, avx2, avx512, avx512bf16, amx: ignored\n", env);
     else
       k = want;
   }
@@ -344,6 +352,7 @@ static const num_mxu_impl *impl_of(int kernel) {
   switch (kernel) {
   case NUM_KERNEL_AVX2: return &num_mxu_avx2;
   case NUM_KERNEL_AVX512: return &num_mxu_avx512;
+  case NUM_KERNEL_AVX512BF16: return &num_mxu_avx512bf16;
   case NUM_KERNEL_AMX: return &num_mxu_amx;
   default: return &mxu_ref;
   }

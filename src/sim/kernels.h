@@ -1,7 +1,7 @@
 // Host kernels: the simulator's functional work at host speed, bit for bit the
 // reference of numerics.c (docs/numerics.md, docs/performance.md).
 // Owner: kernels.c (selection, threads, portable code), kernels_avx2.c,
-// kernels_avx512.c, kernels_amx.c (one instruction set each, compiled with
+// kernels_avx512.c, kernels_avx512bf16.c, kernels_amx.c (one instruction set each, compiled with
 // their own flags and used only when the CPU has them).
 #ifndef SYSTOLE_KERNELS_H
 #define SYSTOLE_KERNELS_H
@@ -12,9 +12,9 @@
 
 // ---- Kernel selection ----
 // The MXU kernel in use is the best the host has, or SYSTOLE_KERNEL's choice
-// (ref, avx2, avx512, amx: a lower one for tests; one the host lacks falls back
+// (ref, avx2, avx512, avx512bf16, amx: a lower one for tests; one the host lacks falls back
 // to the best below it, with a note on stderr). Every kernel gives the same bits.
-typedef enum { NUM_KERNEL_REF, NUM_KERNEL_AVX2, NUM_KERNEL_AVX512, NUM_KERNEL_AMX, NUM_KERNELS } num_kernel;
+typedef enum { NUM_KERNEL_REF, NUM_KERNEL_AVX2, NUM_KERNEL_AVX512, NUM_KERNEL_AVX512BF16, NUM_KERNEL_AMX, NUM_KERNELS } num_kernel;
 extern const char *const num_kernel_names[NUM_KERNELS];
 
 bool num_kernel_available(num_kernel k); // the CPU has it (and Linux grants AMX tile data)
@@ -99,7 +99,8 @@ struct num_tile_hdr {
 
 bool num_cpu_avx2(void);
 bool num_cpu_avx512(void);
+bool num_cpu_avx512bf16(void); // AVX512-BF16 and AVX512-VNNI as well
 bool num_cpu_amx(void);
-extern const num_mxu_impl num_mxu_avx2, num_mxu_avx512, num_mxu_amx;
+extern const num_mxu_impl num_mxu_avx2, num_mxu_avx512, num_mxu_avx512bf16, num_mxu_amx;
 
 #endif

@@ -22,14 +22,19 @@
 #define MAX_K 4096 // num_tile_alloc's rows are at most the chip's, which chip.c caps at 4096
 #define RB 4       // rows per block
 
+#ifndef VI_DPADD
+#define VI_DPADD(s, a, b) VI_ADD(s, VI_MADD16(a, b))
+#endif
+
+#ifndef BF16_DP
+// ---- bf16: weights as fp32, column blocks of VW, k rows each ----
+
 static float bf16_f32(uint16_t b) {
   uint32_t u = (uint32_t)b << 16;
   float f;
   memcpy(&f, &u, sizeof f);
   return f;
 }
-
-// ---- bf16: weights as fp32, column blocks of VW, k rows each ----
 
 static void load_bf16(num_tile_hdr *t, const void *w, size_t w_stride) {
   int k = t->k, n = t->n, nb = (n + VW - 1) / VW;
@@ -119,6 +124,8 @@ static void pass_bf16(const num_tile_hdr *t, float *acc, size_t acc_stride, cons
   }
 }
 
+#endif
+
 // ---- int8: weights as int16 pairs along k, column blocks of VW ----
 // Lane c of pair p holds w[2p][c] in its low and w[2p+1][c] in its high half;
 // VI_MADD16 with x[2p], x[2p+1] gives both products summed, exactly (at most
@@ -148,7 +155,7 @@ static inline __attribute__((always_inline)) void block_i8(const int32_t *x, siz
     for (int c = 0; c < cb; c++) wv[c] = VI_LOAD(w + ((size_t)c * kp + p) * VW * 2);
     for (int r = 0; r < rb; r++) {
       VI xv = VI_SET1(x[r * xs + p]);
-      for (int c = 0; c < cb; c++) sum[r][c] = VI_ADD(sum[r][c], VI_MADD16(xv, wv[c]));
+      for (int c = 0; c < cb; c++) sum[r][c] = VI_DPADD(sum[r][c], xv, wv[c]);
     }
   }
   for (int r = 0; r < rb; r++)
@@ -200,6 +207,12 @@ static void pass_i8(const num_tile_hdr *t, int32_t *acc, size_t acc_stride, cons
 
 static void tile_unpack(const num_tile_hdr *t, void *raw) {
   int k = t->k, n = t->n;
+#ifdef BF16_DP
+  if (t->dtype == 1) {
+    unpack_bf16_dp(t, raw);
+    return;
+  }
+#else
   if (t->dtype == 1) {
     const float *d = NUM_TILE_DATA(t);
     for (int j = 0; j < k; j++)
@@ -208,7 +221,10 @@ static void tile_unpack(const num_tile_hdr *t, void *raw) {
         memcpy(&u, &d[((size_t)(c / VW) * k + j) * VW + c % VW], 4);
         ((uint16_t *)raw)[(size_t)j * n + c] = (uint16_t)(u >> 16); // exact: it came from bf16
       }
-  } else {
+    return;
+  }
+#endif
+  {
     const int16_t *d = NUM_TILE_DATA(t);
     int kp = (k + 1) / 2;
     for (int j = 0; j < k; j++)
@@ -220,7 +236,11 @@ static void tile_unpack(const num_tile_hdr *t, void *raw) {
 // ---- entry points ----
 
 static void tile_load(num_tile_hdr *t, const void *w, size_t w_stride) {
+#ifdef BF16_DP
+  if (t->dtype == 1) load_bf16_dp(t, w, w_stride);
+#else
   if (t->dtype == 1) load_bf16(t, w, w_stride);
+#endif
   else load_i8(t, w, w_stride);
 }
 
@@ -228,7 +248,11 @@ static void tile_pass(const num_tile_hdr *t, void *acc, size_t acc_stride, const
                       int r0, int r1, bool accumulate) {
   unsigned csr = _mm_getcsr();
   _mm_setcsr(csr | MXCSR_DAZ_FTZ);
+#ifdef BF16_DP
+  if (t->dtype == 1) pass_bf16_dp(t, acc, acc_stride, lhs, lhs_stride, r0, r1, accumulate);
+#else
   if (t->dtype == 1) pass_bf16(t, acc, acc_stride, lhs, lhs_stride, r0, r1, accumulate);
+#endif
   else pass_i8(t, acc, acc_stride, lhs, lhs_stride, r0, r1, accumulate);
   _mm_setcsr(csr);
 }
