@@ -1070,8 +1070,12 @@ static int imp_dropout(imp *m, const onnx_op *op) {
     double training;
     if (const_scalar(m, 2, "training_mode", &training))
       return -1;
-    if (training != 0)
-      return fail(m, "training_mode is true: only inference is supported");
+    // Training with ratio 0 drops nothing: the identity, as in inference.
+    double ratio = 0.5;
+    if (training != 0 && has_in(m, 1) && const_scalar(m, 1, "ratio", &ratio))
+      return -1;
+    if (training != 0 && ratio != 0)
+      return fail(m, "training_mode is true with a ratio of %g: only inference (or ratio 0) is supported", ratio);
   }
   if (emit(m, IR_OP_IDENTITY, &x, 1, &a))
     return -1;
