@@ -695,6 +695,22 @@ static void typed_tests(const char *chip) {
   }
 }
 
+// Integer pow (widen.c): in f32, rounded, exactly the integers.
+static void int_pow_test(const char *chip) {
+  tcase t = {.g = ir_graph_new("pow_i32")};
+  int32_t xv[5] = {3, 2, 7, 9, 1}, yv[5] = {6, 5, 3, 5, 9}, want[5] = {729, 32, 343, 59049, 1};
+  ir_value *x = tin_raw(&t, "x", ir_type_make(IR_DT_I32, 1, (int64_t[]){5}), xv);
+  ir_value *y = tin_raw(&t, "y", ir_type_make(IR_DT_I32, 1, (int64_t[]){5}), yv);
+  ir_node *p = tnode(&t, IR_OP_POW, (ir_value *[]){x, y}, 2, 1);
+  if (tfinish(&t, p, true)) {
+    float **o = tcompile_run(&t, chip, "pow i32");
+    CHECK(o && !memcmp(o[0], want, sizeof want), "pow i32 on %s: wrong integers (%d %d %d %d %d)", chip,
+          o ? ((int32_t *)o[0])[0] : 0, o ? ((int32_t *)o[0])[1] : 0, o ? ((int32_t *)o[0])[2] : 0,
+          o ? ((int32_t *)o[0])[3] : 0, o ? ((int32_t *)o[0])[4] : 0);
+    tfree(&t, o);
+  } else tfree(&t, NULL);
+}
+
 // Resize (resize.c): nearest upsampling of NCHW data along H and W at
 // default precision copies values bit for bit; linear along the last axis
 // with half_pixel gives the reference's weights (0.25/0.75, edges clamped).
@@ -800,6 +816,7 @@ int main(void) {
     const char *c = chips[ci];
     typed_tests(c);
     resize_tests(c);
+    int_pow_test(c);
     // Broadcasting: NCHW bias, NHWC bias, scalars, both ways, long rows.
     ir_op bops[4] = {IR_OP_ADD, IR_OP_SUB, IR_OP_MUL, IR_OP_DIV};
     for (int i = 0; i < 4; i++) {

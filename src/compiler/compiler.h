@@ -61,6 +61,9 @@ int cc_lower_gather(ir_graph *g, char *err, size_t errlen);
 // resize.c: resize (nearest, linear, cubic) as one matmul per resized axis
 // against a constant interpolation matrix.
 int cc_lower_resize(ir_graph *g, char *err, size_t errlen);
+// widen.c: pow and maxpool of integers computed in f32 (pow rounded) and
+// converted back.
+int cc_widen_integers(ir_graph *g, char *err, size_t errlen);
 // Bias, residual add and relu/clip folded into the epilogue of conv, gemm and
 // matmul, and a softmax over the last axis into a matmul's (ir_attrs.act,
 // ir_attrs.residual).
