@@ -721,6 +721,64 @@ static int imp_pool(imp *m, const onnx_op *op) {
   return emit(m, op->op, &x, 1, &a);
 }
 
+static ir_value *emit_tmp(imp *m, ir_op op, ir_value *const *in, int nin, ir_attrs *a, const char *suffix);
+static ir_value *scalar_const(imp *m, ir_dtype dt, double v, const char *suffix);
+
+// BatchNormalization with training_mode=1 (opset 14+), as ONNX defines it:
+// the batch's statistics normalise x (the biased variance, over every dim
+// but 1), and the running statistics come out as
+// mean * momentum + batch_mean * (1 - momentum), likewise for the variance.
+static int batchnorm_training(imp *m, ir_value *const *in, float eps, float momentum) {
+  ir_value *x = in[0];
+  int r = x->ty.rank;
+  if (x->ty.dtype != IR_DT_F32 || r < 2)
+    return fail(m, "training_mode=1 needs f32 input of rank >= 2");
+  if (m->p->n_output > 3 && unused_outputs(m, 3, "saved statistics"))
+    return -1;
+  int64_t C = x->ty.dims[1], cd[IR_MAX_DIMS];
+  ir_attrs red = {.keepdims = true};
+  for (int d = 0; d < r; d++) {
+    cd[d] = d == 1 ? C : 1;
+    if (d != 1)
+      red.axes[red.naxes++] = d;
+  }
+  ir_value *p[4];
+  for (int i = 0; i < 4; i++) {
+    char *name = gen_name(m, m->p->output[0], "param");
+    p[i] = emit_reshape(m, in[i + 1], r, cd, name);
+    free(name);
+    if (!p[i])
+      return -1;
+  }
+  ir_attrs r2 = red, z = {0};
+  ir_value *mean = emit_tmp(m, IR_OP_REDUCE_MEAN, &x, 1, &red, "batch_mean");
+  ir_value *d = mean ? emit_tmp(m, IR_OP_SUB, (ir_value *[]){x, mean}, 2, &z, "centred") : NULL;
+  ir_value *d2 = d ? emit_tmp(m, IR_OP_MUL, (ir_value *[]){d, d}, 2, &z, "squares") : NULL;
+  ir_value *var = d2 ? emit_tmp(m, IR_OP_REDUCE_MEAN, &d2, 1, &r2, "batch_var") : NULL;
+  ir_value *e = scalar_const(m, IR_DT_F32, eps, "epsilon");
+  ir_value *ve = var ? emit_tmp(m, IR_OP_ADD, (ir_value *[]){var, e}, 2, &z, "var_eps") : NULL;
+  ir_value *sd = ve ? emit_tmp(m, IR_OP_SQRT, &ve, 1, &z, "stddev") : NULL;
+  ir_value *nx = sd ? emit_tmp(m, IR_OP_DIV, (ir_value *[]){d, sd}, 2, &z, "normalised") : NULL;
+  ir_value *sc = nx ? emit_tmp(m, IR_OP_MUL, (ir_value *[]){nx, p[0]}, 2, &z, "scaled") : NULL;
+  if (!sc)
+    return -1;
+  const char *yname = m->p->output[0];
+  if (!emit_named(m, IR_OP_ADD, (ir_value *[]){sc, p[1]}, 2, 1, &yname, &z))
+    return -1;
+  ir_value *mom = scalar_const(m, IR_DT_F32, momentum, "momentum"), *rest = scalar_const(m, IR_DT_F32, 1 - momentum, "one_minus_momentum");
+  for (int k = 0; k < 2 && k + 1 < (int)m->p->n_output; k++) {
+    const char *out = str(m->p->output[k + 1]);
+    if (!out[0])
+      continue;
+    ir_value *old = emit_tmp(m, IR_OP_MUL, (ir_value *[]){p[2 + k], mom}, 2, &z, "running_old");
+    ir_value *now = old ? emit_tmp(m, IR_OP_MUL, (ir_value *[]){k ? var : mean, rest}, 2, &z, "running_new") : NULL;
+    ir_value *sum = now ? emit_tmp(m, IR_OP_ADD, (ir_value *[]){old, now}, 2, &z, "running") : NULL;
+    if (!sum || !emit_reshape(m, sum, 1, (int64_t[]){C}, out))
+      return -1;
+  }
+  return 0;
+}
+
 static int imp_batchnorm(imp *m, const onnx_op *op) {
   ir_value *in[5];
   ir_attrs a = {0};
@@ -730,10 +788,10 @@ static int imp_batchnorm(imp *m, const onnx_op *op) {
       get_float(m, "momentum", 0.9f, &momentum) || get_int(m, "spatial", 1, &spatial) ||
       get_int(m, "training_mode", 0, &training))
     return -1;
-  if (training)
-    return fail(m, "training_mode=1 is not supported: only inference");
   if (spatial != 1)
     return fail(m, "spatial=%lld (statistics per activation) is not supported", (long long)spatial);
+  if (training)
+    return batchnorm_training(m, in, a.epsilon, momentum);
   if (unused_outputs(m, 1, "training statistics"))
     return -1;
   return emit(m, op->op, in, 5, &a);
