@@ -22,14 +22,10 @@
 static const struct {
   const char *test, *why;
 } refused[] = {
-    {"test_batchnorm_epsilon_training_mode", "training-mode BatchNormalization"},
-    {"test_batchnorm_example_training_mode", "training-mode BatchNormalization"},
-    {"test_training_dropout", "Dropout with training_mode true"},
-    {"test_training_dropout_default", "Dropout with training_mode true"},
-    {"test_training_dropout_default_mask", "Dropout with training_mode true"},
-    {"test_training_dropout_mask", "Dropout with training_mode true"},
-    {"test_training_dropout_zero_ratio", "Dropout with training_mode true"},
-    {"test_training_dropout_zero_ratio_mask", "Dropout with training_mode true"},
+    {"test_training_dropout", "Dropout with training_mode true and a ratio above 0"},
+    {"test_training_dropout_default", "Dropout with training_mode true and a ratio above 0"},
+    {"test_training_dropout_default_mask", "Dropout with training_mode true and a ratio above 0"},
+    {"test_training_dropout_mask", "Dropout with training_mode true and a ratio above 0"},
     {"test_maxpool_with_argmax_2d_precomputed_pads", "MaxPool's Indices output"},
     {"test_maxpool_with_argmax_2d_precomputed_strides", "MaxPool's Indices output"},
     {"test_cast_FLOAT_to_STRING", "string tensors"},

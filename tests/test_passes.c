@@ -406,10 +406,10 @@ static bool ref_node(const ir_node *n, double *const *in, double *y) {
       y[i] = ref_unary(n, in[0][i]);
     return true;
   case IR_OP_RESHAPE: memcpy(y, in[0], (size_t)N * sizeof *y); return true;
-  case IR_OP_CAST: // float to float only
+  case IR_OP_CAST: // between float and integer types (toward zero, no saturation); bool not
     for (int64_t i = 0; i < N; i++)
-      y[i] = in[0][i];
-    return ir_dtype_is_float(yt->dtype) && ir_dtype_is_float(n->in[0]->ty.dtype);
+      y[i] = ir_dtype_is_float(yt->dtype) ? in[0][i] : trunc(in[0][i]);
+    return yt->dtype != IR_DT_BOOL && n->in[0]->ty.dtype != IR_DT_BOOL;
   case IR_OP_PAD: case IR_OP_SLICE: { // pad: constant mode only
     const ir_type *xt = &n->in[0]->ty;
     int64_t sx[IR_MAX_DIMS];
@@ -542,8 +542,11 @@ static void same_numerics_(const ir_graph *ref, const ir_graph *opt, double tol,
       const ir_value *x = ref->inputs[i];
       names[i] = x->name;
       data[i] = malloc((size_t)(nel(x) + 1) * sizeof *data[i]);
-      for (int64_t k = 0; k < nel(x); k++)
+      for (int64_t k = 0; k < nel(x); k++) {
         data[i][k] = (float)(lo + (hi - lo) * (double)(test_rand() >> 11) / 9007199254740992.0);
+        if (!ir_dtype_is_float(x->ty.dtype)) // an integer input holds integers: 0 .. 100 over [lo, hi]
+          data[i][k] = hi > lo ? floor((data[i][k] - lo) / (hi - lo) * 100) : 0;
+      }
     }
     double **a = evaluate(ref, nin, names, data), **b = evaluate(opt, nin, names, data);
     for (int i = 0; a && b && i < ref->noutputs && i < opt->noutputs; i++) {
