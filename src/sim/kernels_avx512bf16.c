@@ -52,8 +52,6 @@
 // The pair of slice s's element positions in vector v (0..15) of the layout.
 static inline int pair_hi(int v) { return v < 8 ? 4 * v : 4 * (v - 8) + 1; }
 
-static uint16_t bf16_at(const uint16_t *row, int j, int k) { return j < k ? row[j] : 0; }
-
 static void load_bf16_dp(num_tile_hdr *t, const void *w, size_t w_stride) {
   int k = t->k, n = t->n, nb = (n + VW - 1) / VW, ns = (k + 31) / 32;
   uint32_t *d = NUM_TILE_DATA(t);
@@ -132,13 +130,18 @@ static inline __attribute__((always_inline)) void block_bf16_dp(const uint32_t *
     }
 }
 
-// One input row as the layout's pairs: per slice 16 words, as the weights.
+// One input row as the layout's pairs: per slice 16 words, as the weights (one
+// permutation of the slice's 32 elements; zeros past k).
 static void pack_row(uint32_t *x, const uint16_t *src, int k, int ns) {
-  for (int s = 0; s < ns; s++)
-    for (int v = 0; v < 16; v++) {
-      int jh = s * 32 + pair_hi(v);
-      x[s * 16 + v] = (uint32_t)bf16_at(src, jh, k) << 16 | bf16_at(src, jh + 2, k);
-    }
+  _Alignas(64) uint16_t idx[32];
+  for (int v = 0; v < 16; v++) idx[2 * v] = (uint16_t)(pair_hi(v) + 2), idx[2 * v + 1] = (uint16_t)pair_hi(v);
+  __m512i perm = _mm512_load_si512((const void *)idx);
+  for (int s = 0; s < ns; s++) {
+    int left = k - s * 32;
+    __mmask32 m = left >= 32 ? ~(__mmask32)0 : (((__mmask32)1 << left) - 1);
+    __m512i row = _mm512_maskz_loadu_epi16(m, src + s * 32);
+    _mm512_store_si512((void *)(x + s * 16), _mm512_permutexvar_epi16(perm, row));
+  }
 }
 
 static void pass_bf16_dp(const num_tile_hdr *t, float *acc, size_t acc_stride, const char *lhs, size_t lhs_stride,
