@@ -52,6 +52,14 @@
 // The pair of slice s's element positions in vector v (0..15) of the layout.
 static inline int pair_hi(int v) { return v < 8 ? 4 * v : 4 * (v - 8) + 1; }
 
+// Row j's 16 columns from col (ncols valid; zeros past them, or for j >= k).
+static inline __m512i wrow(const void *w, size_t w_stride, int j, int k, int col, int ncols) {
+  if (j >= k) return _mm512_setzero_si512();
+  __mmask16 m = ncols >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << ncols) - 1u);
+  __m256i r = _mm256_maskz_loadu_epi16(m, (const char *)w + (size_t)j * w_stride + (size_t)col * 2);
+  return _mm512_cvtepu16_epi32(r);
+}
+
 static void load_bf16_dp(num_tile_hdr *t, const void *w, size_t w_stride) {
   int k = t->k, n = t->n, nb = (n + VW - 1) / VW, ns = (k + 31) / 32;
   uint32_t *d = NUM_TILE_DATA(t);
@@ -59,16 +67,9 @@ static void load_bf16_dp(num_tile_hdr *t, const void *w, size_t w_stride) {
     for (int s = 0; s < ns; s++)
       for (int v = 0; v < 16; v++) {
         int jh = s * 32 + pair_hi(v), jl = jh + 2;
-        uint32_t *o = d + (((size_t)b * ns + s) * 16 + v) * VW;
-        for (int c = 0; c < VW; c++) {
-          int col = b * VW + c;
-          uint16_t hi = 0, lo = 0;
-          if (col < n) {
-            if (jh < k) memcpy(&hi, (const char *)w + (size_t)jh * w_stride + (size_t)col * 2, 2);
-            if (jl < k) memcpy(&lo, (const char *)w + (size_t)jl * w_stride + (size_t)col * 2, 2);
-          }
-          o[c] = (uint32_t)hi << 16 | lo;
-        }
+        __m512i hi = wrow(w, w_stride, jh, k, b * VW, n - b * VW), lo = wrow(w, w_stride, jl, k, b * VW, n - b * VW);
+        _mm512_store_si512((void *)(d + (((size_t)b * ns + s) * 16 + v) * VW),
+                           _mm512_or_si512(_mm512_slli_epi32(hi, 16), lo));
       }
 }
 
