@@ -75,6 +75,7 @@ int lazymem_init(lazymem *m, uint64_t size) {
   m->npages = (size + PAGE_SIZE - 1) >> LAZY_PAGE_BITS;
   m->touched = 0;
   m->pages = NULL;
+  m->list = NULL, m->list_cap = 0;
   uint64_t np = m->npages ? m->npages : 1;
   pthread_mutex_lock(&pool.mu);
   for (int i = 0; i < 2 && !m->pages; i++)
@@ -88,19 +89,20 @@ void lazymem_free(lazymem *m) {
   if (!m->pages) return;
   uint64_t np = m->npages ? m->npages : 1;
   pthread_mutex_lock(&pool.mu);
-  for (uint64_t i = 0; i < m->npages; i++)
-    if (m->pages[i]) {
-      if (pool_push((uintptr_t)m->pages[i])) {
-        // No room to remember it: lost to this process, never reused.
-      }
-      m->pages[i] = NULL;
+  for (uint64_t i = 0; i < m->touched; i++) {
+    uint64_t pg = m->list[i];
+    if (pool_push((uintptr_t)m->pages[pg])) {
+      // No room to remember it: lost to this process, never reused.
     }
+    m->pages[pg] = NULL;
+  }
   int kept = 0;
   for (int i = 0; i < 2 && !kept; i++)
     if (!pool.tables[i]) pool.tables[i] = m->pages, pool.table_pages[i] = np, kept = 1;
   pthread_mutex_unlock(&pool.mu);
   if (!kept) free(m->pages);
-  m->pages = NULL;
+  free(m->list);
+  m->pages = NULL, m->list = NULL, m->touched = m->list_cap = 0;
 }
 
 void lazymem_read(const lazymem *m, uint64_t addr, void *dst, uint64_t n) {
@@ -120,6 +122,12 @@ int lazymem_write(lazymem *m, uint64_t addr, const void *src, uint64_t n) {
     uint64_t page = addr >> LAZY_PAGE_BITS, off = addr & (PAGE_SIZE - 1);
     uint64_t chunk = PAGE_SIZE - off < n ? PAGE_SIZE - off : n;
     if (!m->pages[page]) {
+      if (m->touched == m->list_cap) {
+        uint64_t cap = m->list_cap ? 2 * m->list_cap : 256;
+        uint64_t *l = realloc(m->list, cap * sizeof *l);
+        if (!l) return -1;
+        m->list = l, m->list_cap = cap;
+      }
       bool zero;
       uint8_t *p = page_get(&zero);
       if (!p) return -1;
@@ -128,7 +136,7 @@ int lazymem_write(lazymem *m, uint64_t addr, const void *src, uint64_t n) {
         memset(p + off + chunk, 0, PAGE_SIZE - off - chunk);
       }
       m->pages[page] = p;
-      m->touched++;
+      m->list[m->touched++] = page;
     }
     memcpy(m->pages[page] + off, in, chunk);
     in += chunk, addr += chunk, n -= chunk;
