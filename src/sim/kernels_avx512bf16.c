@@ -52,7 +52,13 @@
 // The pair of slice s's element positions in vector v (0..15) of the layout.
 static inline int pair_hi(int v) { return v < 8 ? 4 * v : 4 * (v - 8) + 1; }
 
-static uint16_t bf16_at(const uint16_t *row, int j, int k) { return j < k ? row[j] : 0; }
+// Row j's 16 columns from col (ncols valid; zeros past them, or for j >= k).
+static inline __m512i wrow(const void *w, size_t w_stride, int j, int k, int col, int ncols) {
+  if (j >= k) return _mm512_setzero_si512();
+  __mmask16 m = ncols >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << ncols) - 1u);
+  __m256i r = _mm256_maskz_loadu_epi16(m, (const char *)w + (size_t)j * w_stride + (size_t)col * 2);
+  return _mm512_cvtepu16_epi32(r);
+}
 
 static void load_bf16_dp(num_tile_hdr *t, const void *w, size_t w_stride) {
   int k = t->k, n = t->n, nb = (n + VW - 1) / VW, ns = (k + 31) / 32;
@@ -61,16 +67,9 @@ static void load_bf16_dp(num_tile_hdr *t, const void *w, size_t w_stride) {
     for (int s = 0; s < ns; s++)
       for (int v = 0; v < 16; v++) {
         int jh = s * 32 + pair_hi(v), jl = jh + 2;
-        uint32_t *o = d + (((size_t)b * ns + s) * 16 + v) * VW;
-        for (int c = 0; c < VW; c++) {
-          int col = b * VW + c;
-          uint16_t hi = 0, lo = 0;
-          if (col < n) {
-            if (jh < k) memcpy(&hi, (const char *)w + (size_t)jh * w_stride + (size_t)col * 2, 2);
-            if (jl < k) memcpy(&lo, (const char *)w + (size_t)jl * w_stride + (size_t)col * 2, 2);
-          }
-          o[c] = (uint32_t)hi << 16 | lo;
-        }
+        __m512i hi = wrow(w, w_stride, jh, k, b * VW, n - b * VW), lo = wrow(w, w_stride, jl, k, b * VW, n - b * VW);
+        _mm512_store_si512((void *)(d + (((size_t)b * ns + s) * 16 + v) * VW),
+                           _mm512_or_si512(_mm512_slli_epi32(hi, 16), lo));
       }
 }
 
@@ -132,13 +131,18 @@ static inline __attribute__((always_inline)) void block_bf16_dp(const uint32_t *
     }
 }
 
-// One input row as the layout's pairs: per slice 16 words, as the weights.
+// One input row as the layout's pairs: per slice 16 words, as the weights (one
+// permutation of the slice's 32 elements; zeros past k).
 static void pack_row(uint32_t *x, const uint16_t *src, int k, int ns) {
-  for (int s = 0; s < ns; s++)
-    for (int v = 0; v < 16; v++) {
-      int jh = s * 32 + pair_hi(v);
-      x[s * 16 + v] = (uint32_t)bf16_at(src, jh, k) << 16 | bf16_at(src, jh + 2, k);
-    }
+  _Alignas(64) uint16_t idx[32];
+  for (int v = 0; v < 16; v++) idx[2 * v] = (uint16_t)(pair_hi(v) + 2), idx[2 * v + 1] = (uint16_t)pair_hi(v);
+  __m512i perm = _mm512_load_si512((const void *)idx);
+  for (int s = 0; s < ns; s++) {
+    int left = k - s * 32;
+    __mmask32 m = left >= 32 ? ~(__mmask32)0 : (((__mmask32)1 << left) - 1);
+    __m512i row = _mm512_maskz_loadu_epi16(m, src + s * 32);
+    _mm512_store_si512((void *)(x + s * 16), _mm512_permutexvar_epi16(perm, row));
+  }
 }
 
 static void pass_bf16_dp(const num_tile_hdr *t, float *acc, size_t acc_stride, const char *lhs, size_t lhs_stride,

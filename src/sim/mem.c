@@ -1,24 +1,108 @@
 // Lazily allocated memories (host and HBM): pages appear on first write.
+//
+// Pages come from a process-wide pool and go back to it when a memory is
+// freed, so a process that simulates again (a benchmark, a sweep, a library
+// user) reuses them instead of faulting fresh ones in: page faults and the
+// kernel's zeroing were about half of a ResNet-50 run's host time. New pool
+// memory is mapped in 2 MiB chunks with transparent huge pages asked for (one
+// fault per 32 pages). A page taken from the pool has only the bytes its first
+// write does not cover zeroed. The pool keeps what it has for the process's
+// lifetime (at most the most pages in use at once); the page tables (one
+// pointer per page of a 64 GiB host memory and of the HBM) are kept likewise,
+// two of them, already zero when freed.
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "sim/simint.h"
 
 #define PAGE_SIZE (1ull << LAZY_PAGE_BITS)
+#define CHUNK_SIZE (2ull << 20)
+#define CHUNK_PAGES (CHUNK_SIZE / PAGE_SIZE)
+
+static struct {
+  pthread_mutex_t mu;
+  uintptr_t *free; // pages, bit 0 set when still zero (never written)
+  size_t n, cap;
+  uint8_t **tables[2];
+  uint64_t table_pages[2];
+} pool = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+// A 2 MiB-aligned chunk of zero pages, or NULL.
+static uint8_t *chunk_map(void) {
+  size_t len = 2 * CHUNK_SIZE;
+  uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return NULL;
+  uint8_t *a = (uint8_t *)(((uintptr_t)p + CHUNK_SIZE - 1) & ~(uintptr_t)(CHUNK_SIZE - 1));
+  if (a > p) munmap(p, (size_t)(a - p));
+  if (a + CHUNK_SIZE < p + len) munmap(a + CHUNK_SIZE, (size_t)(p + len - (a + CHUNK_SIZE)));
+#ifdef MADV_HUGEPAGE
+  madvise(a, CHUNK_SIZE, MADV_HUGEPAGE);
+#endif
+  return a;
+}
+
+static int pool_push(uintptr_t page) { // with pool.mu held
+  if (pool.n == pool.cap) {
+    size_t cap = pool.cap ? 2 * pool.cap : 1024;
+    uintptr_t *f = realloc(pool.free, cap * sizeof *f);
+    if (!f) return -1;
+    pool.free = f, pool.cap = cap;
+  }
+  pool.free[pool.n++] = page;
+  return 0;
+}
+
+// A page; *zero tells whether it is known to be all zeros.
+static uint8_t *page_get(bool *zero) {
+  uintptr_t got = 0;
+  pthread_mutex_lock(&pool.mu);
+  if (!pool.n) {
+    uint8_t *c = chunk_map();
+    if (c)
+      for (uint64_t i = CHUNK_PAGES; i-- > 0;)
+        if (pool_push((uintptr_t)(c + i * PAGE_SIZE) | 1)) break;
+  }
+  if (pool.n) got = pool.free[--pool.n];
+  pthread_mutex_unlock(&pool.mu);
+  *zero = got & 1;
+  return (uint8_t *)(got & ~(uintptr_t)1);
+}
 
 int lazymem_init(lazymem *m, uint64_t size) {
   m->size = size;
   m->npages = (size + PAGE_SIZE - 1) >> LAZY_PAGE_BITS;
   m->touched = 0;
-  m->pages = calloc(m->npages ? m->npages : 1, sizeof *m->pages);
+  m->pages = NULL;
+  m->list = NULL, m->list_cap = 0;
+  uint64_t np = m->npages ? m->npages : 1;
+  pthread_mutex_lock(&pool.mu);
+  for (int i = 0; i < 2 && !m->pages; i++)
+    if (pool.tables[i] && pool.table_pages[i] == np) m->pages = pool.tables[i], pool.tables[i] = NULL;
+  pthread_mutex_unlock(&pool.mu);
+  if (!m->pages) m->pages = calloc(np, sizeof *m->pages);
   return m->pages ? 0 : -1;
 }
 
 void lazymem_free(lazymem *m) {
   if (!m->pages) return;
-  for (uint64_t i = 0; i < m->npages; i++) free(m->pages[i]);
-  free(m->pages);
-  m->pages = NULL;
+  uint64_t np = m->npages ? m->npages : 1;
+  pthread_mutex_lock(&pool.mu);
+  for (uint64_t i = 0; i < m->touched; i++) {
+    uint64_t pg = m->list[i];
+    if (pool_push((uintptr_t)m->pages[pg])) {
+      // No room to remember it: lost to this process, never reused.
+    }
+    m->pages[pg] = NULL;
+  }
+  int kept = 0;
+  for (int i = 0; i < 2 && !kept; i++)
+    if (!pool.tables[i]) pool.tables[i] = m->pages, pool.table_pages[i] = np, kept = 1;
+  pthread_mutex_unlock(&pool.mu);
+  if (!kept) free(m->pages);
+  free(m->list);
+  m->pages = NULL, m->list = NULL, m->touched = m->list_cap = 0;
 }
 
 void lazymem_read(const lazymem *m, uint64_t addr, void *dst, uint64_t n) {
@@ -38,9 +122,21 @@ int lazymem_write(lazymem *m, uint64_t addr, const void *src, uint64_t n) {
     uint64_t page = addr >> LAZY_PAGE_BITS, off = addr & (PAGE_SIZE - 1);
     uint64_t chunk = PAGE_SIZE - off < n ? PAGE_SIZE - off : n;
     if (!m->pages[page]) {
-      m->pages[page] = calloc(1, PAGE_SIZE);
-      if (!m->pages[page]) return -1;
-      m->touched++;
+      if (m->touched == m->list_cap) {
+        uint64_t cap = m->list_cap ? 2 * m->list_cap : 256;
+        uint64_t *l = realloc(m->list, cap * sizeof *l);
+        if (!l) return -1;
+        m->list = l, m->list_cap = cap;
+      }
+      bool zero;
+      uint8_t *p = page_get(&zero);
+      if (!p) return -1;
+      if (!zero) { // what this write does not cover reads as zero
+        memset(p, 0, off);
+        memset(p + off + chunk, 0, PAGE_SIZE - off - chunk);
+      }
+      m->pages[page] = p;
+      m->list[m->touched++] = page;
     }
     memcpy(m->pages[page] + off, in, chunk);
     in += chunk, addr += chunk, n -= chunk;

@@ -12,6 +12,7 @@
 typedef struct {
   uint8_t **pages;
   uint64_t size, npages, touched; // touched: pages allocated
+  uint64_t *list, list_cap;        // the indices of the touched pages (freeing visits only them)
 } lazymem;
 
 int lazymem_init(lazymem *m, uint64_t size);
