@@ -6,7 +6,8 @@
 // assignment), emit.c (instructions, registers, descriptors, semaphores),
 // compile.c (the driver: memory plan, layer loop, executable), lower_mxu.c
 // (matmul, gemm, conv), lower_vpu.c (elementwise, pools, softmax),
-// lower_move.c (data movement), rnn.c (recurrences unrolled).
+// lower_move.c (data movement), rnn.c (recurrences unrolled), gather.c,
+// resize.c and widen.c (node rewrites, built with rewrite.c).
 #ifndef SYSTOLE_COMPILER_H
 #define SYSTOLE_COMPILER_H
 
@@ -58,6 +59,26 @@ int cc_unroll_rnn(ir_graph *g, char *err, size_t errlen);
 // gather.c: gather with indices known only at run time rewritten as a
 // one-hot matrix (compare against an iota) times the data on the MXU.
 int cc_lower_gather(ir_graph *g, char *err, size_t errlen);
+// rewrite.c: the builder gather.c and resize.c replace a node n with. Nodes
+// are named "n/what" and inferred; after a failure (err set) they are NULL.
+typedef struct {
+  ir_graph *g;
+  ir_node *n;
+  char *err;
+  size_t errlen;
+  bool failed;
+} cc_rewrite;
+ir_value *cc_rw_node(cc_rewrite *b, ir_op op, ir_value *const *in, int nin, const ir_attrs *a, const char *what);
+ir_value *cc_rw_reshape(cc_rewrite *b, ir_value *v, int rank, const int64_t *dims, const char *what);
+ir_value *cc_rw_cast(cc_rewrite *b, ir_value *v, ir_dtype to, const char *what);
+// res's producer computes n's output instead, and n goes; -1 after a failure.
+int cc_rw_replace(cc_rewrite *b, ir_value *res);
+// An f32 constant of rank/dims: the values v, or fill everywhere when v is NULL.
+ir_value *cc_rw_f32const(cc_rewrite *b, int rank, const int64_t *dims, const float *v, float fill, const char *what);
+// Every node wants accepts rewritten by rewrite (which calls cc_rw_replace),
+// the graph re-sorted after each; the count.
+int cc_rewrite_all(ir_graph *g, bool (*wants)(const ir_node *), const char *pass,
+                   int (*rewrite)(ir_graph *, ir_node *, char *, size_t), char *err, size_t errlen);
 // resize.c: resize (nearest, linear, cubic) as one matmul per resized axis
 // against a constant interpolation matrix.
 int cc_lower_resize(ir_graph *g, char *err, size_t errlen);

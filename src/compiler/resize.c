@@ -21,34 +21,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-  ir_graph *g;
-  ir_node *n;
-  char *err;
-  size_t errlen;
-  bool failed;
-} rb;
-
-static ir_value *node(rb *b, ir_op op, ir_value *const *in, int nin, const ir_attrs *a, const char *what, int axis) {
-  if (b->failed) return NULL;
-  char name[512], msg[CC_ERR_LEN], where[160];
-  snprintf(name, sizeof name, "%s/%s%d", b->n->name[0] ? b->n->name : "resize", what, axis);
-  const char *out_name = name;
-  ir_node *m = ir_add_node(b->g, op, name, in, nin, 1, &out_name);
-  m->src_index = b->n->src_index;
-  if (a) m->a = *a;
-  if (ir_infer_node(m, msg, sizeof msg)) {
-    snprintf(b->err, b->errlen, "%s: %s", ir_node_where(b->n, where, sizeof where), msg);
-    b->failed = true;
-    return NULL;
-  }
-  return m->out[0];
+// Names carry the axis: "n/what<axis>".
+static ir_value *node(cc_rewrite *b, ir_op op, ir_value *const *in, int nin, const ir_attrs *a, const char *what,
+                      int axis) {
+  char w[64];
+  snprintf(w, sizeof w, "%s%d", what, axis);
+  return cc_rw_node(b, op, in, nin, a, w);
 }
 
-static ir_value *reshape(rb *b, ir_value *v, int rank, const int64_t *dims, const char *what, int axis) {
-  ir_attrs a = {.ndims = rank};
-  memcpy(a.dims, dims, (size_t)rank * sizeof *dims);
-  return node(b, IR_OP_RESHAPE, &v, 1, &a, what, axis);
+static ir_value *reshape(cc_rewrite *b, ir_value *v, int rank, const int64_t *dims, const char *what, int axis) {
+  char w[64];
+  snprintf(w, sizeof w, "%s%d", what, axis);
+  return cc_rw_reshape(b, v, rank, dims, w);
 }
 
 // The source coordinate of output index x along an axis of K inputs and O
@@ -123,7 +107,7 @@ static bool is_identity(const float *w, int64_t K, int64_t O) {
 }
 
 static int rewrite(ir_graph *g, ir_node *n, char *err, size_t errlen) {
-  rb b = {g, n, err, errlen, false};
+  cc_rewrite b = {g, n, err, errlen, false};
   ir_value *x = n->in[0], *out = n->out[0];
   const ir_attrs *a = &n->a;
   int r = x->ty.rank;
@@ -175,25 +159,11 @@ static int rewrite(ir_graph *g, ir_node *n, char *err, size_t errlen) {
     ir_attrs c = {.to = out->ty.dtype};
     v = node(&b, IR_OP_CAST, &v, 1, &c, "result_cast", 0);
   }
-  if (b.failed) return -1;
-  ir_node *m = v->producer;
-  ir_remove_node(g, n);
-  v->producer = NULL;
-  m->out[0] = out;
-  out->producer = m, out->producer_slot = 0;
-  return 0;
+  return cc_rw_replace(&b, v);
 }
 
+static bool is_resize(const ir_node *n) { return n->op == IR_OP_RESIZE; }
+
 int cc_lower_resize(ir_graph *g, char *err, size_t errlen) {
-  int count = 0;
-  for (int i = 0; i < g->nnodes; i++) {
-    ir_node *n = g->nodes[i];
-    if (n->op != IR_OP_RESIZE) continue;
-    if (rewrite(g, n, err, errlen)) return -1;
-    if (ir_toposort(g)) return ir_fail(err, errlen, "lower_resize made a cycle");
-    count++;
-    i = -1; // nodes moved: rescan
-  }
-  ir_prune(g);
-  return count;
+  return cc_rewrite_all(g, is_resize, "lower_resize", rewrite, err, errlen);
 }
