@@ -8,8 +8,9 @@ Into DIR:
   manifest-small.txt              small graphs built with onnx.helper: every op of issue 3
                                   alone, in its variants, and in small combinations
   manifest-torch.txt              torchvision's resnet18 and mobilenet_v2 with random
-                                  weights that carry signal, exported with torch.onnx.export;
-                                  not written with --small-only
+                                  weights that carry signal, nn.LSTM and nn.GRU classifiers
+                                  and an nn.TransformerEncoder classifier, exported with
+                                  torch.onnx.export; not written with --small-only
 Each manifest line is "NAME KIND INPUT=FILE..." (FILE relative to DIR; KIND: small, for
 a small graph; net, a whole classifier network; timing, the 224x224 resnet18 that only
 the timing test runs).
@@ -712,6 +713,7 @@ def torch_models(w):
         onnx.checker.check_model(m)
         w.save(name, m, [("input", x)], kind)
     rnn_torch_models(w, torch)
+    transformer_torch_model(w, torch)
 
 
 def rnn_torch_models(w, torch):
@@ -766,6 +768,41 @@ def rnn_torch_models(w, torch):
         m = onnx.load(path)
         onnx.checker.check_model(m)
         w.save(name, m, [("input", x.numpy())], "net")
+
+
+def transformer_torch_model(w, torch):
+    """A classifier on an nn.TransformerEncoder as PyTorch exports it (opset 14): two
+    post-norm layers (d_model 32, 4 heads, feed-forward 64, ReLU), batch first, with
+    a Linear head on the outputs averaged over the sequence. Attention becomes MatMul,
+    Softmax, Transpose and Reshape; the norms LayerNorm's decomposition (ReduceMean,
+    Sub, Pow, Sqrt, Div). Default init (no change needed: its logits move with the input)."""
+    nn = torch.nn
+
+    class TransformerClassifier(nn.Module):
+        def __init__(self):
+            super().__init__()
+            layer = nn.TransformerEncoderLayer(d_model=32, nhead=4, dim_feedforward=64, dropout=0.0,
+                                               batch_first=True)
+            self.enc = nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False)
+            self.head = nn.Linear(32, 5)
+
+        def forward(self, x):
+            return self.head(self.enc(x).mean(dim=1))
+
+    name, shape = "transformer_encoder", (2, 12, 32)
+    torch.manual_seed(TORCH_SEED + 200)
+    model = TransformerClassifier().eval()
+    x, logits = pick_input(torch, model, np.random.default_rng(TORCH_SEED + 200), shape)
+    spread = float(logits.std())
+    assert np.isfinite(logits).all() and spread > 0.1, (name, spread)
+    print(f"make_test_models: {name} {list(shape)}: logits std {spread:.3f}, max |logit| "
+          f"{np.abs(logits).max():.3f}, top-1 {logits.argmax(1).tolist()}")
+    path = os.path.join(w.out, name + ".onnx")
+    torch.onnx.export(model, torch.from_numpy(x), path, opset_version=14, input_names=["input"],
+                      output_names=["logits"], do_constant_folding=True)
+    m = onnx.load(path)
+    onnx.checker.check_model(m)
+    w.save(name, m, [("input", x)], "net")
 
 
 # ---------------------------------------------------------------- driver

@@ -1,7 +1,7 @@
 #!/bin/sh
 # End to end against ONNX Runtime (issue 3): every model scripts/make_test_models.py
 # writes (small graphs of every op built with python3-onnx; torchvision's resnet18 and
-# mobilenet_v2 exported with torch.onnx.export) runs under `systole run` with both
+# mobilenet_v2, LSTM, GRU and TransformerEncoder classifiers exported with torch.onnx.export) runs under `systole run` with both
 # precisions and under tools/ort_run.mjs, and the outputs agree by tests/compare_outputs.py:
 # max |error| <= TOL * max |reference|, TOL 1e-4 with --precision highest, 2e-2 (small
 # graphs) or 5e-2 (whole networks) with default; classifiers also agree on the top-1
