@@ -7,12 +7,17 @@
 #   package's dictionary, in both precisions (leading and trailing spaces, which the
 #   model may read in the white padding, are dropped); and its output agrees with ONNX
 #   Runtime's within 1e-4 of max |ref| with --precision highest.
+# - The recogniser with --precision default: the same top-1 class as ONNX Runtime at every
+#   time step whose reference margin is clear (above 2 x 5e-2), and within 5e-2 of max
+#   |ref| of ONNX Runtime running the model with its Conv and MatMul operands rounded to
+#   bf16 (tests/real_models.py bf16-operands), the numerics that --precision default
+#   defines. Not within 5e-2 of the fp32 model, and not asserted so (printed, "not
+#   asserted"): bf16 operands move its probabilities by up to 0.144 (max |ref| = 1; logits
+#   up to 9.6e-2 of max |logit|), and ONNX Runtime on the bf16-operand model is as far
+#   (0.132) from its fp32 output as Systole is: the error is inherent to bf16 products,
+#   not added by the lowering (docs/compiler.md, "Precision", has the bisection).
 # - MediaPipe BlazeFace on a rendered face-like picture agrees with ONNX Runtime within
 #   1e-4 (highest) and 5e-2 (default) of max |ref| on all four outputs.
-# Known gap, printed and not asserted: the recogniser's softmax probabilities with
-# --precision default (bf16 products) differ from ONNX Runtime's by up to about 0.15
-# (more than 5e-2 of max |ref| = 1) at steps where two classes are close; the text read
-# is still exact.
 #
 # Usage, from the repository root: sh tests/cli_real_models.sh BUILD_DIR
 # Needs npm (registry access on the first run), node with onnxruntime-node, and
@@ -59,11 +64,14 @@ run() {
 
 OCR=$CACHE/ocr/rec.onnx
 KEYS=$CACHE/ocr/keys.txt
+"$PY" tests/real_models.py bf16-operands "$OCR" "$TMP/ocr-bf16.onnx" || die "rounding the recogniser's operands"
 n=0
 for text in "Hello World 2026" "The quick brown fox" "0123456789"; do
   n=$((n + 1))
   "$PY" tests/real_models.py ocr-input "$text" "$TMP/ocr$n.npy" || die "rendering '$text'"
   SHAPE="--input-shape x=1,3,48,320" run ocr$n "$OCR" --input "x=$TMP/ocr$n.npy" || continue
+  node tools/ort_run.mjs "$TMP/ocr-bf16.onnx" --input "x=$TMP/ocr$n.npy" --output-dir "$TMP/ocr$n.bf16" >"$TMP/log" 2>&1 ||
+    { fail "ocr$n: ONNX Runtime, bf16 operands: $(cat "$TMP/log")"; continue; }
   for src in ref highest default; do
     got=$("$PY" tests/real_models.py ctc-decode "$TMP/ocr$n.$src/softmax_11.tmp_0.npy" "$KEYS" |
           sed 's/^ *//; s/ *$//')
@@ -73,8 +81,12 @@ for text in "Hello World 2026" "The quick brown fox" "0123456789"; do
       fail "ocr '$text' $src: read '$got'"
     fi
   done
-  echo "ocr$n/highest ocr/highest $TMP/ocr$n.ref $TMP/ocr$n.highest 1e-4 -" >>"$TMP/list"
-  echo "ocr$n/default(not-asserted) ocr/default $TMP/ocr$n.ref $TMP/ocr$n.default 5e-2 -" >"$TMP/info$n"
+  {
+    echo "ocr$n/highest ocr/highest $TMP/ocr$n.ref $TMP/ocr$n.highest 1e-4 -"
+    echo "ocr$n/default ocr/default-top1 $TMP/ocr$n.ref $TMP/ocr$n.default 5e-2 top1only"
+    echo "ocr$n/default-vs-bf16 ocr/default-vs-bf16-operands $TMP/ocr$n.bf16 $TMP/ocr$n.default 5e-2 top1"
+  } >>"$TMP/list"
+  echo "ocr$n/bf16-operands(ORT) ocr/bf16-operands(ORT) $TMP/ocr$n.ref $TMP/ocr$n.bf16 5e-2 top1only" >"$TMP/info$n"
 done
 
 "$PY" tests/real_models.py face-input "$TMP/face.npy" || die "rendering the face"
@@ -91,7 +103,7 @@ if [ -s "$TMP/list" ]; then
 fi
 cat "$TMP"/info* >"$TMP/infolist" 2>/dev/null
 if [ -s "$TMP/infolist" ]; then
-  echo "known gap, not asserted (see the header):"
+  echo "ONNX Runtime itself with bf16 operands against its fp32 result (the cost of bf16 products; see the header):"
   "$PY" tests/compare_outputs.py --list "$TMP/infolist" 2>&1 | sed 's/^/  /'
 fi
 echo "cli_real_models: $fails failed, $(($(date +%s) - START)) s"

@@ -9,14 +9,17 @@ reference file must have a counterpart of the same shape, and GOT_DIR no others.
 
 A floating-point output passes when max |got - ref| <= TOL * max |ref| (the issue's tolerances: 1e-4
 with --precision highest; 2e-2 for small graphs and 5e-2 for whole networks with
-default). --top1 (classifiers, outputs [N, classes]): also the same argmax in every row
-where the reference's margin between its first two classes exceeds twice the allowed
-error, TOL * max |ref|. An integer or boolean output passes only when it has the
-reference's type and every value is equal.
+default). --top1 (classifiers, classes on the last axis: [N, classes], or [..., classes]
+read as rows of classes): also the same argmax in every row where the reference's margin
+between its first two classes exceeds twice the allowed error, TOL * max |ref|. An
+integer or boolean output passes only when it has the reference's type and every value
+is equal.
 
 --list FILE runs many comparisons in one process (numpy's import is slow next to one
-comparison), one per line: "LABEL GROUP REF_DIR GOT_DIR TOL top1|-" (no spaces inside
-fields), then prints the worst ratio of each GROUP.
+comparison), one per line: "LABEL GROUP REF_DIR GOT_DIR TOL top1|top1only|-" (no spaces
+inside fields), then prints the worst ratio of each GROUP. top1only asserts the top-1
+rule alone: the error is measured and printed, but a ratio above TOL does not fail (for
+a known, documented gap such as PP-OCRv4 with bf16 products, tests/cli_real_models.sh).
 
 Prints one line per output with the measured ratio max error / max |ref|; exits 0 when
 everything passes, 1 otherwise, 2 on a usage error.
@@ -28,7 +31,7 @@ import sys
 import numpy as np
 
 
-def compare(name, ref, got, tol, top1):
+def compare(name, ref, got, tol, top1, assert_tol=True):
     """Returns (ok, ratio, line)."""
     if ref.shape != got.shape:
         return False, float("inf"), f"{name}: shape {list(got.shape)}, reference {list(ref.shape)}  FAIL"
@@ -56,12 +59,14 @@ def compare(name, ref, got, tol, top1):
     err = float(diff.max()) if diff.size else 0.0
     allowed = tol * ref_max
     ratio = err / ref_max if ref_max > 0 else (0.0 if err == 0 else float("inf"))
-    ok = err <= allowed
+    ok = err <= allowed or not assert_tol
     line = (f"{name}: max error {err:.3g}, max |ref| {ref_max:.3g}, ratio {ratio:.2e} "
-            f"(tol {tol:g})")
+            f"(tol {tol:g}{'' if assert_tol else ', not asserted'})")
     if top1:
-        if ref.ndim != 2 or ref.shape[1] < 2:
-            return False, ratio, line + f"; --top1 needs [N, classes], got {list(ref.shape)}  FAIL"
+        if ref.ndim < 2 or ref.shape[-1] < 2:
+            return False, ratio, line + f"; --top1 needs [..., classes], got {list(ref.shape)}  FAIL"
+        ref = ref.reshape(-1, ref.shape[-1])
+        got = got.reshape(-1, got.shape[-1])
         srt = np.sort(ref, axis=1)
         margin = srt[:, -1] - srt[:, -2]
         clear = margin > 2 * allowed
@@ -77,7 +82,7 @@ def compare(name, ref, got, tol, top1):
     return ok, ratio, line + ("" if ok else "  FAIL")
 
 
-def compare_dirs(ref_dir, got_dir, tol, top1, label):
+def compare_dirs(ref_dir, got_dir, tol, top1, label, assert_tol=True):
     """Prints a line per output; returns (ok, worst ratio)."""
     prefix = label + ": " if label else ""
     try:
@@ -102,7 +107,7 @@ def compare_dirs(ref_dir, got_dir, tol, top1, label):
             print(f"{name}: cannot read: {e}  FAIL")
             ok, worst = False, float("inf")
             continue
-        good, ratio, line = compare(name, ref, got, tol, top1)
+        good, ratio, line = compare(name, ref, got, tol, top1, assert_tol)
         print(line)
         ok, worst = ok and good, max(worst, ratio)
     for f in sorted(set(gots) - set(refs)):
@@ -120,11 +125,11 @@ def run_list(path):
         return 2
     ok, worst = True, {}
     for row in rows:
-        if len(row) != 6 or row[5] not in ("top1", "-"):
+        if len(row) != 6 or row[5] not in ("top1", "top1only", "-"):
             print(f"compare_outputs: {path}: bad line {' '.join(row)!r}", file=sys.stderr)
             return 2
         label, group, ref_dir, got_dir, tol, top1 = row
-        good, ratio = compare_dirs(ref_dir, got_dir, float(tol), top1 == "top1", label)
+        good, ratio = compare_dirs(ref_dir, got_dir, float(tol), top1 != "-", label, top1 != "top1only")
         ok = ok and good
         if group not in worst or ratio > worst[group][0]:
             worst[group] = (ratio, label)
