@@ -10,7 +10,7 @@
 # - The recogniser with --precision default: the same top-1 class as ONNX Runtime at every
 #   time step whose reference margin is clear (above 2 x 5e-2), and within 5e-2 of max
 #   |ref| of ONNX Runtime running the model with its Conv and MatMul operands rounded to
-#   bf16 (tests/real_models.py bf16-operands), the numerics that --precision default
+#   bf16 (tools/precision_bisect.py bf16-operands), the numerics that --precision default
 #   defines. Not within 5e-2 of the fp32 model, and not asserted so (printed, "not
 #   asserted"): bf16 operands move its probabilities by up to 0.144 (max |ref| = 1; logits
 #   up to 9.6e-2 of max |logit|), and ONNX Runtime on the bf16-operand model is as far
@@ -21,7 +21,7 @@
 #
 # Usage, from the repository root: sh tests/cli_real_models.sh BUILD_DIR
 # Needs npm (registry access on the first run), node with onnxruntime-node, and
-# /usr/bin/python3 with numpy and PIL, and fonts-dejavu-core (scripts/install-deps.sh --test).
+# /usr/bin/python3 with numpy, PIL and onnx, and fonts-dejavu-core (scripts/install-deps.sh --test).
 set -u
 BUILD=${1:?usage: sh tests/cli_real_models.sh BUILD_DIR}
 PY=/usr/bin/python3
@@ -37,7 +37,7 @@ missing() { die "$1: run 'make test' or 'sh scripts/install-deps.sh --test'"; }
 command -v node >/dev/null 2>&1 || missing "node is not installed"
 command -v npm >/dev/null 2>&1 || missing "npm is not installed"
 [ -d node_modules/onnxruntime-node ] || missing "onnxruntime-node is not installed in node_modules"
-"$PY" -c "import numpy, PIL" 2>/dev/null || missing "$PY cannot import numpy and PIL"
+"$PY" -c "import numpy, PIL, onnx" 2>/dev/null || missing "$PY cannot import numpy, PIL and onnx"
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing "DejaVuSans.ttf is missing"
 sh scripts/fetch_models.sh "$CACHE" || die "fetching the models"
 
@@ -64,7 +64,7 @@ run() {
 
 OCR=$CACHE/ocr/rec.onnx
 KEYS=$CACHE/ocr/keys.txt
-"$PY" tests/real_models.py bf16-operands "$OCR" "$TMP/ocr-bf16.onnx" || die "rounding the recogniser's operands"
+"$PY" tools/precision_bisect.py bf16-operands "$OCR" "$TMP/ocr-bf16.onnx" || die "rounding the recogniser's operands"
 n=0
 for text in "Hello World 2026" "The quick brown fox" "0123456789"; do
   n=$((n + 1))

@@ -10,19 +10,8 @@
   real_models.py face-input OUT.npy         a rendered face-like picture (skin-coloured
       ellipse with eyes and a mouth on a gradient), NHWC f32[1,128,128,3] in [-1, 1]:
       the input of BlazeFace
-  real_models.py bf16-operands IN.onnx OUT.onnx   a copy of the model whose Conv,
-      ConvTranspose, MatMul and Gemm nodes see their operands A and B (inputs 0 and 1)
-      rounded to bf16 and everything else unchanged: run by ONNX Runtime, it computes
-      what --precision default defines (bf16 operands, exact products, fp32 sums; the
-      sums in ONNX Runtime's order), so Systole's distance from it is what the lowering
-      adds, and its distance from the original model what bf16 products cost.
-      Constant operands are rounded here (nearest, ties to even); computed ones by
-      Veltkamp splitting in the graph, h = c - (c - x) with c = x * (2^16 + 1), which
-      rounds to 8 significant bits, to nearest (a tie, 1 value in 2^16, may go either
-      way) for |x| < 2^111.
 
-Needs Debian's python3-pil, python3-numpy and fonts-dejavu-core (python3-onnx for
-bf16-operands).
+Needs Debian's python3-pil, python3-numpy and fonts-dejavu-core.
 """
 import sys
 
@@ -74,48 +63,6 @@ def face_input(out):
     np.save(out, np.ascontiguousarray(a[None]))
 
 
-def bf16_round(a):
-    """fp32 array -> the nearest bf16 values (ties to even), as fp32."""
-    b = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32).astype(np.uint64)
-    b = ((b + 0x7FFF + ((b >> 16) & 1)) >> 16) << 16
-    return b.astype(np.uint32).view(np.float32)
-
-
-def bf16_operands(src, dst):
-    import onnx
-    from onnx import helper, numpy_helper
-
-    model = onnx.load(src)
-    g = model.graph
-    consts = {t.name: t for t in g.initializer}
-    for n in g.node:
-        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
-            consts[n.output[0]] = n.attribute[0].t
-    g.initializer.append(numpy_helper.from_array(np.array(65537.0, np.float32), "bf16.split"))
-    nodes, k = [], 0
-    for n in g.node:
-        if n.op_type in ("Conv", "ConvTranspose", "MatMul", "Gemm"):
-            for i in range(2):
-                x = n.input[i]
-                k += 1
-                if x in consts:
-                    t = numpy_helper.to_array(consts[x])
-                    if t.dtype != np.float32:
-                        sys.exit(f"bf16-operands: {n.name or n.op_type}: operand {x} is {t.dtype}")
-                    g.initializer.append(numpy_helper.from_array(bf16_round(t), f"{x}.bf16.{k}"))
-                    n.input[i] = f"{x}.bf16.{k}"
-                    continue
-                c, d, h = (f"{x}.bf16.{k}.{s}" for s in "cdh")
-                nodes += [helper.make_node("Mul", [x, "bf16.split"], [c]),
-                          helper.make_node("Sub", [c, x], [d]),
-                          helper.make_node("Sub", [c, d], [h])]
-                n.input[i] = h
-        nodes.append(n)
-    del g.node[:]
-    g.node.extend(nodes)
-    onnx.save(model, dst)
-
-
 def main():
     a = sys.argv[1:]
     if len(a) == 3 and a[0] == "ocr-input":
@@ -124,8 +71,6 @@ def main():
         ctc_decode(a[1], a[2])
     elif len(a) == 2 and a[0] == "face-input":
         face_input(a[1])
-    elif len(a) == 3 and a[0] == "bf16-operands":
-        bf16_operands(a[1], a[2])
     else:
         sys.exit(__doc__)
 
