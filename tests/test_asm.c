@@ -1238,7 +1238,7 @@ static void test_io_malformed(void) {
   io_rejects(4, 4, 3, "entry 2 is truncated");
   io_rejects(4, 4, 1, "32 bytes after the last entry");
   io_rejects(8, 1, 2, "entry 0: unknown role 2");
-  io_rejects(9, 1, IO_DTYPES, "entry 0: unknown element type 7");
+  io_rejects(9, 1, IO_DTYPES, "entry 0: unknown element type 11");
   io_rejects(10, 1, 2, "entry 0: unknown memory 2");
   io_rejects(11, 1, 9, "entry 0: rank 9 is more than 8");
   io_rejects(11, 1, 255, "entry 0: rank 255 is more than 8");

@@ -7,8 +7,9 @@
 //
 // A test is skipped, with the reason printed, when it uses an op outside the
 // list, a tensor of a type the runtime has none for (double, float16,
-// uint16, string, ...), or when the importer or the compiler
-// refuses it (the message is printed). Every test that compiles must pass, and
+// string, ...), when the importer or the compiler refuses it (the message is
+// printed), or when its expected output follows a convention the runtime does
+// not (divergent[], with the reason). Every test that compiles must pass, and
 // the number that pass must not fall below MIN_PASSED.
 //
 // The node tests feed as graph inputs what real models hold as constants:
@@ -32,7 +33,7 @@
 #define ATOL 1e-5
 // What passed when this test was written; fewer means a regression. Raise it
 // when more pass.
-#define MIN_PASSED 415
+#define MIN_PASSED 427
 
 // Issue 3's ops, and the nodes that only carry values.
 static const char *const ops[] = {
@@ -139,6 +140,10 @@ static int sy_type(int dt) {
   case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: return SY_I64;
   case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8: return SY_U8;
   case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL: return SY_BOOL;
+  case ONNX__TENSOR_PROTO__DATA_TYPE__INT16: return SY_I16;
+  case ONNX__TENSOR_PROTO__DATA_TYPE__UINT16: return SY_U16;
+  case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32: return SY_U32;
+  case ONNX__TENSOR_PROTO__DATA_TYPE__UINT64: return SY_U64;
   default: return -1;
   }
 }
@@ -158,7 +163,10 @@ static void *tensor_data(const Onnx__TensorProto *t) {
     memcpy(v, t->raw_data.data, t->raw_data.len);
   else if (!t->has_raw_data && st == SY_I64 && t->n_int64_data == (size_t)n)
     memcpy(v, t->int64_data, (size_t)n * 8);
-  else if (!t->has_raw_data && st != SY_I64 && t->n_int32_data == (size_t)n)
+  else if (!t->has_raw_data && (st == SY_U32 || st == SY_U64) && t->n_uint64_data == (size_t)n)
+    for (int64_t i = 0; i < n; i++) // uint64_data holds each element, u32 in its low bits
+      memcpy(v + i * (int64_t)es, &t->uint64_data[i], es);
+  else if (!t->has_raw_data && st != SY_I64 && st != SY_U32 && st != SY_U64 && t->n_int32_data == (size_t)n)
     for (int64_t i = 0; i < n; i++) // int32_data holds each element, narrower types in its low bits
       memcpy(v + i * (int64_t)es, &t->int32_data[i], es);
   else {
@@ -167,6 +175,26 @@ static void *tensor_data(const Onnx__TensorProto *t) {
   }
   return v;
 }
+
+// The tests of bfloat16 (Cast's) were written when numpy had no bfloat16:
+// their .pb files hold the bf16 bit patterns as uint16 where the graph
+// declares bfloat16. Those bits are the values, so they are read as bf16.
+static void bf16_bits(const Onnx__ValueInfoProto *vi, Onnx__TensorProto *t) {
+  if (t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__UINT16 &&
+      vi->type->tensor_type->elem_type == ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16)
+    t->data_type = ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16;
+}
+
+// Tests whose expected outputs follow a convention the runtime does not:
+// ONNX 1.12's reference truncated float to bfloat16 (onnx/onnx#3876); Cast
+// here rounds to nearest even, as ONNX Runtime does, so 5 of 12 values are
+// one bf16 ulp (2^-8 relative, beyond rtol) away.
+static const struct {
+  const char *test, *why;
+} divergent[] = {
+    {"test_cast_FLOAT_to_BFLOAT16", "the expected output truncates to bfloat16; Cast rounds to nearest even"},
+    {"test_castlike_FLOAT_to_BFLOAT16_expanded", "the expected output truncates to bfloat16; Cast rounds to nearest even"},
+};
 
 static int ran, passed, skipped, nbound;
 
@@ -270,6 +298,11 @@ static void run_test(sy_client *client, const char *test) {
   char tmp[] = "/tmp/systole-conformance-XXXXXX.onnx";
   int fd = -1, nx_in = 0, nx_out = 0;
 
+  for (size_t i = 0; i < sizeof divergent / sizeof *divergent; i++)
+    if (!strcmp(test, divergent[i].test)) {
+      skip(test, "%s", divergent[i].why);
+      goto done;
+    }
   for (size_t i = 0; i < g->n_node; i++) {
     const char *d = g->node[i]->domain ? g->node[i]->domain : "";
     if ((d[0] && strcmp(d, "ai.onnx")) || !op_in_list(g->node[i]->op_type)) {
@@ -295,6 +328,7 @@ static void run_test(sy_client *client, const char *test) {
     CHECK(in[i] != NULL, "%s: cannot read %s", test, path);
     if (!in[i])
       goto done;
+    bf16_bits(g->input[i], in[i]);
   }
   for (size_t i = 0; i < nout; i++) {
     snprintf(path, sizeof path, "%s/%s/test_data_set_0/output_%zu.pb", DATA, test, i);
@@ -302,6 +336,7 @@ static void run_test(sy_client *client, const char *test) {
     CHECK(out[i] != NULL, "%s: cannot read %s", test, path);
     if (!out[i])
       goto done;
+    bf16_bits(g->output[i], out[i]);
     if (sy_type(out[i]->data_type) < 0) {
       skip(test, "output %zu '%s' is %s, a type the runtime does not carry", i, g->output[i]->name,
            dtype_name(out[i]->data_type));

@@ -638,6 +638,43 @@ static void typed_tests(const char *chip) {
   float fu[3] = {255.0f, 0.0f, 128.0f};
   cast_test(chip, IR_DT_U8, IR_DT_F32, 3, u8, fu);
 
+  // i16, u16, u32, u64: widened exactly (u32 and u64 through the low word,
+  // read unsigned), narrowed with saturation; equal widths keep the bits.
+  int16_t i16[5] = {-32768, 32767, -1, 0, 1234};
+  float fi16[5] = {-32768.0f, 32767.0f, -1.0f, 0.0f, 1234.0f};
+  cast_test(chip, IR_DT_I16, IR_DT_F32, 5, i16, fi16);
+  float f16x[5] = {-40000.5f, 40000.0f, -2.7f, 2.7f, -0.0f};
+  int16_t i16s[5] = {-32768, 32767, -2, 2, 0};
+  cast_test(chip, IR_DT_F32, IR_DT_I16, 5, f16x, i16s);
+  uint16_t u16[3] = {65535, 0, 32768};
+  float fu16[3] = {65535.0f, 0.0f, 32768.0f};
+  cast_test(chip, IR_DT_U16, IR_DT_F32, 3, u16, fu16);
+  float fxu[4] = {70000.0f, -5.0f, 65535.0f, 2.9f};
+  uint16_t u16s[4] = {65535, 0, 65535, 2};
+  cast_test(chip, IR_DT_F32, IR_DT_U16, 4, fxu, u16s);
+  uint32_t u32[5] = {4294967040u, 2147483648u, 16777216u, 0, 7};
+  float fu32[5] = {4294967040.0f, 2147483648.0f, 16777216.0f, 0.0f, 7.0f};
+  cast_test(chip, IR_DT_U32, IR_DT_F32, 5, u32, fu32);
+  float fx32[5] = {4294967040.0f, 3e9f, 2147483648.0f, 1e10f, -1.0f}; // 1e10 saturates at 2^32 - 2^8
+  uint32_t u32s[5] = {4294967040u, 3000000000u, 2147483648u, 4294967040u, 0};
+  cast_test(chip, IR_DT_F32, IR_DT_U32, 5, fx32, u32s);
+  uint64_t u64[2] = {4294967040u, 5};
+  float fu64[2] = {4294967040.0f, 5.0f};
+  cast_test(chip, IR_DT_U64, IR_DT_F32, 2, u64, fu64);
+  float fx64[4] = {0x1p40f + 0x1p20f, 18446742974197923840.0f, 3.5f, 4294967296.0f};
+  uint64_t u64s[4] = {(1ull << 40) + (1ull << 20), 18446742974197923840ull, 3, 4294967296ull};
+  cast_test(chip, IR_DT_F32, IR_DT_U64, 4, fx64, u64s);
+  int16_t i16b[2] = {-1, -32768};
+  uint16_t u16b[2] = {65535, 32768};
+  cast_test(chip, IR_DT_I16, IR_DT_U16, 2, i16b, u16b);
+  uint64_t u64b[2] = {(1ull << 63) + 5, (1ull << 40) + 7};
+  int64_t i64b[2] = {(int64_t)((1ull << 63) + 5), (1ll << 40) + 7};
+  uint32_t u32b[2] = {5, 7};
+  cast_test(chip, IR_DT_U64, IR_DT_I64, 2, u64b, i64b);
+  cast_test(chip, IR_DT_U64, IR_DT_U32, 2, u64b, u32b);
+  int64_t i64c[3] = {16777216, 0, 7}; // through f32: exact to 2^24
+  cast_test(chip, IR_DT_U32, IR_DT_I64, 3, u32 + 2, i64c);
+
   { // where(c, a, b) with all three broadcast; signed zeros and NaN come through
     tcase t = {.g = ir_graph_new("where")};
     uint8_t cv[3] = {1, 0, 1};
@@ -759,17 +796,17 @@ static void resize_tests(const char *chip) {
 
 static void support_tests(void) {
   ir_graph *g = ir_graph_new("support");
-  ir_type it = {IR_DT_I64, 2, {3, 4}}, st = {IR_DT_I16, 2, {3, 4}};
+  ir_type it = {IR_DT_I64, 2, {3, 4}}, st = {IR_DT_F16, 2, {3, 4}};
   ir_value *a = ir_add_input(g, "a", &it), *ab[2] = {a, a};
   ir_value *h = ir_add_input(g, "h", &st), *hh[2] = {h, h};
   ir_node *add = ir_add_node(g, IR_OP_ADD, "add_i64", ab, 2, 1, NULL);
   ir_infer_node(add, err, sizeof err);
   char why[256];
   CHECK(cc_lower_supported(add, why, sizeof why), "i64 add (converted through f32): %s", why);
-  ir_node *add16 = ir_add_node(g, IR_OP_ADD, "add_i16", hh, 2, 1, NULL);
+  ir_node *add16 = ir_add_node(g, IR_OP_ADD, "add_f16", hh, 2, 1, NULL);
   ir_infer_node(add16, err, sizeof err);
-  CHECK(!cc_lower_supported(add16, why, sizeof why), "i16 add supported");
-  CHECK(strstr(why, "dtype i16 is not supported by the lowering") != NULL, "%s", why);
+  CHECK(!cc_lower_supported(add16, why, sizeof why), "f16 add supported");
+  CHECK(strstr(why, "dtype f16 is not supported by the lowering") != NULL, "%s", why);
   ir_node *tr = ir_add_node(g, IR_OP_TRANSPOSE, "tr_i64", &a, 1, 1, NULL);
   tr->a.perm[0] = 1, tr->a.perm[1] = 0;
   ir_infer_node(tr, err, sizeof err);

@@ -344,6 +344,39 @@ static void test_npy(void) {
   CHECK(sy_tensor_read_npy(c, tmp("two.npy"), SY_BOOL, &t) == 0 && ((uint8_t *)t.data)[1] == 1, "%s",
         sy_last_error(c));
   sy_tensor_free(&t);
+  // i16, u16, u32, u64: range-checked in, written in their own type; a
+  // uint64 file fills u64 whole, beyond int64 too.
+  CHECK(sy_tensor_read_npy(c, tmp("i.npy"), SY_I16, &t) == 0 && ((int16_t *)t.data)[5] == -1, "%s", sy_last_error(c));
+  sy_tensor_free(&t);
+  CHECK(sy_tensor_read_npy(c, tmp("i.npy"), SY_U16, &t) == -1 && strstr(sy_last_error(c), "element 2 does not fit u16"),
+        "%s", sy_last_error(c));
+  CHECK(sy_tensor_read_npy(c, tmp("i.npy"), SY_U64, &t) == -1 && strstr(sy_last_error(c), "element 2 does not fit u64"),
+        "%s", sy_last_error(c));
+  save_npy(tmp("big32.npy"), NPY_I64, 1, &one, (int64_t[]){1ll << 32});
+  CHECK(sy_tensor_read_npy(c, tmp("big32.npy"), SY_U32, &t) == -1 && strstr(sy_last_error(c), "does not fit u32"),
+        "%s", sy_last_error(c));
+  CHECK(sy_tensor_read_npy(c, tmp("u.npy"), SY_U64, &t) == 0 && ((uint64_t *)t.data)[0] == 1ull << 63, "%s",
+        sy_last_error(c));
+  CHECK(sy_tensor_write_npy(c, &t, tmp("wu64.npy")) == 0, "%s", sy_last_error(c));
+  sy_tensor_free(&t);
+  CHECK(npy_read(tmp("wu64.npy"), &a, err, sizeof err) == 0 && a.dtype == NPY_U64 && !memcmp(a.data, big, 8),
+        "u64 written as uint64: %s", err);
+  npy_free(&a);
+  static const struct {
+    sy_dtype t;
+    npy_dtype as;
+  } own[] = {{SY_I16, NPY_I16}, {SY_U16, NPY_U16}, {SY_U32, NPY_U32}};
+  uint8_t raw[8] = {0xff, 0xff, 0x00, 0x80, 0x01, 0x02, 0x03, 0x04};
+  for (size_t k = 0; k < sizeof own / sizeof *own; k++) {
+    sy_tensor ot = {.dtype = own[k].t, .rank = 1, .dims = {8 / (int64_t)sy_dtype_size(own[k].t)}, .data = raw};
+    CHECK(sy_tensor_write_npy(c, &ot, tmp("wo.npy")) == 0, "%s", sy_last_error(c));
+    CHECK(npy_read(tmp("wo.npy"), &a, err, sizeof err) == 0 && a.dtype == own[k].as && !memcmp(a.data, raw, 8),
+          "%s written in its own type: %s", sy_dtype_name(own[k].t), err);
+    npy_free(&a);
+    CHECK(sy_tensor_read_npy(c, tmp("wo.npy"), own[k].t, &t) == 0 && !memcmp(t.data, raw, 8), "%s read back: %s",
+          sy_dtype_name(own[k].t), sy_last_error(c));
+    sy_tensor_free(&t);
+  }
   int64_t zero = 0;
   save_npy(tmp("e.npy"), NPY_F32, 1, &zero, NULL);
   CHECK(sy_tensor_read_npy(c, tmp("e.npy"), SY_F32, &t) == -1 && strstr(sy_last_error(c), "empty"), "%s",

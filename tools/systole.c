@@ -531,6 +531,10 @@ static float element_f32(const sy_tensor *t, int64_t i) {
   case SY_I32: return (float)((const int32_t *)t->data)[i];
   case SY_I8: return ((const int8_t *)t->data)[i];
   case SY_I64: return (float)((const int64_t *)t->data)[i];
+  case SY_I16: return ((const int16_t *)t->data)[i];
+  case SY_U16: return ((const uint16_t *)t->data)[i];
+  case SY_U32: return (float)((const uint32_t *)t->data)[i];
+  case SY_U64: return (float)((const uint64_t *)t->data)[i];
   default: return ((const uint8_t *)t->data)[i];
   }
 }

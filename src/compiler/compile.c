@@ -43,6 +43,10 @@ static int io_dtype(ir_dtype dt) {
   case IR_DT_I64: return IO_I64;
   case IR_DT_U8: return IO_U8;
   case IR_DT_BOOL: return IO_BOOL;
+  case IR_DT_I16: return IO_I16;
+  case IR_DT_U16: return IO_U16;
+  case IR_DT_U32: return IO_U32;
+  case IR_DT_U64: return IO_U64;
   default: return -1;
   }
 }

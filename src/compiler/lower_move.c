@@ -499,9 +499,9 @@ static bool fail_why(char *why, size_t len, const char *fmt, ...) {
 static bool typed_ok(const ir_node *n, char *why, size_t whylen) {
   for (int i = 0; i < n->nin + n->nout; i++) {
     ir_dtype dt = i < n->nin ? n->in[i]->ty.dtype : n->out[i - n->nin]->ty.dtype;
-    if (dt != IR_DT_F32 && dt != IR_DT_BF16 && dt != IR_DT_I32 && dt != IR_DT_I8 && dt != IR_DT_I64 &&
-        dt != IR_DT_U8 && dt != IR_DT_BOOL)
-      return fail_why(why, whylen, "dtype %s is not supported by the lowering (f32, bf16, i32, i8, i64, u8 and bool are)",
+    if (dt == IR_DT_F16 || dt == IR_DT_F64 || dt == IR_DT_UNDEF)
+      return fail_why(why, whylen,
+                      "dtype %s is not supported by the lowering (f32, bf16 and the integer types and bool are)",
                       ir_dtypes[dt].name);
   }
   return true;

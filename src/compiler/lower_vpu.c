@@ -1202,7 +1202,7 @@ static int lower_global_avgpool(lw *L) {
 static isa_dtype tile_dt(ir_dtype dt) {
   switch (dt) {
   case IR_DT_BF16: return DT_BF16;
-  case IR_DT_I32: case IR_DT_I64: return DT_I32;
+  case IR_DT_I32: case IR_DT_I64: case IR_DT_U32: case IR_DT_U64: return DT_I32;
   case IR_DT_I8: case IR_DT_U8: case IR_DT_BOOL: return DT_I8;
   default: return DT_F32;
   }
@@ -1216,24 +1216,54 @@ static void vrow(cc_emit *e, isa_vpu_op op, isa_dtype dd, uint64_t dst, isa_dtyp
   cc_vpu(e, op, dd, dst, d1, s1, d2, s2, &b);
 }
 
+// Constants of the conversions, at these indices of cvt_hbm's table.
+enum { K_ZERO, K_2M16, K_2P31, K_2P32, K_2M32, K_LO, K_HI, K_COUNT };
+
+// dst (rows of 4 bytes, dstride apart) = the u32 bits of f, whose values are
+// integers in [0, 2^32): those from 2^31 up less 2^32, so the signed store
+// keeps the bits. tmp: m f32.
+static void f32_to_u32(cc_emit *e, uint64_t dst, int64_t dstride, uint64_t f, uint64_t tmp, uint64_t m, uint64_t k) {
+  vrow(e, VOP_CGE, DT_F32, tmp, DT_F32, f, DT_F32, k + K_2P31 * F4, 1, m, 0, 0, 0);
+  vrow(e, VOP_MUL, DT_F32, tmp, DT_F32, tmp, DT_F32, k + K_2P32 * F4, 1, m, 0, 0, 0);
+  vrow(e, VOP_SUB, DT_F32, tmp, DT_F32, f, DT_F32, tmp, 1, m, 0, 0, 1);
+  vrow(e, VOP_MOV, DT_I32, dst, DT_F32, tmp, DT_F32, 0, m, 1, dstride, 4, 1);
+}
+
+static bool is_16(ir_dtype dt) { return dt == IR_DT_I16 || dt == IR_DT_U16; }
+static bool is_wide(ir_dtype dt) { return dt == IR_DT_I64 || dt == IR_DT_U64; }
+
 // dst (n elements of ddt) = cast(src (n elements of sdt)), HBM to HBM.
 static int cvt_hbm(lw *L, uint64_t dst, ir_dtype ddt, uint64_t src, ir_dtype sdt, int64_t n) {
   cc_emit *e = L->e;
   int sb = ir_dtypes[sdt].bytes, db = ir_dtypes[ddt].bytes;
   if (n <= 0) return 0;
-  bool same = sdt == ddt || (sb == 1 && db == 1 && sdt == IR_DT_BOOL && ddt == IR_DT_U8);
+  // Integers of one width keep their bits (ONNX Runtime's static_cast).
+  bool same = sdt == ddt || (sb == 1 && db == 1 && sdt == IR_DT_BOOL && ddt == IR_DT_U8) ||
+              (sb == db && ir_dtype_is_int(sdt) && ir_dtype_is_int(ddt));
   if (same) {
     cc_copy(e, SPACE_HBM, dst, SPACE_HBM, src, (uint64_t)n * (uint64_t)sb);
     return 0;
   }
-  if (sdt == IR_DT_I64 && ddt == IR_DT_I32) { // the low words: wraps, as ONNX Runtime
+  if (is_wide(sdt) && (ddt == IR_DT_I32 || ddt == IR_DT_U32)) { // the low words: wraps, as ONNX Runtime
     uint64_t cnt[1] = {(uint64_t)n};
     int64_t ss[1] = {8}, ds[1] = {4};
     cc_dma_nd(e, SPACE_HBM, dst, SPACE_HBM, src, 4, 1, cnt, ss, ds);
     return 0;
   }
-  float zero = 0.0f;
-  uint64_t z = vconsts(L, &zero, 1);
+  // The clamp of a saturating store the tile types do not give: i16, u16
+  // (stored from i32), u32 and u64 (stored as u32 words). The largest floats
+  // below 2^32 and 2^64 are 2^32 - 2^8 and 2^64 - 2^40.
+  float lo = 0, hi = 0;
+  switch (ddt) {
+  case IR_DT_I16: lo = -32768.0f, hi = 32767.0f; break;
+  case IR_DT_U16: hi = 65535.0f; break;
+  case IR_DT_U32: hi = 4294967040.0f; break;
+  case IR_DT_U64: hi = 18446742974197923840.0f; break;
+  default: break;
+  }
+  float kv[K_COUNT] = {[K_2M16] = 0x1p-16f, [K_2P31] = 0x1p31f, [K_2P32] = 0x1p32f, [K_2M32] = 0x1p-32f,
+                       [K_LO] = lo, [K_HI] = hi};
+  uint64_t k = vconsts(L, kv, K_COUNT), z = k + K_ZERO * F4;
   // Per element: raw source (up to 8), f32 (4), a temporary (4), the result (up to 8).
   uint64_t per = 24, avail = cc_vmem_free_bytes(e);
   int64_t T = imin(n, (int64_t)(tile_cap(L, (uint64_t)n * 4) / 4));
@@ -1248,20 +1278,55 @@ static int cvt_hbm(lw *L, uint64_t dst, ir_dtype ddt, uint64_t src, ir_dtype sdt
     uint64_t m = (uint64_t)imin(T, n - t0);
     // Load and widen to f32.
     if (sdt == IR_DT_F32) load(e, f, src + (uint64_t)t0 * 4, m * 4);
-    else {
-      if (sdt == IR_DT_I64) {
+    else if (is_16(sdt)) {
+      // Into zeroed i32 words: u16 in the low half, i16 in the high half
+      // (x * 2^16, scaled back in f32), so that either extends exactly.
+      uint64_t cnt[1] = {m};
+      int64_t ss[1] = {2}, ds[1] = {4};
+      vrow(e, VOP_SUB, DT_I32, raw, DT_I32, raw, DT_I32, raw, 1, m, 0, 0, 1);
+      cc_dma_nd(e, SPACE_LOCAL, raw + (sdt == IR_DT_I16 ? 2 : 0), SPACE_HBM, src + (uint64_t)t0 * 2, 2, 1, cnt, ss, ds);
+      vrow(e, VOP_MOV, DT_F32, f, DT_I32, raw, DT_F32, 0, 1, m, 0, 0, 1);
+      if (sdt == IR_DT_I16) vrow(e, VOP_MUL, DT_F32, f, DT_F32, f, DT_F32, k + K_2M16 * F4, 1, m, 0, 0, 0);
+    } else {
+      if (is_wide(sdt)) {
         uint64_t cnt[1] = {m};
         int64_t ss[1] = {8}, ds[1] = {4};
         cc_dma_nd(e, SPACE_LOCAL, raw, SPACE_HBM, src + (uint64_t)t0 * 8, 4, 1, cnt, ss, ds);
       } else load(e, raw, src + (uint64_t)t0 * (uint64_t)sb, m * (uint64_t)sb);
       vrow(e, unsigned_dt(sdt) ? VOP_MOVU : VOP_MOV, DT_F32, f, tile_dt(sdt), raw, DT_F32, 0, 1, m, 0, 0, 1);
+      if (sdt == IR_DT_U32 || sdt == IR_DT_U64) { // a low word from 2^31 up read as negative: add 2^32
+        vrow(e, VOP_CLT, DT_F32, tmp, DT_F32, f, DT_F32, z, 1, m, 0, 0, 0);
+        vrow(e, VOP_MUL, DT_F32, tmp, DT_F32, tmp, DT_F32, k + K_2P32 * F4, 1, m, 0, 0, 0);
+        vrow(e, VOP_ADD, DT_F32, f, DT_F32, f, DT_F32, tmp, 1, m, 0, 0, 1);
+      }
     }
     if (tobool) vrow(e, VOP_CNE, DT_F32, f, DT_F32, f, DT_F32, z, 1, m, 0, 0, 0);
     else if (f2i) vrow(e, VOP_TRUNC, DT_F32, f, DT_F32, f, DT_F32, 0, 1, m, 0, 0, 1);
+    if (hi != 0) {
+      vrow(e, VOP_MAX, DT_F32, f, DT_F32, f, DT_F32, k + K_LO * F4, 1, m, 0, 0, 0);
+      vrow(e, VOP_MIN, DT_F32, f, DT_F32, f, DT_F32, k + K_HI * F4, 1, m, 0, 0, 0);
+    }
     // Narrow and store.
     uint64_t res = out;
     if (ddt == IR_DT_F32) res = f;
-    else if (ddt == IR_DT_I64) {
+    else if (is_16(ddt)) { // the low halves of i32 words
+      uint64_t cnt[1] = {m};
+      int64_t ss[1] = {4}, ds[1] = {2};
+      vrow(e, VOP_MOV, DT_I32, out, DT_F32, f, DT_F32, 0, 1, m, 0, 0, 1);
+      cc_dma_nd(e, SPACE_HBM, dst + (uint64_t)t0 * 2, SPACE_LOCAL, out, 2, 1, cnt, ss, ds);
+      continue;
+    } else if (ddt == IR_DT_U32) f32_to_u32(e, out, 4, f, tmp, m, k);
+    else if (ddt == IR_DT_U64) {
+      // The high word trunc(f / 2^32), the low word f less 2^32 times that
+      // (exact: both are multiples of f's ulp), each a u32.
+      uint64_t h = raw, t2 = raw + m * 4;
+      vrow(e, VOP_MUL, DT_F32, h, DT_F32, f, DT_F32, k + K_2M32 * F4, 1, m, 0, 0, 0);
+      vrow(e, VOP_TRUNC, DT_F32, h, DT_F32, h, DT_F32, 0, 1, m, 0, 0, 1);
+      vrow(e, VOP_MUL, DT_F32, tmp, DT_F32, h, DT_F32, k + K_2P32 * F4, 1, m, 0, 0, 0);
+      vrow(e, VOP_SUB, DT_F32, f, DT_F32, f, DT_F32, tmp, 1, m, 0, 0, 1);
+      f32_to_u32(e, out, 8, f, tmp, m, k);
+      f32_to_u32(e, out + 4, 8, h, t2, m, k);
+    } else if (ddt == IR_DT_I64) {
       if (sdt == IR_DT_I32) { // the low word exactly, by a local copy
         uint64_t cnt[1] = {m};
         int64_t ss[1] = {4}, ds[1] = {8};

@@ -47,8 +47,9 @@ void isa_program_free(isa_program *p) {
 
 // ---------------------------------------------------------------- the I/O signature
 
-const char *const isa_io_dtype_names[IO_DTYPES] = {"f32", "bf16", "i32", "i8", "i64", "u8", "bool"};
-const int isa_io_dtype_bytes[IO_DTYPES] = {4, 2, 4, 1, 8, 1, 1};
+const char *const isa_io_dtype_names[IO_DTYPES] = {"f32", "bf16", "i32", "i8",  "i64", "u8",
+                                                   "bool", "i16",  "u16", "u32", "u64"};
+const int isa_io_dtype_bytes[IO_DTYPES] = {4, 2, 4, 1, 8, 1, 1, 2, 2, 4, 8};
 const char *const isa_io_mem_names[2] = {"host", "hbm"};
 
 #define IO_VERSION 1

@@ -289,8 +289,8 @@ typedef enum { IO_INPUT, IO_OUTPUT } isa_io_role;
 // Element types of I/O tensors: the tile types with their numbers (isa_dtype),
 // then types only the host side sees. isa_dtype stays a 2-bit field.
 typedef enum { IO_F32 = DT_F32, IO_BF16 = DT_BF16, IO_I32 = DT_I32, IO_I8 = DT_I8, IO_I64, IO_U8,
-               IO_BOOL, IO_DTYPES } isa_io_dtype;
-extern const char *const isa_io_dtype_names[IO_DTYPES]; // "f32" ... "bool"
+               IO_BOOL, IO_I16, IO_U16, IO_U32, IO_U64, IO_DTYPES } isa_io_dtype;
+extern const char *const isa_io_dtype_names[IO_DTYPES]; // "f32" ... "bool", "i16" ... "u64"
 extern const int isa_io_dtype_bytes[IO_DTYPES];
 typedef enum { IO_MEM_HOST, IO_MEM_HBM } isa_io_mem;
 extern const char *const isa_io_mem_names[2]; // "host", "hbm"

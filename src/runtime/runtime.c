@@ -24,7 +24,8 @@
 
 _Static_assert((int)SY_F32 == IO_F32 && (int)SY_BF16 == IO_BF16 && (int)SY_I32 == IO_I32 &&
                    (int)SY_I8 == IO_I8 && (int)SY_I64 == IO_I64 && (int)SY_U8 == IO_U8 && (int)SY_BOOL == IO_BOOL &&
-                   (int)SY_DTYPES == IO_DTYPES,
+                   (int)SY_I16 == IO_I16 && (int)SY_U16 == IO_U16 && (int)SY_U32 == IO_U32 &&
+                   (int)SY_U64 == IO_U64 && (int)SY_DTYPES == IO_DTYPES,
                "sy_dtype numbers are isa_io_dtype's");
 _Static_assert(SY_MAX_RANK == ISA_IO_MAX_RANK && SY_MAX_NAME == ISA_IO_MAX_NAME, "I/O limits");
 _Static_assert((int)SY_PRECISION_HIGHEST == CC_PRECISION_HIGHEST, "precision numbers are cc_precision's");
@@ -128,6 +129,9 @@ int sy_tensor_fill_random(sy_tensor *t, uint64_t seed) {
     case SY_I8: ((int8_t *)t->data)[i] = (int8_t)bit; break;
     case SY_I64: ((int64_t *)t->data)[i] = bit; break;
     case SY_U8: case SY_BOOL: ((uint8_t *)t->data)[i] = (uint8_t)bit; break;
+    case SY_I16: case SY_U16: ((uint16_t *)t->data)[i] = (uint16_t)bit; break;
+    case SY_U32: ((uint32_t *)t->data)[i] = (uint32_t)bit; break;
+    case SY_U64: ((uint64_t *)t->data)[i] = (uint64_t)bit; break;
     default: return -1;
     }
   }
@@ -185,11 +189,16 @@ int sy_tensor_read_npy(sy_client *c, const char *path, sy_dtype dtype, sy_tensor
     rc = fail(c, "%s: holds %s; the input wants %s (integers)", path, npy_dtype_name(a.dtype), sy_dtype_name(dtype));
   } else {
     static const int64_t lo[] = {[SY_I32] = INT32_MIN, [SY_I8] = INT8_MIN, [SY_I64] = INT64_MIN, [SY_U8] = 0,
-                                 [SY_BOOL] = 0};
+                                 [SY_BOOL] = 0, [SY_I16] = INT16_MIN, [SY_U16] = 0, [SY_U32] = 0, [SY_U64] = 0};
     static const int64_t hi[] = {[SY_I32] = INT32_MAX, [SY_I8] = INT8_MAX, [SY_I64] = INT64_MAX,
-                                 [SY_U8] = UINT8_MAX, [SY_BOOL] = 1};
+                                 [SY_U8] = UINT8_MAX, [SY_BOOL] = 1, [SY_I16] = INT16_MAX, [SY_U16] = UINT16_MAX,
+                                 [SY_U32] = UINT32_MAX, [SY_U64] = INT64_MAX};
     for (int64_t i = 0; i < n && !rc; i++) {
       int64_t v;
+      if (dtype == SY_U64 && a.dtype == NPY_U64) { // the values beyond int64 as well
+        ((uint64_t *)out->data)[i] = ((const uint64_t *)a.data)[i];
+        continue;
+      }
       if (!npy_int(&a, i, &v) || v < lo[dtype] || v > hi[dtype]) {
         rc = fail(c, "%s: element %" PRId64 " does not fit %s", path, i, sy_dtype_name(dtype));
         break;
@@ -197,7 +206,9 @@ int sy_tensor_read_npy(sy_client *c, const char *path, sy_dtype dtype, sy_tensor
       switch (dtype) {
       case SY_I32: ((int32_t *)out->data)[i] = (int32_t)v; break;
       case SY_I8: ((int8_t *)out->data)[i] = (int8_t)v; break;
-      case SY_I64: ((int64_t *)out->data)[i] = v; break;
+      case SY_I64: case SY_U64: ((int64_t *)out->data)[i] = v; break;
+      case SY_I16: case SY_U16: ((uint16_t *)out->data)[i] = (uint16_t)v; break;
+      case SY_U32: ((uint32_t *)out->data)[i] = (uint32_t)v; break;
       default: ((uint8_t *)out->data)[i] = (uint8_t)v; break;
       }
     }
@@ -214,7 +225,8 @@ int sy_tensor_write_npy(sy_client *c, const sy_tensor *t, const char *path) {
   // type, so that every value is written exactly.
   static const npy_dtype as[SY_DTYPES] = {[SY_F32] = NPY_F32, [SY_BF16] = NPY_F32, [SY_I32] = NPY_I32,
                                           [SY_I8] = NPY_I8,   [SY_I64] = NPY_I64,  [SY_U8] = NPY_U8,
-                                          [SY_BOOL] = NPY_BOOL};
+                                          [SY_BOOL] = NPY_BOOL, [SY_I16] = NPY_I16, [SY_U16] = NPY_U16,
+                                          [SY_U32] = NPY_U32, [SY_U64] = NPY_U64};
   if (npy_alloc(&a, as[t->dtype], t->rank, t->dims)) return fail(c, "%s: out of memory", path);
   int64_t n = sy_tensor_elements(t);
   if (t->dtype == SY_BF16)
@@ -304,6 +316,10 @@ static int ir_to_sy(ir_dtype dt) {
   case IR_DT_I64: return SY_I64;
   case IR_DT_U8: return SY_U8;
   case IR_DT_BOOL: return SY_BOOL;
+  case IR_DT_I16: return SY_I16;
+  case IR_DT_U16: return SY_U16;
+  case IR_DT_U32: return SY_U32;
+  case IR_DT_U64: return SY_U64;
   default: return -1;
   }
 }

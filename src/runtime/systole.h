@@ -22,7 +22,7 @@ typedef struct sy_client sy_client;         // a simulated chip
 typedef struct sy_executable sy_executable; // a compiled model for that chip
 
 // Element types, numbered as isa_io_dtype (src/isa/isa.h).
-typedef enum { SY_F32, SY_BF16, SY_I32, SY_I8, SY_I64, SY_U8, SY_BOOL, SY_DTYPES } sy_dtype;
+typedef enum { SY_F32, SY_BF16, SY_I32, SY_I8, SY_I64, SY_U8, SY_BOOL, SY_I16, SY_U16, SY_U32, SY_U64, SY_DTYPES } sy_dtype;
 const char *sy_dtype_name(sy_dtype t); // "f32", "bf16", ...; "?" if out of range
 size_t sy_dtype_size(sy_dtype t);
 
