@@ -51,9 +51,13 @@ booleans exactly). Inputs that real models hold as constants (shape operands, Co
 BatchNormalization parameters, the recurrences' W, R, B and sequence_lens, the int8 products'
 weights, scales and zero points, Resize's roi/scales/sizes, Dropout's ratio and training_mode,
 ConstantOfShape's shape, If's condition) are bound to the test's data as initializers before
-compiling. A test is skipped, with its reason, when it uses an op outside the list, an element
-type the runtime has no tensors for (double, float16, uint16, string, ...), or when the importer
-or the compiler refuses it; every test that compiles must pass.
+compiling. The bfloat16 tests' .pb files hold the bf16 bit patterns as uint16 (written when numpy
+had no bfloat16); where the graph declares bfloat16 they are read as bf16. A test is skipped,
+with its reason, when it uses an op outside the list, an element type the runtime has no tensors
+for (double, float16, string, ...), when the importer or the compiler refuses it, or when its
+expected output follows a convention the runtime does not (the two Cast to bfloat16 tests expect
+truncation, ONNX 1.12's reference, onnx/onnx#3876; Cast rounds to nearest even, as ONNX Runtime
+does, and 5 of their 12 values differ by one bf16 ulp). Every test that compiles must pass.
 
 TXT
   echo "Measured (\`scripts/conformance_report.sh\`): **$ran tests ran, $passed passed, $failed failed**;"
