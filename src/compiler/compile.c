@@ -55,7 +55,7 @@ static int check_io(const ir_value *v, const char *role, char *err, size_t errle
   char t[128];
   if (io_dtype(v->ty.dtype) < 0)
     return ir_fail(err, errlen,
-                   "%s '%s' is %s: inputs and outputs may be f32, bf16, i32, i8, i64, u8 or bool", role,
+                   "%s '%s' is %s: inputs and outputs may be f32, bf16, an integer type or bool (not f16 or f64)", role,
                    v->name, ir_type_str(&v->ty, t, sizeof t));
   if (v->ty.rank > ISA_IO_MAX_RANK) return ir_fail(err, errlen, "%s '%s' has rank %d (at most %d)", role, v->name, v->ty.rank, ISA_IO_MAX_RANK);
   for (int d = 0; d < v->ty.rank; d++)
