@@ -41,9 +41,9 @@ if command -v readelf >/dev/null 2>&1; then
   grep -q ' \.systole\.chip ' "$T/readelf.txt" || fail "readelf: no .systole.chip"
   if grep -qi 'warning\|error' "$T/readelf.txt"; then fail "readelf complains: $(cat "$T/readelf.txt")"; fi
 fi
-printf '.input "x", f32, [0], hbm:0\n' > "$T/badio.s"
+printf '.input "x", f32, [-1], hbm:0\n' > "$T/badio.s"
 if "$BIN" asm "$T/badio.s" -o "$T/badio.bin" 2> "$T/err.txt"; then fail "badio.s assembled"; fi
-grep -q "badio.s:1:19: dimension 0 is not positive" "$T/err.txt" || fail "asm io message: $(cat "$T/err.txt")"
+grep -q "badio.s:1:19: dimension -1 is negative" "$T/err.txt" || fail "asm io message: $(cat "$T/err.txt")"
 
 printf 'nop\n  frob r1\n' > "$T/bad.s"
 if "$BIN" asm "$T/bad.s" -o "$T/bad.bin" 2> "$T/err.txt"; then fail "bad.s assembled"; fi

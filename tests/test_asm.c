@@ -1099,8 +1099,13 @@ static void test_io_errors(void) {
   fails(".input \"x\", f64, [1], hbm:0",
         "t.s:1:13: expected an element type (f32, bf16, i32, i8, i64, u8), found 'f64'");
   fails(".input \"x\", f32, 1, hbm:0", "t.s:1:18: expected a shape in [ ], found '1'");
-  fails(".input \"x\", f32, [1, 0], hbm:0", "t.s:1:22: dimension 0 is not positive");
-  fails(".input \"x\", f32, [-N], hbm:0\n.equ N, 3", "t.s:1:19: dimension -3 is not positive");
+  fails(".input \"x\", f32, [1, -1], hbm:0", "t.s:1:22: dimension -1 is negative");
+  fails(".input \"x\", f32, [-N], hbm:0\n.equ N, 3", "t.s:1:19: dimension -3 is negative");
+  { // an empty tensor is allowed
+    isa_program e = assemble(".input \"x\", f32, [2, 0], hbm:0\n", NULL);
+    CHECK(e.nio == 1 && e.io && e.io[0].dims[1] == 0, "empty tensor");
+    isa_program_free(&e);
+  }
   fails(".output \"x\", f32, [1,1,1,1,1,1,1,1,1], hbm:0", "t.s:1:36: more than 8 dimensions");
   fails(".input \"x\", f32, [1, 2", "t.s:1:23: expected ']', found end of line");
   fails(".input \"x\", f32, [0x4000000000000000], hbm:0",
@@ -1146,8 +1151,11 @@ static void test_io_errors(void) {
   CHECK(isa_program_write(&w, path, err, sizeof err) == 0, "good: %s", err);
   t.rank = 9;
   CHECK(isa_program_write(&w, path, err, sizeof err) == -1 && strstr(err, "rank 9 is outside 0..8"), "%s", err);
-  t.rank = 1, t.dims[0] = 0;
-  CHECK(isa_program_write(&w, path, err, sizeof err) == -1 && strstr(err, "dimension 0 is 0"), "%s", err);
+  t.rank = 1, t.dims[0] = 0; // an empty tensor, even at the last address
+  t.addr = UINT64_MAX;
+  CHECK(isa_program_write(&w, path, err, sizeof err) == 0, "empty: %s", err);
+  t.addr = 0, t.dims[0] = -2;
+  CHECK(isa_program_write(&w, path, err, sizeof err) == -1 && strstr(err, "dimension 0 is -2, negative"), "%s", err);
   t.dims[0] = 4, t.addr = UINT64_MAX - 14;
   CHECK(isa_program_write(&w, path, err, sizeof err) == -1 && strstr(err, "past the end of memory"), "%s", err);
   t.addr = UINT64_MAX - 15;
@@ -1255,8 +1263,8 @@ static void test_io_malformed(void) {
   io_rejects(72, 2, 0xa0ed, "entry 1: the name is not UTF-8"); // a surrogate, but length 1
   io_rejects(41, 1, 1, "entry 0: the padding after the name is not zero");
   io_rejects(47, 1, 0x80, "entry 0: the padding after the name is not zero");
-  io_rejects(24, 8, 0, "entry 0: 'x': dimension 0 is 0, not positive");
-  io_rejects(32, 8, (uint64_t)-5, "entry 0: 'x': dimension 1 is -5, not positive");
+  io_rejects(24, 8, (uint64_t)-1, "entry 0: 'x': dimension 0 is -1, negative");
+  io_rejects(32, 8, (uint64_t)-5, "entry 0: 'x': dimension 1 is -5, negative");
   io_rejects(24, 8, 1ull << 62, "entry 0: 'x': the byte size overflows 64 bits");
   io_rejects(64, 8, UINT64_MAX, "entry 1: 'y': dimension 0 is -1");
   io_rejects(16, 8, UINT64_MAX - 22, "entry 0: 'x': 24 bytes at 0xffffffffffffffe9 run past the end");

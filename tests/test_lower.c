@@ -619,6 +619,36 @@ static void cast_test(const char *chip, ir_dtype from, ir_dtype to, int n, const
   } else tfree(&t, NULL);
 }
 
+// Empty tensors (a dimension 0): a node with only empty outputs computes
+// nothing and compiles to no layer; one making data from an empty input is
+// refused, naming it.
+static void empty_tests(const char *chip) {
+  tcase t = {.g = ir_graph_new("empty")};
+  ir_value *x = tin(&t, "x", ty(2, (int64_t[]){0, 3}), 1);
+  ir_node *r = tnode(&t, IR_OP_RELU, &x, 1, 1);
+  if (tfinish(&t, r, true)) {
+    float **o = trun(&t, chip, "relu of f32[0,3]");
+    CHECK(o != NULL && r->out[0]->ty.dims[0] == 0, "relu of an empty tensor on %s", chip);
+    tfree(&t, o);
+  } else tfree(&t, NULL);
+
+  t = (tcase){.g = ir_graph_new("empty_concat")};
+  ir_value *ab[2] = {tin(&t, "a", ty(2, (int64_t[]){0, 3}), 1), tin(&t, "b", ty(2, (int64_t[]){2, 3}), 1)};
+  ir_node *c = tnode(&t, IR_OP_CONCAT, ab, 2, 1);
+  c->a.axis = 0;
+  if (tfinish(&t, c, true)) {
+    chip_config cfg;
+    cc_executable ex;
+    cc_options opt = {0};
+    CHECK(chip_load(&cfg, chip, err, sizeof err) == 0, "%s", err);
+    int rc = cc_compile(t.g, &cfg, &opt, &ex, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "input 0 'a' is empty (f32[0,3]) and an output is not: not supported"),
+          "concat with an empty piece on %s: %s", chip, rc ? err : "compiled");
+    if (!rc) cc_executable_free(&ex);
+  }
+  tfree(&t, NULL);
+}
+
 static void typed_tests(const char *chip) {
   // Exact int32 <-> int64 for every value; i64 -> i32 wraps; f32 -> int truncates and saturates.
   int32_t i32[5] = {INT32_MAX, INT32_MIN, -1, 5, 16777217};
@@ -852,6 +882,7 @@ int main(void) {
   for (int ci = 0; ci < 2; ci++) {
     const char *c = chips[ci];
     typed_tests(c);
+    empty_tests(c);
     resize_tests(c);
     int_pow_test(c);
     // Broadcasting: NCHW bias, NHWC bias, scalars, both ways, long rows.

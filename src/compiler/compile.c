@@ -58,11 +58,18 @@ static int check_io(const ir_value *v, const char *role, char *err, size_t errle
                    "%s '%s' is %s: inputs and outputs may be f32, bf16, an integer type or bool (not f16 or f64)", role,
                    v->name, ir_type_str(&v->ty, t, sizeof t));
   if (v->ty.rank > ISA_IO_MAX_RANK) return ir_fail(err, errlen, "%s '%s' has rank %d (at most %d)", role, v->name, v->ty.rank, ISA_IO_MAX_RANK);
-  for (int d = 0; d < v->ty.rank; d++)
-    if (v->ty.dims[d] < 1)
-      return ir_fail(err, errlen, "%s '%s' is %s: empty tensors are not supported", role, v->name,
-                     ir_type_str(&v->ty, t, sizeof t));
   return 0;
+}
+
+static bool is_empty(const ir_value *v) { return ir_nelems(&v->ty) == 0; }
+
+// A node whose outputs are all empty (a dimension 0) computes nothing and is
+// not lowered; one that makes a non-empty tensor from an empty one (Concat
+// with an empty piece, a reduction over nothing) is not supported.
+static bool computes_nothing(const ir_node *n) {
+  for (int s = 0; s < n->nout; s++)
+    if (!is_empty(n->out[s])) return false;
+  return true;
 }
 
 static void layer_label(const ir_node *n, char *name, size_t nl, char *op, size_t ol) {
@@ -100,7 +107,14 @@ static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *
   for (int i = 0; i < g->noutputs; i++)
     if (check_io(g->outputs[i], "output", err, errlen)) return -1;
   for (int i = 0; i < g->nnodes; i++) {
-    char why[CC_ERR_LEN], where[160];
+    char why[CC_ERR_LEN], where[160], t[128];
+    if (computes_nothing(g->nodes[i])) continue;
+    for (int s = 0; s < g->nodes[i]->nin; s++)
+      if (is_empty(g->nodes[i]->in[s])) {
+        ir_node_where(g->nodes[i], where, sizeof where);
+        return ir_fail(err, errlen, "%s: input %d '%s' is empty (%s) and an output is not: not supported", where, s,
+                       g->nodes[i]->in[s]->name, ir_type_str(&g->nodes[i]->in[s]->ty, t, sizeof t));
+      }
     if (is_mxu(g->nodes[i]) && !is_int_mxu(g->nodes[i]) && !chip->mxu_bf16 && !(g->nodes[i]->a.qscale > 0) &&
         !is_depthwise(g->nodes[i])) {
       ir_node_where(g->nodes[i], where, sizeof where);
@@ -155,7 +169,8 @@ static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *
   uint64_t wmax = 0;
   for (int i = 0; i < g->nnodes && !rc; i++) {
     weights[i].vmem = UINT64_MAX;
-    if (!is_mxu(g->nodes[i]) || is_int_mxu(g->nodes[i])) continue; // integer ops place their own weights
+    if (!is_mxu(g->nodes[i]) || is_int_mxu(g->nodes[i]) || computes_nothing(g->nodes[i]))
+      continue; // integer ops place their own weights
     cc_lower_ctx c = {e, chip, opt, g, g->nodes[i], place, weights};
     if (cc_mxu_prepare(&c, err, errlen)) {
       char where[160], why[CC_ERR_LEN];
@@ -176,7 +191,7 @@ static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *
   else half = 0;
   for (int i = 0; i < g->nnodes && !rc; i++) {
     ir_node *n = g->nodes[i];
-    if (cc_is_view(n)) continue;
+    if (cc_is_view(n) || computes_nothing(n)) continue;
     char name[CC_ERR_LEN], op[64];
     layer_label(n, name, sizeof name, op, sizeof op);
     cc_layer_begin(e, name, op);

@@ -1101,8 +1101,8 @@ static void io_decl(Asm *a, const Tok *d) {
       if (t.rank == ISA_IO_MAX_RANK)
         error_at(a, col, "more than %d dimensions", ISA_IO_MAX_RANK);
       int64_t v = expr(a);
-      if (v < 1) {
-        value_error(a, col, "dimension %lld is not positive", (long long)v);
+      if (v < 0) {
+        value_error(a, col, "dimension %lld is negative", (long long)v);
         v = 1;
       }
       t.dims[t.rank++] = v;

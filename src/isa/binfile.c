@@ -123,8 +123,8 @@ bool isa_io_valid(const isa_io *t, char *why, size_t whylen) {
     return false;
   }
   for (int i = 0; i < t->rank; i++) {
-    if (t->dims[i] < 1) {
-      snprintf(why, whylen, "'%s': dimension %d is %lld, not positive", t->name, i,
+    if (t->dims[i] < 0) {
+      snprintf(why, whylen, "'%s': dimension %d is %lld, negative", t->name, i,
                (long long)t->dims[i]);
       return false;
     }
@@ -134,7 +134,7 @@ bool isa_io_valid(const isa_io *t, char *why, size_t whylen) {
     snprintf(why, whylen, "'%s': the byte size overflows 64 bits", t->name);
     return false;
   }
-  if (t->addr + (bytes - 1) < t->addr) {
+  if (bytes && t->addr + (bytes - 1) < t->addr) {
     snprintf(why, whylen, "'%s': %llu bytes at 0x%llx run past the end of memory", t->name,
              (unsigned long long)bytes, (unsigned long long)t->addr);
     return false;

@@ -303,7 +303,7 @@ typedef struct {
   char name[ISA_IO_MAX_NAME + 1]; // NUL-terminated
   isa_io_dtype dtype;
   int rank;                        // 0 (a scalar) .. ISA_IO_MAX_RANK
-  int64_t dims[ISA_IO_MAX_RANK];   // each >= 1; unused ones 0
+  int64_t dims[ISA_IO_MAX_RANK];   // each >= 0 (0: empty); unused ones 0
   isa_io_mem mem;
   uint64_t addr;                   // byte address of element 0
 } isa_io;

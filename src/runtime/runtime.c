@@ -85,7 +85,7 @@ static bool shape_ok(const sy_tensor *t) {
   if (t->rank < 0 || t->rank > SY_MAX_RANK || (unsigned)t->dtype >= SY_DTYPES) return false;
   uint64_t n = sy_dtype_size(t->dtype);
   for (int i = 0; i < t->rank; i++)
-    if (t->dims[i] < 1 || __builtin_mul_overflow(n, (uint64_t)t->dims[i], &n)) return false;
+    if (t->dims[i] < 0 || __builtin_mul_overflow(n, (uint64_t)t->dims[i], &n)) return false;
   return n <= SIZE_MAX / 2;
 }
 
@@ -171,7 +171,6 @@ int sy_tensor_read_npy(sy_client *c, const char *path, sy_dtype dtype, sy_tensor
   for (int i = 0; i < a.rank; i++) out->dims[i] = a.shape[i];
   int64_t n = npy_count(&a);
   if ((unsigned)dtype >= SY_DTYPES) rc = fail(c, "%s: unknown element type %d", path, (int)dtype);
-  else if (n == 0) rc = fail(c, "%s: the array is empty (a dimension is 0)", path);
   else if (sy_tensor_alloc(out)) rc = fail(c, "%s: out of memory", path);
   else if ((dtype == SY_F32 || dtype == SY_BF16) && !npy_is_float(a.dtype))
     // Integers (or booleans) where the model wants floats are a mistake worth

@@ -36,7 +36,7 @@ typedef struct {
   char name[SY_MAX_NAME + 1];
   sy_dtype dtype;
   int rank;                  // 0 (a scalar) .. SY_MAX_RANK
-  int64_t dims[SY_MAX_RANK]; // each >= 1
+  int64_t dims[SY_MAX_RANK]; // each >= 0 (0: an empty tensor, no elements)
   void *data;
 } sy_tensor;
 int64_t sy_tensor_elements(const sy_tensor *t); // product of dims (1 for a scalar)
