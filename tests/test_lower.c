@@ -649,6 +649,26 @@ static void empty_tests(const char *chip) {
   tfree(&t, NULL);
 }
 
+// Resize with tf_crop_and_resize: roi [0.5, 1.5] of the last axis (4 long)
+// puts the sources of outputs 0..3 at 1.5, 2.5, 3.5, 4.5: two interpolated,
+// two beyond the input that take the extrapolation value. Exact in bf16.
+static void crop_resize_test(const char *chip) {
+  tcase t = {.g = ir_graph_new("crop")};
+  float xv[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  ir_value *x = tin_raw(&t, "x", TY(1, 1, 2, 4), xv);
+  ir_node *n = tnode(&t, IR_OP_RESIZE, &x, 1, 1);
+  n->a.ndims = 4, n->a.resize_mode = IR_RESIZE_LINEAR, n->a.coord_mode = IR_COORD_TF_CROP_AND_RESIZE;
+  n->a.extrapolation = -1;
+  for (int d = 0; d < 4; d++) n->a.dims[d] = d == 2 ? 2 : d == 3 ? 4 : 1, n->a.scales[d] = 1, n->a.roi_end[d] = 1;
+  n->a.roi_start[3] = 0.5f, n->a.roi_end[3] = 1.5f;
+  if (tfinish(&t, n, true)) {
+    float **o = tcompile_run(&t, chip, "tf_crop_and_resize");
+    float want[8] = {2.5f, 3.5f, -1, -1, 6.5f, 7.5f, -1, -1};
+    if (o) check_bits(o[0], want, 8, "tf_crop_and_resize", chip);
+    tfree(&t, o);
+  } else tfree(&t, NULL);
+}
+
 static void typed_tests(const char *chip) {
   // Exact int32 <-> int64 for every value; i64 -> i32 wraps; f32 -> int truncates and saturates.
   int32_t i32[5] = {INT32_MAX, INT32_MIN, -1, 5, 16777217};
@@ -883,6 +903,7 @@ int main(void) {
     const char *c = chips[ci];
     typed_tests(c);
     empty_tests(c);
+    crop_resize_test(c);
     resize_tests(c);
     int_pow_test(c);
     // Broadcasting: NCHW bias, NHWC bias, scalars, both ways, long rows.

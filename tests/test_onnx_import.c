@@ -395,6 +395,11 @@ static void test_form_attrs(void) {
               n->a.scales[2] == 1.5 && n->a.scales[3] == 2.5,
           "resize_v11 attrs");
   ir_graph_free(g);
+  if ((g = load("resize_crop")) && (n = prod(g, "y")))
+    CHECK(n->a.coord_mode == IR_COORD_TF_CROP_AND_RESIZE && n->a.roi_start[3] == 0.25f && n->a.roi_end[3] == 0.75f &&
+              n->a.roi_start[2] == 0 && n->a.roi_end[2] == 1 && n->a.extrapolation == -1.0f && n->a.dims[3] == 4,
+          "resize_crop attrs");
+  ir_graph_free(g);
   if ((g = load("resize_v13")) && (n = prod(g, "y")))
     CHECK(n->a.resize_mode == IR_RESIZE_CUBIC && n->a.cubic_a == -0.75f && n->a.scales[2] == 0.5, "resize_v13 attrs");
   ir_graph_free(g);
@@ -474,6 +479,7 @@ static void test_errors(void) {
   EXPECT_ERROR("err_add_v6", "Add before opset 7", "opset 6");
   EXPECT_ERROR("err_opset22", "opset 22 is not supported");
   EXPECT_ERROR("err_attr", "attribute 'foo' of Relu is not supported");
+  EXPECT_ERROR("err_resize_roi", "Resize", "roi has 4 values; 4 axes need 8 (starts, then ends)");
   EXPECT_ERROR("err_matmul", "node 0 'mm' (MatMul, opset 13)", "inner dims differ: f32[2,3] @ f32[4,5]");
   EXPECT_ERROR("err_reshape_runtime", "input 1 's' (shape) must be a constant", "graph input");
   EXPECT_ERROR("err_outtype", "graph output 'y' is declared INT64 but computes f32[2]");

@@ -32,7 +32,6 @@ static const struct {
     {"test_cast_STRING_to_FLOAT", "string tensors"},
     {"test_castlike_FLOAT_to_STRING_expanded", "string tensors"},
     {"test_castlike_STRING_to_FLOAT_expanded", "string tensors"},
-    {"test_resize_tf_crop_and_resize", "Resize's tf_crop_and_resize mode"},
     {"test_if", "If whose condition is known only at run time"},
     {"test_if_opt", "If whose condition is known only at run time"},
     {"test_if_seq", "If whose condition is known only at run time"},

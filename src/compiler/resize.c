@@ -35,11 +35,13 @@ static ir_value *reshape(cc_rewrite *b, ir_value *v, int rank, const int64_t *di
   return cc_rw_reshape(b, v, rank, dims, w);
 }
 
-// The source coordinate of output index x along an axis of K inputs and O
+// The source coordinate of output index x along axis d of K inputs and O
 // outputs at scale s, as the reference computes it (output_width = s * K).
-static double source_coord(const ir_attrs *a, double x, double s, int64_t K, int64_t O) {
-  double ow = s * (double)K;
+static double source_coord(const ir_attrs *a, int d, double x, double s, int64_t K, int64_t O) {
+  double ow = s * (double)K, x0 = a->roi_start[d], x1 = a->roi_end[d];
   switch (a->coord_mode) {
+  case IR_COORD_TF_CROP_AND_RESIZE:
+    return O > 1 ? x0 * (double)(K - 1) + x * (x1 - x0) * (double)(K - 1) / (double)(O - 1) : 0.5 * (x0 + x1) * (double)(K - 1);
   case IR_COORD_HALF_PIXEL: return (x + 0.5) / s - 0.5;
   case IR_COORD_HALF_PIXEL_SYMMETRIC: {
     double adj = (double)O / ow, center = (double)K / 2;
@@ -53,11 +55,19 @@ static double source_coord(const ir_attrs *a, double x, double s, int64_t K, int
   return 0;
 }
 
-// W [K, O]: column o holds the weights of output o over the K inputs.
-static void weights(const ir_attrs *a, double s, int64_t K, int64_t O, float *w) {
+// W [K, O]: column o holds the weights of output o over the K inputs. With
+// tf_crop_and_resize, an output whose source lies outside [0, K - 1] has a
+// zero column and extrapolation in bias[o] (else 0); returns whether any has.
+static bool weights(const ir_attrs *a, int d, double s, int64_t K, int64_t O, float *w, float *bias) {
+  bool outside = false;
   memset(w, 0, (size_t)(K * O) * sizeof *w);
   for (int64_t o = 0; o < O; o++) {
-    double xo = source_coord(a, (double)o, s, K, O), base = floor(xo), ratio = xo - base;
+    double xo = source_coord(a, d, (double)o, s, K, O), base = floor(xo), ratio = xo - base;
+    bias[o] = 0;
+    if (a->coord_mode == IR_COORD_TF_CROP_AND_RESIZE && (xo < 0 || xo > (double)(K - 1))) {
+      bias[o] = a->extrapolation, outside = true;
+      continue;
+    }
     if (ratio == 0) base -= 1, ratio = 1;
     double c[4];
     int n, first;
@@ -96,6 +106,7 @@ static void weights(const ir_attrs *a, double s, int64_t K, int64_t O, float *w)
       w[k * O + o] += (float)c[i];
     }
   }
+  return outside;
 }
 
 static bool is_identity(const float *w, int64_t K, int64_t O) {
@@ -128,11 +139,11 @@ static int rewrite(ir_graph *g, ir_node *n, char *err, size_t errlen) {
   for (int d = 0; d < r && !b.failed; d++) {
     int64_t K = cur[d], O = a->dims[d], pre = 1, post = 1;
     if (K == 0 || O == 0) continue; // an empty tensor: refused elsewhere
-    float *w = malloc((size_t)(K * O) * sizeof *w + 4);
-    if (!w) abort();
-    weights(a, a->scales[d], K, O, w);
-    if (is_identity(w, K, O)) {
-      free(w);
+    float *w = malloc((size_t)(K * O) * sizeof *w + 4), *bias = malloc((size_t)O * sizeof *bias + 4);
+    if (!w || !bias) abort();
+    bool extrapolated = weights(a, d, a->scales[d], K, O, w, bias);
+    if (!extrapolated && is_identity(w, K, O)) {
+      free(w), free(bias);
       continue;
     }
     for (int i = 0; i < d; i++) pre *= cur[i];
@@ -147,7 +158,15 @@ static int rewrite(ir_graph *g, ir_node *n, char *err, size_t errlen) {
       v = node(&b, IR_OP_TRANSPOSE, &v3, 1, &tp, "axis_last", d);
     }
     ir_value *v2 = reshape(&b, v, 2, (int64_t[]){pre * post, K}, "rows", d);
-    v = node(&b, IR_OP_MATMUL, (ir_value *[]){v2, wv}, 2, NULL, "interpolate", d);
+    if (extrapolated) { // the extrapolation value as the product's bias
+      snprintf(name, sizeof name, "%s/extrapolation%d", n->name[0] ? n->name : "resize", d);
+      ir_type bt = ir_type_make(IR_DT_F32, 1, (int64_t[]){O});
+      ir_value *bv = ir_add_const(g, name, &bt, bias); // takes bias
+      v = node(&b, IR_OP_MATMUL, (ir_value *[]){v2, wv, bv}, 3, NULL, "interpolate", d);
+    } else {
+      free(bias);
+      v = node(&b, IR_OP_MATMUL, (ir_value *[]){v2, wv}, 2, NULL, "interpolate", d);
+    }
     if (post > 1) {
       ir_value *p3 = reshape(&b, v, 3, (int64_t[]){pre, post, O}, "product", d);
       v = node(&b, IR_OP_TRANSPOSE, &p3, 1, &tp, "axis_back", d);

@@ -1374,6 +1374,35 @@ static int resize_dims(imp *m, const ir_type *t, const double *scales, int nsc, 
   return 0;
 }
 
+// tf_crop_and_resize's roi (input 1, constant): the starts, then the ends, of
+// the resized axes, normalised. With scales the output spans the crop:
+// floor(in * (end - start) * scale).
+static int crop_roi(imp *m, const ir_type *t, const int64_t *axes, int na, bool by_scales, ir_attrs *a) {
+  int r = t->rank, nax = na >= 0 ? na : r, n = -1;
+  double roi[2 * IR_MAX_DIMS];
+  for (int d = 0; d < r; d++)
+    a->roi_start[d] = 0, a->roi_end[d] = 1;
+  if (!has_in(m, 1))
+    return fail(m, "coordinate_transformation_mode 'tf_crop_and_resize' needs roi (input 1)");
+  if (const_floats(m, 1, "roi", roi, 2 * IR_MAX_DIMS, &n))
+    return -1;
+  if (n != 2 * nax)
+    return fail(m, "roi has %d values; %d axes need %d (starts, then ends)", n, nax, 2 * nax);
+  for (int k = 0; k < nax; k++) {
+    int d = na >= 0 ? (int)(axes[k] < 0 ? axes[k] + r : axes[k]) : k; // checked by resize_dims
+    if (!isfinite(roi[k]) || !isfinite(roi[nax + k]))
+      return fail(m, "roi of axis %d is not finite", d);
+    a->roi_start[d] = (float)roi[k], a->roi_end[d] = (float)roi[nax + k];
+    if (by_scales) {
+      double o = floor((double)t->dims[d] * (roi[nax + k] - roi[k]) * a->scales[d]);
+      if (!(o >= 0) || o > (double)IR_MAX_ELEMS)
+        return fail(m, "roi and scale give axis %d an invalid size %g", d, o);
+      a->dims[d] = (int64_t)o;
+    }
+  }
+  return 0;
+}
+
 static int imp_resize(imp *m, const onnx_op *op) {
   ir_value *x;
   static const char *const modes[] = {"nearest", "linear", "cubic", NULL};
@@ -1395,8 +1424,6 @@ static int imp_resize(imp *m, const onnx_op *op) {
       get_float(m, "extrapolation_value", 0, &extrap) || get_int(m, "antialias", 0, &antialias) ||
       get_ints(m, "axes", axes, IR_MAX_DIMS, &na))
     return -1;
-  if (coord == 6)
-    return fail(m, "coordinate_transformation_mode 'tf_crop_and_resize' is not supported");
   if (antialias)
     return fail(m, "antialias=1 is not supported");
   int sc_slot = v10 ? 1 : 2;
@@ -1408,6 +1435,9 @@ static int imp_resize(imp *m, const onnx_op *op) {
                 .nearest_mode = (ir_nearest_mode)near, .cubic_a = cubic_a, .exclude_outside = excl != 0};
   if (resize_dims(m, &x->ty, scales, nsc, sizes, nsz, axes, na, policy, &a))
     return -1;
+  if (a.coord_mode == IR_COORD_TF_CROP_AND_RESIZE && crop_roi(m, &x->ty, axes, na, nsc > 0, &a))
+    return -1;
+  a.extrapolation = extrap;
   return emit(m, op->op, &x, 1, &a);
 }
 

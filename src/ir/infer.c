@@ -501,7 +501,7 @@ static int infer_resize(const ir_node *n, ir_type *out, char *err, size_t errlen
     return ir_fail(err, errlen, "input must be numeric with rank >= 1, got %s", TS(x, s1));
   if (a->ndims != x->rank)
     return ir_fail(err, errlen, "output rank %d differs from input %s", a->ndims, TS(x, s1));
-  if (a->resize_mode > IR_RESIZE_CUBIC || a->coord_mode > IR_COORD_TF_HALF_PIXEL_FOR_NN ||
+  if (a->resize_mode > IR_RESIZE_CUBIC || a->coord_mode > IR_COORD_TF_CROP_AND_RESIZE ||
       a->nearest_mode > IR_NEAREST_CEIL)
     return ir_fail(err, errlen, "bad resize mode");
   for (int d = 0; d < x->rank; d++)

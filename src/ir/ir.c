@@ -42,8 +42,9 @@ int ir_rnn_nacts(ir_op op) { return op == IR_OP_LSTM ? 3 : op == IR_OP_GRU ? 2 :
 const char *const ir_reduce_kind_names[4] = {"sum", "max", "min", "prod"};
 const char *const ir_act_names[4] = {"none", "relu", "clip", "softmax"};
 const char *const ir_resize_mode_names[3] = {"nearest", "linear", "cubic"};
-const char *const ir_coord_mode_names[6] = {"half_pixel",    "half_pixel_symmetric", "pytorch_half_pixel",
-                                            "align_corners", "asymmetric",           "tf_half_pixel_for_nn"};
+const char *const ir_coord_mode_names[7] = {"half_pixel",    "half_pixel_symmetric", "pytorch_half_pixel",
+                                            "align_corners", "asymmetric",           "tf_half_pixel_for_nn",
+                                            "tf_crop_and_resize"};
 const char *const ir_nearest_mode_names[4] = {"round_prefer_floor", "round_prefer_ceil", "floor",
                                               "ceil"};
 

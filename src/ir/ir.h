@@ -225,7 +225,7 @@ typedef enum { IR_PAD_CONSTANT, IR_PAD_REFLECT, IR_PAD_EDGE, IR_PAD_WRAP } ir_pa
 typedef enum { IR_RESIZE_NEAREST, IR_RESIZE_LINEAR, IR_RESIZE_CUBIC } ir_resize_mode;
 typedef enum {
   IR_COORD_HALF_PIXEL, IR_COORD_HALF_PIXEL_SYMMETRIC, IR_COORD_PYTORCH_HALF_PIXEL,
-  IR_COORD_ALIGN_CORNERS, IR_COORD_ASYMMETRIC, IR_COORD_TF_HALF_PIXEL_FOR_NN,
+  IR_COORD_ALIGN_CORNERS, IR_COORD_ASYMMETRIC, IR_COORD_TF_HALF_PIXEL_FOR_NN, IR_COORD_TF_CROP_AND_RESIZE,
 } ir_coord_mode;
 typedef enum {
   IR_NEAREST_ROUND_PREFER_FLOOR, IR_NEAREST_ROUND_PREFER_CEIL, IR_NEAREST_FLOOR, IR_NEAREST_CEIL,
@@ -248,7 +248,7 @@ ir_rnn_act ir_rnn_default_act(ir_op op, int pos);
 int ir_rnn_nacts(ir_op op);
 extern const char *const ir_reduce_kind_names[4];
 extern const char *const ir_resize_mode_names[3];
-extern const char *const ir_coord_mode_names[6];
+extern const char *const ir_coord_mode_names[7];
 extern const char *const ir_nearest_mode_names[4];
 
 // Attributes, grouped by the ops that read them. Everything a frontend gives
@@ -318,6 +318,9 @@ typedef struct {
   float cubic_a;
   bool exclude_outside;
   double scales[IR_MAX_DIMS];
+  // tf_crop_and_resize: the crop per dim, normalised ([0, 1] is all of it),
+  // and the value of outputs whose source falls outside the input
+  float roi_start[IR_MAX_DIMS], roi_end[IR_MAX_DIMS], extrapolation;
   // conv, maxpool, avgpool, global_avgpool (IR_A_LAYOUT): channels last. The
   // data input and the output are [N, spatial..., C] instead of [N, C,
   // spatial...]; conv weights keep their ONNX shape [M, C/group, k...].

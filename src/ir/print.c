@@ -177,7 +177,12 @@ static void print_attrs(FILE *f, const ir_node *n) {
   }
   if (m & IR_A_RESIZE) {
     fprintf(f, " mode=%s coord=%s", a->resize_mode <= IR_RESIZE_CUBIC ? ir_resize_mode_names[a->resize_mode] : "?",
-            a->coord_mode <= IR_COORD_TF_HALF_PIXEL_FOR_NN ? ir_coord_mode_names[a->coord_mode] : "?");
+            a->coord_mode <= IR_COORD_TF_CROP_AND_RESIZE ? ir_coord_mode_names[a->coord_mode] : "?");
+    if (a->coord_mode == IR_COORD_TF_CROP_AND_RESIZE) {
+      fprintf(f, " roi=[");
+      for (int d = 0; d < a->ndims; d++) fprintf(f, "%s%.9g:%.9g", d ? "," : "", (double)a->roi_start[d], (double)a->roi_end[d]);
+      fprintf(f, "] extrapolation=%.9g", (double)a->extrapolation);
+    }
     if (a->resize_mode == IR_RESIZE_NEAREST)
       fprintf(f, " nearest=%s", a->nearest_mode <= IR_NEAREST_CEIL ? ir_nearest_mode_names[a->nearest_mode] : "?");
     if (a->resize_mode == IR_RESIZE_CUBIC)

@@ -201,6 +201,14 @@ def models():
          [f32("sc", [1, 1, 0.5, 1.5])], opset=13)
     save("resize_v18", [h.make_node("Resize", ["x", "", "", "sz"], ["y"], axes=[3])], [X([1, 1, 2, 2])], [Y([1, 1, 2, 4])],
          [i64("sz", [4])], opset=18)
+    # tf_crop_and_resize with scales: the output spans the crop, floor(4 * (0.75 - 0.25) * 2) = 4 along axis 3
+    save("resize_crop", [h.make_node("Resize", ["x", "roi", "sc"], ["y"], mode="linear", extrapolation_value=-1.0,
+                                     coordinate_transformation_mode="tf_crop_and_resize", axes=[-1])],
+         [X([1, 1, 2, 4])], [Y([1, 1, 2, 4])], [f32("roi", [0.25, 0.75]), f32("sc", [2])], opset=18)
+    save("err_resize_roi", [h.make_node("Resize", ["x", "roi", "", "sz"], ["y"],
+                                        coordinate_transformation_mode="tf_crop_and_resize")],
+         [X([1, 1, 2, 4])], [Y([1, 1, 3, 3])], [f32("roi", [0, 0, 1, 1]), i64("sz", [1, 1, 3, 3])], opset=13,
+         check=False)
     save("upsample_v9", [h.make_node("Upsample", ["x", "sc"], ["y"])], [X([1, 1, 2, 2])], [Y([1, 1, 4, 4])],
          [f32("sc", [1, 1, 2, 2])], opset=9)
     save("reshape_v14", [h.make_node("Reshape", ["x", "s"], ["y"], allowzero=1)], [X([0, 3])], [Y([3, 0])],
