@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "ir/ir.h"
+#include "runtime/systole.h"
 #include "testlib.h"
 
 static char dir[64];
@@ -467,6 +468,47 @@ static void test_overrides(void) {
   CHECK(ir_parse_input_shape("s=", &ov, err, sizeof err) == 0 && ov.rank == 0, "'s=' is a scalar");
 }
 
+// ---------------------------------------------------------------- MaxPool's indices
+
+// Compiles model, runs it on x (f32, the model's input shape) and checks
+// outputs y (f32) and i (i64) exactly.
+static void run_indices(const char *model, const float *x, const float *want_y, const int64_t *want_i, int n) {
+  char path[256], e[256];
+  path_of(path, sizeof path, model);
+  sy_client *c = sy_client_create("tpu-v4", e, sizeof e);
+  CHECK(c != NULL, "%s", e);
+  sy_executable *ex = c ? sy_compile_file(c, path, NULL) : NULL;
+  CHECK(ex != NULL, "%s: %s", model, c ? sy_last_error(c) : "");
+  if (ex) {
+    sy_tensor in, out[2];
+    sy_executable_input(ex, 0, &in);
+    in.data = (void *)x;
+    bool ok = sy_execute(c, ex, &in, 1, out, NULL, NULL) == 0;
+    CHECK(ok, "%s: %s", model, sy_last_error(c));
+    if (ok) {
+      CHECK(out[0].dtype == SY_F32 && sy_tensor_elements(&out[0]) == n && !memcmp(out[0].data, want_y, (size_t)n * 4),
+            "%s: y", model);
+      CHECK(out[1].dtype == SY_I64 && sy_tensor_elements(&out[1]) == n && !memcmp(out[1].data, want_i, (size_t)n * 8),
+            "%s: indices %lld %lld %lld", model, (long long)((int64_t *)out[1].data)[0],
+            (long long)((int64_t *)out[1].data)[1], (long long)((int64_t *)out[1].data)[2]);
+      sy_tensor_free(&out[0]), sy_tensor_free(&out[1]);
+    }
+  }
+  sy_executable_destroy(ex);
+  sy_client_destroy(c);
+}
+
+static void test_maxpool_indices(void) {
+  // Windows (0,2), (1,3), (2,4) per channel; channel 1 starts at index 5.
+  float xd[10] = {3, 1, 3, 5, 0, -1, -2, -1, -7, -1};
+  run_indices("maxpool_indices_dilated", xd, (float[]){3, 5, 3, -1, -2, -1}, (int64_t[]){0, 3, 2, 5, 6, 7}, 6);
+  // The third window holds x[4] and the end padding.
+  run_indices("maxpool_indices_ceil", (float[]){1, 2, 3, 4, 5}, (float[]){2, 4, 5}, (int64_t[]){1, 3, 4}, 3);
+  // Column-major spatial indices: (h, w) is h + 2 w.
+  run_indices("maxpool_indices_one", (float[]){1, 2, 3, 4, 5, 6}, (float[]){1, 2, 3, 4, 5, 6},
+              (int64_t[]){0, 2, 4, 1, 3, 5}, 6);
+}
+
 // ---------------------------------------------------------------- errors
 
 static void test_errors(void) {
@@ -479,6 +521,7 @@ static void test_errors(void) {
   EXPECT_ERROR("err_add_v6", "Add before opset 7", "opset 6");
   EXPECT_ERROR("err_opset22", "opset 22 is not supported");
   EXPECT_ERROR("err_attr", "attribute 'foo' of Relu is not supported");
+  EXPECT_ERROR("err_maxpool_order", "MaxPool", "storage_order 2 is not 0 or 1");
   EXPECT_ERROR("err_resize_roi", "Resize", "roi has 4 values; 4 axes need 8 (starts, then ends)");
   EXPECT_ERROR("err_matmul", "node 0 'mm' (MatMul, opset 13)", "inner dims differ: f32[2,3] @ f32[4,5]");
   EXPECT_ERROR("err_reshape_runtime", "input 1 's' (shape) must be a constant", "graph input");
@@ -550,6 +593,7 @@ int main(void) {
     test_form_attrs();
     test_overrides();
     test_errors();
+    test_maxpool_indices();
     test_bad_files();
   }
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -26,8 +26,6 @@ static const struct {
     {"test_training_dropout_default", "Dropout with training_mode true and a ratio above 0"},
     {"test_training_dropout_default_mask", "Dropout with training_mode true and a ratio above 0"},
     {"test_training_dropout_mask", "Dropout with training_mode true and a ratio above 0"},
-    {"test_maxpool_with_argmax_2d_precomputed_pads", "MaxPool's Indices output"},
-    {"test_maxpool_with_argmax_2d_precomputed_strides", "MaxPool's Indices output"},
     {"test_cast_FLOAT_to_STRING", "string tensors"},
     {"test_cast_STRING_to_FLOAT", "string tensors"},
     {"test_castlike_FLOAT_to_STRING_expanded", "string tensors"},

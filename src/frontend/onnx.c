@@ -710,15 +710,107 @@ static int imp_conv_transpose(imp *m, const onnx_op *op) {
   return emit(m, op->op, in, n_in(m), &a);
 }
 
+static ir_value *emit_tmp(imp *m, ir_op op, ir_value *const *in, int nin, ir_attrs *a, const char *suffix);
+
+// MaxPool's Indices, as ONNX defines them: for each output, the flat index
+// into X of the window's first maximum (row-major over N, C and the spatial
+// dims; storage_order 1: the spatial dims column-major). Built from ops the
+// chip has: X padded with -inf, and per kernel offset k (last to first) a
+// strided slice S_k, the output's element matching it, and
+// where(S_k == Y, I_k, indices) with I_k the constant indices that offset
+// reads; so the first offset in window order that holds the maximum wins.
+// The where runs in f32: the indices must stay below 2^24.
+static int maxpool_indices(imp *m, ir_value *x, ir_value *y, const ir_attrs *a, int64_t storage_order) {
+  const ir_type *xt = &x->ty, *yt = &y->ty;
+  int r = xt->rank, ns = r - 2;
+  int64_t nx = ir_nelems(xt), ny = ir_nelems(yt), kn = 1;
+  if (xt->dtype != IR_DT_F32)
+    return fail(m, "output 1 (indices) needs f32 input, not %s", ir_dtypes[xt->dtype].name);
+  if (nx > (1 << 24))
+    return fail(m, "output 1 (indices): %lld input elements, more than the 2^24 the f32 select keeps exact",
+                (long long)nx);
+  for (int i = 0; i < ns; i++)
+    kn *= a->kernel[i];
+  if (kn > 256)
+    return fail(m, "output 1 (indices): a window of %lld elements (at most 256 with indices)", (long long)kn);
+  // The padding, at the end enough for the last window of ceil_mode.
+  ir_attrs pa = {.pad_mode = IR_PAD_CONSTANT, .pad_value = -INFINITY};
+  for (int i = 0; i < ns; i++) {
+    int64_t reach = (yt->dims[2 + i] - 1) * a->stride[i] + (a->kernel[i] - 1) * a->dilation[i] + 1;
+    int64_t end = reach - a->pads[i] - xt->dims[2 + i];
+    pa.pads[2 + i] = a->pads[i], pa.pads[r + 2 + i] = end > a->pads[ns + i] ? end : a->pads[ns + i];
+  }
+  ir_value *xp = emit_tmp(m, IR_OP_PAD, &x, 1, &pa, "indices_padded");
+  if (!xp)
+    return -1;
+  ir_value *idx = NULL;
+  ir_type it = ir_type_make(IR_DT_I64, r, yt->dims);
+  for (int64_t k = kn - 1; k >= 0; k--) {
+    int64_t off[IR_MAX_DIMS], rest = k;
+    for (int i = ns - 1; i >= 0; i--)
+      off[i] = rest % a->kernel[i], rest /= a->kernel[i];
+    ir_attrs sa = {0};
+    for (int d = 0; d < r; d++) {
+      int64_t s = d < 2 ? 0 : off[d - 2] * a->dilation[d - 2], st = d < 2 ? 1 : a->stride[d - 2];
+      sa.start[d] = s, sa.step[d] = st, sa.end[d] = s + (yt->dims[d] - 1) * st + 1;
+    }
+    int64_t *iv = malloc((size_t)ny * sizeof *iv + 8);
+    if (!iv)
+      abort();
+    for (int64_t o = 0; o < ny; o++) {
+      int64_t pos[IR_MAX_DIMS], q = o;
+      for (int d = r - 1; d >= 0; d--)
+        pos[d] = q % yt->dims[d], q /= yt->dims[d];
+      int64_t flat = 0, step = 1; // the spatial part
+      for (int j = 0; j < ns; j++) {
+        int i = storage_order ? j : ns - 1 - j; // innermost first
+        int64_t h = pos[2 + i] * a->stride[i] + off[i] * a->dilation[i] - a->pads[i];
+        flat += (h < 0 ? 0 : h >= xt->dims[2 + i] ? xt->dims[2 + i] - 1 : h) * step; // padding: never matched
+        step *= xt->dims[2 + i];
+      }
+      iv[o] = (pos[0] * xt->dims[1] + pos[1]) * step + flat;
+    }
+    char *nm = gen_name(m, str(m->p->output[1]), "candidates");
+    ir_value *cand = ir_add_const(m->g, nm, &it, iv); // takes iv
+    free(nm);
+    ir_attrs z = {0};
+    ir_value *sk = emit_tmp(m, IR_OP_SLICE, &xp, 1, &sa, "indices_window");
+    ir_value *eq = sk ? emit_tmp(m, IR_OP_EQUAL, (ir_value *[]){sk, y}, 2, &z, "indices_match") : NULL;
+    if (!eq)
+      return -1;
+    if (!idx) { // the last offset: where nothing earlier matches
+      idx = cand;
+      continue;
+    }
+    const char *name = k ? NULL : m->p->output[1];
+    if (!(idx = k ? emit_tmp(m, IR_OP_WHERE, (ir_value *[]){eq, cand, idx}, 3, &z, "indices")
+                  : emit_named(m, IR_OP_WHERE, (ir_value *[]){eq, cand, idx}, 3, 1, &name, &z)))
+      return -1;
+  }
+  if (kn == 1) { // a 1-element window: the candidates are the indices
+    const char *name = m->p->output[1];
+    return emit_named(m, IR_OP_IDENTITY, &idx, 1, 1, &name, &(ir_attrs){0}) ? 0 : -1;
+  }
+  return 0;
+}
+
 static int imp_pool(imp *m, const onnx_op *op) {
   ir_value *x;
   ir_attrs a = {0};
   int64_t so;
+  bool indices = op->op == IR_OP_MAXPOOL && m->p->n_output > 1 && str(m->p->output[1])[0] &&
+                 set_has(&m->used, m->p->output[1]);
   if (arity(m, 1, 1, 1, op->op == IR_OP_MAXPOOL ? 2 : 1) || inputs(m, &x, 1) ||
-      unused_outputs(m, 1, "indices") || window_attrs(m, &x->ty, NULL, &a) || get_bool(m, "ceil_mode", &a.ceil_mode) ||
+      window_attrs(m, &x->ty, NULL, &a) || get_bool(m, "ceil_mode", &a.ceil_mode) ||
       get_bool(m, "count_include_pad", &a.count_include_pad) || get_int(m, "storage_order", 0, &so))
     return -1;
-  return emit(m, op->op, &x, 1, &a);
+  if (so != 0 && so != 1)
+    return fail(m, "storage_order %lld is not 0 or 1", (long long)so);
+  if (!indices)
+    return emit(m, op->op, &x, 1, &a);
+  const char *yname = m->p->output[0];
+  ir_value *y = emit_named(m, op->op, &x, 1, 1, &yname, &a);
+  return y ? maxpool_indices(m, x, y, &a, so) : -1;
 }
 
 static ir_value *emit_tmp(imp *m, ir_op op, ir_value *const *in, int nin, ir_attrs *a, const char *suffix);

@@ -201,6 +201,16 @@ def models():
          [f32("sc", [1, 1, 0.5, 1.5])], opset=13)
     save("resize_v18", [h.make_node("Resize", ["x", "", "", "sz"], ["y"], axes=[3])], [X([1, 1, 2, 2])], [Y([1, 1, 2, 4])],
          [i64("sz", [4])], opset=18)
+    # MaxPool's indices: ties (the first wins), dilation, ceil_mode's end window, a 1-element window
+    I = lambda shape, name: vi(name, T.INT64, shape)  # noqa: E731
+    save("maxpool_indices_dilated", [h.make_node("MaxPool", ["x"], ["y", "i"], kernel_shape=[2], dilations=[2])],
+         [X([1, 2, 5])], [Y([1, 2, 3]), I([1, 2, 3], "i")], opset=12)
+    save("maxpool_indices_ceil", [h.make_node("MaxPool", ["x"], ["y", "i"], kernel_shape=[2], strides=[2], ceil_mode=1)],
+         [X([1, 1, 5])], [Y([1, 1, 3]), I([1, 1, 3], "i")], opset=12)
+    save("maxpool_indices_one", [h.make_node("MaxPool", ["x"], ["y", "i"], kernel_shape=[1, 1], storage_order=1)],
+         [X([1, 1, 2, 3])], [Y([1, 1, 2, 3]), I([1, 1, 2, 3], "i")], opset=12)
+    save("err_maxpool_order", [h.make_node("MaxPool", ["x"], ["y", "i"], kernel_shape=[2], storage_order=2)],
+         [X([1, 1, 5])], [Y([1, 1, 4]), I([1, 1, 4], "i")], opset=12, check=False)
     # tf_crop_and_resize with scales: the output spans the crop, floor(4 * (0.75 - 0.25) * 2) = 4 along axis 3
     save("resize_crop", [h.make_node("Resize", ["x", "roi", "sc"], ["y"], mode="linear", extrapolation_value=-1.0,
                                      coordinate_transformation_mode="tf_crop_and_resize", axes=[-1])],
