@@ -669,6 +669,46 @@ static void crop_resize_test(const char *chip) {
   } else tfree(&t, NULL);
 }
 
+// 3-D pools (split into two 2-D pools) against a direct reference: strides,
+// uneven pads, and the average over the elements inside the input.
+static void pool3d_test(const char *chip, ir_op op) {
+  tcase t = {.g = ir_graph_new("pool3d")};
+  const int64_t C = 2, D = 5, H = 6, W = 7, k[3] = {2, 3, 2}, s[3] = {2, 1, 2}, pb[3] = {1, 0, 1}, pe[3] = {0, 1, 1};
+  ir_value *x = tin(&t, "x", TY(1, C, D, H, W), 1);
+  ir_node *n = tnode(&t, op, &x, 1, 1);
+  for (int i = 0; i < 3; i++)
+    n->a.kernel[i] = k[i], n->a.stride[i] = s[i], n->a.dilation[i] = 1, n->a.pads[i] = pb[i], n->a.pads[3 + i] = pe[i];
+  const char *what = op == IR_OP_MAXPOOL ? "maxpool 3-D" : "avgpool 3-D";
+  if (!tfinish(&t, n, true)) {
+    tfree(&t, NULL);
+    return;
+  }
+  const int64_t *o = n->out[0]->ty.dims;
+  CHECK(o[2] == 3 && o[3] == 5 && o[4] == 4, "%s: output dims", what);
+  float **out = tcompile_run(&t, chip, what);
+  int bad = 0;
+  for (int64_t c = 0; out && c < C; c++)
+    for (int64_t od = 0; od < o[2]; od++)
+      for (int64_t oh = 0; oh < o[3]; oh++)
+        for (int64_t ow = 0; ow < o[4]; ow++) {
+          double mx = -INFINITY, sum = 0;
+          int cnt = 0;
+          for (int64_t a = 0; a < k[0]; a++)
+            for (int64_t b = 0; b < k[1]; b++)
+              for (int64_t e = 0; e < k[2]; e++) {
+                int64_t d = od * s[0] + a - pb[0], h = oh * s[1] + b - pb[1], w = ow * s[2] + e - pb[2];
+                if (d < 0 || d >= D || h < 0 || h >= H || w < 0 || w >= W) continue;
+                float v = t.in[0][((c * D + d) * H + h) * W + w];
+                mx = v > mx ? v : mx, sum += v, cnt++;
+              }
+          double want = op == IR_OP_MAXPOOL ? mx : sum / cnt;
+          float got = out[0][((c * o[2] + od) * o[3] + oh) * o[4] + ow];
+          if (op == IR_OP_MAXPOOL ? got != (float)want : fabs(got - want) > 1e-6 + 1e-5 * fabs(want)) bad++;
+        }
+  CHECK(out && bad == 0, "%s on %s: %d values wrong", what, chip, bad);
+  tfree(&t, out);
+}
+
 static void typed_tests(const char *chip) {
   // Exact int32 <-> int64 for every value; i64 -> i32 wraps; f32 -> int truncates and saturates.
   int32_t i32[5] = {INT32_MAX, INT32_MIN, -1, 5, 16777217};
@@ -904,6 +944,8 @@ int main(void) {
     typed_tests(c);
     empty_tests(c);
     crop_resize_test(c);
+    pool3d_test(c, IR_OP_MAXPOOL);
+    pool3d_test(c, IR_OP_AVGPOOL);
     resize_tests(c);
     int_pow_test(c);
     // Broadcasting: NCHW bias, NHWC bias, scalars, both ways, long rows.

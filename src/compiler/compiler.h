@@ -85,6 +85,8 @@ int cc_lower_resize(ir_graph *g, char *err, size_t errlen);
 // widen.c: pow and maxpool of integers computed in f32 (pow rounded) and
 // converted back.
 int cc_widen_integers(ir_graph *g, char *err, size_t errlen);
+// pool3d.c: 3-D max and average pools as two 2-D pools (h and w, then depth).
+int cc_split_pool3d(ir_graph *g, char *err, size_t errlen);
 // Bias, residual add and relu/clip folded into the epilogue of conv, gemm and
 // matmul, and a softmax over the last axis into a matmul's (ir_attrs.act,
 // ir_attrs.residual).
