@@ -709,6 +709,54 @@ static void pool3d_test(const char *chip, ir_op op) {
   tfree(&t, out);
 }
 
+// A 3-D convolution (split into depth taps and one 2-D convolution) against a
+// direct reference: depth stride, dilation and uneven pads, a bias. Small
+// integers, so that bf16 products and f32 sums are exact.
+static void conv3d_test(const char *chip) {
+  tcase t = {.g = ir_graph_new("conv3d")};
+  enum { C = 2, D = 5, H = 4, W = 5, M = 3, KD = 3, KH = 2, KW = 2 };
+  const int64_t s[3] = {2, 1, 2}, dl[3] = {2, 1, 1}, pb[3] = {1, 0, 1}, pe[3] = {2, 1, 0};
+  static float xv[C * D * H * W], wv[M * C * KD * KH * KW], bv[M] = {0.5f, -1, 2};
+  for (int i = 0; i < C * D * H * W; i++) xv[i] = (float)((i * 7 + 3) % 5 - 2);
+  for (int i = 0; i < M * C * KD * KH * KW; i++) wv[i] = (float)((i * 5 + 1) % 7 - 3);
+  ir_value *x = tin_raw(&t, "x", TY(1, C, D, H, W), xv);
+  ir_type wt = TY(M, C, KD, KH, KW), bt = TY(M);
+  float *wc = malloc(sizeof wv), *bc = malloc(sizeof bv);
+  memcpy(wc, wv, sizeof wv), memcpy(bc, bv, sizeof bv);
+  ir_value *in[3] = {x, ir_add_const(t.g, "w", &wt, wc), ir_add_const(t.g, "b", &bt, bc)};
+  ir_node *n = tnode(&t, IR_OP_CONV, in, 3, 1);
+  n->a.group = 1;
+  const int64_t k[3] = {KD, KH, KW};
+  for (int i = 0; i < 3; i++)
+    n->a.kernel[i] = k[i], n->a.stride[i] = s[i], n->a.dilation[i] = dl[i], n->a.pads[i] = pb[i], n->a.pads[3 + i] = pe[i];
+  if (!tfinish(&t, n, true)) {
+    tfree(&t, NULL);
+    return;
+  }
+  const int64_t *o = n->out[0]->ty.dims;
+  CHECK(o[1] == M && o[2] == 2 && o[3] == 4 && o[4] == 3, "conv 3-D: output dims");
+  float **out = tcompile_run(&t, chip, "conv 3-D");
+  int bad = 0;
+  for (int64_t m = 0; out && m < M; m++)
+    for (int64_t od = 0; od < o[2]; od++)
+      for (int64_t oh = 0; oh < o[3]; oh++)
+        for (int64_t ow = 0; ow < o[4]; ow++) {
+          float sum = bv[m];
+          for (int64_t c = 0; c < C; c++)
+            for (int64_t a = 0; a < KD; a++)
+              for (int64_t b = 0; b < KH; b++)
+                for (int64_t e = 0; e < KW; e++) {
+                  int64_t d = od * s[0] + a * dl[0] - pb[0], h = oh * s[1] + b * dl[1] - pb[1],
+                          w = ow * s[2] + e * dl[2] - pb[2];
+                  if (d < 0 || d >= D || h < 0 || h >= H || w < 0 || w >= W) continue;
+                  sum += xv[((c * D + d) * H + h) * W + w] * wv[(((m * C + c) * KD + a) * KH + b) * KW + e];
+                }
+          bad += out[0][((m * o[2] + od) * o[3] + oh) * o[4] + ow] != sum;
+        }
+  CHECK(out && bad == 0, "conv 3-D on %s: %d values wrong", chip, bad);
+  tfree(&t, out);
+}
+
 static void typed_tests(const char *chip) {
   // Exact int32 <-> int64 for every value; i64 -> i32 wraps; f32 -> int truncates and saturates.
   int32_t i32[5] = {INT32_MAX, INT32_MIN, -1, 5, 16777217};
@@ -946,6 +994,7 @@ int main(void) {
     crop_resize_test(c);
     pool3d_test(c, IR_OP_MAXPOOL);
     pool3d_test(c, IR_OP_AVGPOOL);
+    conv3d_test(c);
     resize_tests(c);
     int_pow_test(c);
     // Broadcasting: NCHW bias, NHWC bias, scalars, both ways, long rows.

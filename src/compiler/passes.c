@@ -536,7 +536,7 @@ static const struct {
   pass_fn *run;
 } pipeline[] = {
     {"fold_constants", cc_fold_constants}, {"eliminate_dead", cc_eliminate_dead}, {"fold_batchnorm", cc_fold_batchnorm},
-    {"unroll_rnn", cc_unroll_rnn},         {"lower_gather", cc_lower_gather},     {"lower_resize", cc_lower_resize}, {"widen_integers", cc_widen_integers}, {"split_pool3d", cc_split_pool3d},     {"canonicalize", cc_canonicalize},     {"assign_layout", cc_assign_layout},   {"fuse_epilogues", cc_fuse_epilogues},
+    {"unroll_rnn", cc_unroll_rnn},         {"lower_gather", cc_lower_gather},     {"lower_resize", cc_lower_resize}, {"widen_integers", cc_widen_integers}, {"canonicalize", cc_canonicalize}, {"split_pool3d", cc_split_pool3d},     {"assign_layout", cc_assign_layout},   {"fuse_epilogues", cc_fuse_epilogues},
     {"fold_constants", cc_fold_constants}, {"eliminate_dead", cc_eliminate_dead},
 };
 
