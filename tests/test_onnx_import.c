@@ -6,6 +6,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ir/ir.h"
@@ -575,6 +577,55 @@ static void test_bad_files(void) {
   free(model);
 }
 
+// A regular file is mapped, anything else read: a model through a pipe
+// imports to the same graph as from its file.
+static void test_pipe(void) {
+  char path[256], fifo[256], err[IR_ERR_LEN];
+  path_of(path, sizeof path, "cnn");
+  size_t len;
+  char *model = test_read_file(path, &len);
+  CHECK(model != NULL, "cannot read %s", path);
+  snprintf(fifo, sizeof fifo, "%s/pipe.onnx", dir);
+  if (!model || mkfifo(fifo, 0600)) {
+    CHECK(0, "mkfifo %s", fifo);
+    free(model);
+    return;
+  }
+  pid_t pid = fork();
+  if (pid == 0) { // the writer
+    FILE *f = fopen(fifo, "wb");
+    size_t put = f ? fwrite(model, 1, len, f) : 0;
+    _exit(f && fclose(f) == 0 && put == len ? 0 : 1);
+  }
+  ir_graph *piped = onnx_import(fifo, NULL, 0, err, sizeof err);
+  int status = -1;
+  waitpid(pid, &status, 0);
+  CHECK(piped != NULL, "through a pipe: %s", err);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the pipe's writer failed");
+  ir_graph *filed = onnx_import(path, NULL, 0, err, sizeof err);
+  CHECK(filed != NULL, "%s: %s", path, err);
+  if (piped && filed) {
+    char *a = NULL, *b = NULL;
+    size_t na = 0, nb = 0;
+    FILE *fa = open_memstream(&a, &na), *fb = open_memstream(&b, &nb);
+    ir_print(piped, fa);
+    ir_print(filed, fb);
+    fclose(fa), fclose(fb);
+    const char *ba = strchr(a, '\n'), *bb = strchr(b, '\n'); // the first line names the file
+    CHECK(ba && bb && !strcmp(ba, bb), "the piped model's graph differs from the file's:\n%s\n%s", a, b);
+    CHECK(piped->nvalues == filed->nvalues, "values: %d and %d", piped->nvalues, filed->nvalues);
+    for (int i = 0; i < piped->nvalues && i < filed->nvalues; i++) {
+      const ir_value *u = piped->values[i], *v = filed->values[i];
+      CHECK(!u->data == !v->data && (!u->data || !memcmp(u->data, v->data, ir_nbytes(&u->ty))),
+            "constant %s differs", v->name);
+    }
+    free(a), free(b);
+  }
+  ir_graph_free(piped);
+  ir_graph_free(filed);
+  free(model);
+}
+
 int main(void) {
   snprintf(dir, sizeof dir, "/tmp/systole-onnx-XXXXXX");
   if (!mkdtemp(dir)) {
@@ -595,6 +646,7 @@ int main(void) {
     test_errors();
     test_maxpool_indices();
     test_bad_files();
+    test_pipe();
   }
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   if (system(cmd) != 0)

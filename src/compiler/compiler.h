@@ -192,9 +192,12 @@ uint64_t cc_vmem_reserve(cc_emit *e, uint64_t bytes);
 void cc_prefetch_copy(cc_emit *e, uint64_t dst, uint64_t src_hbm, uint64_t bytes);
 
 // HBM: constants become program segments; activations get addresses.
-// Allocations are 64-byte aligned. cc_hbm_const copies data.
+// Allocations are 64-byte aligned. cc_hbm_const copies data; cc_hbm_const_room
+// returns the room for bytes of constant data at HBM address *addr, for the
+// caller to fill before it adds the next constant (NULL if the emitter failed).
 uint64_t cc_hbm_alloc(cc_emit *e, uint64_t bytes);
 uint64_t cc_hbm_const(cc_emit *e, const void *data, uint64_t bytes);
+void *cc_hbm_const_room(cc_emit *e, uint64_t bytes, uint64_t *addr);
 
 // Tile work. Addresses are in the named space (local addresses for VMEM and
 // the accumulators). Bad operands (out of memory, misaligned, beyond the

@@ -42,7 +42,7 @@ typedef struct {
 typedef struct {
   uint64_t addr;
   uint8_t *data;
-  uint64_t size;
+  uint64_t size, cap; // cap: bytes data has room for
 } hbm_seg;
 
 struct cc_emit {
@@ -828,23 +828,38 @@ uint64_t cc_hbm_alloc(cc_emit *e, uint64_t bytes) {
   return a;
 }
 
-uint64_t cc_hbm_const(cc_emit *e, const void *data, uint64_t bytes) {
-  uint64_t a = cc_hbm_alloc(e, bytes);
-  if (e->failed) return 0;
+// Constants at touching addresses share a segment, which grows by doubling
+// into fresh prefaulted memory (realloc cannot grow prefaulted memory in place:
+// its huge-page part is a mapping of its own, and mremap needs one).
+void *cc_hbm_const_room(cc_emit *e, uint64_t bytes, uint64_t *addr) {
+  uint64_t a = *addr = cc_hbm_alloc(e, bytes);
+  if (e->failed) return NULL;
   hbm_seg *last = e->nsegs ? &e->segs[e->nsegs - 1] : NULL;
-  if (last && last->addr + last->size == a) { // touching: one segment
-    uint8_t *p = realloc(last->data, last->size + bytes);
-    if (!p) return cc_emit_fail(e, "out of host memory"), 0;
-    memcpy(p + last->size, data, bytes);
-    last->data = p, last->size += bytes;
-    return a;
+  if (!last || last->addr + last->size != a) {
+    e->segs = grow(e, e->segs, &e->capsegs, e->nsegs + 1, sizeof *e->segs);
+    if (e->failed) return NULL;
+    last = &e->segs[e->nsegs++];
+    *last = (hbm_seg){a, NULL, 0, 0};
   }
-  e->segs = grow(e, e->segs, &e->capsegs, e->nsegs + 1, sizeof *e->segs);
-  if (e->failed) return 0;
-  uint8_t *p = malloc(bytes ? bytes : 1);
-  if (!p) return cc_emit_fail(e, "out of host memory"), 0;
-  memcpy(p, data, bytes);
-  e->segs[e->nsegs++] = (hbm_seg){a, p, bytes};
+  if (!last->data || last->size + bytes > last->cap) {
+    uint64_t cap = last->cap ? 2 * last->cap : 1 << 16;
+    if (cap < last->size + bytes) cap = last->size + bytes;
+    uint8_t *p = isa_malloc_big(cap);
+    if (!p) return cc_emit_fail(e, "out of host memory"), NULL;
+    if (last->size) memcpy(p, last->data, last->size);
+    free(last->data);
+    last->data = p, last->cap = cap;
+  }
+  uint8_t *room = last->data + last->size;
+  last->size += bytes;
+  return room;
+}
+
+uint64_t cc_hbm_const(cc_emit *e, const void *data, uint64_t bytes) {
+  uint64_t a;
+  void *room = cc_hbm_const_room(e, bytes, &a);
+  if (!room) return 0;
+  if (bytes) memcpy(room, data, bytes);
   return a;
 }
 

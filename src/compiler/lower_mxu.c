@@ -789,8 +789,9 @@ static bool has_bias(const ir_node *n) { return n->nin - (n->a.residual ? 1 : 0)
 
 static float *const_f32(const ir_value *v) {
   int64_t n = ir_nelems(&v->ty);
-  float *f = malloc((size_t)(n ? n : 1) * sizeof *f);
-  if (f)
+  float *f = isa_malloc_big((size_t)n * sizeof *f);
+  if (f && v->ty.dtype == IR_DT_F32) memcpy(f, v->data, (size_t)n * sizeof *f);
+  else if (f)
     for (int64_t i = 0; i < n; i++) f[i] = (float)ir_get_float(v->data, v->ty.dtype, i);
   return f;
 }
@@ -875,8 +876,8 @@ static int place_weights(job *j, const float *w_in, const ir_value *bias, bool m
     if (quantize_weights(j, w_in, matmul, wq)) return free(wq), -1;
     w = wq;
   }
-  uint8_t *buf = malloc(total ? total : 1);
-  if (!buf) return free(wq), cc_emit_fail(j->e, "out of host memory");
+  uint8_t *buf = cc_hbm_const_room(j->e, total, &j->w_hbm);
+  if (!buf) return free(wq), -1;
   if (matmul) arrange_matmul_weights(j, w, buf);
   else
     for (int64_t b = 0; b < j->nblocks; b++) {
@@ -884,8 +885,6 @@ static int place_weights(job *j, const float *w_in, const ir_value *bias, bool m
       arrange_conv_weights(j, w, &bk, buf + bk.w_off);
     }
   free(wq);
-  j->w_hbm = cc_hbm_const(j->e, buf, total);
-  free(buf);
   if (bias || j->corr) {
     float *bf = bias ? const_f32(bias) : calloc((size_t)j->M, sizeof *bf);
     if (!bf) return free(j->corr), cc_emit_fail(j->e, "out of host memory");

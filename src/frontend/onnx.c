@@ -15,6 +15,7 @@
 // The reader trusts nothing in the file: every count, index, dim and byte
 // length is checked, and a bad model gets "file: [node ...:] reason".
 #include "ir/ir.h"
+#include "isa/isa.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -2394,6 +2395,19 @@ static ir_graph *import_model(imp *m, Onnx__ModelProto *model, const ir_input_sh
   return m->g;
 }
 
+// protobuf-c copies every bytes field (the weights' raw_data): large ones go
+// where their pages are faulted in at once. tensor_data takes them over, and
+// the graph frees them with free().
+static void *big_alloc(void *unused, size_t n) {
+  (void)unused;
+  return isa_malloc_big(n);
+}
+static void big_free(void *unused, void *p) {
+  (void)unused;
+  free(p);
+}
+static ProtobufCAllocator big_allocator = {big_alloc, big_free, NULL};
+
 ir_graph *onnx_import_buffer(const void *buf, size_t len, const char *name, const ir_input_shape *overrides,
                              int noverrides, char *err, size_t errlen) {
   imp m = {.file = name ? name : "model", .err = err, .errlen = errlen};
@@ -2401,7 +2415,7 @@ ir_graph *onnx_import_buffer(const void *buf, size_t len, const char *name, cons
     fail(&m, "the file is empty");
     return NULL;
   }
-  Onnx__ModelProto *model = onnx__model_proto__unpack(NULL, len, buf);
+  Onnx__ModelProto *model = onnx__model_proto__unpack(&big_allocator, len, buf);
   if (!model) {
     fail(&m, "not a valid ONNX model (the protobuf data is truncated or corrupt)");
     return NULL;
@@ -2415,37 +2429,48 @@ ir_graph *onnx_import_buffer(const void *buf, size_t len, const char *name, cons
   return g;
 }
 
+// The file is mapped (no copy; its pages are the page cache's), or read when it
+// cannot be (not a regular file).
 ir_graph *onnx_import(const char *path, const ir_input_shape *overrides, int noverrides, char *err, size_t errlen) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-    return NULL;
-  }
-  long n = -1;
-  if (!fseek(f, 0, SEEK_END))
-    n = ftell(f);
-  if (n < 0 || fseek(f, 0, SEEK_SET)) {
-    snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+  size_t n = 0;
+  const uint8_t *mapped = isa_file_map(path, &n);
+  uint8_t *buf = NULL;
+  if (!mapped) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+      snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+      return NULL;
+    }
+    size_t cap = 0;
+    for (;;) {
+      if (n == cap && n <= MAX_MODEL_BYTES) {
+        uint8_t *b = realloc(buf, cap = cap ? 2 * cap : 65536);
+        if (!b)
+          abort();
+        buf = b;
+      }
+      size_t k = n < cap ? fread(buf + n, 1, cap - n, f) : 0;
+      n += k;
+      if (!k)
+        break;
+    }
+    int bad = ferror(f);
     fclose(f);
-    return NULL;
+    if (bad) {
+      snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+      free(buf);
+      return NULL;
+    }
   }
-  if (n > MAX_MODEL_BYTES) {
-    snprintf(err, errlen, "%s: %ld bytes is more than a protobuf message can hold (models this large keep "
-             "their weights in external data, which is not supported)", path, n);
-    fclose(f);
-    return NULL;
-  }
-  void *buf = malloc((size_t)n + 1);
-  if (!buf)
-    abort();
-  size_t got = fread(buf, 1, (size_t)n, f);
-  fclose(f);
-  if (got != (size_t)n) {
-    snprintf(err, errlen, "%s: cannot read: short read", path);
+  ir_graph *g = NULL;
+  if (n > MAX_MODEL_BYTES)
+    snprintf(err, errlen, "%s: over %lld bytes, more than a protobuf message can hold (models this large keep "
+             "their weights in external data, which is not supported)", path, (long long)MAX_MODEL_BYTES);
+  else
+    g = onnx_import_buffer(mapped ? mapped : buf, n, path, overrides, noverrides, err, errlen);
+  if (mapped)
+    isa_file_unmap(mapped, n);
+  else
     free(buf);
-    return NULL;
-  }
-  ir_graph *g = onnx_import_buffer(buf, (size_t)n, path, overrides, noverrides, err, errlen);
-  free(buf);
   return g;
 }

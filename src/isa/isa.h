@@ -2,7 +2,8 @@
 // binary encoding. docs/isa.md is the specification; this header is its code.
 //
 // Sections by owner: isa.c (tables, encode, decode), asm.c (assembler),
-// disasm.c (disassembler), binfile.c (the ELF container).
+// disasm.c (disassembler), binfile.c (the ELF container), hostmem.c (large
+// host buffers).
 #ifndef SYSTOLE_ISA_H
 #define SYSTOLE_ISA_H
 
@@ -356,5 +357,19 @@ int isa_assemble_file(const char *path, const char *const *defines, isa_program 
 // The whole program as assembler text that isa_assemble turns back into the
 // same bytes (code and every segment). Returns a malloc'd string.
 char *isa_disasm_program(const isa_program *p);
+
+// ---------------------------------------------------------------- hostmem.c
+//
+// Large host buffers (model weights, HBM images) are written whole straight
+// after they are allocated: these fault their pages in at once, as huge pages
+// where the kernel allows, instead of one fault per 4 KiB page. Buffers from
+// them are ordinary malloc memory (free() and realloc() them as usual).
+void isa_prefault(void *p, size_t n); // n under 1 MiB: nothing
+void *isa_malloc_big(size_t n);
+void *isa_realloc_big(void *p, size_t old, size_t n); // prefaults the n - old new bytes
+// A regular file's bytes, mapped read-only; NULL if it cannot be mapped (an
+// empty or not a regular file): read it instead.
+const uint8_t *isa_file_map(const char *path, size_t *len);
+void isa_file_unmap(const uint8_t *p, size_t len);
 
 #endif
