@@ -746,7 +746,7 @@ static int add_segment(Reader *r, isa_seg_kind kind, const Elf64_Shdr *s) {
   if (!v)
     return fail(r->err, r->errlen, r->name, "out of memory");
   r->p->segs = v;
-  uint8_t *data = malloc(s->sh_size);
+  uint8_t *data = isa_malloc_big(s->sh_size);
   if (!data)
     return fail(r->err, r->errlen, r->name, "out of memory");
   memcpy(data, r->buf + s->sh_offset, s->sh_size);
@@ -875,8 +875,16 @@ int isa_program_parse(isa_program *p, const uint8_t *buf, size_t len, char *err,
   return parse_named(p, buf, len, "program image", err, errlen);
 }
 
+// A regular file is mapped (no copy of its own), anything else read.
 int isa_program_read(isa_program *p, const char *path, char *err, size_t errlen) {
   *p = (isa_program){0};
+  size_t mapped_len;
+  const uint8_t *mapped = isa_file_map(path, &mapped_len);
+  if (mapped) {
+    int rc = parse_named(p, mapped, mapped_len, path, err, errlen);
+    isa_file_unmap(mapped, mapped_len);
+    return rc;
+  }
   FILE *f = fopen(path, "rb");
   if (!f)
     return fail(err, errlen, path, "%s", strerror(errno));
