@@ -46,6 +46,10 @@ void *isa_realloc_big(void *p, size_t old, size_t n) {
 }
 
 const uint8_t *isa_file_map(const char *path, size_t *len) {
+  // Opening a FIFO would take its writer's rendezvous from the reader that
+  // follows: look before opening.
+  struct stat pre;
+  if (stat(path, &pre) || !S_ISREG(pre.st_mode)) return NULL;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return NULL;
   struct stat st;
