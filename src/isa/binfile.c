@@ -90,8 +90,8 @@ bool isa_io_name_valid(const char *str, size_t n) {
 static bool io_size(const isa_io *t, uint64_t *bytes) {
   uint64_t n = (uint64_t)isa_io_dtype_bytes[t->dtype];
   for (int i = 0; i < t->rank; i++) {
-    uint64_t d = (uint64_t)t->dims[i];
-    if (n > UINT64_MAX / d)
+    uint64_t d = (uint64_t)t->dims[i]; // 0 for an empty tensor
+    if (d != 0 && n > UINT64_MAX / d)
       return false;
     n *= d;
   }
