@@ -183,7 +183,8 @@ typedef struct {
 
 typedef struct {
   int64_t mrows;                // output pixels per m-tile
-  int64_t rows_tile;            // row mode: output rows per m-tile
+  int64_t rows_tile;            // row mode: output rows per m-tile (per image)
+  int64_t imgs;                 // row mode: whole images per m-tile (>= 1; > 1 only with a weight FIFO)
   int64_t slab_rows, slab_cols; // row mode: padded input slab
   int64_t stage_elems;          // f32 elements of a LOAD buffer
   int64_t Kt;                   // reduction rows of the whole im2col matrix
@@ -228,10 +229,10 @@ static bool softmax_in_tile(const job *j) { return j->act == IR_ACT_SOFTMAX && j
 
 static uint64_t plan_bytes(const job *j, const plan *p) {
   uint64_t P = (uint64_t)j->parts, t = 0;
-  uint64_t slab = j->flat ? 0 : (uint64_t)(p->slab_rows * p->slab_cols * j->Cin) * j->es;
+  uint64_t slab = j->flat ? 0 : (uint64_t)(p->slab_rows * p->slab_cols * j->Cin) * j->es * (uint64_t)p->imgs;
   uint64_t amat = (uint64_t)(p->mrows * p->Kt) * j->es;
   if (!j->x_inplace) {
-    t += 2 * a64((uint64_t)p->stage_elems * 4);
+    t += 2 * a64(a64((uint64_t)p->stage_elems * 4) * (uint64_t)p->imgs);
     t += (uint64_t)p->na * P * (a64(slab) + a64(amat));
   }
   t += (uint64_t)p->nout * a64((uint64_t)p->mrows * (uint64_t)j->C * 4);
@@ -250,13 +251,18 @@ static uint64_t plan_bytes(const job *j, const plan *p) {
 }
 
 static void plan_geometry(const job *j, plan *p, int64_t rows_tile_or_m) {
+  p->imgs = 1;
   if (j->flat) {
     p->mrows = rows_tile_or_m;
     p->stage_elems = p->mrows * j->Cin;
     p->slab_rows = p->slab_cols = 0;
   } else {
     p->rows_tile = rows_tile_or_m;
-    p->mrows = p->rows_tile * j->OW;
+    if (p->rows_tile > j->OH) { // whole images (make_plan allows this only with a weight FIFO)
+      p->imgs = p->rows_tile / j->OH < j->N ? p->rows_tile / j->OH : j->N;
+      p->rows_tile = j->OH;
+    }
+    p->mrows = p->imgs * p->rows_tile * j->OW;
     p->slab_rows = (p->rows_tile - 1) * j->sh + (j->KH - 1) * j->dh + 1;
     p->slab_cols = (j->OW - 1) * j->sw + (j->KW - 1) * j->dw + 1;
     int64_t vc = p->slab_cols < j->W ? p->slab_cols : j->W;
@@ -296,7 +302,11 @@ static int make_plan(job *j, plan *p, char *err, size_t errlen) {
     int64_t kts = (int64_t)(vfree / 3 / per_kt), ktiles = (j->KH * j->KW * j->Cin + j->R - 1) / j->R;
     p->panel_kt = (int)(kts < 1 ? 1 : kts > ktiles ? ktiles : kts);
   }
-  int64_t unit = j->flat ? 1 : j->OW, maxm = j->flat ? total_px : j->OH;
+  // With a weight FIFO every m-tile streams the weights again: an m-tile may
+  // then hold several whole images (rows of all of them), so that each tile
+  // is used for as many rows as the accumulators take.
+  bool multi = j->chip->weight_fifo_tiles > 0 && !j->w_runtime;
+  int64_t unit = j->flat ? 1 : j->OW, maxm = j->flat ? total_px : multi ? j->N * j->OH : j->OH;
   if (!j->flat && j->OW > acc_rows)
     return ir_fail(err, errlen,
                    "an output row of %" PRId64 " pixels exceeds the %" PRId64 " accumulator rows of chip '%s'",
@@ -324,10 +334,12 @@ static int make_plan(job *j, plan *p, char *err, size_t errlen) {
   }
   cc_emit *e = j->e;
   uint64_t P = (uint64_t)j->parts;
-  for (int i = 0; i < 2 && !j->x_inplace; i++) p->stage[i] = cc_vmem_alloc(e, (uint64_t)p->stage_elems * 4, "the input tiles");
+  for (int i = 0; i < 2 && !j->x_inplace; i++)
+    p->stage[i] = cc_vmem_alloc(e, a64((uint64_t)p->stage_elems * 4) * (uint64_t)p->imgs, "the input tiles");
   for (int r = 0; r < p->na && !j->x_inplace; r++)
     for (uint64_t q = 0; q < P; q++) {
-      if (!j->flat) p->slab[r][q] = cc_vmem_alloc(e, (uint64_t)(p->slab_rows * p->slab_cols * j->Cin) * j->es, "input slabs");
+      if (!j->flat)
+        p->slab[r][q] = cc_vmem_alloc(e, (uint64_t)(p->slab_rows * p->slab_cols * j->Cin) * j->es * (uint64_t)p->imgs, "input slabs");
       p->a[r][q] = cc_vmem_alloc(e, (uint64_t)(p->mrows * p->Kt) * j->es, "im2col tiles");
     }
   for (int o = 0; o < p->nout; o++) p->out[o] = cc_vmem_alloc(e, (uint64_t)p->mrows * (uint64_t)j->C * 4, "output tiles");
@@ -370,16 +382,24 @@ static int make_plan(job *j, plan *p, char *err, size_t errlen) {
 // ---------------------------------------------------------------- stages
 
 typedef struct {
-  int64_t img, oh0, rows; // row mode: image, first output row, output rows
+  int64_t img, oh0, rows; // row mode: (first) image, first output row, output rows (per image)
+  int64_t nimg;           // row mode: images (1 unless whole images per m-tile)
   int64_t p0, m;          // first output pixel (flat index over N*OH*OW), pixels
 } mtile;
 
 static mtile mtile_of(const job *j, const plan *p, int64_t i) {
   mtile t = {0};
+  t.nimg = 1;
   if (j->flat) {
     t.p0 = i * p->mrows;
     int64_t total = j->N * j->OH * j->OW;
     t.m = total - t.p0 < p->mrows ? total - t.p0 : p->mrows;
+  } else if (p->imgs > 1) {
+    t.img = i * p->imgs;
+    t.nimg = j->N - t.img < p->imgs ? j->N - t.img : p->imgs;
+    t.oh0 = 0, t.rows = j->OH;
+    t.p0 = t.img * j->OH * j->OW;
+    t.m = t.nimg * j->OH * j->OW;
   } else {
     int64_t per_img = (j->OH + p->rows_tile - 1) / p->rows_tile;
     t.img = i / per_img;
@@ -393,6 +413,7 @@ static mtile mtile_of(const job *j, const plan *p, int64_t i) {
 
 static int64_t mtile_count(const job *j, const plan *p) {
   if (j->flat) return (j->N * j->OH * j->OW + p->mrows - 1) / p->mrows;
+  if (p->imgs > 1) return (j->N + p->imgs - 1) / p->imgs;
   return j->N * ((j->OH + p->rows_tile - 1) / p->rows_tile);
 }
 
@@ -423,8 +444,11 @@ static void stage_load(const job *j, const plan *p, int64_t i) {
   if (!vr || !vc) return;
   uint64_t cnt[2] = {(uint64_t)vr, (uint64_t)(vc * j->Cin)};
   int64_t xe = j->xes, ss[2] = {j->W * j->Cin * xe, xe}, ds[2] = {vc * j->Cin * xe, xe};
-  uint64_t src = j->x_addr + (uint64_t)((t.img * j->H + ih0) * j->W * j->Cin * xe);
-  cc_dma_nd(j->e, SPACE_LOCAL, dst, SPACE_HBM, src, (uint64_t)xe, 2, cnt, ss, ds);
+  for (int64_t k = 0; k < t.nimg; k++) {
+    uint64_t src = j->x_addr + (uint64_t)(((t.img + k) * j->H + ih0) * j->W * j->Cin * xe);
+    cc_dma_nd(j->e, SPACE_LOCAL, dst + (uint64_t)k * a64((uint64_t)p->stage_elems * 4), SPACE_HBM, src, (uint64_t)xe,
+              2, cnt, ss, ds);
+  }
 }
 
 // f32 rows into bf16 parts: part q = bf16(rest), rest -= part (in place).
@@ -475,43 +499,47 @@ static void stage_convert(const job *j, const plan *p, int64_t i) {
     else split_parts(j, stage, j->Cin * j->xes, bf, j->Cin * j->es, (uint64_t)t.m, (uint64_t)j->Cin);
     return;
   }
-  int64_t ih0, vr, vc, r0;
-  tile_window(j, p, &t, &ih0, &vr, &vc, &r0);
-  int64_t srows = (t.rows - 1) * j->sh + (j->KH - 1) * j->dh + 1;
-  int64_t rowb = p->slab_cols * j->Cin * j->es;
-  bool padded = r0 > 0 || ih0 + vr < ih0 - r0 + srows || j->pl > 0 || j->pl + vc < p->slab_cols;
-  uint64_t bf[3];
-  for (int q = 0; q < j->parts; q++) {
-    if (padded) { // zero the slab: one zero row repeated
-      cc_vblock z = {.rows = (uint64_t)srows, .cols = (uint64_t)(p->slab_cols * j->Cin), .dst_stride = rowb,
-                     .src1_stride = 0};
-      cc_vpu(j->e, VOP_MOV, j->mdt, p->slab[slot][q], j->mdt, p->zero_vmem, DT_F32, 0, &z);
-    }
-    bf[q] = p->slab[slot][q] + (uint64_t)(r0 * rowb + j->pl * j->Cin * j->es);
-  }
-  if (vr && vc) split_parts(j, stage, vc * j->Cin * j->xes, bf, rowb, (uint64_t)vr, (uint64_t)(vc * j->Cin));
-  // im2col: one gather per kernel position and part; for a dense undilated
-  // row of the kernel, its positions are adjacent in the slab and in the
-  // matrix, so one gather moves the whole kernel row.
-  bool dense = j->groups == 1, whole_rows = dense && j->dw == 1;
-  for (int q = 0; q < j->parts; q++)
-    for (int64_t kh = 0; kh < j->KH; kh++)
-      for (int64_t kw = 0; kw < j->KW; kw++) {
-        if (whole_rows) {
-          if (kw) break;
-          uint64_t cnt[3] = {(uint64_t)t.rows, (uint64_t)j->OW, (uint64_t)(j->KW * j->Cin)};
-          int64_t ss[3] = {j->sh * rowb, j->sw * j->Cin * j->es, j->es}, ds[3] = {j->OW * p->Kt * j->es, p->Kt * j->es, j->es};
-          cc_dma_nd(j->e, SPACE_LOCAL, p->a[slot][q] + (uint64_t)krow(j, 0, kh, 0) * j->es, SPACE_LOCAL,
-                    p->slab[slot][q] + (uint64_t)(kh * j->dh * rowb), j->es, 3, cnt, ss, ds);
-          continue;
-        }
-        uint64_t cnt[3] = {(uint64_t)t.rows, (uint64_t)j->OW, (uint64_t)j->Cin};
-        int64_t ss[3] = {j->sh * rowb, j->sw * j->Cin * j->es, j->es};
-        int64_t ds[3] = {j->OW * p->Kt * j->es, p->Kt * j->es, dense ? j->es : j->KH * j->KW * j->es};
-        uint64_t src = p->slab[slot][q] + (uint64_t)(kh * j->dh * rowb + kw * j->dw * j->Cin * j->es);
-        uint64_t dst = p->a[slot][q] + (uint64_t)krow(j, 0, kh, kw) * j->es;
-        cc_dma_nd(j->e, SPACE_LOCAL, dst, SPACE_LOCAL, src, j->es, 3, cnt, ss, ds);
+  uint64_t stage_img = a64((uint64_t)p->stage_elems * 4), slab_img = (uint64_t)(p->slab_rows * p->slab_cols * j->Cin) * j->es;
+  uint64_t a_img = (uint64_t)(t.rows * j->OW * p->Kt) * j->es;
+  for (uint64_t k = 0; k < (uint64_t)t.nimg; k++) { // each image of the m-tile
+    int64_t ih0, vr, vc, r0;
+    tile_window(j, p, &t, &ih0, &vr, &vc, &r0);
+    int64_t srows = (t.rows - 1) * j->sh + (j->KH - 1) * j->dh + 1;
+    int64_t rowb = p->slab_cols * j->Cin * j->es;
+    bool padded = r0 > 0 || ih0 + vr < ih0 - r0 + srows || j->pl > 0 || j->pl + vc < p->slab_cols;
+    uint64_t bf[3];
+    for (int q = 0; q < j->parts; q++) {
+      if (padded) { // zero the slab: one zero row repeated
+        cc_vblock z = {.rows = (uint64_t)srows, .cols = (uint64_t)(p->slab_cols * j->Cin), .dst_stride = rowb,
+                       .src1_stride = 0};
+        cc_vpu(j->e, VOP_MOV, j->mdt, (p->slab[slot][q] + k * slab_img), j->mdt, p->zero_vmem, DT_F32, 0, &z);
       }
+      bf[q] = (p->slab[slot][q] + k * slab_img) + (uint64_t)(r0 * rowb + j->pl * j->Cin * j->es);
+    }
+    if (vr && vc) split_parts(j, stage + k * stage_img, vc * j->Cin * j->xes, bf, rowb, (uint64_t)vr, (uint64_t)(vc * j->Cin));
+    // im2col: one gather per kernel position and part; for a dense undilated
+    // row of the kernel, its positions are adjacent in the slab and in the
+    // matrix, so one gather moves the whole kernel row.
+    bool dense = j->groups == 1, whole_rows = dense && j->dw == 1;
+    for (int q = 0; q < j->parts; q++)
+      for (int64_t kh = 0; kh < j->KH; kh++)
+        for (int64_t kw = 0; kw < j->KW; kw++) {
+          if (whole_rows) {
+            if (kw) break;
+            uint64_t cnt[3] = {(uint64_t)t.rows, (uint64_t)j->OW, (uint64_t)(j->KW * j->Cin)};
+            int64_t ss[3] = {j->sh * rowb, j->sw * j->Cin * j->es, j->es}, ds[3] = {j->OW * p->Kt * j->es, p->Kt * j->es, j->es};
+            cc_dma_nd(j->e, SPACE_LOCAL, (p->a[slot][q] + k * a_img) + (uint64_t)krow(j, 0, kh, 0) * j->es, SPACE_LOCAL,
+                      (p->slab[slot][q] + k * slab_img) + (uint64_t)(kh * j->dh * rowb), j->es, 3, cnt, ss, ds);
+            continue;
+          }
+          uint64_t cnt[3] = {(uint64_t)t.rows, (uint64_t)j->OW, (uint64_t)j->Cin};
+          int64_t ss[3] = {j->sh * rowb, j->sw * j->Cin * j->es, j->es};
+          int64_t ds[3] = {j->OW * p->Kt * j->es, p->Kt * j->es, dense ? j->es : j->KH * j->KW * j->es};
+          uint64_t src = (p->slab[slot][q] + k * slab_img) + (uint64_t)(kh * j->dh * rowb + kw * j->dw * j->Cin * j->es);
+          uint64_t dst = (p->a[slot][q] + k * a_img) + (uint64_t)krow(j, 0, kh, kw) * j->es;
+          cc_dma_nd(j->e, SPACE_LOCAL, dst, SPACE_LOCAL, src, j->es, 3, cnt, ss, ds);
+        }
+  }
 }
 
 // Item t of the job: its m-tile, block and n-tile.
