@@ -469,6 +469,43 @@ static void unified_buffer_conv_test(void) {
   ir_graph_free(g);
 }
 
+// CNN0's middle layers (scripts/make_tpu_v1_apps.py): 3x3 convolutions of
+// 256 channels over 8 boards of 19x19, the second reading the first's int8
+// output from the Unified Buffer. The second's m-tiles are bounded by VMEM
+// (its im2col rows): a LOAD buffer the size of its int8 input and two im2col
+// buffers leave room for four boards, so each weight tile streams twice, not
+// four times (with f32-sized LOAD buffers and three im2col buffers). The
+// first (32 input channels: two weight tiles, the second of 32 rows padded
+// to a whole tile) takes all eight boards.
+static void unified_buffer_cnn0_test(void) {
+  ir_graph *g = ir_graph_new("cnn0");
+  enum { N = 8, HW = 19 };
+  int64_t ch[3] = {32, 256, 256};
+  ir_type xt = ir_type_make(IR_DT_F32, 4, (int64_t[]){N, HW, HW, ch[0]});
+  ir_value *v = ir_add_input(g, "x", &xt);
+  uint64_t wbytes[2], between = 0;
+  for (int l = 0; l < 2; l++) {
+    ir_type wt = ir_type_make(IR_DT_F32, 4, (int64_t[]){ch[l + 1], ch[l], 3, 3});
+    ir_type bt = ir_type_make(IR_DT_F32, 1, (int64_t[]){ch[l + 1]});
+    ir_value *in[3] = {v, ir_add_const(g, "w", &wt, rand_array(ir_nelems(&wt))), ir_add_const(g, "b", &bt, rand_array(ch[l + 1]))};
+    ir_node *n = ir_add_node(g, IR_OP_CONV, "conv", in, 3, 1, NULL);
+    n->a.nhwc = true, n->a.group = 1, n->a.act = IR_ACT_RELU;
+    for (int d = 0; d < 2; d++) n->a.kernel[d] = 3, n->a.stride[d] = 1, n->a.dilation[d] = 1;
+    for (int d = 0; d < 4; d++) n->a.pads[d] = 1;
+    n->out[0]->ty = ir_type_make(IR_DT_F32, 4, (int64_t[]){N, HW, HW, ch[l + 1]});
+    v = n->out[0];
+    wbytes[l] = (uint64_t)ir_nelems(&wt);
+    if (l < 1) between += (uint64_t)(N * HW * HW * ch[l + 1]) * 4;
+  }
+  ir_add_output(g, v);
+  float *xv = rand_array(ir_nelems(&xt));
+  uint64_t w = wbytes[0] + wbytes[1];
+  ub_check(g, xv, (uint64_t)ir_nelems(&xt) * 4, N * HW * HW * 256 * 4, w, 2 * 65536 + 2 * wbytes[1], between,
+           "CNN0's convolutions");
+  free(xv);
+  ir_graph_free(g);
+}
+
 int main(void) {
   test_seed(7);
   conv_case cases[] = {
@@ -513,6 +550,7 @@ int main(void) {
   attention_fusion_test("tiny", 1, 2, 20, 12, true);     // rows of 20 > 8 columns: over HBM
   unified_buffer_matmul_test();
   unified_buffer_conv_test();
+  unified_buffer_cnn0_test();
   error_tests();
   return test_done("test_lower_mxu");
 }

@@ -186,7 +186,7 @@ typedef struct {
   int64_t rows_tile;            // row mode: output rows per m-tile (per image)
   int64_t imgs;                 // row mode: whole images per m-tile (>= 1; > 1 only with a weight FIFO)
   int64_t slab_rows, slab_cols; // row mode: padded input slab
-  int64_t stage_elems;          // f32 elements of a LOAD buffer
+  int64_t stage_elems;          // input elements of a LOAD buffer (per image)
   int64_t Kt;                   // reduction rows of the whole im2col matrix
   int na, nout, lag;
   int64_t items_per_tile;
@@ -227,12 +227,16 @@ static uint64_t weight_bytes(const job *j) {
 // (one n-tile); otherwise over the finished output in HBM (softmax_after).
 static bool softmax_in_tile(const job *j) { return j->act == IR_ACT_SOFTMAX && j->nblocks == 1 && j->M <= j->C; }
 
+// A LOAD buffer of one image holds the input as stored: f32 from HBM, int8
+// from the Unified Buffer.
+static uint64_t stage_img_bytes(const job *j, const plan *p) { return a64((uint64_t)p->stage_elems * (uint64_t)j->xes); }
+
 static uint64_t plan_bytes(const job *j, const plan *p) {
   uint64_t P = (uint64_t)j->parts, t = 0;
   uint64_t slab = j->flat ? 0 : (uint64_t)(p->slab_rows * p->slab_cols * j->Cin) * j->es * (uint64_t)p->imgs;
   uint64_t amat = (uint64_t)(p->mrows * p->Kt) * j->es;
   if (!j->x_inplace) {
-    t += 2 * a64(a64((uint64_t)p->stage_elems * 4) * (uint64_t)p->imgs);
+    t += 2 * a64(stage_img_bytes(j, p) * (uint64_t)p->imgs);
     t += (uint64_t)p->na * P * (a64(slab) + a64(amat));
   }
   t += (uint64_t)p->nout * a64((uint64_t)p->mrows * (uint64_t)j->C * 4);
@@ -294,6 +298,10 @@ static int make_plan(job *j, plan *p, char *err, size_t errlen) {
   if (j->w_runtime && j->w_conv) p->wstage_rows = p->Kt; // gathered whole (convert_runtime_weights)
   int depth = j->chip->weight_fifo_tiles;
   p->fifo = !j->w_runtime && j->w_pre == UINT64_MAX && depth > 0 ? (depth + 1 < FIFO_MAX ? depth + 1 : FIFO_MAX) : 0;
+  // Streaming weights, the m-tile's rows are what hides each tile's fetch:
+  // two im2col buffers (the m-tile multiplied, the next one gathered) leave
+  // room for more rows than three.
+  if (p->fifo && in_flight == 1) p->na = 2;
   p->w_resident = !p->fifo && (j->w_runtime || j->w_pre != UINT64_MAX || weight_bytes(j) <= vfree / 2);
   if (!p->w_resident && !p->fifo && j->nblocks == 1) { // panels of up to a third of VMEM for both buffers
     int64_t cols = (int64_t)j->nmxu * j->C;
@@ -335,7 +343,7 @@ static int make_plan(job *j, plan *p, char *err, size_t errlen) {
   cc_emit *e = j->e;
   uint64_t P = (uint64_t)j->parts;
   for (int i = 0; i < 2 && !j->x_inplace; i++)
-    p->stage[i] = cc_vmem_alloc(e, a64((uint64_t)p->stage_elems * 4) * (uint64_t)p->imgs, "the input tiles");
+    p->stage[i] = cc_vmem_alloc(e, stage_img_bytes(j, p) * (uint64_t)p->imgs, "the input tiles");
   for (int r = 0; r < p->na && !j->x_inplace; r++)
     for (uint64_t q = 0; q < P; q++) {
       if (!j->flat)
@@ -446,7 +454,7 @@ static void stage_load(const job *j, const plan *p, int64_t i) {
   int64_t xe = j->xes, ss[2] = {j->W * j->Cin * xe, xe}, ds[2] = {vc * j->Cin * xe, xe};
   for (int64_t k = 0; k < t.nimg; k++) {
     uint64_t src = j->x_addr + (uint64_t)(((t.img + k) * j->H + ih0) * j->W * j->Cin * xe);
-    cc_dma_nd(j->e, SPACE_LOCAL, dst + (uint64_t)k * a64((uint64_t)p->stage_elems * 4), SPACE_HBM, src, (uint64_t)xe,
+    cc_dma_nd(j->e, SPACE_LOCAL, dst + (uint64_t)k * stage_img_bytes(j, p), SPACE_HBM, src, (uint64_t)xe,
               2, cnt, ss, ds);
   }
 }
@@ -499,7 +507,7 @@ static void stage_convert(const job *j, const plan *p, int64_t i) {
     else split_parts(j, stage, j->Cin * j->xes, bf, j->Cin * j->es, (uint64_t)t.m, (uint64_t)j->Cin);
     return;
   }
-  uint64_t stage_img = a64((uint64_t)p->stage_elems * 4), slab_img = (uint64_t)(p->slab_rows * p->slab_cols * j->Cin) * j->es;
+  uint64_t stage_img = stage_img_bytes(j, p), slab_img = (uint64_t)(p->slab_rows * p->slab_cols * j->Cin) * j->es;
   uint64_t a_img = (uint64_t)(t.rows * j->OW * p->Kt) * j->es;
   for (uint64_t k = 0; k < (uint64_t)t.nimg; k++) { // each image of the m-tile
     int64_t ih0, vr, vc, r0;
@@ -901,11 +909,17 @@ static int run_job(job *j, plan *p) {
   stage_convert(j, p, 0);
   for (int64_t i = 0; i < mt; i++) {
     if (i + 1 < mt) stage_load(j, p, i + 1);
+    // With a weight FIFO (one MXU, an m-tile of many rows) the next m-tile's
+    // gather goes first, so that it runs during this m-tile's passes rather
+    // than after its first chunk, which holds all of them when the weights
+    // are one n-tile wide: the array would idle for the whole gather.
+    bool early = p->fifo && i + 1 < mt;
+    if (early) stage_convert(j, p, i + 1);
     int64_t t0 = i * p->items_per_tile, tend = t0 + p->items_per_tile;
     for (int64_t c = t0; c < tend; c += j->nmxu) {
       int64_t c1 = c + j->nmxu < tend ? c + j->nmxu : tend;
       stage_mm(j, p, c, c1, &wstep);
-      if (c == t0 && i + 1 < mt) stage_convert(j, p, i + 1);
+      if (c == t0 && i + 1 < mt && !early) stage_convert(j, p, i + 1);
       for (; epi < c1 - p->lag; epi++) stage_epilogue(j, p, epi);
     }
     if (cc_emit_failed(e, NULL, 0)) {
