@@ -496,6 +496,87 @@ for k, r in enumerate(rows3):
     w("| %s | %s |" % (r, " | ".join(cells)))
 w("| cycles (time at 700 MHz) | " + " | ".join("%s (%s)" % (num(res[a["name"]][7]["cycles"]), "%.2f ms" % (res[a["name"]][7]["seconds"] * 1e3)) for a in apps) + " |")
 w("")
+names = [a["name"] for a in apps]
+L = res["MLP0"][7]["layers"] if "MLP0" in res else None
+mio = L[0]["cycles"] + L[-1]["cycles"] - 2 * L[1]["cycles"] if L else 0
+mio_pct = 100.0 * mio / res["MLP0"][7]["cycles"] if L else 0.0
+lstm0_tops = "%.1f" % res["LSTM0"][6] if "LSTM0" in res else "-"
+def misses(n):
+    ok = within(n)
+    return [what for what, good in zip(("TOPS", "weight stall", "array active"), ok) if not good]
+w("**Against the issue's bounds** (TOPS within 10%, weight stall and array active within 5 points): " +
+  "; ".join("%s %s" % (n, "meets all three" if not misses(n) else "misses " + ", ".join(misses(n))) for n in names) + ".")
+w("")
+w("**The paper's rows are not one machine's.** Its caption says row 9 (TOPS) comes from production code")
+w("and the other rows from counters, \"not perfectly consistent\". Useful MACs (row 2) at the peak of")
+w("91.75 TOPS imply a rate that row 9 should equal; Systole's counters are consistent by construction")
+w("(its TOPS is exactly twice its useful MACs' rate, a bound above), so where the paper's two rows disagree")
+w("no model can meet both:")
+w("")
+w("| app | paper row 2 x 91.75 | paper row 9 | ratio |")
+w("|---|---|---|---|")
+for n in names:
+    imp = P3[n][1] / 100 * 91.75
+    w("| %s | %.1f | %.1f | %.2f |" % (n, imp, P3[n][6], imp / P3[n][6]))
+w("")
+w("For the LSTMs the ratio is about 2: 8.2% and 6.3% useful MACs would be 7.5 and 5.8 TOPS, yet the")
+w("paper reports 3.7 and 2.8. The batch fixes the array's use of a tile (64 and 96 rows per 64 KiB tile),")
+w("and the weight memory delivers a tile at most every 1,349 cycles (65,536 B at 34 GB/s, 700 MHz): at")
+w("most 64 / 1,349 = 4.7% active for LSTM0, whatever the schedule. LSTM0's 8.2% is twice what its")
+w("batch allows at one row per cycle; the paper's half-speed mode for 16-bit activations (8-bit")
+w("weights x 16-bit activations, section 1.1 of the facts) would double the active cycles of the same")
+w("work, which is our reading, not the paper's statement. Systole runs every product int8 at full")
+w("speed, so it follows row 9 there (LSTM0: %s TOPS against 3.7), and its active row cannot." % lstm0_tops)
+w("")
+w("**Memory-bound apps (MLPs, LSTMs): weight stall too high, non-matrix too low.** In a memory-bound")
+w("layer Systole's array waits only for the next tile: the weight FIFO keeps the DDR3 queue full (one")
+w("tile every 1,349 cycles plus the 64-cycle latency, back to back), and each tile costs the array its")
+w("256-cycle shift and one cycle per row; all the rest is weight stall. The paper's tiles come further")
+w("apart (MLP0: 12.3 TOPS at batch 200 is one tile per %.0f cycles), and its non-matrix row holds what" %
+  (200 * 65536 * 2 / 12.3e12 * 700e6))
+w("Systole does not model: RAW stalls of the CISC pipeline (the \"delay slot\" before a layer may read")
+w("the Unified Buffer: 3.3% to 14.6%, row 7), input data stalls over PCIe (2.4% to 8.8%, row 8) and")
+w("an unexplained rest. Systole's graph input and output, f32 tensors in the weight memory (the")
+w("simulator has no host-to-Unified-Buffer path), share its 34 GB/s with the first and last layers'")
+w("tiles, which then arrive late: weight stall again. In MLP0 the first and last layers take %s" % num(mio))
+w("cycles more than two middle layers (%.0f%% of the run; 1.6 MB in, 1.6 MB out); the TPU moves them over" % mio_pct)
+w("PCIe into the Unified Buffer on another path. What the model would need: graph inputs and outputs")
+w("carried by the host link (Read_Host_Memory, Write_Host_Memory), so that they neither share the")
+w("weight memory's bandwidth nor count as weight stall,")
+w("and the CISC pipeline's synchronisation between layers. LSTM1's output FC (600 x 13,440, 8.1M")
+w("weights) and its 1200 x 600 gate matrices (2.3 tiles wide) are our reconstruction; its TOPS above")
+w("the paper's says its real layers use the array worse than ours do.")
+w("")
+w("**CNN0: the convolution's input path.** Every weight of CNN0 is used 2,888 times, far past the ridge")
+w("point of 1,350, so the paper's array is 78% active and never waits for weights. Systole's remaining")
+w("loss is the im2col matrix: before a convolution's passes, local DMAs gather each output pixel's")
+w("receptive field into a row (3 x 3 x 256 = 2,304 bytes; 9 times the input's bytes move through the")
+w("Unified Buffer), and an m-tile of four boards (1,444 rows, bounded by the VMEM those matrices")
+w("need) takes longer to gather than its passes take. The next m-tile's gather overlaps the current")
+w("one's passes ([docs/compiler.md](compiler.md)), but each layer's first gather, and the first weight")
+w("tiles (the FIFO starts empty at every layer), wait for the previous layer's output: that wait is")
+w("the weight stall and most of the non-matrix cycles. The TPU's MatrixMultiply/Convolve instruction")
+w("reads the convolution's windows from the Unified Buffer itself (\"4 are length (sometimes 2")
+w("dimensions for convolutions)\"). What the model would need: an `mxu.mm` whose source is a 2-D window")
+w("of the slab (rows of OW pixels, a stride between them), so that no im2col matrix is built, and")
+w("weight reads for the next layer issued ahead into the FIFO (Read_Weights is decoupled from the")
+w("layer's data, facts 1.2).")
+w("")
+if "CNN1" in res:
+    d1 = res["CNN1"][7]
+    tb = d1["hbm_read_bytes"] + d1["hbm_write_bytes"]
+    w("**CNN1: its activations do not fit the Unified Buffer.** It moves %.2f GB through the weight memory," % (tb / 1e9))
+    w("%.0f%% of its %.1f ms at 34 GB/s, against 0.1 GB of weights: at batch 32 its tensors (up to" % (100.0 * tb / 34e9 / d1["seconds"], d1["seconds"] * 1e3))
+    w("56 x 56 x 128 x 32) stay f32 wherever a reader is a max pool or a concatenation (int8 storage is")
+    w("only for tensors every reader of which is an FC or convolution), so most exceed the Unified Buffer's")
+    w("arena (half its 24 MiB) and live in the weight memory, read and written at its bandwidth by the")
+    w("convolutions, pools and concatenations. The paper's CNN1 needs 13.9 MiB of the Unified Buffer")
+    w("(its Table 8): int8 throughout. What the model would need: int8 storage through pools and")
+    w("concatenations (both exact on int8 with one scale), the pools in the Activate path, a Unified Buffer")
+    w("plan that may use all of it, and then the convolution input path of CNN0. Its 4 FC layers (61.5M")
+    w("weights at batch 32) are memory-bound, as the paper says.")
+    w("")
+w("")
 open(OUT, "w").write("\n".join(out))
 
 rel = lambda got, want: abs(got - want) / want
