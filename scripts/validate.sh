@@ -567,8 +567,9 @@ w("")
 if "CNN1" in res:
     d1 = res["CNN1"][7]
     tb = d1["hbm_read_bytes"] + d1["hbm_write_bytes"]
-    w("**CNN1: its activations do not fit the Unified Buffer.** It moves %.2f GB through the weight memory," % (tb / 1e9))
-    w("%.1f ms of transfers at 34 GB/s in a run of %.1f ms, against 0.1 GB of weights: at batch 32 its tensors (up to" % (tb / 34e9 * 1e3, d1["seconds"] * 1e3))
+    w("**CNN1: its activations do not fit the Unified Buffer.** It reads and writes %.2f GB in the weight" % (tb / 1e9))
+    w("memory (%.1f ms at 34 GB/s if every byte crossed it once; the run takes %.1f ms), against 0.1 GB of" % (tb / 34e9 * 1e3, d1["seconds"] * 1e3))
+    w("weights: at batch 32 its tensors (up to")
     w("56 x 56 x 128 x 32) stay f32 wherever a reader is a max pool or a concatenation (int8 storage is")
     w("only for tensors every reader of which is an FC or convolution), so most exceed the Unified Buffer's")
     w("arena (half its 24 MiB) and live in the weight memory, read and written at its bandwidth by the")
