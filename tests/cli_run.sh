@@ -58,6 +58,11 @@ for l in d["layers"]:
         assert k in l, k
     assert l["end"] - l["start"] == l["cycles"] and l["end"] <= d["cycles"]
 assert sum(l["macs"] for l in d["layers"]) == d["macs"]
+# the TPU v1 paper's Table 3 rows: every MXU cycle in one of four
+t3 = ["mxu_active", "weight_stall", "weight_shift", "non_matrix"]
+assert sum(d[k] for k in t3) == d["mxu_cycles"] == d["cycles"] * 4 and d["mxu_active"] > 0, [d[k] for k in t3]
+assert abs(d["useful_mac_fraction"] - d["mxu_utilization"]) < 1e-6 and 0 <= d["unused_mac_fraction"] < 1
+assert abs(d["tops"] - 2 * d["macs"] / d["seconds"] / 1e12) < 1e-3 * d["tops"]
 EOF
 if $PY -c "import numpy as np, sys; a = np.load(sys.argv[1]); assert a.dtype == np.float32 and a.shape == (1, 10) and a.argmax() == 9" \
     "$TMP/o1/logits.npy" 2>"$TMP/out"; then ok; else bad "logits.npy"; fi

@@ -350,6 +350,162 @@ static void error_tests(void) {
   ir_graph_free(g);
 }
 
+// TPU v1 (configs/tpu-v1.ini): int8 products, weights streamed tile by tile
+// through the weight FIFO, the tensors between layers in the Unified Buffer
+// stored int8, convolutions over several whole images per m-tile (compile.c,
+// lower_mxu.c). The same bits as with the weights resident in VMEM and f32
+// tensors in HBM ("plain"), and the HBM traffic each implies: the FIFO reads
+// every weight tile once per m-tile (fifo_wbytes in all), the plain chip the
+// weights once (wbytes) and writes and reads back the tensors between layers.
+static void ub_check(ir_graph *g, float *x, uint64_t xbytes, uint64_t ybytes, uint64_t wbytes, uint64_t fifo_wbytes,
+                     uint64_t between, const char *what) {
+  char err[CC_ERR_LEN];
+  const void *cal_in[1] = {x};
+  cc_calibration cal = {1, cal_in};
+  chip_config v1, plain;
+  if (chip_load(&v1, "tpu-v1", err, sizeof err)) {
+    CHECK(0, "%s", err);
+    return;
+  }
+  plain = v1;
+  plain.vmem_activations = false, plain.weight_fifo_tiles = 0;
+  CHECK(v1.vmem_activations && v1.weight_fifo_tiles == 4, "tpu-v1: Unified Buffer and weight FIFO");
+  CHECK(cc_quantize(g, &v1, &cal, err, sizeof err) == 0, "%s: quantise: %s", what, err);
+  float *out[2] = {NULL, NULL};
+  sim_stats st[2];
+  for (int k = 0; k < 2; k++) {
+    const chip_config *c = k ? &plain : &v1;
+    cc_options opt = {.quantize = true};
+    cc_executable ex;
+    if (cc_compile(g, c, &opt, &ex, err, sizeof err)) {
+      CHECK(0, "%s: compile (%s): %s", what, k ? "plain" : "tpu-v1", err);
+      continue;
+    }
+    sim_options so = {0};
+    sim *s = sim_create(c, &so, err, sizeof err);
+    if (s && !sim_load(s, &ex.prog, err, sizeof err) && !sim_write(s, MEM_HBM, ex.prog.io[0].addr, x, xbytes, err, sizeof err) &&
+        !sim_run(s, err, sizeof err)) {
+      out[k] = malloc(ybytes);
+      sim_read(s, MEM_HBM, ex.prog.io[1].addr, out[k], ybytes, err, sizeof err);
+      st[k] = *sim_get_stats(s);
+    } else CHECK(0, "%s: run: %s", what, err);
+    sim_destroy(s);
+    cc_executable_free(&ex);
+  }
+  if (out[0] && out[1]) {
+    typedef unsigned long long ull;
+    CHECK(!memcmp(out[0], out[1], ybytes), "%s: the Unified Buffer and the FIFO change no bits", what);
+    CHECK(st[0].hbm_write == ybytes, "%s: tpu-v1 writes only the output to weight memory: %llu", what, (ull)st[0].hbm_write);
+    CHECK(st[1].hbm_write == ybytes + between, "%s: plain: the tensors between layers too: %llu", what, (ull)st[1].hbm_write);
+    uint64_t r0 = xbytes + fifo_wbytes, r1 = xbytes + wbytes + between;
+    CHECK(st[0].hbm_read >= r0 && st[0].hbm_read < r0 + 65536,
+          "%s: tpu-v1 reads the input and every weight tile once per m-tile: %llu, want %llu + constants", what,
+          (ull)st[0].hbm_read, (ull)r0);
+    CHECK(st[1].hbm_read >= r1 && st[1].hbm_read < r1 + 65536,
+          "%s: plain reads the weights once, the tensors between layers back: %llu, want %llu + constants", what,
+          (ull)st[1].hbm_read, (ull)r1);
+    CHECK(st[0].weight_stall > 0 && st[0].mxu_active + st[0].weight_stall + st[0].weight_shift + st[0].non_matrix ==
+          st[0].mxu_cycles, "%s: Table 3 rows", what);
+  }
+  free(out[0]), free(out[1]);
+}
+
+// Three matmuls of 2100 rows (two m-tiles; relu's zero point -128, then 0).
+static void unified_buffer_matmul_test(void) {
+  ir_graph *g = ir_graph_new("ub");
+  enum { ROWS = 2100 };
+  int64_t dims[4] = {300, 520, 270, 100};
+  ir_type at = ir_type_make(IR_DT_F32, 2, (int64_t[]){ROWS, dims[0]});
+  ir_value *v = ir_add_input(g, "a", &at);
+  char err[CC_ERR_LEN];
+  uint64_t wbytes = 0, between = 0;
+  for (int l = 0; l < 3; l++) {
+    ir_type wt = ir_type_make(IR_DT_F32, 2, (int64_t[]){dims[l], dims[l + 1]});
+    ir_value *in[2] = {v, ir_add_const(g, "w", &wt, rand_array(dims[l] * dims[l + 1]))};
+    ir_node *n = ir_add_node(g, IR_OP_MATMUL, "mm", in, 2, 1, NULL);
+    n->a.act = l == 0 ? IR_ACT_RELU : IR_ACT_NONE;
+    CHECK(ir_infer_node(n, err, sizeof err) == 0, "%s", err);
+    v = n->out[0];
+    wbytes += (uint64_t)(dims[l] * dims[l + 1]);
+    if (l < 2) between += (uint64_t)(ROWS * dims[l + 1]) * 4;
+  }
+  ir_add_output(g, v);
+  float *av = rand_array(ROWS * dims[0]);
+  ub_check(g, av, ROWS * 300 * 4, ROWS * 100 * 4, wbytes, 2 * wbytes, between, "matmuls");
+  free(av);
+  ir_graph_free(g);
+}
+
+// Convolutions over 30 images of 9x9: 3x3 (relu), 3x3 stride 2, then 1x1
+// (its int8 input read in place). 25 images of 81 pixels fill the 2048
+// accumulator rows: two m-tiles for the first, one (30 x 25 = 750 rows) for
+// the others.
+static void unified_buffer_conv_test(void) {
+  ir_graph *g = ir_graph_new("ubconv");
+  enum { N = 30 };
+  int64_t ch[4] = {40, 130, 64, 20}, k[3] = {3, 3, 1}, st[3] = {1, 2, 1}, pd[3] = {1, 1, 0};
+  ir_type xt = ir_type_make(IR_DT_F32, 4, (int64_t[]){N, 9, 9, 40});
+  ir_value *v = ir_add_input(g, "x", &xt);
+  uint64_t wbytes[3], between = 0;
+  for (int l = 0; l < 3; l++) {
+    ir_type wt = ir_type_make(IR_DT_F32, 4, (int64_t[]){ch[l + 1], ch[l], k[l], k[l]});
+    ir_type bt = ir_type_make(IR_DT_F32, 1, (int64_t[]){ch[l + 1]});
+    ir_value *in[3] = {v, ir_add_const(g, "w", &wt, rand_array(ir_nelems(&wt))), ir_add_const(g, "b", &bt, rand_array(ch[l + 1]))};
+    ir_node *n = ir_add_node(g, IR_OP_CONV, "conv", in, 3, 1, NULL);
+    n->a.nhwc = true, n->a.group = 1, n->a.act = l == 0 ? IR_ACT_RELU : IR_ACT_NONE;
+    for (int d = 0; d < 2; d++) n->a.kernel[d] = k[l], n->a.stride[d] = st[l], n->a.dilation[d] = 1;
+    for (int d = 0; d < 4; d++) n->a.pads[d] = pd[l];
+    int64_t oh = l == 0 ? 9 : 5;
+    n->out[0]->ty = ir_type_make(IR_DT_F32, 4, (int64_t[]){N, oh, oh, ch[l + 1]});
+    v = n->out[0];
+    wbytes[l] = (uint64_t)ir_nelems(&wt);
+    if (l < 2) between += (uint64_t)(N * oh * oh * ch[l + 1]) * 4;
+  }
+  ir_add_output(g, v);
+  float *xv = rand_array(ir_nelems(&xt));
+  uint64_t w = wbytes[0] + wbytes[1] + wbytes[2];
+  ub_check(g, xv, (uint64_t)ir_nelems(&xt) * 4, N * 25 * 20 * 4, w, w + wbytes[0], between, "convolutions");
+  free(xv);
+  ir_graph_free(g);
+}
+
+// CNN0's middle layers (scripts/make_tpu_v1_apps.py): 3x3 convolutions of
+// 256 channels over 8 boards of 19x19, the second reading the first's int8
+// output from the Unified Buffer. The second's m-tiles are bounded by VMEM
+// (its im2col rows): a LOAD buffer the size of its int8 input and two im2col
+// buffers leave room for four boards, so each weight tile streams twice, not
+// four times (with f32-sized LOAD buffers and three im2col buffers). The
+// first (32 input channels: two weight tiles, the second of 32 rows padded
+// to a whole tile) takes all eight boards.
+static void unified_buffer_cnn0_test(void) {
+  ir_graph *g = ir_graph_new("cnn0");
+  enum { N = 8, HW = 19 };
+  int64_t ch[3] = {32, 256, 256};
+  ir_type xt = ir_type_make(IR_DT_F32, 4, (int64_t[]){N, HW, HW, ch[0]});
+  ir_value *v = ir_add_input(g, "x", &xt);
+  uint64_t wbytes[2], between = 0;
+  for (int l = 0; l < 2; l++) {
+    ir_type wt = ir_type_make(IR_DT_F32, 4, (int64_t[]){ch[l + 1], ch[l], 3, 3});
+    ir_type bt = ir_type_make(IR_DT_F32, 1, (int64_t[]){ch[l + 1]});
+    ir_value *in[3] = {v, ir_add_const(g, "w", &wt, rand_array(ir_nelems(&wt))), ir_add_const(g, "b", &bt, rand_array(ch[l + 1]))};
+    ir_node *n = ir_add_node(g, IR_OP_CONV, "conv", in, 3, 1, NULL);
+    n->a.nhwc = true, n->a.group = 1, n->a.act = IR_ACT_RELU;
+    for (int d = 0; d < 2; d++) n->a.kernel[d] = 3, n->a.stride[d] = 1, n->a.dilation[d] = 1;
+    for (int d = 0; d < 4; d++) n->a.pads[d] = 1;
+    n->out[0]->ty = ir_type_make(IR_DT_F32, 4, (int64_t[]){N, HW, HW, ch[l + 1]});
+    v = n->out[0];
+    wbytes[l] = (uint64_t)ir_nelems(&wt);
+    if (l < 1) between += (uint64_t)(N * HW * HW * ch[l + 1]) * 4;
+  }
+  ir_add_output(g, v);
+  float *xv = rand_array(ir_nelems(&xt));
+  uint64_t w = wbytes[0] + wbytes[1];
+  ub_check(g, xv, (uint64_t)ir_nelems(&xt) * 4, N * HW * HW * 256 * 4, w, 2 * 65536 + 2 * wbytes[1], between,
+           "CNN0's convolutions");
+  free(xv);
+  ir_graph_free(g);
+}
+
 int main(void) {
   test_seed(7);
   conv_case cases[] = {
@@ -392,6 +548,9 @@ int main(void) {
   attention_fusion_test("tpu-v4", 0, 1, 300, 24, false); // rows of 300: over HBM
   attention_fusion_test("tiny", 0, 2, 6, 5, true);
   attention_fusion_test("tiny", 1, 2, 20, 12, true);     // rows of 20 > 8 columns: over HBM
+  unified_buffer_matmul_test();
+  unified_buffer_conv_test();
+  unified_buffer_cnn0_test();
   error_tests();
   return test_done("test_lower_mxu");
 }

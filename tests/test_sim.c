@@ -1762,6 +1762,48 @@ static void test_timing_units(void) {
 }
 
 // Statistics and energy on rect, whose [energy] table is not the default.
+// The TPU v1 paper's Table 3 counters on a program timed by hand (bf16only:
+// one 4 x 4 MXU, L = 4, HBM 8 bytes per cycle with a latency of 10).
+static void test_stats_table3(void) {
+  const char *src =
+      ".smem\nd1: .dmadesc 32, 1, 32, 32\nd2: .dmadesc 256, 1, 256, 256\n.text\n"
+      "li r1, 0x100\nli r2, 0x1000\nli r3, d1\n"          // 0..2
+      "dma local:r1, hbm:r2, r3, signal=s1\n"             // 3: 32 bytes, data 4..8, arrives at 18
+      "li r4, 8\nli r5, 4\nli r6, 0x100000000\n"          // 4, 5, 6..7
+      "li r7, 0x800\nli r8, 6\nli r9, 2\nli r10, 0xa00\n" // 8..11
+      "li r11, 0x2000\nli r12, d2\nli r13, 3\n"           // 12..14
+      "mxu.ldw.bf16 r1, r4, r5, r5, wait=s1\n"            // 15: 4 x 4 tile, 18, ready 22
+      "mxu.mm.bf16 r6, r7, r8, r4\n"                      // 16: 6 rows 22..28
+      "mxu.mm.bf16 r6, r7, r9, r4, acc\n"                 // 17: 2 rows 28..30, same tile
+      "mxu.ldw.bf16 r1, r4, r13, r9\n"                    // 18: 3 x 2 tile, 28, ready 32
+      "mxu.mm.bf16 r6, r7, r5, r4\n"                      // 19: 4 rows 32..36: 2 cycles of shift
+      "dma local:r10, hbm:r11, r12, signal=s2\n"          // 20: 256 bytes, data 21..53, done 63
+      "mxu.mm.bf16 r6, r10, r5, r4, acc, wait=s2\n"       // 21: 4 rows 63..67 (done 73), same tile
+      "halt\n";                                           // 22
+  sim *s = run_traced(&bf16only, src, "table 3");
+  if (!s) return;
+  CHECK_SPAN(s, 15, 18, 25, "ldw waits for its data");
+  CHECK_SPAN(s, 16, 22, 34, "first pass");
+  CHECK_SPAN(s, 19, 32, 42, "pass after the second tile");
+  CHECK_SPAN(s, 21, 63, 73, "pass waiting for its input");
+  const sim_stats *st = sim_get_stats(s);
+  CHECK_EQ(st->cycles, 73, "table 3 cycles");
+  CHECK_EQ(st->mxu_cycles, 73, "MXU cycles: one MXU");
+  CHECK_EQ(st->mxu_active, 6 + 2 + 4 + 4, "array active: a cycle per row");
+  CHECK_EQ(st->weight_stall, 18, "weight stall: cycles 0..18, before the first tile's data arrived");
+  CHECK_EQ(st->weight_shift, 4 + 2, "weight shift: 18..22 and 30..32");
+  CHECK_EQ(st->non_matrix, 27 + 6, "non-matrix: waiting for the input 36..63, the drain 67..73");
+  CHECK_EQ(st->mxu_active + st->weight_stall + st->weight_shift + st->non_matrix, st->mxu_cycles, "rows sum");
+  uint64_t macs = 6 * 16 + 2 * 16 + 4 * 6 + 4 * 6;
+  CHECK_EQ(st->macs_bf16, macs, "MACs");
+  double peak = 73.0 * 16;
+  CHECK(fabs(st->useful_mac_fraction - (double)macs / peak) < 1e-12, "useful MACs %g", st->useful_mac_fraction);
+  CHECK(fabs(st->unused_mac_fraction - (16.0 * 16 - (double)macs) / peak) < 1e-12, "unused MACs %g",
+        st->unused_mac_fraction);
+  CHECK(fabs(st->tops - 2.0 * (double)macs / 73e-9 * 1e-12) < 1e-12, "TOPS %g", st->tops);
+  sim_destroy(s);
+}
+
 static void test_stats_energy(void) {
   const char *src =
       ".smem\ndh: .dmadesc 64, 2, 64, 64\ndb: .dmadesc 48, 4, 48, 48\ndo: .dmadesc 24, 5, 24, 24\n"
@@ -2462,6 +2504,7 @@ int main(void) {
   test_timing_dma();
   test_timing_units();
   test_stats_energy();
+  test_stats_table3();
   test_pc_profile();
   test_timing_only();
   test_trap_illegal();

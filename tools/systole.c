@@ -595,6 +595,13 @@ static void print_performance(const sy_client *c, const sy_profile *p) {
   printf("  cycles            %s (%s at the clock)\n", sim_fmt_count(p->cycles), sim_fmt_seconds(p->seconds));
   printf("  MACs              %s\n", sim_fmt_count(p->macs));
   printf("  MXU utilisation   %.1f%%\n", p->mxu_utilization * 100);
+  if (p->mxu_cycles && p->mxu_active) {
+    double mc = (double)p->mxu_cycles / 100;
+    printf("  MXU cycles        active %.1f%% (unused MACs %.1f%%), weight stall %.1f%%, weight shift %.1f%%, "
+           "non-matrix %.1f%%\n", (double)p->mxu_active / mc, p->unused_mac_fraction * 100, (double)p->weight_stall / mc,
+           (double)p->weight_shift / mc, (double)p->non_matrix / mc);
+    printf("  throughput        %.2f TOPS\n", p->tops);
+  }
   printf("  HBM traffic       %s read, %s written\n", sim_fmt_bytes(p->hbm_read), sim_fmt_bytes(p->hbm_write));
   printf("  energy            %s\n", sim_fmt_energy_pj(p->energy_j * 1e12));
   if (!p->nlayers) return;
@@ -653,9 +660,14 @@ static int write_run_json(const char *path, const run_report *r) {
   json_str_or_null(f, prec < 0 ? NULL : sy_precision_name((sy_precision)prec));
   fprintf(f, ",\n  \"clock_hz\": %.0f,\n  \"cycles\": %" PRIu64 ",\n  \"seconds\": %.9g,\n  \"macs\": %" PRIu64
              ",\n  \"mxu_utilization\": %.6f,\n  \"hbm_read_bytes\": %" PRIu64 ",\n  \"hbm_write_bytes\": %" PRIu64
-             ",\n  \"energy_j\": %.6g,\n  \"host_seconds\": %.6f,\n  \"compile_seconds\": %.6f,\n  \"inputs\": [",
+             ",\n  \"energy_j\": %.6g,\n  \"host_seconds\": %.6f,\n  \"compile_seconds\": %.6f,\n",
           sy_client_clock_hz(r->c), p->cycles, p->seconds, p->macs, p->mxu_utilization, p->hbm_read, p->hbm_write,
           p->energy_j, p->host_seconds, sy_executable_compile_seconds(r->x));
+  fprintf(f, "  \"mxu_cycles\": %" PRIu64 ",\n  \"mxu_active\": %" PRIu64 ",\n  \"weight_stall\": %" PRIu64
+             ",\n  \"weight_shift\": %" PRIu64 ",\n  \"non_matrix\": %" PRIu64 ",\n  \"useful_mac_fraction\": %.6f"
+             ",\n  \"unused_mac_fraction\": %.6f,\n  \"tops\": %.6g,\n  \"inputs\": [",
+          p->mxu_cycles, p->mxu_active, p->weight_stall, p->weight_shift, p->non_matrix, p->useful_mac_fraction,
+          p->unused_mac_fraction, p->tops);
   for (int i = 0; i < sy_executable_num_inputs(r->x); i++) {
     fprintf(f, "%s\n    {\"name\": ", i ? "," : "");
     sim_json_str(f, r->in[i].name);

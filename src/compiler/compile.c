@@ -98,6 +98,132 @@ static void dump_asm(const cc_executable *x, const cc_options *opt, FILE *f) {
   }
 }
 
+// ---------------------------------------------------------------- the activation arena
+//
+// On a chip whose VMEM holds the activations (vmem_activations, TPU v1's
+// Unified Buffer), intermediate values live in a region reserved at the top
+// of VMEM, named by the HBM addresses of the window CC_UB_WINDOW (emit.c
+// translates them), first fit in program order; a value's bytes are reused
+// once every node that reads it (directly or through a view) has been
+// lowered. Graph inputs and outputs, and what does not fit, stay in HBM.
+
+typedef struct {
+  uint64_t off, bytes;
+  int last; // node index of its last reader
+} arena_block;
+
+typedef struct {
+  bool on;
+  uint64_t size;
+  int *last;            // per value id: the last node that reads it (or a view of it); INT32_MAX: keep
+  arena_block *blocks;  // live blocks, by offset
+  int nblocks;
+} arena;
+
+static int arena_plan(arena *a, const ir_graph *g, const chip_config *chip, cc_emit *e) {
+  *a = (arena){0};
+  if (!chip->vmem_activations) return 0;
+  a->last = malloc(((size_t)g->nvalues + 1) * sizeof *a->last);
+  int *root = malloc(((size_t)g->nvalues + 1) * sizeof *root);
+  a->blocks = malloc(((size_t)g->nvalues + 1) * sizeof *a->blocks);
+  if (!a->last || !root || !a->blocks) return free(root), -1;
+  for (int v = 0; v <= g->nvalues; v++) a->last[v] = -1, root[v] = v;
+  for (int i = 0; i < g->nnodes; i++) {
+    const ir_node *n = g->nodes[i];
+    for (int k = 0; k < n->nin; k++) {
+      int r = root[n->in[k]->id];
+      if (a->last[r] < i) a->last[r] = i;
+    }
+    if (cc_is_view(n))
+      for (int k = 0; k < n->nout; k++) root[n->out[k]->id] = root[n->in[0]->id];
+  }
+  for (int k = 0; k < g->noutputs; k++) a->last[root[g->outputs[k]->id]] = INT32_MAX;
+  for (int k = 0; k < g->ninputs; k++) a->last[root[g->inputs[k]->id]] = INT32_MAX;
+  free(root);
+  // half of VMEM: the layers' own tiles need the rest
+  uint64_t size = chip->vmem_bytes / 2 & ~63ull, base = cc_vmem_reserve(e, size);
+  if (base == UINT64_MAX) return 0;
+  cc_ub_window(e, base, size);
+  a->on = true, a->size = size;
+  return 0;
+}
+
+static void arena_release(arena *a, int node) {
+  if (!a->on) return;
+  int k = 0;
+  for (int i = 0; i < a->nblocks; i++)
+    if (a->blocks[i].last >= node) a->blocks[k++] = a->blocks[i];
+  a->nblocks = k;
+}
+
+// The window address of v's bytes in the arena, or UINT64_MAX (HBM then).
+static uint64_t arena_take(arena *a, const ir_value *v) {
+  if (!a->on || a->last[v->id] == INT32_MAX || a->last[v->id] < 0) return UINT64_MAX;
+  uint64_t bytes = (ir_nbytes(&v->ty) + 63) & ~63ull, at = 0;
+  int i = 0;
+  for (; i < a->nblocks; i++) { // the first gap that fits
+    if (a->blocks[i].off >= at + bytes) break;
+    at = a->blocks[i].off + a->blocks[i].bytes;
+  }
+  if (at + bytes > a->size) return UINT64_MAX;
+  memmove(&a->blocks[i + 1], &a->blocks[i], (size_t)(a->nblocks - i) * sizeof *a->blocks);
+  a->blocks[i] = (arena_block){at, bytes, a->last[v->id]};
+  a->nblocks++;
+  return CC_UB_WINDOW + at;
+}
+
+static void arena_free(arena *a) {
+  free(a->last);
+  free(a->blocks);
+}
+
+// An int8 product quantised by cc_quantize (lowered by lower_mxu.c's jobs
+// with their f32 epilogue).
+static bool q8_product(const ir_node *n) {
+  return (n->op == IR_OP_CONV || n->op == IR_OP_MATMUL) && n->a.qscale > 0 && !is_depthwise(n);
+}
+
+// Does value v (or a view of it) feed only int8 products, as their input 0,
+// all with one scale? *reader: one of them.
+static bool int8_readers(const ir_graph *g, const ir_value *v, const ir_node **reader) {
+  for (int i = 0; i < g->nnodes; i++) {
+    const ir_node *n = g->nodes[i];
+    for (int k = 0; k < n->nin; k++) {
+      if (n->in[k] != v) continue;
+      if (cc_is_view(n)) {
+        for (int o = 0; o < n->nout; o++)
+          if (!int8_readers(g, n->out[o], reader)) return false;
+        continue;
+      }
+      if (k != 0 || !q8_product(n)) return false;
+      for (int k2 = 1; k2 < n->nin; k2++)
+        if (n->in[k2] == v) return false; // also its residual
+      if (*reader && ((*reader)->a.qscale != n->a.qscale || (*reader)->a.qzp != n->a.qzp)) return false;
+      *reader = n;
+    }
+  }
+  for (int k = 0; k < g->noutputs; k++)
+    if (g->outputs[k] == v) return false;
+  return *reader != NULL;
+}
+
+// Values in the arena between int8 products are stored int8 (cc_place.q8);
+// views share their input's place.
+static void plan_int8_storage(const ir_graph *g, cc_place *place) {
+  for (int i = 0; i < g->nnodes; i++) {
+    const ir_node *n = g->nodes[i];
+    if (cc_is_view(n)) {
+      for (int o = 0; o < n->nout; o++) place[n->out[o]->id] = place[n->in[0]->id];
+      continue;
+    }
+    if (!q8_product(n) || n->a.act == IR_ACT_SOFTMAX || place[n->out[0]->id].addr < CC_UB_WINDOW) continue;
+    const ir_node *r = NULL;
+    if (!int8_readers(g, n->out[0], &r)) continue;
+    cc_place *pl = &place[n->out[0]->id];
+    pl->q8 = true, pl->q8_inv = 1.0f / r->a.qscale, pl->q8_zp = r->a.qzp;
+  }
+}
+
 static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *opt, bool prefetch,
                         cc_executable *out, char *err, size_t errlen) {
   memset(out, 0, sizeof *out);
@@ -148,16 +274,29 @@ static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *
     ir_value *v = g->inputs[i];
     place[v->id].addr = cc_hbm_alloc(e, ir_nbytes(&v->ty)), place[v->id].placed = true;
   }
+  arena ar = {0};
+  if (arena_plan(&ar, g, chip, e)) {
+    cc_emit_free(e);
+    free(place);
+    return ir_fail(err, errlen, "out of host memory");
+  }
   for (int i = 0; i < g->nnodes; i++) {
     ir_node *n = g->nodes[i];
     for (int s = 0; s < n->nin; s++)
       if (n->in[s]->data && !mxu_owns(n, s)) PLACE_CONST(n->in[s]);
+    arena_release(&ar, i);
     for (int s = 0; s < n->nout; s++) {
       ir_value *v = n->out[s];
       if (cc_is_view(n)) place[v->id] = place[n->in[0]->id];
-      else place[v->id].addr = cc_hbm_alloc(e, ir_nbytes(&v->ty)), place[v->id].placed = true;
+      else {
+        uint64_t a = arena_take(&ar, v);
+        place[v->id].addr = a != UINT64_MAX ? a : cc_hbm_alloc(e, ir_nbytes(&v->ty));
+        place[v->id].placed = true;
+      }
     }
   }
+  arena_free(&ar);
+  if (chip->vmem_activations) plan_int8_storage(g, place);
   for (int i = 0; i < g->noutputs; i++)
     if (g->outputs[i]->data) PLACE_CONST(g->outputs[i]);
 #undef PLACE_CONST
@@ -186,7 +325,8 @@ static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *
   half = (half + 63) & ~63ull;
   int fits = 0, parity = 0;
   for (int i = 0; i < g->nnodes && !rc; i++) fits += weights[i].w_bytes && weights[i].w_bytes <= half;
-  if (!rc && prefetch && fits >= 2 && (region[0] = cc_vmem_reserve(e, 2 * half)) != UINT64_MAX)
+  // A chip with a weight FIFO streams every weight tile from HBM (lower_mxu.c).
+  if (!rc && prefetch && fits >= 2 && !chip->weight_fifo_tiles && (region[0] = cc_vmem_reserve(e, 2 * half)) != UINT64_MAX)
     region[1] = region[0] + half;
   else half = 0;
   for (int i = 0; i < g->nnodes && !rc; i++) {

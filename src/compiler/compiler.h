@@ -187,9 +187,19 @@ void cc_scratch_reset(cc_emit *e);
 // A region at the top of VMEM for the whole program (before any scratch is
 // handed out); scratch then ends below it. UINT64_MAX if it does not fit.
 uint64_t cc_vmem_reserve(cc_emit *e, uint64_t bytes);
+// The VMEM address an HBM address of the activation arena's window names, or
+// UINT64_MAX for an address outside it.
+uint64_t cc_ub_local(const cc_emit *e, uint64_t addr);
 // A contiguous HBM-to-VMEM copy on the last DMA queue, so that it runs beside
 // the current layer's transfers on queue 0 (weights prefetch).
 void cc_prefetch_copy(cc_emit *e, uint64_t dst, uint64_t src_hbm, uint64_t bytes);
+
+// The activation arena (chip vmem_activations): HBM addresses from
+// CC_UB_WINDOW on name bytes of a VMEM region instead, so that lowering code
+// places a value there without knowing: every DMA translates them
+// (cc_ub_window sets the region, reserved with cc_vmem_reserve).
+#define CC_UB_WINDOW (1ull << 60)
+void cc_ub_window(cc_emit *e, uint64_t vmem_base, uint64_t bytes);
 
 // HBM: constants become program segments; activations get addresses.
 // Allocations are 64-byte aligned. cc_hbm_const copies data; cc_hbm_const_room
@@ -210,6 +220,9 @@ void cc_dma(cc_emit *e, isa_space dst_space, uint64_t dst, isa_space src_space, 
 void cc_dma_nd(cc_emit *e, isa_space dst_space, uint64_t dst, isa_space src_space, uint64_t src,
                uint64_t elem, int ndims, const uint64_t *count, const int64_t *src_stride,
                const int64_t *dst_stride);
+// Every DMA from now on goes to queue q (modulo the chip's queues); -1: each
+// to the queue its memories choose (the default).
+void cc_dma_queue(cc_emit *e, int q);
 // Contiguous copy of bytes.
 void cc_copy(cc_emit *e, isa_space dst_space, uint64_t dst, isa_space src_space, uint64_t src,
              uint64_t bytes);
@@ -239,9 +252,16 @@ int cc_emit_finish(cc_emit *e, cc_executable *out, char *err, size_t errlen);
 //
 // Where a value lives: HBM, row-major, dense, in its IR dtype. Values that
 // are views of another (reshape, flatten, identity) share its address.
+// A value in the activation arena whose every reader is an int8 product
+// with the same input scale is stored int8, quantised as those readers would
+// quantise it (q = sat8(rne(x * q8_inv + q8_zp)), docs/compiler.md): its
+// producer's epilogue quantises, its readers take the int8 as it is.
 typedef struct {
   uint64_t addr;
   bool placed;
+  bool q8;       // stored int8 (the IR type says f32)
+  float q8_inv;  // 1 / the readers' qscale
+  int q8_zp;     // the readers' qzp (0 or -128)
 } cc_place;
 
 // Weights of the MXU layers, arranged before lowering starts (compile.c,

@@ -73,6 +73,8 @@ struct cc_emit {
   int mxu_tile_k[SIM_MAX_MXU];
   isa_dtype mxu_tile_dt[SIM_MAX_MXU];
 
+  int dma_queue; // >= 0: the queue of every DMA (cc_dma_queue)
+  uint64_t ub_base, ub_bytes; // the activation arena in VMEM (cc_ub_window)
   uint64_t vmem_used, acc_used;
   uint64_t vmem_top; // scratch ends here; above it, regions reserved for the whole program
   uint64_t hbm_top;
@@ -149,6 +151,7 @@ cc_emit *cc_emit_new(const chip_config *chip, char *err, size_t errlen) {
   }
   for (int u = 0; u < SIM_UNITS; u++) e->units[u].monotone = true, e->units[u].latency = -1;
   e->vmem_top = chip->vmem_bytes;
+  e->dma_queue = -1;
   return e;
 }
 
@@ -439,9 +442,26 @@ static int space_latency(const cc_emit *e, isa_space s) {
   return s == SPACE_HOST ? e->chip.host_latency : s == SPACE_HBM ? e->chip.hbm_latency : 0;
 }
 
+void cc_dma_queue(cc_emit *e, int q) { e->dma_queue = q; }
+
+void cc_ub_window(cc_emit *e, uint64_t vmem_base, uint64_t bytes) { e->ub_base = vmem_base, e->ub_bytes = bytes; }
+
+uint64_t cc_ub_local(const cc_emit *e, uint64_t addr) {
+  if (addr < CC_UB_WINDOW || addr - CC_UB_WINDOW >= e->ub_bytes) return UINT64_MAX;
+  return addr - CC_UB_WINDOW + e->ub_base;
+}
+
+// An address in the arena's window of HBM addresses becomes the VMEM address it names.
+static void ub_translate(const cc_emit *e, isa_space *sp, uint64_t *addr) {
+  if (*sp != SPACE_HBM || *addr < CC_UB_WINDOW || *addr - CC_UB_WINDOW >= e->ub_bytes) return;
+  *sp = SPACE_LOCAL, *addr = *addr - CC_UB_WINDOW + e->ub_base;
+}
+
 void cc_dma(cc_emit *e, isa_space dst_space, uint64_t dst, isa_space src_space, uint64_t src,
             const cc_dma_shape *sh) {
   if (e->failed) return;
+  ub_translate(e, &dst_space, &dst);
+  ub_translate(e, &src_space, &src);
   uint64_t total = sh->inner;
   for (int d = 0; d < 3; d++) total *= sh->n[d] ? sh->n[d] : 0;
   if (!total) {
@@ -461,7 +481,8 @@ void cc_dma(cc_emit *e, isa_space dst_space, uint64_t dst, isa_space src_space, 
   if (!check_space(e, dst_space, lo, hi, "DMA destination")) return;
   rg[1] = (region){(uint8_t)dst_space, true, lo, hi};
 
-  int q = dma_queue(e, dst_space, src_space), unit = SIM_UNIT_DMA0 + q;
+  int q = e->dma_queue >= 0 ? e->dma_queue % e->chip.dma_queues : dma_queue(e, dst_space, src_space);
+  int unit = SIM_UNIT_DMA0 + q;
   unit_state *u = &e->units[unit];
   int lat = space_latency(e, dst_space) > space_latency(e, src_space) ? space_latency(e, dst_space)
                                                                        : space_latency(e, src_space);

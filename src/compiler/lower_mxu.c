@@ -72,6 +72,14 @@ typedef struct {
   // int32 out or requantised: sat(rne(f32(acc) * mscale[o]) + y_zp) to i8/u8
   bool qint, x_u8, requant, y_u8;
   int xes;                          // input element bytes: 4 (f32) or 1
+  // int8 activations in the arena (cc_place.q8, compile.c): the input is
+  // already quantised (x_q8; read in place by the passes when the job is
+  // flat, x_local its VMEM address), the output is quantised on store with
+  // its readers' scale (y_q8)
+  bool x_q8, x_inplace, y_q8;
+  uint64_t x_local;
+  float yq_inv;
+  int yq_zp;
   int8_t x_pad;                     // qint: the i8 value of a padded input (its zero point)
   int32_t y_zp;
   bool has_addv;
@@ -163,13 +171,22 @@ static void arrange_matmul_weights(const job *j, const float *w, void *out) {
 // for the oldest; an accumulator buffer is reused 2 x mxu_count items later,
 // after its epilogue has been emitted (the emitter then waits for it).
 
-enum { RING_MAX = 8, OUT_MAX = 16, MXU_MAX = 8, NACC = 2, WSLOTS = 8 };
+enum { RING_MAX = 8, OUT_MAX = 16, MXU_MAX = 8, NACC = 2, WSLOTS = 8, FIFO_MAX = 65 };
+
+// A weight tile of the FIFO's sequence: byte offset in the arranged weights, k x n
+// elements, rows nb elements apart.
+typedef struct {
+  uint64_t off;
+  int k, n;
+  int64_t nb;
+} fifo_tile;
 
 typedef struct {
   int64_t mrows;                // output pixels per m-tile
-  int64_t rows_tile;            // row mode: output rows per m-tile
+  int64_t rows_tile;            // row mode: output rows per m-tile (per image)
+  int64_t imgs;                 // row mode: whole images per m-tile (>= 1; > 1 only with a weight FIFO)
   int64_t slab_rows, slab_cols; // row mode: padded input slab
-  int64_t stage_elems;          // f32 elements of a LOAD buffer
+  int64_t stage_elems;          // input elements of a LOAD buffer (per image)
   int64_t Kt;                   // reduction rows of the whole im2col matrix
   int na, nout, lag;
   int64_t items_per_tile;
@@ -183,7 +200,17 @@ typedef struct {
   uint64_t rowstat_vmem; // softmax epilogue: one f32 per row of an output tile
   uint64_t pscale_vmem;  // the product's scale
   uint64_t wslot[WSLOTS][3];
+  // The weight FIFO (chip weight_fifo_tiles > 0, TPU v1): constant weights
+  // never stay in VMEM; every tile streams from HBM into a ring of `fifo`
+  // slots (the FIFO's depth plus the tile being shifted in), fetched fifo - 1
+  // tiles ahead of the pass that uses it, on the last DMA queue. The tiles
+  // of one m-tile, in the order the passes take them: fifo_list.
+  int fifo;
+  uint64_t fifo_slot[FIFO_MAX];
+  fifo_tile *fifo_list;
+  int64_t fifo_per_mtile, fifo_total, fifo_fetched;
   uint64_t stage[2], slab[RING_MAX][3], a[RING_MAX][3], out[OUT_MAX];
+  uint64_t out8[OUT_MAX], yq_vmem; // y_q8: int8 output tiles, the readers' scale and zero point
   uint64_t acc[MXU_MAX][NACC];
   int64_t wstage_rows;
 } plan;
@@ -200,16 +227,24 @@ static uint64_t weight_bytes(const job *j) {
 // (one n-tile); otherwise over the finished output in HBM (softmax_after).
 static bool softmax_in_tile(const job *j) { return j->act == IR_ACT_SOFTMAX && j->nblocks == 1 && j->M <= j->C; }
 
+// A LOAD buffer of one image holds the input as stored: f32 from HBM, int8
+// from the Unified Buffer.
+static uint64_t stage_img_bytes(const job *j, const plan *p) { return a64((uint64_t)p->stage_elems * (uint64_t)j->xes); }
+
 static uint64_t plan_bytes(const job *j, const plan *p) {
   uint64_t P = (uint64_t)j->parts, t = 0;
-  uint64_t slab = j->flat ? 0 : (uint64_t)(p->slab_rows * p->slab_cols * j->Cin) * j->es;
+  uint64_t slab = j->flat ? 0 : (uint64_t)(p->slab_rows * p->slab_cols * j->Cin) * j->es * (uint64_t)p->imgs;
   uint64_t amat = (uint64_t)(p->mrows * p->Kt) * j->es;
-  t += 2 * a64((uint64_t)p->stage_elems * 4);
-  t += (uint64_t)p->na * P * (a64(slab) + a64(amat));
+  if (!j->x_inplace) {
+    t += 2 * a64(stage_img_bytes(j, p) * (uint64_t)p->imgs);
+    t += (uint64_t)p->na * P * (a64(slab) + a64(amat));
+  }
   t += (uint64_t)p->nout * a64((uint64_t)p->mrows * (uint64_t)j->C * 4);
+  if (j->y_q8) t += (uint64_t)p->nout * a64((uint64_t)p->mrows * (uint64_t)j->C) + 64;
   if (p->w_resident && j->w_pre == UINT64_MAX) t += a64(weight_bytes(j));
   else if (!p->w_resident && p->panel_kt)
     t += 2 * P * a64((uint64_t)p->panel_kt * (uint64_t)j->R * (uint64_t)p->panel_cols * j->es);
+  else if (p->fifo) t += (uint64_t)p->fifo * a64((uint64_t)j->R * (uint64_t)j->C * j->es);
   else if (!p->w_resident) t += WSLOTS * P * a64((uint64_t)j->R * (uint64_t)j->C * j->es);
   if (j->w_runtime) t += a64((uint64_t)p->wstage_rows * (uint64_t)j->M * 4);
   if (j->q8) t += 2 * a64((uint64_t)j->M * 4) + 128;
@@ -220,13 +255,18 @@ static uint64_t plan_bytes(const job *j, const plan *p) {
 }
 
 static void plan_geometry(const job *j, plan *p, int64_t rows_tile_or_m) {
+  p->imgs = 1;
   if (j->flat) {
     p->mrows = rows_tile_or_m;
     p->stage_elems = p->mrows * j->Cin;
     p->slab_rows = p->slab_cols = 0;
   } else {
     p->rows_tile = rows_tile_or_m;
-    p->mrows = p->rows_tile * j->OW;
+    if (p->rows_tile > j->OH) { // whole images (make_plan allows this only with a weight FIFO)
+      p->imgs = p->rows_tile / j->OH < j->N ? p->rows_tile / j->OH : j->N;
+      p->rows_tile = j->OH;
+    }
+    p->mrows = p->imgs * p->rows_tile * j->OW;
     p->slab_rows = (p->rows_tile - 1) * j->sh + (j->KH - 1) * j->dh + 1;
     p->slab_cols = (j->OW - 1) * j->sw + (j->KW - 1) * j->dw + 1;
     int64_t vc = p->slab_cols < j->W ? p->slab_cols : j->W;
@@ -237,6 +277,8 @@ static void plan_geometry(const job *j, plan *p, int64_t rows_tile_or_m) {
 
 static int make_plan(job *j, plan *p, char *err, size_t errlen) {
   memset(p, 0, sizeof *p);
+  j->x_local = j->x_q8 ? cc_ub_local(j->e, j->x_addr) : UINT64_MAX;
+  j->x_inplace = j->x_q8 && j->flat && j->x_local != UINT64_MAX;
   p->Kt = j->KH * j->KW * j->Cin;
   p->items_per_tile = 0;
   for (int64_t b = 0; b < j->nblocks; b++) p->items_per_tile += block_of(j, b).ntiles;
@@ -254,15 +296,25 @@ static int make_plan(job *j, plan *p, char *err, size_t errlen) {
   p->wstage_rows = j->w_runtime ? (65536 / (j->M * 4) > 0 ? 65536 / (j->M * 4) : 1) : 0;
   if (p->wstage_rows > j->Cin) p->wstage_rows = j->Cin;
   if (j->w_runtime && j->w_conv) p->wstage_rows = p->Kt; // gathered whole (convert_runtime_weights)
-  p->w_resident = j->w_runtime || j->w_pre != UINT64_MAX || weight_bytes(j) <= vfree / 2;
-  if (!p->w_resident && j->nblocks == 1) { // panels of up to a third of VMEM for both buffers
+  int depth = j->chip->weight_fifo_tiles;
+  p->fifo = !j->w_runtime && j->w_pre == UINT64_MAX && depth > 0 ? (depth + 1 < FIFO_MAX ? depth + 1 : FIFO_MAX) : 0;
+  // Streaming weights, the m-tile's rows are what hides each tile's fetch:
+  // two im2col buffers (the m-tile multiplied, the next one gathered) leave
+  // room for more rows than three.
+  if (p->fifo && in_flight == 1) p->na = 2;
+  p->w_resident = !p->fifo && (j->w_runtime || j->w_pre != UINT64_MAX || weight_bytes(j) <= vfree / 2);
+  if (!p->w_resident && !p->fifo && j->nblocks == 1) { // panels of up to a third of VMEM for both buffers
     int64_t cols = (int64_t)j->nmxu * j->C;
     p->panel_cols = cols < j->M ? cols : j->M;
     uint64_t per_kt = 2 * (uint64_t)j->parts * (uint64_t)j->R * (uint64_t)p->panel_cols * j->es;
     int64_t kts = (int64_t)(vfree / 3 / per_kt), ktiles = (j->KH * j->KW * j->Cin + j->R - 1) / j->R;
     p->panel_kt = (int)(kts < 1 ? 1 : kts > ktiles ? ktiles : kts);
   }
-  int64_t unit = j->flat ? 1 : j->OW, maxm = j->flat ? total_px : j->OH;
+  // With a weight FIFO every m-tile streams the weights again: an m-tile may
+  // then hold several whole images (rows of all of them), so that each tile
+  // is used for as many rows as the accumulators take.
+  bool multi = j->chip->weight_fifo_tiles > 0 && !j->w_runtime;
+  int64_t unit = j->flat ? 1 : j->OW, maxm = j->flat ? total_px : multi ? j->N * j->OH : j->OH;
   if (!j->flat && j->OW > acc_rows)
     return ir_fail(err, errlen,
                    "an output row of %" PRId64 " pixels exceeds the %" PRId64 " accumulator rows of chip '%s'",
@@ -290,15 +342,23 @@ static int make_plan(job *j, plan *p, char *err, size_t errlen) {
   }
   cc_emit *e = j->e;
   uint64_t P = (uint64_t)j->parts;
-  for (int i = 0; i < 2; i++) p->stage[i] = cc_vmem_alloc(e, (uint64_t)p->stage_elems * 4, "the input tiles");
-  for (int r = 0; r < p->na; r++)
+  for (int i = 0; i < 2 && !j->x_inplace; i++)
+    p->stage[i] = cc_vmem_alloc(e, stage_img_bytes(j, p) * (uint64_t)p->imgs, "the input tiles");
+  for (int r = 0; r < p->na && !j->x_inplace; r++)
     for (uint64_t q = 0; q < P; q++) {
-      if (!j->flat) p->slab[r][q] = cc_vmem_alloc(e, (uint64_t)(p->slab_rows * p->slab_cols * j->Cin) * j->es, "input slabs");
+      if (!j->flat)
+        p->slab[r][q] = cc_vmem_alloc(e, (uint64_t)(p->slab_rows * p->slab_cols * j->Cin) * j->es * (uint64_t)p->imgs, "input slabs");
       p->a[r][q] = cc_vmem_alloc(e, (uint64_t)(p->mrows * p->Kt) * j->es, "im2col tiles");
     }
   for (int o = 0; o < p->nout; o++) p->out[o] = cc_vmem_alloc(e, (uint64_t)p->mrows * (uint64_t)j->C * 4, "output tiles");
+  if (j->y_q8) {
+    for (int o = 0; o < p->nout; o++) p->out8[o] = cc_vmem_alloc(e, (uint64_t)p->mrows * (uint64_t)j->C, "int8 output tiles");
+    p->yq_vmem = cc_vmem_alloc(e, 8, "the readers' scale and zero point");
+  }
   if (j->w_pre != UINT64_MAX) p->w_vmem = j->w_pre;
   else if (p->w_resident) p->w_vmem = cc_vmem_alloc(e, weight_bytes(j), "weights");
+  else if (p->fifo)
+    for (int s = 0; s < p->fifo; s++) p->fifo_slot[s] = cc_vmem_alloc(e, (uint64_t)j->R * (uint64_t)j->C * j->es, "the weight FIFO");
   else if (p->panel_kt)
     for (int b = 0; b < 2; b++)
       for (uint64_t q = 0; q < P; q++)
@@ -330,16 +390,24 @@ static int make_plan(job *j, plan *p, char *err, size_t errlen) {
 // ---------------------------------------------------------------- stages
 
 typedef struct {
-  int64_t img, oh0, rows; // row mode: image, first output row, output rows
+  int64_t img, oh0, rows; // row mode: (first) image, first output row, output rows (per image)
+  int64_t nimg;           // row mode: images (1 unless whole images per m-tile)
   int64_t p0, m;          // first output pixel (flat index over N*OH*OW), pixels
 } mtile;
 
 static mtile mtile_of(const job *j, const plan *p, int64_t i) {
   mtile t = {0};
+  t.nimg = 1;
   if (j->flat) {
     t.p0 = i * p->mrows;
     int64_t total = j->N * j->OH * j->OW;
     t.m = total - t.p0 < p->mrows ? total - t.p0 : p->mrows;
+  } else if (p->imgs > 1) {
+    t.img = i * p->imgs;
+    t.nimg = j->N - t.img < p->imgs ? j->N - t.img : p->imgs;
+    t.oh0 = 0, t.rows = j->OH;
+    t.p0 = t.img * j->OH * j->OW;
+    t.m = t.nimg * j->OH * j->OW;
   } else {
     int64_t per_img = (j->OH + p->rows_tile - 1) / p->rows_tile;
     t.img = i / per_img;
@@ -353,6 +421,7 @@ static mtile mtile_of(const job *j, const plan *p, int64_t i) {
 
 static int64_t mtile_count(const job *j, const plan *p) {
   if (j->flat) return (j->N * j->OH * j->OW + p->mrows - 1) / p->mrows;
+  if (p->imgs > 1) return (j->N + p->imgs - 1) / p->imgs;
   return j->N * ((j->OH + p->rows_tile - 1) / p->rows_tile);
 }
 
@@ -370,6 +439,7 @@ static void tile_window(const job *j, const plan *p, const mtile *t, int64_t *ih
 }
 
 static void stage_load(const job *j, const plan *p, int64_t i) {
+  if (j->x_inplace) return; // the passes read the int8 input where it is
   mtile t = mtile_of(j, p, i);
   uint64_t dst = p->stage[i % 2];
   if (j->flat) {
@@ -382,8 +452,11 @@ static void stage_load(const job *j, const plan *p, int64_t i) {
   if (!vr || !vc) return;
   uint64_t cnt[2] = {(uint64_t)vr, (uint64_t)(vc * j->Cin)};
   int64_t xe = j->xes, ss[2] = {j->W * j->Cin * xe, xe}, ds[2] = {vc * j->Cin * xe, xe};
-  uint64_t src = j->x_addr + (uint64_t)((t.img * j->H + ih0) * j->W * j->Cin * xe);
-  cc_dma_nd(j->e, SPACE_LOCAL, dst, SPACE_HBM, src, (uint64_t)xe, 2, cnt, ss, ds);
+  for (int64_t k = 0; k < t.nimg; k++) {
+    uint64_t src = j->x_addr + (uint64_t)(((t.img + k) * j->H + ih0) * j->W * j->Cin * xe);
+    cc_dma_nd(j->e, SPACE_LOCAL, dst + (uint64_t)k * stage_img_bytes(j, p), SPACE_HBM, src, (uint64_t)xe,
+              2, cnt, ss, ds);
+  }
 }
 
 // f32 rows into bf16 parts: part q = bf16(rest), rest -= part (in place).
@@ -393,6 +466,11 @@ static void split_parts(const job *j, uint64_t f32, int64_t f32_stride, uint64_t
     cc_vblock b = {.rows = rows, .cols = cols, .dst_stride = bf_stride, .src1_stride = f32_stride,
                    .src2_stride = 0, .src2_colstep = 0, .zp = j->x_u8 ? NUM_IADD_A_U8 : 0};
     cc_vpu(j->e, VOP_IADD, DT_I8, bf[0], DT_I8, f32, DT_I32, j->qinv_vmem, &b);
+    return;
+  }
+  if (j->x_q8) { // already quantised by its producer: as it is
+    cc_vblock b = {.rows = rows, .cols = cols, .dst_stride = bf_stride, .src1_stride = f32_stride};
+    cc_vpu(j->e, VOP_MOV, DT_I8, bf[0], DT_I8, f32, DT_F32, 0, &b);
     return;
   }
   if (j->q8) { // quantise: sat8(rne(x * x_inv)), the i8 store rounding (docs/numerics.md 6)
@@ -418,6 +496,7 @@ static void split_parts(const job *j, uint64_t f32, int64_t f32_stride, uint64_t
 }
 
 static void stage_convert(const job *j, const plan *p, int64_t i) {
+  if (j->x_inplace) return;
   mtile t = mtile_of(j, p, i);
   int slot = (int)(i % p->na);
   uint64_t stage = p->stage[i % 2];
@@ -428,43 +507,47 @@ static void stage_convert(const job *j, const plan *p, int64_t i) {
     else split_parts(j, stage, j->Cin * j->xes, bf, j->Cin * j->es, (uint64_t)t.m, (uint64_t)j->Cin);
     return;
   }
-  int64_t ih0, vr, vc, r0;
-  tile_window(j, p, &t, &ih0, &vr, &vc, &r0);
-  int64_t srows = (t.rows - 1) * j->sh + (j->KH - 1) * j->dh + 1;
-  int64_t rowb = p->slab_cols * j->Cin * j->es;
-  bool padded = r0 > 0 || ih0 + vr < ih0 - r0 + srows || j->pl > 0 || j->pl + vc < p->slab_cols;
-  uint64_t bf[3];
-  for (int q = 0; q < j->parts; q++) {
-    if (padded) { // zero the slab: one zero row repeated
-      cc_vblock z = {.rows = (uint64_t)srows, .cols = (uint64_t)(p->slab_cols * j->Cin), .dst_stride = rowb,
-                     .src1_stride = 0};
-      cc_vpu(j->e, VOP_MOV, j->mdt, p->slab[slot][q], j->mdt, p->zero_vmem, DT_F32, 0, &z);
-    }
-    bf[q] = p->slab[slot][q] + (uint64_t)(r0 * rowb + j->pl * j->Cin * j->es);
-  }
-  if (vr && vc) split_parts(j, stage, vc * j->Cin * j->xes, bf, rowb, (uint64_t)vr, (uint64_t)(vc * j->Cin));
-  // im2col: one gather per kernel position and part; for a dense undilated
-  // row of the kernel, its positions are adjacent in the slab and in the
-  // matrix, so one gather moves the whole kernel row.
-  bool dense = j->groups == 1, whole_rows = dense && j->dw == 1;
-  for (int q = 0; q < j->parts; q++)
-    for (int64_t kh = 0; kh < j->KH; kh++)
-      for (int64_t kw = 0; kw < j->KW; kw++) {
-        if (whole_rows) {
-          if (kw) break;
-          uint64_t cnt[3] = {(uint64_t)t.rows, (uint64_t)j->OW, (uint64_t)(j->KW * j->Cin)};
-          int64_t ss[3] = {j->sh * rowb, j->sw * j->Cin * j->es, j->es}, ds[3] = {j->OW * p->Kt * j->es, p->Kt * j->es, j->es};
-          cc_dma_nd(j->e, SPACE_LOCAL, p->a[slot][q] + (uint64_t)krow(j, 0, kh, 0) * j->es, SPACE_LOCAL,
-                    p->slab[slot][q] + (uint64_t)(kh * j->dh * rowb), j->es, 3, cnt, ss, ds);
-          continue;
-        }
-        uint64_t cnt[3] = {(uint64_t)t.rows, (uint64_t)j->OW, (uint64_t)j->Cin};
-        int64_t ss[3] = {j->sh * rowb, j->sw * j->Cin * j->es, j->es};
-        int64_t ds[3] = {j->OW * p->Kt * j->es, p->Kt * j->es, dense ? j->es : j->KH * j->KW * j->es};
-        uint64_t src = p->slab[slot][q] + (uint64_t)(kh * j->dh * rowb + kw * j->dw * j->Cin * j->es);
-        uint64_t dst = p->a[slot][q] + (uint64_t)krow(j, 0, kh, kw) * j->es;
-        cc_dma_nd(j->e, SPACE_LOCAL, dst, SPACE_LOCAL, src, j->es, 3, cnt, ss, ds);
+  uint64_t stage_img = stage_img_bytes(j, p), slab_img = (uint64_t)(p->slab_rows * p->slab_cols * j->Cin) * j->es;
+  uint64_t a_img = (uint64_t)(t.rows * j->OW * p->Kt) * j->es;
+  for (uint64_t k = 0; k < (uint64_t)t.nimg; k++) { // each image of the m-tile
+    int64_t ih0, vr, vc, r0;
+    tile_window(j, p, &t, &ih0, &vr, &vc, &r0);
+    int64_t srows = (t.rows - 1) * j->sh + (j->KH - 1) * j->dh + 1;
+    int64_t rowb = p->slab_cols * j->Cin * j->es;
+    bool padded = r0 > 0 || ih0 + vr < ih0 - r0 + srows || j->pl > 0 || j->pl + vc < p->slab_cols;
+    uint64_t bf[3];
+    for (int q = 0; q < j->parts; q++) {
+      if (padded) { // zero the slab: one zero row repeated
+        cc_vblock z = {.rows = (uint64_t)srows, .cols = (uint64_t)(p->slab_cols * j->Cin), .dst_stride = rowb,
+                       .src1_stride = 0};
+        cc_vpu(j->e, VOP_MOV, j->mdt, (p->slab[slot][q] + k * slab_img), j->mdt, p->zero_vmem, DT_F32, 0, &z);
       }
+      bf[q] = (p->slab[slot][q] + k * slab_img) + (uint64_t)(r0 * rowb + j->pl * j->Cin * j->es);
+    }
+    if (vr && vc) split_parts(j, stage + k * stage_img, vc * j->Cin * j->xes, bf, rowb, (uint64_t)vr, (uint64_t)(vc * j->Cin));
+    // im2col: one gather per kernel position and part; for a dense undilated
+    // row of the kernel, its positions are adjacent in the slab and in the
+    // matrix, so one gather moves the whole kernel row.
+    bool dense = j->groups == 1, whole_rows = dense && j->dw == 1;
+    for (int q = 0; q < j->parts; q++)
+      for (int64_t kh = 0; kh < j->KH; kh++)
+        for (int64_t kw = 0; kw < j->KW; kw++) {
+          if (whole_rows) {
+            if (kw) break;
+            uint64_t cnt[3] = {(uint64_t)t.rows, (uint64_t)j->OW, (uint64_t)(j->KW * j->Cin)};
+            int64_t ss[3] = {j->sh * rowb, j->sw * j->Cin * j->es, j->es}, ds[3] = {j->OW * p->Kt * j->es, p->Kt * j->es, j->es};
+            cc_dma_nd(j->e, SPACE_LOCAL, (p->a[slot][q] + k * a_img) + (uint64_t)krow(j, 0, kh, 0) * j->es, SPACE_LOCAL,
+                      (p->slab[slot][q] + k * slab_img) + (uint64_t)(kh * j->dh * rowb), j->es, 3, cnt, ss, ds);
+            continue;
+          }
+          uint64_t cnt[3] = {(uint64_t)t.rows, (uint64_t)j->OW, (uint64_t)j->Cin};
+          int64_t ss[3] = {j->sh * rowb, j->sw * j->Cin * j->es, j->es};
+          int64_t ds[3] = {j->OW * p->Kt * j->es, p->Kt * j->es, dense ? j->es : j->KH * j->KW * j->es};
+          uint64_t src = (p->slab[slot][q] + k * slab_img) + (uint64_t)(kh * j->dh * rowb + kw * j->dw * j->Cin * j->es);
+          uint64_t dst = (p->a[slot][q] + k * a_img) + (uint64_t)krow(j, 0, kh, kw) * j->es;
+          cc_dma_nd(j->e, SPACE_LOCAL, dst, SPACE_LOCAL, src, j->es, 3, cnt, ss, ds);
+        }
+  }
 }
 
 // Item t of the job: its m-tile, block and n-tile.
@@ -507,6 +590,59 @@ static uint64_t weight_tile(const job *j, const plan *p, const block *bk, int q,
   return slot;
 }
 
+// The weight FIFO's sequence of tiles for one m-tile: stage_mm's order
+// (chunks, k-tiles, pairs, items). Returns -1 when out of host memory.
+static int fifo_build(const job *j, plan *p) {
+  int64_t n = 0, cap = 64;
+  p->fifo_list = malloc((size_t)cap * sizeof *p->fifo_list);
+  if (!p->fifo_list) return -1;
+  for (int64_t c = 0; c < p->items_per_tile; c += j->nmxu) {
+    int64_t c1 = c + j->nmxu < p->items_per_tile ? c + j->nmxu : p->items_per_tile;
+    int kmax = 0;
+    for (int64_t u = c; u < c1; u++) {
+      block bk = block_of(j, item_of(j, p, u).b);
+      if (bk.ktiles > kmax) kmax = bk.ktiles;
+    }
+    for (int kt = 0; kt < kmax; kt++)
+      for (int q = 0; q < j->npairs; q++)
+        for (int64_t u = c; u < c1; u++) {
+          item it = item_of(j, p, u);
+          block bk = block_of(j, it.b);
+          if (kt >= bk.ktiles) continue;
+          if (n == cap) {
+            fifo_tile *g = realloc(p->fifo_list, (size_t)(cap *= 2) * sizeof *g);
+            if (!g) return -1;
+            p->fifo_list = g;
+          }
+          fifo_tile *f = &p->fifo_list[n++];
+          f->k = (int)(bk.Kb - (int64_t)kt * j->R < j->R ? bk.Kb - (int64_t)kt * j->R : j->R);
+          f->n = (int)(bk.Nb - (int64_t)it.jj * j->C < j->C ? bk.Nb - (int64_t)it.jj * j->C : j->C);
+          f->nb = bk.Nb;
+          f->off = bk.w_off + (uint64_t)((j->pair_b[q] * bk.Kb + (int64_t)kt * j->R) * bk.Nb + (int64_t)it.jj * j->C) * j->es;
+        }
+  }
+  p->fifo_per_mtile = n;
+  p->fifo_total = n * mtile_count(j, p);
+  p->fifo_fetched = 0;
+  return 0;
+}
+
+// Fetches the FIFO's tiles up to (not including) step `upto`: tile f goes
+// into slot f mod fifo, which the pass of tile f - fifo has used (emitted
+// before, so the emitter makes the copy wait for it).
+static void fifo_fill(const job *j, plan *p, int64_t upto) {
+  if (upto > p->fifo_total) upto = p->fifo_total;
+  cc_dma_queue(j->e, j->chip->dma_queues - 1); // beside the layer's own loads
+  for (; p->fifo_fetched < upto; p->fifo_fetched++) {
+    const fifo_tile *f = &p->fifo_list[p->fifo_fetched % p->fifo_per_mtile];
+    uint64_t cnt[2] = {(uint64_t)f->k, (uint64_t)f->n};
+    int64_t ss[2] = {f->nb * j->es, j->es}, ds[2] = {f->n * j->es, j->es};
+    cc_dma_nd(j->e, SPACE_LOCAL, p->fifo_slot[p->fifo_fetched % p->fifo], SPACE_HBM, j->w_hbm + f->off, j->es, 2,
+              cnt, ss, ds);
+  }
+  cc_dma_queue(j->e, -1);
+}
+
 // Passes of items [t0, t1) (one chunk of one m-tile, each on its own MXU),
 // k-tile by k-tile across the items.
 // Copies k-tiles [kt0, kt0+n) of the chunk's columns [c0, c0+cols) of every
@@ -525,7 +661,7 @@ static void load_panel(const job *j, const plan *p, int b, int kt0, int n, int64
 
 // Passes of items [t0, t1) (one chunk of one m-tile, each on its own MXU),
 // k-tile by k-tile across the items; full middle k-tiles as a loop.
-static void stage_mm(const job *j, const plan *p, int64_t t0, int64_t t1, int64_t *wstep) {
+static void stage_mm(const job *j, plan *p, int64_t t0, int64_t t1, int64_t *wstep) {
   item it0 = item_of(j, p, t0);
   mtile t = mtile_of(j, p, it0.i);
   int slot = (int)(it0.i % p->na);
@@ -572,18 +708,24 @@ static void stage_mm(const job *j, const plan *p, int64_t t0, int64_t t1, int64_
             stride = (c1 - c0) * j->es, step = j->R * stride;
             w = p->wpanel[gi % 2][j->pair_b[q]] + (uint64_t)((int64_t)(kt - g0) * j->R * stride) +
                 (uint64_t)((int64_t)it.jj * j->C - c0) * j->es;
+          } else if (p->fifo) {
+            int64_t s = (*wstep)++;
+            fifo_fill(j, p, s + 1); // (fetched ahead already, but for the first tiles)
+            w = p->fifo_slot[s % p->fifo], stride = n * j->es, step = 0;
           } else {
             w = weight_tile(j, p, &bk, j->pair_b[q], kt, it.jj, &stride, (*wstep)++);
             step = j->R * bk.Nb * j->es;
           }
           int mxu = (int)(u % j->nmxu);
-          uint64_t a = p->a[slot][j->pair_a[q]] + (uint64_t)(bk.krow0 + (int64_t)kt * j->R) * j->es;
+          uint64_t a = (j->x_inplace ? j->x_local + (uint64_t)(t.p0 * j->Cin) : p->a[slot][j->pair_a[q]]) +
+                       (uint64_t)(bk.krow0 + (int64_t)kt * j->R) * j->es;
           if (looped) {
             cc_loop_ldw(j->e, mxu, j->mdt, w, step, (uint64_t)stride, (int)k, (int)n);
             cc_loop_mm(j->e, mxu, j->mdt, item_acc(j, p, u), a, j->R * j->es, (uint64_t)t.m, (uint64_t)p->Kt * j->es, true);
           } else {
             cc_ldw(j->e, mxu, j->mdt, w, (uint64_t)stride, (int)k, (int)n);
             cc_mm(j->e, mxu, j->mdt, item_acc(j, p, u), a, (uint64_t)t.m, (uint64_t)p->Kt * j->es, kt > 0 || q > 0);
+            if (p->fifo) fifo_fill(j, p, *wstep - 1 + p->fifo); // the slot of the tile before this one
           }
         }
       if (looped) {
@@ -595,7 +737,7 @@ static void stage_mm(const job *j, const plan *p, int64_t t0, int64_t t1, int64_
 }
 
 static void epilogue(const job *j, const plan *p, const mtile *tp, uint64_t acc, int64_t accs, int64_t ch,
-                     int64_t n, uint64_t out) {
+                     int64_t n, uint64_t out, uint64_t out8) {
   mtile t = *tp;
   uint64_t rows = (uint64_t)t.m, cols = (uint64_t)n;
   int64_t outs = n * 4;
@@ -672,6 +814,18 @@ static void epilogue(const job *j, const plan *p, const mtile *tp, uint64_t acc,
     cc_vpu(j->e, VOP_RECIP, DT_F32, r, DT_F32, r, DT_F32, 0, &stat);
     cc_vpu(j->e, VOP_MUL, DT_F32, out, DT_F32, out, DT_F32, r, &bcast);
   }
+  if (j->y_q8) { // quantised for the readers, as they would quantise it (split_parts)
+    cc_vblock b = {.rows = rows, .cols = cols, .dst_stride = n, .src1_stride = outs};
+    if (!j->yq_zp) cc_vpu(j->e, VOP_MUL, DT_I8, out8, DT_F32, out, DT_F32, p->yq_vmem, &b);
+    else {
+      cc_vblock m = {.rows = rows, .cols = cols, .dst_stride = outs, .src1_stride = outs};
+      cc_vpu(j->e, VOP_MUL, DT_F32, out, DT_F32, out, DT_F32, p->yq_vmem, &m); // in place
+      cc_vpu(j->e, VOP_ADD, DT_I8, out8, DT_F32, out, DT_F32, p->yq_vmem + 4, &b);
+    }
+    int64_t s8[2] = {n, 1}, d8[2] = {j->M, 1};
+    cc_dma_nd(j->e, SPACE_HBM, j->y_addr + (uint64_t)(t.p0 * j->M + ch), SPACE_LOCAL, out8, 1, 2, cnt, s8, d8);
+    return;
+  }
   cc_dma_nd(j->e, SPACE_HBM, j->y_addr + hbm_off, SPACE_LOCAL, out, 4, 2, cnt, vs, hs);
 }
 
@@ -680,7 +834,8 @@ static void stage_epilogue(const job *j, const plan *p, int64_t u) {
   block bk = block_of(j, it.b);
   mtile t = mtile_of(j, p, it.i);
   int64_t n = bk.Nb - (int64_t)it.jj * j->C < j->C ? bk.Nb - (int64_t)it.jj * j->C : j->C;
-  epilogue(j, p, &t, item_acc(j, p, u), j->C * 4, bk.o0 + (int64_t)it.jj * j->C, n, p->out[u % p->nout]);
+  epilogue(j, p, &t, item_acc(j, p, u), j->C * 4, bk.o0 + (int64_t)it.jj * j->C, n, p->out[u % p->nout],
+           p->out8[u % p->nout]);
 }
 
 // Runtime weights into the resident bf16 parts: a matmul's B (f32 [Cin, M]
@@ -715,6 +870,10 @@ static int run_job(job *j, plan *p) {
     cc_copy(e, SPACE_LOCAL, p->clip_vmem, SPACE_HBM, cc_hbm_const(e, b, sizeof b), 8);
   }
   if (j->pscale_on) cc_copy(e, SPACE_LOCAL, p->pscale_vmem, SPACE_HBM, cc_hbm_const(e, &j->pscale, 4), 4);
+  if (j->y_q8) {
+    float q[2] = {j->yq_inv, (float)j->yq_zp};
+    cc_copy(e, SPACE_LOCAL, p->yq_vmem, SPACE_HBM, cc_hbm_const(e, q, sizeof q), sizeof q);
+  }
   if (!j->flat) { // a zero row for padding: an all-zero constant
     uint64_t bytes = (uint64_t)(p->slab_cols * j->Cin) * j->es;
     void *z = calloc(1, bytes);
@@ -738,21 +897,38 @@ static int run_job(job *j, plan *p) {
   if (j->w_runtime) convert_runtime_weights(j, p);
   else if (p->w_resident && j->w_pre == UINT64_MAX)
     cc_copy(e, SPACE_LOCAL, p->w_vmem, SPACE_HBM, j->w_hbm, weight_bytes(j));
+  else if (p->fifo) {
+    if (fifo_build(j, p)) {
+      free(p->fifo_list), p->fifo_list = NULL;
+      return cc_emit_fail(e, "out of host memory");
+    }
+    fifo_fill(j, p, p->fifo - 1); // every slot but the one of the tile before the first
+  }
   int64_t mt = mtile_count(j, p), nitems = mt * p->items_per_tile, epi = 0, wstep = 0;
   stage_load(j, p, 0);
   stage_convert(j, p, 0);
   for (int64_t i = 0; i < mt; i++) {
     if (i + 1 < mt) stage_load(j, p, i + 1);
+    // With a weight FIFO (one MXU, an m-tile of many rows) the next m-tile's
+    // gather goes first, so that it runs during this m-tile's passes rather
+    // than after its first chunk, which holds all of them when the weights
+    // are one n-tile wide: the array would idle for the whole gather.
+    bool early = p->fifo && i + 1 < mt;
+    if (early) stage_convert(j, p, i + 1);
     int64_t t0 = i * p->items_per_tile, tend = t0 + p->items_per_tile;
     for (int64_t c = t0; c < tend; c += j->nmxu) {
       int64_t c1 = c + j->nmxu < tend ? c + j->nmxu : tend;
       stage_mm(j, p, c, c1, &wstep);
-      if (c == t0 && i + 1 < mt) stage_convert(j, p, i + 1);
+      if (c == t0 && i + 1 < mt && !early) stage_convert(j, p, i + 1);
       for (; epi < c1 - p->lag; epi++) stage_epilogue(j, p, epi);
     }
-    if (cc_emit_failed(e, NULL, 0)) return -1;
+    if (cc_emit_failed(e, NULL, 0)) {
+      free(p->fifo_list), p->fifo_list = NULL;
+      return -1;
+    }
   }
   for (; epi < nitems; epi++) stage_epilogue(j, p, epi);
+  free(p->fifo_list), p->fifo_list = NULL;
   return cc_emit_failed(e, NULL, 0) ? -1 : 0;
 }
 
@@ -822,7 +998,10 @@ static void job_init(job *j, cc_lower_ctx *c) {
     j->parts = 1, j->npairs = 1, j->pair_a[0] = j->pair_b[0] = 0;
     j->x_inv = 1.0f / n->a.qscale;
     j->x_zp = n->a.qzp;
+    if (c->place[n->in[0]->id].q8) j->x_q8 = true, j->xes = 1;
   }
+  const cc_place *yp = &c->place[n->out[0]->id];
+  if (yp->q8) j->y_q8 = true, j->yq_inv = yp->q8_inv, j->yq_zp = yp->q8_zp;
   j->act = n->a.act;
   j->lo = (float)n->a.lo, j->hi = (float)n->a.hi;
   j->pscale_on = n->a.pscale_on, j->pscale_div = n->a.pscale_div, j->pscale = n->a.pscale;
@@ -1001,7 +1180,7 @@ static int lower_depthwise(job *j, const float *w, char *err, size_t errlen) {
         cc_vpu(e, VOP_ADD, DT_F32, acc, DT_F32, acc, DT_F32, tmp, &ab);
       }
     }
-    epilogue(j, p, &tl, acc, C * 4, 0, C, p->out[i % 2]);
+    epilogue(j, p, &tl, acc, C * 4, 0, C, p->out[i % 2], 0);
     if (cc_emit_failed(e, err, errlen)) return -1;
   }
   return 0;

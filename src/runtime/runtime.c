@@ -698,6 +698,10 @@ int sy_execute(sy_client *c, const sy_executable *x, const sy_tensor *inputs, in
     p->mxu_utilization = st->mxu_utilization;
     p->hbm_read = st->hbm_read, p->hbm_write = st->hbm_write;
     p->energy_j = st->energy_total_pj * 1e-12;
+    p->mxu_cycles = st->mxu_cycles, p->mxu_active = st->mxu_active, p->weight_stall = st->weight_stall;
+    p->weight_shift = st->weight_shift, p->non_matrix = st->non_matrix;
+    p->useful_mac_fraction = st->useful_mac_fraction, p->unused_mac_fraction = st->unused_mac_fraction;
+    p->tops = st->tops;
     p->host_seconds = host;
     if (fill_layers(c, x, s, p) && !rc) rc = -1;
   }

@@ -128,6 +128,11 @@ typedef struct {
   double mxu_utilization; // over the whole run
   uint64_t hbm_read, hbm_write;
   double energy_j;
+  // The TPU v1 paper's Table 3 (docs/timing.md): MXU cycles (cycles x MXUs)
+  // split into array active, weight stall, weight shift and non-matrix.
+  uint64_t mxu_cycles, mxu_active, weight_stall, weight_shift, non_matrix;
+  double useful_mac_fraction, unused_mac_fraction; // of the MXUs' peak
+  double tops;                                     // 2 x MACs per second / 10^12
   sy_layer_profile *layers; // in program order
   int nlayers;
   double host_seconds; // wall time of the simulation itself

@@ -81,6 +81,7 @@ static const key_info keys[] = {
   {"vmem", "size", K_SIZE, F(vmem_bytes), 0, 0, true},
   {"vmem", "bandwidth_gbs", K_GBS, F(vmem_bandwidth), 1e-6, 1e9, false},
   {"vmem", "label", K_STR, F(vmem_label), 0, 0, false},
+  {"vmem", "activations", K_BOOL, F(vmem_activations), 0, 0, false},
   {"acc", "size", K_SIZE, F(acc_bytes), 0, 0, true},
   {"smem", "size", K_SIZE, F(smem_bytes), 0, 0, true},
   {"imem", "size", K_SIZE, F(imem_bytes), 0, 0, false},

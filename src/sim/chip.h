@@ -38,6 +38,8 @@ typedef struct {
   uint64_t vmem_bytes, acc_bytes, smem_bytes, imem_bytes;
   double vmem_bandwidth;      // bytes/s for DMA to and from VMEM
   char vmem_label[32];        // what the paper calls it ("Unified Buffer", "VMEM")
+  bool vmem_activations;      // the compiler keeps intermediate tensors in VMEM (TPU v1's
+                              // Unified Buffer), HBM only for what does not fit
 
   // [hbm]: per chip
   uint64_t hbm_bytes;

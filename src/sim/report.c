@@ -12,6 +12,10 @@ void sim_finish_stats(sim *s) {
   double peak = (double)st->cycles * c->mxu_count * c->mxu_rows * c->mxu_cols;
   double work = (double)st->macs_bf16 + (double)st->macs_int8 / (c->int8_macs_per_pe ? c->int8_macs_per_pe : 1);
   st->mxu_utilization = peak > 0 ? work / peak : 0;
+  st->useful_mac_fraction = st->mxu_utilization;
+  double slots = (double)st->mxu_active * c->mxu_rows * c->mxu_cols; // MACs the active cycles could do
+  st->unused_mac_fraction = peak > 0 && slots > work ? (slots - work) / peak : 0;
+  st->tops = st->seconds > 0 ? 2.0 * (double)(st->macs_bf16 + st->macs_int8) / st->seconds * 1e-12 : 0;
   double *e = st->energy_pj;
   e[0] = (double)st->macs_bf16 * c->pj_mac_bf16 + (double)st->macs_int8 * c->pj_mac_int8;
   e[1] = (double)st->vpu_elements * c->pj_vpu_op;
@@ -80,6 +84,13 @@ void sim_print_stats(const sim *s, FILE *out) {
   if (st->macs_int8) fprintf(out, "  MACs int8         %s\n", sim_fmt_count(st->macs_int8));
   fprintf(out, "  MXU utilisation   %.1f%% (%s passes, %s weight loads)\n", st->mxu_utilization * 100,
           sim_fmt_count(st->passes), sim_fmt_count(st->weight_loads));
+  if (st->passes && st->mxu_cycles) {
+    double mc = (double)st->mxu_cycles / 100;
+    fprintf(out, "  MXU cycles        active %.1f%% (useful MACs %.1f%%, unused %.1f%%), weight stall %.1f%%, "
+                 "weight shift %.1f%%, non-matrix %.1f%%; %.2f TOPS\n",
+            (double)st->mxu_active / mc, st->useful_mac_fraction * 100, st->unused_mac_fraction * 100,
+            (double)st->weight_stall / mc, (double)st->weight_shift / mc, (double)st->non_matrix / mc, st->tops);
+  }
   fprintf(out, "\n  unit      instructions        busy   busy%%   stalls\n");
   for (int id = 0; id < SIM_UNITS; id++) {
     char name[16];
@@ -142,6 +153,11 @@ int sim_write_json(const sim *s, const char *path, char *err, size_t errlen) {
           st->macs_bf16 + st->macs_int8, st->macs_bf16, st->macs_int8);
   fprintf(f, "  \"mxu_utilization\": %.6f,\n  \"passes\": %" PRIu64 ",\n  \"weight_loads\": %" PRIu64 ",\n",
           st->mxu_utilization, st->passes, st->weight_loads);
+  fprintf(f, "  \"mxu_cycles\": %" PRIu64 ",\n  \"mxu_active\": %" PRIu64 ",\n  \"weight_stall\": %" PRIu64
+             ",\n  \"weight_shift\": %" PRIu64 ",\n  \"non_matrix\": %" PRIu64 ",\n",
+          st->mxu_cycles, st->mxu_active, st->weight_stall, st->weight_shift, st->non_matrix);
+  fprintf(f, "  \"useful_mac_fraction\": %.6f,\n  \"unused_mac_fraction\": %.6f,\n  \"tops\": %.6g,\n",
+          st->useful_mac_fraction, st->unused_mac_fraction, st->tops);
   fprintf(f, "  \"vpu_elements\": %" PRIu64 ",\n  \"units\": {", st->vpu_elements);
   const char *sep = "\n";
   for (int id = 0; id < SIM_UNITS; id++) {

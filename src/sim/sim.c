@@ -425,6 +425,8 @@ static int check_dma(sim *s, qentry *e) {
                 " bytes moves more than the %llu bytes one DMA may move",
                 d[7], d[4], d[1], d[0], SIM_MAX_DMA_BYTES);
   e->bytes = bytes;
+  e->dst_lo = (uint64_t)((__int128)e->ra + lo[1]);
+  e->dst_hi = e->dst_lo + (uint64_t)(hi[1] - lo[1]) + d[0];
   return 0;
 }
 
@@ -1349,10 +1351,57 @@ static void dma_finish_data(sim *s, uint64_t t) {
     int lat = mem_latency(s, (sim_mem)(e->in.funct & 3));
     if (mem_latency(s, (sim_mem)(e->in.funct >> 2)) > lat) lat = mem_latency(s, (sim_mem)(e->in.funct >> 2));
     uint64_t done = t + (uint64_t)lat;
+    if ((e->in.funct >> 2) == MEM_LOCAL && (e->in.funct & 3) != MEM_LOCAL) { // data from HBM or the host
+      unsigned k = s->narrivals++ % SIM_ARRIVALS;
+      s->arrivals[k].lo = e->dst_lo, s->arrivals[k].hi = e->dst_hi, s->arrivals[k].done = done;
+    }
     add_trace(s, u->id * 2, start, done, e->pc, -1);
     push_event(s, done, EV_DONE, u->id, e->in.signal ? e->in.signal_sem + 1u : 0, e->pc);
     if (u->qcount) schedule_try(s, u, t);
   }
+}
+
+// ---------------------------------------------------------------- Table 3
+//
+// The TPU v1 paper's Table 3 splits the matrix unit's cycles into array
+// active, weight stall, weight shift and non-matrix (docs/timing.md). Each
+// idle gap of the array, from the end of one pass's rows to the start of the
+// next pass, is attributed when that pass starts: if it takes a new tile,
+// the part of the gap during the tile's load is weight shift and the part
+// before the tile's data arrived from HBM or the host is weight stall; the
+// rest, and every gap before a pass that keeps its tile, is non-matrix.
+
+static uint64_t overlap_len(uint64_t a, uint64_t b, uint64_t lo, uint64_t hi) {
+  uint64_t x = umax(a, lo), y = umin(b, hi);
+  return y > x ? y - x : 0;
+}
+
+static void table3_load(sim *s, unit *u, const qentry *e, uint64_t t) {
+  uint64_t es = (uint64_t)isa_dtype_bytes[e->in.dt_src1];
+  uint64_t lo = e->ra, hi = e->ra + span(e->rc, e->rb, e->rd * es), arrive = 0;
+  unsigned n = s->narrivals < SIM_ARRIVALS ? s->narrivals : SIM_ARRIVALS;
+  for (unsigned i = 0; i < n; i++)
+    if (s->arrivals[i].lo < hi && lo < s->arrivals[i].hi && s->arrivals[i].done > arrive) arrive = s->arrivals[i].done;
+  u->ld_start = t;
+  u->ld_ready = u->mt.dataflow == MXU_WS ? u->mt.shadow_ready : t;
+  u->ld_arrive = arrive;
+  u->ld_pending = true;
+}
+
+static void table3_pass(sim *s, unit *u, uint64_t t, uint64_t m) {
+  if (t > u->t3_free) {
+    uint64_t a = u->t3_free, gap = t - a, shift = 0, stall = 0;
+    if (u->ld_pending) {
+      shift = overlap_len(a, t, u->ld_start, u->ld_ready);
+      stall = overlap_len(a, t, a, umin(u->ld_arrive, u->ld_start));
+    }
+    s->st.weight_shift += shift;
+    s->st.weight_stall += stall;
+    s->st.non_matrix += gap - shift - stall;
+  }
+  u->ld_pending = false;
+  s->st.mxu_active += m;
+  u->t3_free = t + m;
 }
 
 // ---------------------------------------------------------------- starting
@@ -1384,6 +1433,7 @@ static void start(sim *s, unit *u, uint64_t t) {
     (void)st;
     do_ldw(s, &e);
     done = mxu_timing_load_done(&u->mt, t);
+    table3_load(s, u, &e, t);
     s->st.weight_loads++;
     add_trace(s, u->id * 2 + 1, t, done, e.pc, -1);
     break;
@@ -1395,6 +1445,7 @@ static void start(sim *s, unit *u, uint64_t t) {
     bool ok = mxu_timing_pass(&u->mt, t, m, &st, &done);
     assert(ok && st == t);
     (void)ok;
+    table3_pass(s, u, t, (uint64_t)m);
     do_pass(s, &e);
     s->st.busy[u->id] += (uint64_t)m;
     if (prof) prof->busy += (uint64_t)m;
@@ -1700,6 +1751,11 @@ static int run_events(sim *s, char *err, size_t errlen) {
   uint64_t end = umax(s->halt_cycle + 1, s->end_cycle);
   s->st.stall[SIM_UNIT_SCALAR][STALL_FENCE] += end - (s->halt_cycle + 1);
   s->st.cycles = end;
+  for (int i = 0; i < s->chip.mxu_count; i++) { // the idle tail of every MXU
+    const unit *u = &s->units[SIM_UNIT_MXU0 + i];
+    s->st.non_matrix += end > u->t3_free ? end - u->t3_free : 0;
+  }
+  s->st.mxu_cycles = end * (uint64_t)s->chip.mxu_count;
   sim_finish_stats(s);
   return 0;
 }

@@ -61,6 +61,15 @@ typedef struct {
   uint64_t vpu_elements;
   uint64_t weight_loads, passes;
   double mxu_utilization;    // useful MACs over the MXUs' peak for the run
+  // The TPU v1 paper's Table 3 (docs/timing.md, "Statistics and energy"):
+  // every MXU cycle of the run (cycles x MXUs) is one of array active (a
+  // pass feeds a row), weight stall (idle until the data of the next tile
+  // has arrived from HBM or the host), weight shift (idle while the next
+  // tile shifts in) or non-matrix (idle for any other reason).
+  uint64_t mxu_cycles, mxu_active, weight_stall, weight_shift, non_matrix;
+  double useful_mac_fraction;  // useful MACs over the MXUs' peak (= mxu_utilization)
+  double unused_mac_fraction;  // active cycles' MACs on weights the tiles do not hold
+  double tops;                 // 2 x MACs per second, in 10^12
   double energy_pj[8];       // see sim_energy_names
   double energy_total_pj;
 } sim_stats;

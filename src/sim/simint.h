@@ -32,6 +32,7 @@ typedef struct {
   uint64_t arrive;         // first cycle it may start (dispatch + 1)
   uint64_t bytes;          // DMA: bytes to move
   uint64_t elems;          // VPU: elements
+  uint64_t dst_lo, dst_hi; // DMA: the destination's extent
 } qentry;
 
 typedef struct {
@@ -47,6 +48,11 @@ typedef struct {
   bool try_pending;        // a try-start event is queued
   // MXU
   mxu_timing mt;
+  // MXU, the TPU v1 paper's Table 3 (report.c): the array is free from
+  // t3_free (the last pass's start + rows); the pending tile's load started
+  // at ld_start, can be taken from ld_ready, and its data arrived at ld_arrive
+  uint64_t t3_free, ld_start, ld_ready, ld_arrive;
+  bool ld_pending;
   // DMA: the transfer in its data phase
   bool moving;
   double remaining, rate;
@@ -68,6 +74,8 @@ typedef struct {
   bool pending, loaded;
   int k, n, dt;
 } mxu_logical;
+
+#define SIM_ARRIVALS 64
 
 // Trace records (only with sim_options.trace).
 typedef struct {
@@ -111,6 +119,10 @@ struct sim {
   double res_bw[3];        // bytes per cycle of host link, HBM, local memory
   int res_users[3];
   uint64_t end_cycle;
+  // the latest DMAs from HBM or the host into local memory, for the weight
+  // stall counter: when the data an mxu.ldw reads arrived
+  struct { uint64_t lo, hi, done; } arrivals[SIM_ARRIVALS];
+  unsigned narrivals;
   // statistics and trace
   sim_stats st;
   trace_rec *trace;
