@@ -57,7 +57,8 @@ with its reason, when it uses an op outside the list, an element type the runtim
 for (double, float16, string, ...), when the importer or the compiler refuses it, or when its
 expected output follows a convention the runtime does not (the two Cast to bfloat16 tests expect
 truncation, ONNX 1.12's reference, onnx/onnx#3876; Cast rounds to nearest even, as ONNX Runtime
-does, and 5 of their 12 values differ by one bf16 ulp). Every test that compiles must pass.
+does, and 5 of their 12 values differ by one bf16 ulp), or when its data has other dims than
+the graph declares (the executable's inputs are the graph's). Every test that compiles must pass.
 
 TXT
   echo "Measured (\`scripts/conformance_report.sh\`): **$ran tests ran, $passed passed, $failed failed**;"
