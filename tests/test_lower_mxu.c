@@ -436,6 +436,22 @@ static void unified_buffer_matmul_test(void) {
   ir_graph_free(g);
 }
 
+// A square NHWC convolution layer with random weights and bias appended to g
+// after v ([n, hw, hw, cin] -> [n, ohw, ohw, cout]); its weight count in *w.
+static ir_value *add_conv_layer(ir_graph *g, ir_value *v, int64_t n, int64_t cin, int64_t cout, int k, int stride,
+                                int pad, int64_t ohw, ir_act act, uint64_t *w) {
+  ir_type wt = ir_type_make(IR_DT_F32, 4, (int64_t[]){cout, cin, k, k});
+  ir_type bt = ir_type_make(IR_DT_F32, 1, (int64_t[]){cout});
+  ir_value *in[3] = {v, ir_add_const(g, "w", &wt, rand_array(ir_nelems(&wt))), ir_add_const(g, "b", &bt, rand_array(cout))};
+  ir_node *c = ir_add_node(g, IR_OP_CONV, "conv", in, 3, 1, NULL);
+  c->a.nhwc = true, c->a.group = 1, c->a.act = act;
+  for (int d = 0; d < 2; d++) c->a.kernel[d] = k, c->a.stride[d] = stride, c->a.dilation[d] = 1;
+  for (int d = 0; d < 4; d++) c->a.pads[d] = pad;
+  c->out[0]->ty = ir_type_make(IR_DT_F32, 4, (int64_t[]){n, ohw, ohw, cout});
+  *w = (uint64_t)ir_nelems(&wt);
+  return c->out[0];
+}
+
 // Convolutions over 30 images of 9x9: 3x3 (relu), 3x3 stride 2, then 1x1
 // (its int8 input read in place). 25 images of 81 pixels fill the 2048
 // accumulator rows: two m-tiles for the first, one (30 x 25 = 750 rows) for
@@ -448,17 +464,9 @@ static void unified_buffer_conv_test(void) {
   ir_value *v = ir_add_input(g, "x", &xt);
   uint64_t wbytes[3], between = 0;
   for (int l = 0; l < 3; l++) {
-    ir_type wt = ir_type_make(IR_DT_F32, 4, (int64_t[]){ch[l + 1], ch[l], k[l], k[l]});
-    ir_type bt = ir_type_make(IR_DT_F32, 1, (int64_t[]){ch[l + 1]});
-    ir_value *in[3] = {v, ir_add_const(g, "w", &wt, rand_array(ir_nelems(&wt))), ir_add_const(g, "b", &bt, rand_array(ch[l + 1]))};
-    ir_node *n = ir_add_node(g, IR_OP_CONV, "conv", in, 3, 1, NULL);
-    n->a.nhwc = true, n->a.group = 1, n->a.act = l == 0 ? IR_ACT_RELU : IR_ACT_NONE;
-    for (int d = 0; d < 2; d++) n->a.kernel[d] = k[l], n->a.stride[d] = st[l], n->a.dilation[d] = 1;
-    for (int d = 0; d < 4; d++) n->a.pads[d] = pd[l];
     int64_t oh = l == 0 ? 9 : 5;
-    n->out[0]->ty = ir_type_make(IR_DT_F32, 4, (int64_t[]){N, oh, oh, ch[l + 1]});
-    v = n->out[0];
-    wbytes[l] = (uint64_t)ir_nelems(&wt);
+    v = add_conv_layer(g, v, N, ch[l], ch[l + 1], (int)k[l], (int)st[l], (int)pd[l], oh,
+                       l == 0 ? IR_ACT_RELU : IR_ACT_NONE, &wbytes[l]);
     if (l < 2) between += (uint64_t)(N * oh * oh * ch[l + 1]) * 4;
   }
   ir_add_output(g, v);
@@ -485,16 +493,7 @@ static void unified_buffer_cnn0_test(void) {
   ir_value *v = ir_add_input(g, "x", &xt);
   uint64_t wbytes[2], between = 0;
   for (int l = 0; l < 2; l++) {
-    ir_type wt = ir_type_make(IR_DT_F32, 4, (int64_t[]){ch[l + 1], ch[l], 3, 3});
-    ir_type bt = ir_type_make(IR_DT_F32, 1, (int64_t[]){ch[l + 1]});
-    ir_value *in[3] = {v, ir_add_const(g, "w", &wt, rand_array(ir_nelems(&wt))), ir_add_const(g, "b", &bt, rand_array(ch[l + 1]))};
-    ir_node *n = ir_add_node(g, IR_OP_CONV, "conv", in, 3, 1, NULL);
-    n->a.nhwc = true, n->a.group = 1, n->a.act = IR_ACT_RELU;
-    for (int d = 0; d < 2; d++) n->a.kernel[d] = 3, n->a.stride[d] = 1, n->a.dilation[d] = 1;
-    for (int d = 0; d < 4; d++) n->a.pads[d] = 1;
-    n->out[0]->ty = ir_type_make(IR_DT_F32, 4, (int64_t[]){N, HW, HW, ch[l + 1]});
-    v = n->out[0];
-    wbytes[l] = (uint64_t)ir_nelems(&wt);
+    v = add_conv_layer(g, v, N, ch[l], ch[l + 1], 3, 1, 1, HW, IR_ACT_RELU, &wbytes[l]);
     if (l < 1) between += (uint64_t)(N * HW * HW * ch[l + 1]) * 4;
   }
   ir_add_output(g, v);
