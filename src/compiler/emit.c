@@ -453,8 +453,8 @@ uint64_t cc_ub_local(const cc_emit *e, uint64_t addr) {
 
 // An address in the arena's window of HBM addresses becomes the VMEM address it names.
 static void ub_translate(const cc_emit *e, isa_space *sp, uint64_t *addr) {
-  if (*sp != SPACE_HBM || *addr < CC_UB_WINDOW || *addr - CC_UB_WINDOW >= e->ub_bytes) return;
-  *sp = SPACE_LOCAL, *addr = *addr - CC_UB_WINDOW + e->ub_base;
+  uint64_t local = *sp == SPACE_HBM ? cc_ub_local(e, *addr) : UINT64_MAX;
+  if (local != UINT64_MAX) *sp = SPACE_LOCAL, *addr = local;
 }
 
 void cc_dma(cc_emit *e, isa_space dst_space, uint64_t dst, isa_space src_space, uint64_t src,

@@ -509,26 +509,28 @@ static void stage_convert(const job *j, const plan *p, int64_t i) {
   }
   uint64_t stage_img = stage_img_bytes(j, p), slab_img = (uint64_t)(p->slab_rows * p->slab_cols * j->Cin) * j->es;
   uint64_t a_img = (uint64_t)(t.rows * j->OW * p->Kt) * j->es;
+  // The same window of every image of the m-tile (whole images when nimg > 1).
+  int64_t ih0, vr, vc, r0;
+  tile_window(j, p, &t, &ih0, &vr, &vc, &r0);
+  int64_t srows = (t.rows - 1) * j->sh + (j->KH - 1) * j->dh + 1;
+  int64_t rowb = p->slab_cols * j->Cin * j->es;
+  bool padded = r0 > 0 || ih0 + vr < ih0 - r0 + srows || j->pl > 0 || j->pl + vc < p->slab_cols;
+  // im2col: one gather per kernel position and part; for a dense undilated
+  // row of the kernel, its positions are adjacent in the slab and in the
+  // matrix, so one gather moves the whole kernel row.
+  bool dense = j->groups == 1, whole_rows = dense && j->dw == 1;
   for (uint64_t k = 0; k < (uint64_t)t.nimg; k++) { // each image of the m-tile
-    int64_t ih0, vr, vc, r0;
-    tile_window(j, p, &t, &ih0, &vr, &vc, &r0);
-    int64_t srows = (t.rows - 1) * j->sh + (j->KH - 1) * j->dh + 1;
-    int64_t rowb = p->slab_cols * j->Cin * j->es;
-    bool padded = r0 > 0 || ih0 + vr < ih0 - r0 + srows || j->pl > 0 || j->pl + vc < p->slab_cols;
-    uint64_t bf[3];
+    uint64_t slab[3], amat[3], bf[3];
     for (int q = 0; q < j->parts; q++) {
+      slab[q] = p->slab[slot][q] + k * slab_img, amat[q] = p->a[slot][q] + k * a_img;
       if (padded) { // zero the slab: one zero row repeated
         cc_vblock z = {.rows = (uint64_t)srows, .cols = (uint64_t)(p->slab_cols * j->Cin), .dst_stride = rowb,
                        .src1_stride = 0};
-        cc_vpu(j->e, VOP_MOV, j->mdt, (p->slab[slot][q] + k * slab_img), j->mdt, p->zero_vmem, DT_F32, 0, &z);
+        cc_vpu(j->e, VOP_MOV, j->mdt, slab[q], j->mdt, p->zero_vmem, DT_F32, 0, &z);
       }
-      bf[q] = (p->slab[slot][q] + k * slab_img) + (uint64_t)(r0 * rowb + j->pl * j->Cin * j->es);
+      bf[q] = slab[q] + (uint64_t)(r0 * rowb + j->pl * j->Cin * j->es);
     }
     if (vr && vc) split_parts(j, stage + k * stage_img, vc * j->Cin * j->xes, bf, rowb, (uint64_t)vr, (uint64_t)(vc * j->Cin));
-    // im2col: one gather per kernel position and part; for a dense undilated
-    // row of the kernel, its positions are adjacent in the slab and in the
-    // matrix, so one gather moves the whole kernel row.
-    bool dense = j->groups == 1, whole_rows = dense && j->dw == 1;
     for (int q = 0; q < j->parts; q++)
       for (int64_t kh = 0; kh < j->KH; kh++)
         for (int64_t kw = 0; kw < j->KW; kw++) {
@@ -536,15 +538,15 @@ static void stage_convert(const job *j, const plan *p, int64_t i) {
             if (kw) break;
             uint64_t cnt[3] = {(uint64_t)t.rows, (uint64_t)j->OW, (uint64_t)(j->KW * j->Cin)};
             int64_t ss[3] = {j->sh * rowb, j->sw * j->Cin * j->es, j->es}, ds[3] = {j->OW * p->Kt * j->es, p->Kt * j->es, j->es};
-            cc_dma_nd(j->e, SPACE_LOCAL, (p->a[slot][q] + k * a_img) + (uint64_t)krow(j, 0, kh, 0) * j->es, SPACE_LOCAL,
-                      (p->slab[slot][q] + k * slab_img) + (uint64_t)(kh * j->dh * rowb), j->es, 3, cnt, ss, ds);
+            cc_dma_nd(j->e, SPACE_LOCAL, amat[q] + (uint64_t)krow(j, 0, kh, 0) * j->es, SPACE_LOCAL,
+                      slab[q] + (uint64_t)(kh * j->dh * rowb), j->es, 3, cnt, ss, ds);
             continue;
           }
           uint64_t cnt[3] = {(uint64_t)t.rows, (uint64_t)j->OW, (uint64_t)j->Cin};
           int64_t ss[3] = {j->sh * rowb, j->sw * j->Cin * j->es, j->es};
           int64_t ds[3] = {j->OW * p->Kt * j->es, p->Kt * j->es, dense ? j->es : j->KH * j->KW * j->es};
-          uint64_t src = (p->slab[slot][q] + k * slab_img) + (uint64_t)(kh * j->dh * rowb + kw * j->dw * j->Cin * j->es);
-          uint64_t dst = (p->a[slot][q] + k * a_img) + (uint64_t)krow(j, 0, kh, kw) * j->es;
+          uint64_t src = slab[q] + (uint64_t)(kh * j->dh * rowb + kw * j->dw * j->Cin * j->es);
+          uint64_t dst = amat[q] + (uint64_t)krow(j, 0, kh, kw) * j->es;
           cc_dma_nd(j->e, SPACE_LOCAL, dst, SPACE_LOCAL, src, j->es, 3, cnt, ss, ds);
         }
   }

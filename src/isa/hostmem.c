@@ -21,7 +21,7 @@
 
 enum { BIG_BYTES = 1 << 20, PAGE = 4096 };
 
-void isa_prefault(void *p, size_t n) {
+static void prefault(void *p, size_t n) {
   if (!p || n < BIG_BYTES) return;
   uintptr_t a = ((uintptr_t)p + PAGE - 1) & ~(uintptr_t)(PAGE - 1);
   uintptr_t e = ((uintptr_t)p + n) & ~(uintptr_t)(PAGE - 1);
@@ -35,14 +35,8 @@ void isa_prefault(void *p, size_t n) {
 
 void *isa_malloc_big(size_t n) {
   void *p = malloc(n ? n : 1);
-  isa_prefault(p, n);
+  prefault(p, n);
   return p;
-}
-
-void *isa_realloc_big(void *p, size_t old, size_t n) {
-  uint8_t *q = realloc(p, n ? n : 1);
-  if (q && n > old) isa_prefault(q + old, n - old);
-  return q;
 }
 
 const uint8_t *isa_file_map(const char *path, size_t *len) {

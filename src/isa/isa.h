@@ -363,10 +363,9 @@ char *isa_disasm_program(const isa_program *p);
 // Large host buffers (model weights, HBM images) are written whole straight
 // after they are allocated: these fault their pages in at once, as huge pages
 // where the kernel allows, instead of one fault per 4 KiB page. Buffers from
-// them are ordinary malloc memory (free() and realloc() them as usual).
-void isa_prefault(void *p, size_t n); // n under 1 MiB: nothing
-void *isa_malloc_big(size_t n);
-void *isa_realloc_big(void *p, size_t old, size_t n); // prefaults the n - old new bytes
+// them are ordinary malloc memory (free() them as usual; realloc() gives
+// memory faulted in page by page again).
+void *isa_malloc_big(size_t n); // under 1 MiB: plain malloc
 // A regular file's bytes, mapped read-only; NULL if it cannot be mapped (an
 // empty or not a regular file): read it instead.
 const uint8_t *isa_file_map(const char *path, size_t *len);
