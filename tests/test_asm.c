@@ -797,7 +797,7 @@ static void test_elf_round_trip(void) {
   CHECK(isa_program_write(&e, "/nonexistent/dir/x.elf", err, sizeof err) == -1 &&
             !strcmp(err, "/nonexistent/dir/x.elf: No such file or directory"), "%s", err);
   CHECK(isa_program_read(&q, "/nonexistent/x.elf", err, sizeof err) == -1 &&
-            !strcmp(err, "/nonexistent/x.elf: No such file or directory"), "%s", err);
+            !strcmp(err, "/nonexistent/x.elf: cannot open: No such file or directory"), "%s", err);
 }
 
 // A valid file with two HBM segments to break in various ways.
@@ -1404,11 +1404,11 @@ static void test_files(void) {
   snprintf(want, sizeof want, "%s:2:3: unknown instruction 'bad'", path);
   CHECK(isa_assemble_file(path, NULL, &p, err, sizeof err) == -1 && !strcmp(err, want), "%s", err);
   CHECK(isa_assemble_file("/tmp", NULL, &p, err, sizeof err) == -1 &&
-            !strcmp(err, "/tmp: Is a directory"), "%s", err);
-  CHECK(isa_program_read(&p, "/tmp", err, sizeof err) == -1 && !strcmp(err, "/tmp: Is a directory"),
+            !strcmp(err, "/tmp: cannot read: Is a directory"), "%s", err);
+  CHECK(isa_program_read(&p, "/tmp", err, sizeof err) == -1 && !strcmp(err, "/tmp: cannot read: Is a directory"),
         "%s", err);
   CHECK(isa_assemble_file("/nonexistent.s", NULL, &p, err, sizeof err) == -1 &&
-            !strcmp(err, "/nonexistent.s: No such file or directory"), "%s", err);
+            !strcmp(err, "/nonexistent.s: cannot open: No such file or directory"), "%s", err);
 }
 
 // The layer table: .layer starts one, the next .layer or .endlayer (or the

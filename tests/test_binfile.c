@@ -1,5 +1,6 @@
 // Program files: the layer table (.systole.layers, docs/isa.md section 8)
-// through the writer and the reader, and every way a corrupt table is refused.
+// through the writer and the reader, and every way a corrupt table is refused;
+// isa_file_load, the one way input files are read.
 // The rest of the container is tested in test_asm.c.
 #include <elf.h>
 #include <stdio.h>
@@ -305,6 +306,72 @@ static void test_big_segment_and_pipe(void) {
   isa_program_free(&p);
 }
 
+// isa_file_load, which every reader of an input file uses: mapped or read, the
+// limit exact to the byte (for a file and a pipe), text NUL-terminated and
+// refused with a NUL inside, errors naming the path and the reason.
+static void put_file(const char *name, const void *b, size_t n) {
+  FILE *f = fopen(name, "wb");
+  CHECK(f && fwrite(b, 1, n, f) == n && fclose(f) == 0, "write %s", name);
+}
+
+static void test_file_load(void) {
+  char name[300], fifo[300];
+  snprintf(name, sizeof name, "%s.load", path);
+  snprintf(fifo, sizeof fifo, "%s.loadfifo", path);
+  const char text[] = "abc\ndef\n";
+  put_file(name, text, 8);
+  isa_file f;
+  for (int as_text = 0; as_text < 2; as_text++) {
+    CHECK(isa_file_load(&f, name, as_text, 8, "a test", err, sizeof err) == 0 && f.len == 8 &&
+              !memcmp(f.data, text, 8), "limit == size (text %d): %s", as_text, err);
+    CHECK(!as_text || (f.owned && f.data[8] == 0), "text is read and NUL-terminated");
+    CHECK(as_text || !f.owned, "a regular binary file is mapped");
+    isa_file_release(&f);
+    CHECK(isa_file_load(&f, name, as_text, 7, "a test", err, sizeof err) == -1 &&
+              strstr(err, ".load: too large for a test (over 7 bytes)") && !f.data, "over the limit: %s", err);
+  }
+  put_file(name, "ab\0cd", 5);
+  CHECK(isa_file_load(&f, name, true, 100, "a test", err, sizeof err) == -1 &&
+            strstr(err, ": not a test (contains a NUL byte)"), "NUL in text: %s", err);
+  CHECK(isa_file_load(&f, name, false, 100, "a test", err, sizeof err) == 0 && f.len == 5 &&
+            !memcmp(f.data, "ab\0cd", 5), "NUL in binary: %s", err);
+  isa_file_release(&f);
+  put_file(name, "", 0); // empty: cannot be mapped, read as zero bytes
+  CHECK(isa_file_load(&f, name, false, 100, "a test", err, sizeof err) == 0 && f.len == 0 && f.data,
+        "empty file: %s", err);
+  isa_file_release(&f);
+  CHECK(isa_file_load(&f, "/nonexistent/x", false, 100, "a test", err, sizeof err) == -1 &&
+            !strcmp(err, "/nonexistent/x: cannot open: No such file or directory"), "%s", err);
+  CHECK(isa_file_load(&f, "/tmp", true, 100, "a test", err, sizeof err) == -1 &&
+            !strcmp(err, "/tmp: cannot read: Is a directory"), "%s", err);
+  // A pipe of 70000 bytes (past the first buffer): at the limit, and one over.
+  size_t n = 70000;
+  char *b = malloc(n);
+  for (size_t i = 0; i < n; i++) b[i] = (char)('a' + i % 26);
+  for (int over = 0; over < 2; over++) {
+    remove(fifo);
+    CHECK(mkfifo(fifo, 0600) == 0, "mkfifo %s", fifo);
+    pid_t pid = fork();
+    if (pid == 0) {
+      FILE *w = fopen(fifo, "wb");
+      size_t put = w ? fwrite(b, 1, n, w) : 0;
+      _exit(w && fclose(w) == 0 && put == n ? 0 : 1);
+    }
+    int rc = isa_file_load(&f, fifo, true, over ? n - 1 : n, "a test", err, sizeof err);
+    if (over)
+      CHECK(rc == -1 && strstr(err, "too large for a test (over 69999 bytes)"), "pipe over the limit: %s", err);
+    else
+      CHECK(rc == 0 && f.len == n && !memcmp(f.data, b, n) && f.data[n] == 0, "pipe at the limit: %s", err);
+    isa_file_release(&f);
+    int status = -1;
+    waitpid(pid, &status, 0); // the writer may see EPIPE when the reader stops early
+    CHECK(WIFEXITED(status) || WIFSIGNALED(status), "the pipe's writer ended");
+  }
+  free(b);
+  remove(fifo);
+  remove(name);
+}
+
 int main(void) {
   snprintf(path, sizeof path, "%s/test_binfile.%d.stx", SYSTOLE_BUILD_DIR, (int)getpid());
   test_seed(7);
@@ -312,6 +379,7 @@ int main(void) {
   test_writer_refuses();
   test_reader_refuses();
   test_big_segment_and_pipe();
+  test_file_load();
   remove(path);
   return test_done("test_binfile");
 }

@@ -8,6 +8,7 @@
 // message names the place as FILE:LINE:COL. All parser memory comes from one
 // arena freed at the end, so error paths need no cleanup.
 #include "frontend/hlo.h"
+#include "isa/isa.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -1652,44 +1653,12 @@ ir_graph *hlo_import_buffer(const char *text, size_t len, const char *nm, char *
   return g;
 }
 
-static char *read_file(const char *path, size_t *len, char *err, size_t errlen) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-    return NULL;
-  }
-  long n = -1;
-  if (!fseek(f, 0, SEEK_END)) n = ftell(f);
-  if (n < 0 || fseek(f, 0, SEEK_SET)) {
-    snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-    fclose(f);
-    return NULL;
-  }
-  if (n > MAX_FILE_BYTES) {
-    snprintf(err, errlen, "%s: %ld bytes is too large for an HLO text module", path, n);
-    fclose(f);
-    return NULL;
-  }
-  char *buf = malloc((size_t)n + 1);
-  if (!buf) abort();
-  size_t got = fread(buf, 1, (size_t)n, f);
-  fclose(f);
-  if (got != (size_t)n) {
-    snprintf(err, errlen, "%s: cannot read: short read", path);
-    free(buf);
-    return NULL;
-  }
-  buf[n] = 0;
-  *len = (size_t)n;
-  return buf;
-}
 
 ir_graph *hlo_import(const char *path, char *err, size_t errlen) {
-  size_t len;
-  char *buf = read_file(path, &len, err, errlen);
-  if (!buf) return NULL;
-  ir_graph *g = hlo_import_buffer(buf, len, path, err, errlen);
-  free(buf);
+  isa_file f;
+  if (isa_file_load(&f, path, true, MAX_FILE_BYTES, "an HLO text module", err, errlen)) return NULL;
+  ir_graph *g = hlo_import_buffer((const char *)f.data, f.len, path, err, errlen);
+  isa_file_release(&f);
   return g;
 }
 

@@ -2429,48 +2429,14 @@ ir_graph *onnx_import_buffer(const void *buf, size_t len, const char *name, cons
   return g;
 }
 
-// The file is mapped (no copy; its pages are the page cache's), or read when it
-// cannot be (not a regular file).
 ir_graph *onnx_import(const char *path, const ir_input_shape *overrides, int noverrides, char *err, size_t errlen) {
-  size_t n = 0;
-  const uint8_t *mapped = isa_file_map(path, &n);
-  uint8_t *buf = NULL;
-  if (!mapped) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-      snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-      return NULL;
-    }
-    size_t cap = 0;
-    for (;;) {
-      if (n == cap && n <= MAX_MODEL_BYTES) {
-        uint8_t *b = realloc(buf, cap = cap ? 2 * cap : 65536);
-        if (!b)
-          abort();
-        buf = b;
-      }
-      size_t k = n < cap ? fread(buf + n, 1, cap - n, f) : 0;
-      n += k;
-      if (!k)
-        break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-      snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-      free(buf);
-      return NULL;
-    }
-  }
-  ir_graph *g = NULL;
-  if (n > MAX_MODEL_BYTES)
-    snprintf(err, errlen, "%s: over %lld bytes, more than a protobuf message can hold (models this large keep "
-             "their weights in external data, which is not supported)", path, (long long)MAX_MODEL_BYTES);
-  else
-    g = onnx_import_buffer(mapped ? mapped : buf, n, path, overrides, noverrides, err, errlen);
-  if (mapped)
-    isa_file_unmap(mapped, n);
-  else
-    free(buf);
+  isa_file f;
+  if (isa_file_load(&f, path, false, MAX_MODEL_BYTES,
+                    "one protobuf message (models this large keep their weights in external data, which is not "
+                    "supported)",
+                    err, errlen))
+    return NULL;
+  ir_graph *g = onnx_import_buffer(f.data, f.len, path, overrides, noverrides, err, errlen);
+  isa_file_release(&f);
   return g;
 }

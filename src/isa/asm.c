@@ -1568,44 +1568,11 @@ int isa_assemble(const char *src, const char *name, const char *const *defines,
 int isa_assemble_file(const char *path, const char *const *defines, isa_program *out,
                       char *err, size_t errlen) {
   *out = (isa_program){0};
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    snprintf(err, errlen, "%s: %s", path, strerror(errno));
+  isa_file f;
+  if (isa_file_load(&f, path, true, SIZE_MAX - 1, "assembler source", err, errlen))
     return -1;
-  }
-  char *src = NULL;
-  size_t n = 0, cap = 0;
-  for (;;) {
-    if (n + 4096 + 1 > cap) {
-      char *s = realloc(src, cap = (n + 4096 + 1) * 2);
-      if (!s) {
-        free(src);
-        fclose(f);
-        snprintf(err, errlen, "%s: out of memory", path);
-        return -1;
-      }
-      src = s;
-    }
-    size_t k = fread(src + n, 1, cap - n - 1, f);
-    n += k;
-    if (k == 0)
-      break;
-  }
-  int bad = ferror(f) ? errno : 0;
-  fclose(f);
-  if (bad) {
-    free(src);
-    snprintf(err, errlen, "%s: %s", path, strerror(bad));
-    return -1;
-  }
-  src[n] = 0;
-  if (strlen(src) != n) {
-    free(src);
-    snprintf(err, errlen, "%s: contains a NUL byte; not assembler source", path);
-    return -1;
-  }
-  int rc = isa_assemble(src, path, defines, out, err, errlen);
-  free(src);
+  int rc = isa_assemble((const char *)f.data, path, defines, out, err, errlen);
+  isa_file_release(&f);
   return rc;
 }
 

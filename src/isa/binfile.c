@@ -875,39 +875,11 @@ int isa_program_parse(isa_program *p, const uint8_t *buf, size_t len, char *err,
   return parse_named(p, buf, len, "program image", err, errlen);
 }
 
-// A regular file is mapped (no copy of its own), anything else read.
 int isa_program_read(isa_program *p, const char *path, char *err, size_t errlen) {
   *p = (isa_program){0};
-  size_t mapped_len;
-  const uint8_t *mapped = isa_file_map(path, &mapped_len);
-  if (mapped) {
-    int rc = parse_named(p, mapped, mapped_len, path, err, errlen);
-    isa_file_unmap(mapped, mapped_len);
-    return rc;
-  }
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return fail(err, errlen, path, "%s", strerror(errno));
-  uint8_t *buf = NULL;
-  size_t n = 0, cap = 0;
-  for (;;) {
-    if (n == cap) {
-      uint8_t *b = realloc(buf, cap = cap ? cap * 2 : 65536);
-      if (!b) {
-        free(buf);
-        fclose(f);
-        return fail(err, errlen, path, "out of memory");
-      }
-      buf = b;
-    }
-    size_t k = fread(buf + n, 1, cap - n, f);
-    n += k;
-    if (!k)
-      break;
-  }
-  int bad = ferror(f) ? errno : 0;
-  fclose(f);
-  int rc = bad ? fail(err, errlen, path, "%s", strerror(bad)) : parse_named(p, buf, n, path, err, errlen);
-  free(buf);
+  isa_file f;
+  if (isa_file_load(&f, path, false, SIZE_MAX - 1, "a program image", err, errlen)) return -1;
+  int rc = parse_named(p, f.data, f.len, path, err, errlen);
+  isa_file_release(&f);
   return rc;
 }

@@ -366,9 +366,21 @@ char *isa_disasm_program(const isa_program *p);
 // them are ordinary malloc memory (free() them as usual; realloc() gives
 // memory faulted in page by page again).
 void *isa_malloc_big(size_t n); // under 1 MiB: plain malloc
-// A regular file's bytes, mapped read-only; NULL if it cannot be mapped (an
-// empty or not a regular file): read it instead.
-const uint8_t *isa_file_map(const char *path, size_t *len);
-void isa_file_unmap(const uint8_t *p, size_t len);
+
+// A whole input file, as every reader of one (models, programs, arrays,
+// configs, topologies, assembler and HLO text) takes it. Binary files are
+// mapped read-only when they are regular files (no copy: the page cache's
+// pages) and read otherwise (a pipe, /dev/stdin). Text files are read into a
+// NUL-terminated buffer and may not contain a NUL byte. More than `limit`
+// bytes is an error naming `what` the file was meant to be. On failure
+// (-1) err says "PATH: reason" and errno is the open's or read's.
+typedef struct {
+  const uint8_t *data; // len bytes; for text, data[len] == 0
+  size_t len;
+  uint8_t *owned;      // malloc'd copy (read) or NULL (mapped)
+} isa_file;
+int isa_file_load(isa_file *f, const char *path, bool text, size_t limit, const char *what, char *err,
+                  size_t errlen);
+void isa_file_release(isa_file *f);
 
 #endif

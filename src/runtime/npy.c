@@ -9,6 +9,7 @@
 // The reader trusts nothing: lengths and the shape's byte count are checked
 // (with overflow checks) before anything is allocated or copied.
 #include "runtime/npy.h"
+#include "isa/isa.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -368,33 +369,10 @@ int npy_read_buffer(const void *buf, size_t len, const char *name, npy_array *ou
 
 int npy_read(const char *path, npy_array *out, char *err, size_t errlen) {
   *out = (npy_array){0};
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return fail(err, errlen, path, "%s", strerror(errno));
-  size_t cap = 1 << 16, n = 0;
-  uint8_t *buf = malloc(cap);
-  while (buf) {
-    n += fread(buf + n, 1, cap - n, f);
-    if (n < cap)
-      break;
-    uint8_t *nb = cap <= SIZE_MAX / 2 ? realloc(buf, cap * 2) : NULL;
-    if (!nb) {
-      free(buf);
-      buf = NULL;
-      break;
-    }
-    buf = nb;
-    cap *= 2;
-  }
-  int rc;
-  if (!buf)
-    rc = fail(err, errlen, path, "out of memory reading the file");
-  else if (ferror(f))
-    rc = fail(err, errlen, path, "read error: %s", strerror(errno));
-  else
-    rc = npy_read_buffer(buf, n, path, out, err, errlen);
-  free(buf);
-  fclose(f);
+  isa_file f;
+  if (isa_file_load(&f, path, false, SIZE_MAX - 1, "a .npy array", err, errlen)) return -1;
+  int rc = npy_read_buffer(f.data, f.len, path, out, err, errlen);
+  isa_file_release(&f);
   return rc;
 }
 

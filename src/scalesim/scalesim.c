@@ -6,6 +6,7 @@
 // them, in the same floating-point order, so COMPUTE_REPORT.csv matches digit
 // for digit. docs/validation.md has the derivation.
 #include "scalesim/scalesim.h"
+#include "isa/isa.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -33,25 +34,9 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...) {
 
 // Reads a whole text file (NUL-terminated, malloc'd).
 static char *read_text(const char *path, char *err, size_t errlen) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-    return NULL;
-  }
-  char *buf = malloc(MAX_FILE + 1);
-  size_t n = buf ? fread(buf, 1, MAX_FILE + 1, f) : 0;
-  bool bad = ferror(f);
-  fclose(f);
-  if (!buf) set_err(err, errlen, "%s: out of memory", path);
-  else if (bad) set_err(err, errlen, "%s: cannot read", path);
-  else if (n > MAX_FILE) set_err(err, errlen, "%s: too large (over %u bytes)", path, MAX_FILE);
-  else if (memchr(buf, '\0', n)) set_err(err, errlen, "%s: not a text file (contains a NUL byte)", path);
-  else {
-    buf[n] = '\0';
-    return buf;
-  }
-  free(buf);
-  return NULL;
+  isa_file f;
+  if (isa_file_load(&f, path, true, MAX_FILE, "a SCALE-Sim file", err, errlen)) return NULL;
+  return (char *)f.owned; // text is always read into a buffer of its own
 }
 
 // The next line of text (without its end) into line; false at the end.

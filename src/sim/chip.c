@@ -706,40 +706,17 @@ int chip_load(chip_config *c, const char *name, char *err, size_t errlen) {
       return -1;
     }
   }
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    int e = errno;
-    if (!is_path && e == ENOENT) {
+  isa_file f;
+  if (isa_file_load(&f, path, true, CHIP_MAX_FILE, "a chip configuration", err, errlen)) {
+    if (!is_path && errno == ENOENT) {
       char avail[300];
       list_configs(dir, avail, sizeof avail);
       set_err(err, errlen, "unknown chip '%.64s': no %s (available: %s)", name, path, avail);
-    } else {
-      set_err(err, errlen, "%s: cannot open: %s", path, strerror(e));
     }
     return -1;
   }
-  char *buf = malloc(CHIP_MAX_FILE + 1);
-  if (!buf) {
-    fclose(f);
-    set_err(err, errlen, "%s: out of memory", path);
-    return -1;
-  }
-  size_t n = fread(buf, 1, CHIP_MAX_FILE + 1, f);
-  bool bad = ferror(f);
-  int e = errno;
-  fclose(f);
-  int rc = -1;
-  if (bad)
-    set_err(err, errlen, "%s: cannot read: %s", path, strerror(e));
-  else if (n > CHIP_MAX_FILE)
-    set_err(err, errlen, "%s: too large for a chip configuration (over %u bytes)", path, CHIP_MAX_FILE);
-  else if (memchr(buf, '\0', n))
-    set_err(err, errlen, "%s: not a text file (contains a NUL byte)", path);
-  else {
-    buf[n] = '\0';
-    rc = chip_load_string(c, buf, path, err, errlen);
-  }
-  free(buf);
+  int rc = chip_load_string(c, (const char *)f.data, path, err, errlen);
+  isa_file_release(&f);
   return rc;
 }
 
