@@ -146,6 +146,18 @@ static void test_relu(void) {
   CHECK(sy_execute(c, x, &in, 1, out, NULL, NULL) == 0, "no profile: %s", sy_last_error(c));
   sy_tensor_free(&out[0]);
   sy_profile_free(&p2);
+  // Run after run: each sees its own input and nothing of the runs before
+  // (they share the executable's memory image, which no run changes).
+  for (int round = 0; round < 2; round++) {
+    for (int i = 0; i < 16; i++) ((float *)in.data)[i] = -((float *)in.data)[i];
+    rc = sy_execute(c, x, &in, 1, out, NULL, NULL);
+    CHECK(rc == 0, "run %d: %s", round, sy_last_error(c));
+    for (int i = 0; i < 16 && !rc; i++) {
+      float v = ((float *)in.data)[i], want = v > 0 ? v : 0.0f;
+      CHECK(((float *)out[0].data)[i] == want, "run %d: y[%d] = %g, want %g", round, i, ((float *)out[0].data)[i], want);
+    }
+    sy_tensor_free(&out[0]);
+  }
   // Input checks: the message names the input and both types.
   in.dims[0] = 1, in.dims[1] = 16;
   CHECK(sy_execute(c, x, &in, 1, out, &p, NULL) == -1 &&

@@ -15,6 +15,7 @@
 
 #include "isa/isa.h"
 #include "sim/chip.h"
+#include "sim/kernels.h"
 #include "sim/numerics.h"
 #include "sim/sim.h"
 #include "sim/simint.h"
@@ -1453,6 +1454,97 @@ static void test_driver_api(void) {
   CHECK(sim_create(&c, NULL, err, sizeof err) == NULL && strstr(err, "1..8 DMA queues"), "9 DMA queues: %s", err);
 }
 
+
+// A memory image (sim_image): runs that map it see what sim_load gives them,
+// each run's writes into the image's pages stay its own (copy on write), and
+// the image, and so the next run, is unchanged by them.
+static void test_image(void) {
+  // Constants over three HBM pages (64 KiB each) and one host page; the run
+  // reads them, writes into two of the pages (a DMA and, before it, the
+  // driver), and reads back.
+  const char *src =
+      ".hbm 0x1fff0\nw: .rept 16400\n.i64 0x0123456789abcdef\n.endr\n"
+      ".host 0x7000\nh: .i32 1, 2, 3, 4\n"
+      ".smem\nd16: .dmadesc 16, 1, 0, 0\nd64k: .dmadesc 65536, 1, 0, 0\n.text\n"
+      "li r1, 0x100\nli r2, w\nli r3, d16\ndma local:r1, hbm:r2, r3, signal=s1\nswait s1\n"
+      "li r1, 0x200\nli r2, w + 0x10008\ndma hbm:r2, local:r1, r3, signal=s1\nswait s1\n"
+      "li r1, 0x1000\nli r2, w + 0x8008\nli r3, d64k\ndma local:r1, hbm:r2, r3, signal=s1\nswait s1\n"
+      "li r1, 0x300\nli r2, h\nli r3, d16\ndma local:r1, host:r2, r3, signal=s1\nswait s1\nhalt\n";
+  isa_program p = {0};
+  char err[SIM_ERR_LEN];
+  if (isa_assemble(src, "img.s", NULL, &p, err, sizeof err)) {
+    CHECK(0, "assemble: %s", err);
+    return;
+  }
+  sim_image *img = sim_image_create(&tiny, &p, err, sizeof err);
+  CHECK(img != NULL, "sim_image_create: %s", err);
+  if (!img) {
+    isa_program_free(&p);
+    return;
+  }
+  enum { VM = 0x11000, HB = 0x30000 };
+  uint8_t *want_vm = calloc(1, VM), *want_hbm = calloc(1, HB), *got_vm = calloc(1, VM), *got_hbm = calloc(1, HB);
+  uint8_t mark[16];
+  for (int i = 0; i < 16; i++) mark[i] = (uint8_t)(0xa0 + i);
+  int threads = num_threads();
+  for (int round = 0; round < 4; round++) { // 0: sim_load, the reference; then the image, 1 and 2 threads
+    num_set_threads(round == 2 ? 1 : 2);
+    sim *s = sim_create(&tiny, NULL, err, sizeof err);
+    int rc = s ? round ? sim_load_image(s, &p, img, err, sizeof err) : sim_load(s, &p, err, sizeof err) : -1;
+    CHECK(rc == 0, "round %d: load: %s", round, err);
+    if (rc) {
+      sim_destroy(s);
+      continue;
+    }
+    uint64_t word;
+    rd(s, MEM_HBM, 0x1fff0 + 0x20000, &word, 8);
+    CHECK(word == 0x0123456789abcdefull, "round %d: the image's last page before the run", round);
+    wr(s, MEM_LOCAL, 0x200, mark, 16);
+    wr(s, MEM_HBM, 0x1fff0 + 0x20008, mark, 4); // the driver writes into the third page
+    if (go(s, "image")) {
+      uint8_t *vm = round ? got_vm : want_vm, *hbm = round ? got_hbm : want_hbm;
+      rd(s, MEM_LOCAL, 0, vm, VM);
+      rd(s, MEM_HBM, 0x10000, hbm, HB);
+      if (round) {
+        CHECK(!memcmp(got_vm, want_vm, VM), "round %d: local memory differs from sim_load's", round);
+        CHECK(!memcmp(got_hbm, want_hbm, HB), "round %d: HBM differs from sim_load's", round);
+      }
+      // The run sees its writes: the DMA's 16 bytes (across a page boundary), read back by the 64 KiB DMA.
+      CHECK(!memcmp(vm + 0x1000 + 0x8000, mark, 16) && !memcmp(hbm + 0xfff0 + 0x20008, mark, 4),
+            "round %d: the run sees its writes into the image's pages", round);
+      int32_t h[4];
+      memcpy(h, vm + 0x300, 16);
+      CHECK(h[0] == 1 && h[3] == 4, "round %d: host segment", round);
+    }
+    sim_destroy(s);
+  }
+  // A simulator mapping the image now sees the constants, not the earlier runs' writes.
+  sim *s = sim_create(&tiny, NULL, err, sizeof err);
+  if (s && !sim_load_image(s, &p, img, err, sizeof err)) {
+    uint64_t word[3];
+    rd(s, MEM_HBM, 0x1fff0 + 0x10008, word, 8);
+    rd(s, MEM_HBM, 0x1fff0 + 0x20008, word + 1, 8);
+    CHECK(word[0] == 0x0123456789abcdefull && word[1] == 0x0123456789abcdefull,
+          "the image is unchanged by the runs' writes");
+    uint8_t zero[8] = {0}, got[8];
+    rd(s, MEM_HBM, 0x50000, got, 8);
+    CHECK(!memcmp(got, zero, 8), "beyond the image: zeros");
+    // Mapping again into a simulator that has an image or other data is refused.
+    CHECK(sim_load_image(s, &p, img, err, sizeof err) == -1 && strstr(err, "unwritten"), "second map: %s", err);
+  }
+  sim_destroy(s);
+  chip_config big = tiny;
+  big.hbm_bytes *= 2;
+  s = sim_create(&big, NULL, err, sizeof err);
+  CHECK(s && sim_load_image(s, &p, img, err, sizeof err) == -1 && strstr(err, "was made for 67108864 bytes of HBM"),
+        "another HBM size: %s", err);
+  sim_destroy(s);
+  num_set_threads(threads);
+  sim_image_destroy(img);
+  isa_program_free(&p);
+  free(want_vm), free(want_hbm), free(got_vm), free(got_hbm);
+}
+
 // ---------------------------------------------------------------- 3. timing
 
 // One pass: it takes the tile L cycles after the load starts, and is done
@@ -2499,6 +2591,7 @@ int main(void) {
   test_vpu_spots();
   test_dispatch_capture();
   test_driver_api();
+  test_image();
   test_timing_single_pass();
   test_timing_pipeline();
   test_timing_dma();

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,12 @@ struct sy_client {
 
 struct sy_executable {
   isa_program prog;
+  // The HBM and host memory contents, laid out at the first run for every
+  // run (constants stay resident, as a device keeps an uploaded
+  // executable's); NULL: each run writes them (not made yet, or it failed).
+  sim_image *image;
+  bool image_tried;
+  pthread_mutex_t image_mu;
   double compile_seconds;
   int precision; // sy_precision, -1 unknown
 };
@@ -502,6 +509,7 @@ sy_executable *sy_compile_file(sy_client *c, const char *path, const sy_compile_
     return NULL;
   }
   x->precision = -1;
+  pthread_mutex_init(&x->image_mu, NULL);
   int rc;
   bool elf = is_elf(path, c, &rc);
   if (!rc) rc = elf ? load_stx(c, path, opt, x) : compile_onnx(c, path, opt, x);
@@ -521,6 +529,8 @@ int sy_executable_save(sy_client *c, const sy_executable *x, const char *path) {
 
 void sy_executable_destroy(sy_executable *x) {
   if (!x) return;
+  sim_image_destroy(x->image);
+  pthread_mutex_destroy(&x->image_mu);
   isa_program_free(&x->prog);
   free(x);
 }
@@ -654,6 +664,20 @@ static int write_trace(sy_client *c, const sim *s, const sy_profile *p, const ch
   return rc;
 }
 
+// The executable's memory image for c's chip, made at its first run; NULL:
+// load the segments into each run (another chip's HBM size, or no memory).
+static const sim_image *executable_image(const sy_client *c, const sy_executable *cx) {
+  sy_executable *x = (sy_executable *)cx; // the image is a cache: it changes no result
+  pthread_mutex_lock(&x->image_mu);
+  if (!x->image_tried) {
+    char err[SIM_ERR_LEN];
+    x->image = sim_image_create(&c->chip, &x->prog, err, sizeof err); // a bad segment: sim_load says so
+    x->image_tried = true;
+  }
+  pthread_mutex_unlock(&x->image_mu);
+  return x->image && sim_image_hbm_bytes(x->image) == c->chip.hbm_bytes ? x->image : NULL;
+}
+
 int sy_execute(sy_client *c, const sy_executable *x, const sy_tensor *inputs, int ninputs, sy_tensor *outputs,
                sy_profile *profile, const sy_execute_options *opt) {
   static const sy_execute_options defaults = {0};
@@ -670,7 +694,9 @@ int sy_execute(sy_client *c, const sy_executable *x, const sy_tensor *inputs, in
   sim *s = sim_create(&c->chip, &so, err, sizeof err);
   if (!s) return fail(c, "%s", err);
   int rc = 0;
-  if (sim_load(s, &x->prog, err, sizeof err)) rc = fail(c, "%s", err);
+  const sim_image *img = executable_image(c, x);
+  if (img ? sim_load_image(s, &x->prog, img, err, sizeof err) : sim_load(s, &x->prog, err, sizeof err))
+    rc = fail(c, "%s", err);
   for (int i = 0; i < ninputs && !rc; i++) {
     const isa_io *t = io_at(x, IO_INPUT, i);
     sim_mem mem = t->mem == IO_MEM_HBM ? MEM_HBM : MEM_HOST;

@@ -10,6 +10,12 @@
 // lifetime (at most the most pages in use at once); the page tables (one
 // pointer per page of a 64 GiB host memory and of the HBM) are kept likewise,
 // two of them, already zero when freed.
+//
+// A memory may also map pages of an image (lazyimage: a program's constants,
+// laid out once), shared by every memory that maps it and never written: a
+// table entry with bit 0 set. The first write to such a page copies it into
+// a page of the memory's own (copy on write), so each memory sees its own
+// writes and only them, and the image stays as it was made.
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,13 +91,26 @@ int lazymem_init(lazymem *m, uint64_t size) {
   return m->pages ? 0 : -1;
 }
 
+#define SHARED(p) ((uintptr_t)(p) & 1)
+#define PAGE_OF(p) ((uint8_t *)((uintptr_t)(p) & ~(uintptr_t)1))
+
+// Room in the list of touched pages for one more.
+static int list_room(lazymem *m) {
+  if (m->touched < m->list_cap) return 0;
+  uint64_t cap = m->list_cap ? 2 * m->list_cap : 256;
+  uint64_t *l = realloc(m->list, cap * sizeof *l);
+  if (!l) return -1;
+  m->list = l, m->list_cap = cap;
+  return 0;
+}
+
 void lazymem_free(lazymem *m) {
   if (!m->pages) return;
   uint64_t np = m->npages ? m->npages : 1;
   pthread_mutex_lock(&pool.mu);
   for (uint64_t i = 0; i < m->touched; i++) {
     uint64_t pg = m->list[i];
-    if (pool_push((uintptr_t)m->pages[pg])) {
+    if (!SHARED(m->pages[pg]) && pool_push((uintptr_t)m->pages[pg])) {
       // No room to remember it: lost to this process, never reused.
     }
     m->pages[pg] = NULL;
@@ -110,7 +129,7 @@ void lazymem_read(const lazymem *m, uint64_t addr, void *dst, uint64_t n) {
   while (n) {
     uint64_t page = addr >> LAZY_PAGE_BITS, off = addr & (PAGE_SIZE - 1);
     uint64_t chunk = PAGE_SIZE - off < n ? PAGE_SIZE - off : n;
-    if (m->pages[page]) memcpy(out, m->pages[page] + off, chunk);
+    if (m->pages[page]) memcpy(out, PAGE_OF(m->pages[page]) + off, chunk);
     else memset(out, 0, chunk);
     out += chunk, addr += chunk, n -= chunk;
   }
@@ -122,13 +141,8 @@ int lazymem_write(lazymem *m, uint64_t addr, const void *src, uint64_t n) {
     uint64_t page = addr >> LAZY_PAGE_BITS, off = addr & (PAGE_SIZE - 1);
     uint64_t chunk = PAGE_SIZE - off < n ? PAGE_SIZE - off : n;
     if (!m->pages[page]) {
-      if (m->touched == m->list_cap) {
-        uint64_t cap = m->list_cap ? 2 * m->list_cap : 256;
-        uint64_t *l = realloc(m->list, cap * sizeof *l);
-        if (!l) return -1;
-        m->list = l, m->list_cap = cap;
-      }
       bool zero;
+      if (list_room(m)) return -1;
       uint8_t *p = page_get(&zero);
       if (!p) return -1;
       if (!zero) { // what this write does not cover reads as zero
@@ -137,9 +151,51 @@ int lazymem_write(lazymem *m, uint64_t addr, const void *src, uint64_t n) {
       }
       m->pages[page] = p;
       m->list[m->touched++] = page;
+    } else if (SHARED(m->pages[page])) { // an image's page: this memory's own copy from now on
+      bool zero;
+      uint8_t *p = page_get(&zero);
+      if (!p) return -1;
+      memcpy(p, PAGE_OF(m->pages[page]), PAGE_SIZE);
+      m->pages[page] = p; // already listed
     }
     memcpy(m->pages[page] + off, in, chunk);
     in += chunk, addr += chunk, n -= chunk;
+  }
+  return 0;
+}
+
+int lazyimage_take(lazyimage *im, lazymem *m) {
+  *im = (lazyimage){0};
+  im->size = m->size;
+  im->index = malloc((m->touched ? m->touched : 1) * sizeof *im->index);
+  im->page = malloc((m->touched ? m->touched : 1) * sizeof *im->page);
+  if (!im->index || !im->page) {
+    free(im->index), free(im->page);
+    *im = (lazyimage){0};
+    return -1;
+  }
+  for (uint64_t i = 0; i < m->touched; i++) im->index[i] = m->list[i], im->page[i] = m->pages[m->list[i]];
+  im->n = m->touched;
+  m->touched = 0; // the pages are the image's now: freeing m clears only its table
+  for (uint64_t i = 0; i < im->n; i++) m->pages[im->index[i]] = NULL;
+  lazymem_free(m);
+  return 0;
+}
+
+void lazyimage_free(lazyimage *im) {
+  pthread_mutex_lock(&pool.mu);
+  for (uint64_t i = 0; i < im->n; i++) pool_push((uintptr_t)im->page[i]); // no room: lost, never reused
+  pthread_mutex_unlock(&pool.mu);
+  free(im->index), free(im->page);
+  *im = (lazyimage){0};
+}
+
+int lazymem_map(lazymem *m, const lazyimage *im) {
+  for (uint64_t i = 0; i < im->n; i++) {
+    uint64_t pg = im->index[i];
+    if (m->pages[pg] || list_room(m)) return -1; // a page written already would hide the image's
+    m->pages[pg] = (uint8_t *)((uintptr_t)im->page[i] | 1);
+    m->list[m->touched++] = pg;
   }
   return 0;
 }

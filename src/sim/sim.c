@@ -244,7 +244,8 @@ int sim_read(sim *s, sim_mem m, uint64_t addr, void *dst, uint64_t n, char *err,
   return 0;
 }
 
-int sim_load(sim *s, const isa_program *p, char *err, size_t errlen) {
+// Code, and the data segments whose kinds are in `kinds` (bit per SEG_*).
+static int load_program(sim *s, const isa_program *p, unsigned kinds, char *err, size_t errlen) {
   if (p->ncode * 8 > s->chip.imem_bytes) {
     errf(err, errlen, "program has %zu instructions (%zu bytes); %s's instruction memory holds %" PRIu64 " bytes",
          p->ncode, p->ncode * 8, s->chip.name, s->chip.imem_bytes);
@@ -269,12 +270,74 @@ int sim_load(sim *s, const isa_program *p, char *err, size_t errlen) {
   for (size_t i = 0; i < p->nsegs; i++) {
     const isa_segment *g = &p->segs[i];
     char why[400];
+    if (!((kinds >> g->kind) & 1)) continue;
     if (sim_write(s, seg_mem[g->kind], g->addr, g->data, g->size, why, sizeof why)) {
       errf(err, errlen, "program data segment %zu: %s", i, why);
       return -1;
     }
   }
   return 0;
+}
+
+int sim_load(sim *s, const isa_program *p, char *err, size_t errlen) {
+  return load_program(s, p, 1u << SEG_SMEM | 1u << SEG_HBM | 1u << SEG_HOST, err, errlen);
+}
+
+struct sim_image {
+  lazyimage host, hbm;
+};
+
+sim_image *sim_image_create(const chip_config *chip, const isa_program *p, char *err, size_t errlen) {
+  sim_image *img = calloc(1, sizeof *img);
+  sim_options opt = {.timing_only = true};
+  sim *s = img ? sim_create(chip, &opt, err, errlen) : NULL;
+  if (!s) {
+    if (!img) errf(err, errlen, "out of host memory");
+    free(img);
+    return NULL;
+  }
+  for (size_t i = 0; i < p->nsegs; i++) { // the same checks and messages as sim_load
+    const isa_segment *g = &p->segs[i];
+    char why[400];
+    if (g->kind == SEG_SMEM) continue;
+    if (sim_write(s, g->kind == SEG_HBM ? MEM_HBM : MEM_HOST, g->addr, g->data, g->size, why, sizeof why)) {
+      errf(err, errlen, "program data segment %zu: %s", i, why);
+      sim_destroy(s), free(img);
+      return NULL;
+    }
+  }
+  if (lazyimage_take(&img->host, &s->host) || lazyimage_take(&img->hbm, &s->hbm)) {
+    errf(err, errlen, "out of host memory");
+    sim_destroy(s), sim_image_destroy(img);
+    return NULL;
+  }
+  sim_destroy(s);
+  return img;
+}
+
+void sim_image_destroy(sim_image *img) {
+  if (!img) return;
+  lazyimage_free(&img->host), lazyimage_free(&img->hbm);
+  free(img);
+}
+
+uint64_t sim_image_hbm_bytes(const sim_image *img) { return img->hbm.size; }
+
+int sim_load_image(sim *s, const isa_program *p, const sim_image *img, char *err, size_t errlen) {
+  if (img->hbm.size != s->hbm.size) {
+    errf(err, errlen, "the memory image was made for %" PRIu64 " bytes of HBM; %s has %" PRIu64, img->hbm.size,
+         s->chip.name, s->hbm.size);
+    return -1;
+  }
+  if (s->host.touched || s->hbm.touched) {
+    errf(err, errlen, "a memory image maps only into a simulator whose HBM and host memory are unwritten");
+    return -1;
+  }
+  if (lazymem_map(&s->host, &img->host) || lazymem_map(&s->hbm, &img->hbm)) {
+    errf(err, errlen, "out of host memory");
+    return -1;
+  }
+  return load_program(s, p, 1u << SEG_SMEM, err, errlen);
 }
 
 uint64_t sim_reg(const sim *s, int r) { return r > 0 && r < ISA_NUM_REGS ? s->reg[r] : 0; }

@@ -96,6 +96,17 @@ sim *sim_create(const chip_config *chip, const sim_options *opt, char *err, size
 void sim_destroy(sim *s);
 // Loads code and initial memory contents. Returns 0 or -1 with err set.
 int sim_load(sim *s, const isa_program *p, char *err, size_t errlen);
+// A program's HBM and host memory contents laid out once, for runs that
+// share them (a device keeps an executable's constants from its upload on):
+// sim_load_image loads the code and SMEM as sim_load does and maps the image
+// into HBM and host memory, each page copied on the run's first write to it.
+// A run sees exactly what sim_load would give it. The image must outlive
+// every simulator that maps it, and be made for the chip's HBM size.
+typedef struct sim_image sim_image;
+sim_image *sim_image_create(const chip_config *chip, const isa_program *p, char *err, size_t errlen);
+void sim_image_destroy(sim_image *img);
+uint64_t sim_image_hbm_bytes(const sim_image *img); // the HBM size it was made for
+int sim_load_image(sim *s, const isa_program *p, const sim_image *img, char *err, size_t errlen);
 // Driver access to the memories, bounds-checked (for --load, tests, runtime).
 int sim_write(sim *s, sim_mem mem, uint64_t addr, const void *src, uint64_t n, char *err, size_t errlen);
 int sim_read(sim *s, sim_mem mem, uint64_t addr, void *dst, uint64_t n, char *err, size_t errlen);

@@ -21,6 +21,19 @@ void lazymem_free(lazymem *m);
 void lazymem_read(const lazymem *m, uint64_t addr, void *dst, uint64_t n);
 int lazymem_write(lazymem *m, uint64_t addr, const void *src, uint64_t n); // -1: out of host memory
 
+// Pages made once and shared, read-only, by the memories that map them.
+typedef struct {
+  uint64_t size, n;   // the memory's size; pages
+  uint64_t *index;    // page numbers
+  uint8_t **page;
+} lazyimage;
+// Moves m's pages into an image and frees m. -1: out of host memory (m unchanged).
+int lazyimage_take(lazyimage *im, lazymem *m);
+void lazyimage_free(lazyimage *im); // only when no memory maps it any more
+// Maps the image's pages into m (same size, none of those pages written yet),
+// copied on the first write to each. -1: out of host memory or a page written.
+int lazymem_map(lazymem *m, const lazyimage *im);
+
 // ---------------------------------------------------------------- sim.c
 // A tile instruction waiting in, or taken from, a unit's queue. Register
 // operands and SMEM descriptors are captured at dispatch.
