@@ -1109,6 +1109,8 @@ typedef struct {
   int mxu;                // LDW, PASS: the MXU, whose effects one thread runs; else -1
   eff_span span[4];
   int nspan, ndeps, state; // state: 0 waiting, 1 running, 2 done
+  unsigned reads, writes; // spaces its spans read and write (bit per SP_*), and
+  uint64_t local_lo, local_hi; // the local bytes they span: a quick test first
   uint64_t dependents;    // ring slots of later effects that wait for this one
 } effect;
 
@@ -1140,7 +1142,20 @@ typedef struct {
 static _Thread_local engine *fx; // the event loop's engine on its thread; NULL: effects run at once
 static _Thread_local int fx_task; // this thread's task in the engine
 
+// Sets the summary spans_conflict tests first.
+static void spans_summarise(effect *f) {
+  f->reads = f->writes = 0, f->local_lo = UINT64_MAX, f->local_hi = 0;
+  for (int i = 0; i < f->nspan; i++) {
+    const eff_span *x = &f->span[i];
+    *(x->write ? &f->writes : &f->reads) |= 1u << x->space;
+    if (x->space == SP_LOCAL) f->local_lo = umin(f->local_lo, x->lo), f->local_hi = umax(f->local_hi, x->hi);
+  }
+}
+
 static bool spans_conflict(const effect *a, const effect *b) {
+  unsigned shared = (a->writes & (b->reads | b->writes)) | (b->writes & a->reads);
+  if (!shared) return false;
+  if (shared == 1u << SP_LOCAL && (a->local_hi <= b->local_lo || b->local_hi <= a->local_lo)) return false;
   for (int i = 0; i < a->nspan; i++)
     for (int j = 0; j < b->nspan; j++) {
       const eff_span *x = &a->span[i], *y = &b->span[j];
@@ -1310,6 +1325,7 @@ static void engine_step(engine *g) {
 }
 
 static void engine_push(engine *g, effect *f) {
+  spans_summarise(f);
   engine_lock(g);
   while (g->tail - g->head == EFF_RING) engine_step(g); // full: help
   uint64_t slot = g->tail % EFF_RING;
