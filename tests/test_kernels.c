@@ -713,7 +713,7 @@ static void test_conflicts(const chip_config *chip) {
       uint16_t v = (uint16_t)(0x3c00 | ((x >> 8) & 0x81ff));
       memcpy(hinit + i, &v, 2);
     }
-    for (int t = 1; t <= 3; t++) {
+    for (int t = 1; t <= 4; t++) {
       num_set_threads(t);
       sim *sm_ = sim_create(chip, NULL, err, sizeof err);
       int rc = sm_ ? sim_load(sm_, &p, err, sizeof err) : -1;
@@ -739,7 +739,8 @@ static void test_conflicts(const chip_config *chip) {
     free(src);
   }
   num_set_threads(threads);
-  printf("conflicts: %d random programs of 40 instructions, the same memory with 1, 2 and 3 threads: %s\n", programs,
+  // Up to 4 threads: as many as tpu-v4 has MXUs, whose effects each run on one.
+  printf("conflicts: %d random programs of 40 instructions, the same memory with 1 to 4 threads: %s\n", programs,
          bad ? "no" : "yes");
   free(vinit), free(hinit);
   for (int i = 0; i < 3; i++) free(base[i]), free(got[i]);
@@ -794,7 +795,7 @@ static void test_model(void) {
   num_kernel_use(NUM_KERNEL_REF);
   model_run base = run_model(c, x, false);
   for (int kernel = 0; kernel < NUM_KERNELS && base.ok; kernel++)
-    for (int t = 1; t <= 3; t++) {
+    for (int t = 1; t <= 4; t++) {
       if (num_kernel_use((num_kernel)kernel)) continue;
       num_set_threads(t);
       model_run r = run_model(c, x, false);
