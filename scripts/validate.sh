@@ -534,8 +534,9 @@ w("and the weight memory delivers a tile at most every 1,349 cycles (65,536 B at
 w("most 64 / 1,349 = 4.7% active for LSTM0, whatever the schedule. LSTM0's 8.2% is twice what its")
 w("batch allows at one row per cycle; the paper's half-speed mode for 16-bit activations (8-bit")
 w("weights x 16-bit activations, section 1.1 of the facts) would double the active cycles of the same")
-w("work, which is our reading, not the paper's statement. Systole runs every product int8 at full")
-w("speed, so it follows row 9 there (LSTM0: %s TOPS against 3.7), and its active row cannot." % lstm0_tops)
+w("work, which is our reading, not the paper's statement: neither the paper nor the facts say which")
+w("apps use 16-bit activations, so Systole has no such mode and runs every product int8 at full")
+w("speed. It follows row 9 there (LSTM0: %s TOPS against 3.7), and its active row cannot." % lstm0_tops)
 w("")
 w("**Memory-bound apps (MLPs, LSTMs): weight stall too high, non-matrix too low.** With the graph's")
 w("inputs and outputs on the host link (MLP0: %s cycles in, %s out, outside Table 3; before, they" %
