@@ -477,11 +477,14 @@ w("post-training quantisation calibrated on the default random input; every FC a
 w("multiplies int8 on the 256 x 256 array. As on the TPU v1 ([docs/compiler.md](compiler.md)), every")
 w("weight tile streams from the weight memory (DDR3, 34 GB/s) through the weight FIFO, four tiles ahead,")
 w("and the next tile shifts in behind the current pass; the tensors between layers stay in the Unified")
-w("Buffer, int8 where every reader is an FC or convolution. The graph's input and output are f32 in")
-w("the weight memory (the simulator has no host-to-Unified-Buffer path for them), which the paper's")
-w("TPU moves over PCIe instead. The rows are Systole's Table 3 counters ([docs/timing.md](timing.md)):")
-w("array active, weight stall, weight shift and non-matrix cycles add up to all cycles; useful plus")
-w("unused MACs is array active; TOPS is two operations per MAC over the run.")
+w("Buffer, int8 where every reader is an FC or convolution. The graph's inputs and outputs (f32, as")
+w("the models have them) cross the host link (PCIe, 15.03 GB/s) into and out of the Unified Buffer")
+w("before the first layer and after the last, as the paper's Read_Host_Memory and Write_Host_Memory")
+w("move them, fenced from the layers. The rows are Systole's Table 3 counters")
+w("([docs/timing.md](timing.md)) over the cycles between those transfers, since the paper's Table 3")
+w("excludes host interaction (its Table 5 gives it apart): array active, weight stall, weight shift")
+w("and non-matrix cycles add up to those cycles; useful plus unused MACs is array active; TOPS is two")
+w("operations per MAC over them. The host transfers' cycles are the table's last rows.")
 w("")
 rows3 = ["array active cycles", "useful MACs (% of peak)", "unused MACs", "weight stall cycles",
          "weight shift cycles", "non-matrix cycles", "TeraOps/s (92 peak)"]
@@ -494,12 +497,18 @@ for k, r in enumerate(rows3):
         if k == 6: cells.append("%.1f / %.1f / %s" % (g, p3, err(g, p3)))
         else: cells.append("%.1f%% / %.1f%% / %s" % (g, p3, pp(g, p3)))
     w("| %s | %s |" % (r, " | ".join(cells)))
-w("| cycles (time at 700 MHz) | " + " | ".join("%s (%s)" % (num(res[a["name"]][7]["cycles"]), "%.2f ms" % (res[a["name"]][7]["seconds"] * 1e3)) for a in apps) + " |")
+ms = lambda c: "%.2f ms" % (c / 700e3)
+w("| cycles of the layers, Table 3's (time at 700 MHz) | " + " | ".join("%s (%s)" % (num(res[a["name"]][7]["mxu_cycles"]), ms(res[a["name"]][7]["mxu_cycles"])) for a in apps) + " |")
+w("| host transfers: inputs in, outputs out (cycles, outside Table 3) | " + " | ".join("%s in, %s out" % (num(res[a["name"]][7]["host_in_cycles"]), num(res[a["name"]][7]["host_out_cycles"])) for a in apps) + " |")
+w("| cycles of the run (time) | " + " | ".join("%s (%s)" % (num(res[a["name"]][7]["cycles"]), ms(res[a["name"]][7]["cycles"])) for a in apps) + " |")
 w("")
 names = [a["name"] for a in apps]
+# MLP0's middle layer (its layers: read_host_memory, 5 matmuls, write_host_memory): 64 tiles
+TILE = 65536 / (34e9 / 700e6)  # cycles the weight memory takes for a 64 KiB tile
 L = res["MLP0"][7]["layers"] if "MLP0" in res else None
-mio = L[0]["cycles"] + L[-1]["cycles"] - 2 * L[1]["cycles"] if L else 0
-mio_pct = 100.0 * mio / res["MLP0"][7]["cycles"] if L else 0.0
+mid = L[3]["cycles"] if L else 1
+edge = mid - 64 * TILE
+edge_pp = 100.0 * 5 * edge / res["MLP0"][7]["mxu_cycles"] if L else 0.0
 lstm0_tops = "%.1f" % res["LSTM0"][6] if "LSTM0" in res else "-"
 def misses(n):
     ok = within(n)
@@ -525,29 +534,36 @@ w("and the weight memory delivers a tile at most every 1,349 cycles (65,536 B at
 w("most 64 / 1,349 = 4.7% active for LSTM0, whatever the schedule. LSTM0's 8.2% is twice what its")
 w("batch allows at one row per cycle; the paper's half-speed mode for 16-bit activations (8-bit")
 w("weights x 16-bit activations, section 1.1 of the facts) would double the active cycles of the same")
-w("work, which is our reading, not the paper's statement. Systole runs every product int8 at full")
-w("speed, so it follows row 9 there (LSTM0: %s TOPS against 3.7), and its active row cannot." % lstm0_tops)
+w("work, which is our reading, not the paper's statement: neither the paper nor the facts say which")
+w("apps use 16-bit activations, so Systole has no such mode and runs every product int8 at full")
+w("speed. It follows row 9 there (LSTM0: %s TOPS against 3.7), and its active row cannot." % lstm0_tops)
 w("")
-w("**Memory-bound apps (MLPs, LSTMs): weight stall too high, non-matrix too low.** In a memory-bound")
-w("layer Systole's array waits only for the next tile: the weight FIFO keeps the DDR3 queue full (one")
-w("tile every 1,349 cycles plus the 64-cycle latency, back to back), and each tile costs the array its")
-w("256-cycle shift and one cycle per row; all the rest is weight stall. The paper's tiles come further")
-w("apart (MLP0: 12.3 TOPS at batch 200 is one tile per %.0f cycles), and its non-matrix row holds what" %
-  (200 * 65536 * 2 / 12.3e12 * 700e6))
-w("Systole does not model: RAW stalls of the CISC pipeline (the \"delay slot\" before a layer may read")
-w("the Unified Buffer: 3.3% to 14.6%, row 7), input data stalls over PCIe (2.4% to 8.8%, row 8) and")
-w("an unexplained rest. Systole's graph input and output, f32 tensors in the weight memory (the")
-w("simulator has no host-to-Unified-Buffer path), share its 34 GB/s with the first and last layers'")
-w("tiles, which then arrive late: weight stall again. In MLP0 the first and last layers take %s" % num(mio))
-w("cycles more than two middle layers (%.0f%% of the run; 1.6 MB in, 1.6 MB out); the TPU moves them over" % mio_pct)
-w("PCIe into the Unified Buffer on another path, and Table 3 excludes that host interaction (Table 5")
-w("gives it apart: 21% of MLP0's TPU time). What the model would need: graph inputs and outputs carried")
-w("by the host link (Read_Host_Memory, Write_Host_Memory; the runtime already accepts I/O in host")
-w("memory), timed apart from the layers, so that they neither share the weight memory's bandwidth nor")
-w("count as weight stall,")
-w("and the CISC pipeline's synchronisation between layers. LSTM1's output FC (600 x 13,440, 8.1M")
-w("weights) and its 1200 x 600 gate matrices (2.3 tiles wide) are our reconstruction; its TOPS above")
-w("the paper's says its real layers use the array worse than ours do.")
+w("**Memory-bound apps (MLPs, LSTMs): weight stall too high, non-matrix too low.** With the graph's")
+w("inputs and outputs on the host link (MLP0: %s cycles in, %s out, outside Table 3; before, they" %
+  (num(res["MLP0"][7]["host_in_cycles"]), num(res["MLP0"][7]["host_out_cycles"])) if L else "inputs and outputs on the host link (before, they")
+w("shared the weight memory with the first and last layers, whose tiles then came late), what remains")
+w("is the layers' own. In a memory-bound layer Systole's array waits only for the next tile: the")
+w("weight FIFO keeps the DDR3 queue full, and each tile costs the array its 256-cycle shift and one")
+w("cycle per row; all the rest is weight stall. An MLP0 middle layer (64 tiles) takes %s cycles, in" % num(mid))
+w("which the weight memory is busy %.1f%% of the time (64 x %s cycles); the other %s cycles are the" % (100.0 * 64 * TILE / mid, "{:,.0f}".format(TILE), num(int(round(edge)))))
+w("layer's edges (the first tile's fetch, the last rows' drain and Activate), a wait close to the")
+w("paper's RAW stalls (row 7, the \"delay slot\" before a layer may read the Unified Buffer: 3.3% for")
+w("MLP0), which Systole counts as weight stall because its FIFO starts empty at every layer. The")
+w("paper's rows give the budget of one MLP0 tile: 200 rows at 12.7% active is 1,575 cycles, of which")
+w("active, shift and stall (rows 1, 4, 5: 82.5%) are 1,299, fewer than the 1,349 the weight memory")
+w("needs for a tile at 34 GB/s. So the paper's weight memory also delivers during its non-matrix")
+w("cycles, and its tiles come about 17% further apart than its DDR3 allows. What stretches them the")
+w("paper does not say: its non-matrix row (17.5%) names RAW stalls (3.3%) and input data stalls over")
+w("PCIe (6.1%, row 8: input arriving while the layers run; Systole's is in the Unified Buffer before")
+w("the first layer) and leaves the rest unexplained. A per-layer or per-tile cost fitted to that row")
+w("would be a fudge factor, not a model, so Systole has none, and its weight-stall row stays above")
+w("the paper's (its non-matrix row below) for MLP0, MLP1 and LSTM0, while their TOPS are within 10%.")
+w("What the sources do support, issuing the next layer's weight reads into the FIFO during the")
+w("current layer's end (Read_Weights is decoupled from the data, facts 1.2), would turn the layer edges")
+w("from weight stall into non-matrix, about %.1f points of MLP0's cycles: less than the excess." % edge_pp)
+w("LSTM1's output FC (600 x 13,440, 8.1M weights) and its 1200 x 600 gate matrices (2.3 tiles wide)")
+w("are our reconstruction; its TOPS above the paper's says its real layers use the array worse than")
+w("ours do.")
 w("")
 w("**CNN0: the convolution's input path.** Every weight of CNN0 is used 2,888 times, far past the ridge")
 w("point of 1,350, so the paper's array is 78% active and never waits for weights. Systole's remaining")
@@ -595,6 +611,8 @@ bound("LSTM1 on 512x512 within 10% of 32 us", rel(us(l512), 32) < 0.10)
 for n, g in res.items():  # the counters are consistent: the rows add up, TOPS is the useful MACs' rate
     bound("%s: Table 3 rows add up to the cycles" % n, g[7]["mxu_active"] + g[7]["weight_stall"] + g[7]["weight_shift"] +
           g[7]["non_matrix"] == g[7]["mxu_cycles"])
+    bound("%s: Table 3's cycles and the host transfers' add up to the run" % n, g[7]["mxu_cycles"] +
+          g[7]["host_in_cycles"] + g[7]["host_out_cycles"] == g[7]["cycles"])
     bound("%s: TOPS = 2 x useful MACs per second" % n, rel(g[6], 2 * g[1] / 100 * 65536 * 700e6 / 1e12) < 1e-3)
 missed = [what for what, ok in bounds if not ok]
 for what in missed:

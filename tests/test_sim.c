@@ -1896,6 +1896,68 @@ static void test_stats_table3(void) {
   sim_destroy(s);
 }
 
+// The same program between a host-in layer (64 bytes over the host link,
+// then a wait) and a host-out layer (after a fence): Table 3 counts only the
+// cycles between them, which run as the program alone does, plus the
+// fence's cycle.
+static void test_stats_table3_host(void) {
+  const char *src =
+      ".smem\nd1: .dmadesc 32, 1, 32, 32\nd2: .dmadesc 256, 1, 256, 256\ndh: .dmadesc 64, 1, 64, 64\n.text\n"
+      "li r20, 0x3000\nli r21, 0\nli r22, dh\n"           // 0..2
+      "dma local:r20, host:r21, r22, signal=s5\n"         // 3: data 4..36 at 2 bytes a cycle, done 56
+      "swait s5\n"                                        // 4: satisfied at 56; the window opens at 57
+      "li r1, 0x100\nli r2, 0x1000\nli r3, d1\n"          // test_stats_table3's program, 56 cycles later
+      "dma local:r1, hbm:r2, r3, signal=s1\n"
+      "li r4, 8\nli r5, 4\nli r6, 0x100000000\n"
+      "li r7, 0x800\nli r8, 6\nli r9, 2\nli r10, 0xa00\n"
+      "li r11, 0x2000\nli r12, d2\nli r13, 3\n"
+      "mxu.ldw.bf16 r1, r4, r5, r5, wait=s1\n"
+      "mxu.mm.bf16 r6, r7, r8, r4\n"
+      "mxu.mm.bf16 r6, r7, r9, r4, acc\n"
+      "mxu.ldw.bf16 r1, r4, r13, r9\n"
+      "mxu.mm.bf16 r6, r7, r5, r4\n"
+      "dma local:r10, hbm:r11, r12, signal=s2\n"
+      "mxu.mm.bf16 r6, r10, r5, r4, acc, wait=s2\n"       // 26: done at 57 + 73
+      "fence\n"                                           // 27: satisfied at 130; the window closes at 131
+      "li r23, 0x40\n"                                    // 28
+      "dma host:r23, local:r20, r22\n"                    // 29: data 133..165, done 185
+      "halt\n";                                           // 30
+  isa_program p = {0};
+  char err[SIM_ERR_LEN];
+  if (isa_assemble(src, "t.s", NULL, &p, err, sizeof err)) {
+    CHECK(0, "assemble: %s", err);
+    return;
+  }
+  p.layers = calloc(3, sizeof *p.layers), p.nlayers = 3;
+  const char *ops[3] = {ISA_LAYER_HOST_IN, "matmul", ISA_LAYER_HOST_OUT};
+  uint64_t pcs[4] = {0, 5, 28, 31};
+  for (int i = 0; i < 3; i++) {
+    snprintf(p.layers[i].name, sizeof p.layers[i].name, "l%d", i);
+    snprintf(p.layers[i].op, sizeof p.layers[i].op, "%s", ops[i]);
+    p.layers[i].pc_begin = pcs[i], p.layers[i].pc_end = pcs[i + 1];
+  }
+  sim_options o = {0};
+  sim *s = sim_create(&bf16only, &o, err, sizeof err);
+  CHECK(s && !sim_load(s, &p, err, sizeof err), "load: %s", err);
+  isa_program_free(&p);
+  if (!s || !go(s, "table 3 between host transfers")) return sim_destroy(s);
+  const sim_stats *st = sim_get_stats(s);
+  CHECK_EQ(st->cycles, 185, "cycles: host in, the program, host out");
+  CHECK_EQ(st->host_in_cycles, 57, "host in: until the scalar unit passes the wait");
+  CHECK_EQ(st->host_out_cycles, 185 - 131, "host out: from the instruction after the fence");
+  CHECK_EQ(st->mxu_cycles, 74, "MXU cycles: the window, the program's 73 and the fence's cycle");
+  CHECK_EQ(st->mxu_active, 16, "array active");
+  CHECK_EQ(st->weight_stall, 18, "weight stall: as without the host transfers");
+  CHECK_EQ(st->weight_shift, 6, "weight shift");
+  CHECK_EQ(st->non_matrix, 33 + 1, "non-matrix: the drain and the fence, not the host transfers");
+  uint64_t macs = 6 * 16 + 2 * 16 + 4 * 6 + 4 * 6;
+  CHECK(fabs(st->useful_mac_fraction - (double)macs / (74.0 * 16)) < 1e-12, "useful MACs %g", st->useful_mac_fraction);
+  CHECK(fabs(st->tops - 2.0 * (double)macs / 74e-9 * 1e-12) < 1e-12, "TOPS over the window %g", st->tops);
+  CHECK(fabs(st->mxu_utilization - (double)macs / (185.0 * 16)) < 1e-12, "MXU utilisation over the run %g",
+        st->mxu_utilization);
+  sim_destroy(s);
+}
+
 static void test_stats_energy(void) {
   const char *src =
       ".smem\ndh: .dmadesc 64, 2, 64, 64\ndb: .dmadesc 48, 4, 48, 48\ndo: .dmadesc 24, 5, 24, 24\n"
@@ -2598,6 +2660,7 @@ int main(void) {
   test_timing_units();
   test_stats_energy();
   test_stats_table3();
+  test_stats_table3_host();
   test_pc_profile();
   test_timing_only();
   test_trap_illegal();

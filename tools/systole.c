@@ -601,6 +601,10 @@ static void print_performance(const sy_client *c, const sy_profile *p) {
            "non-matrix %.1f%%\n", (double)p->mxu_active / mc, p->unused_mac_fraction * 100, (double)p->weight_stall / mc,
            (double)p->weight_shift / mc, (double)p->non_matrix / mc);
     printf("  throughput        %.2f TOPS\n", p->tops);
+    if (p->host_in_cycles || p->host_out_cycles)
+      printf("  host transfers    %s cycles in, %s out (the MXU cycles and TOPS above are over the %s between)\n",
+             sim_fmt_count(p->host_in_cycles), sim_fmt_count(p->host_out_cycles),
+             sim_fmt_count(p->cycles - p->host_in_cycles - p->host_out_cycles));
   }
   printf("  HBM traffic       %s read, %s written\n", sim_fmt_bytes(p->hbm_read), sim_fmt_bytes(p->hbm_write));
   printf("  energy            %s\n", sim_fmt_energy_pj(p->energy_j * 1e12));
@@ -665,9 +669,10 @@ static int write_run_json(const char *path, const run_report *r) {
           p->energy_j, p->host_seconds, sy_executable_compile_seconds(r->x));
   fprintf(f, "  \"mxu_cycles\": %" PRIu64 ",\n  \"mxu_active\": %" PRIu64 ",\n  \"weight_stall\": %" PRIu64
              ",\n  \"weight_shift\": %" PRIu64 ",\n  \"non_matrix\": %" PRIu64 ",\n  \"useful_mac_fraction\": %.6f"
-             ",\n  \"unused_mac_fraction\": %.6f,\n  \"tops\": %.6g,\n  \"inputs\": [",
+             ",\n  \"unused_mac_fraction\": %.6f,\n  \"tops\": %.6g,\n  \"host_in_cycles\": %" PRIu64
+             ",\n  \"host_out_cycles\": %" PRIu64 ",\n  \"inputs\": [",
           p->mxu_cycles, p->mxu_active, p->weight_stall, p->weight_shift, p->non_matrix, p->useful_mac_fraction,
-          p->unused_mac_fraction, p->tops);
+          p->unused_mac_fraction, p->tops, p->host_in_cycles, p->host_out_cycles);
   for (int i = 0; i < sy_executable_num_inputs(r->x); i++) {
     fprintf(f, "%s\n    {\"name\": ", i ? "," : "");
     sim_json_str(f, r->in[i].name);

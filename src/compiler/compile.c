@@ -105,7 +105,8 @@ static void dump_asm(const cc_executable *x, const cc_options *opt, FILE *f) {
 // of VMEM, named by the HBM addresses of the window CC_UB_WINDOW (emit.c
 // translates them), first fit in program order; a value's bytes are reused
 // once every node that reads it (directly or through a view) has been
-// lowered. Graph inputs and outputs, and what does not fit, stay in HBM.
+// lowered. Graph inputs and outputs are there too, moved from and to host
+// memory over the host link (host_io below); what does not fit stays in HBM.
 
 typedef struct {
   uint64_t off, bytes;
@@ -138,7 +139,6 @@ static int arena_plan(arena *a, const ir_graph *g, const chip_config *chip, cc_e
       for (int k = 0; k < n->nout; k++) root[n->out[k]->id] = root[n->in[0]->id];
   }
   for (int k = 0; k < g->noutputs; k++) a->last[root[g->outputs[k]->id]] = INT32_MAX;
-  for (int k = 0; k < g->ninputs; k++) a->last[root[g->inputs[k]->id]] = INT32_MAX;
   free(root);
   // half of VMEM: the layers' own tiles need the rest
   uint64_t size = chip->vmem_bytes / 2 & ~63ull, base = cc_vmem_reserve(e, size);
@@ -158,7 +158,7 @@ static void arena_release(arena *a, int node) {
 
 // The window address of v's bytes in the arena, or UINT64_MAX (HBM then).
 static uint64_t arena_take(arena *a, const ir_value *v) {
-  if (!a->on || a->last[v->id] == INT32_MAX || a->last[v->id] < 0) return UINT64_MAX;
+  if (!a->on || a->last[v->id] < 0 || !ir_nbytes(&v->ty)) return UINT64_MAX;
   uint64_t bytes = (ir_nbytes(&v->ty) + 63) & ~63ull, at = 0;
   int i = 0;
   for (; i < a->nblocks; i++) { // the first gap that fits
@@ -270,15 +270,16 @@ static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *
       place[(v)->id].placed = true;                                                         \
     }                                                                                       \
   } while (0)
-  for (int i = 0; i < g->ninputs; i++) {
-    ir_value *v = g->inputs[i];
-    place[v->id].addr = cc_hbm_alloc(e, ir_nbytes(&v->ty)), place[v->id].placed = true;
-  }
   arena ar = {0};
   if (arena_plan(&ar, g, chip, e)) {
     cc_emit_free(e);
     free(place);
     return ir_fail(err, errlen, "out of host memory");
+  }
+  for (int i = 0; i < g->ninputs; i++) {
+    ir_value *v = g->inputs[i];
+    uint64_t a = arena_take(&ar, v);
+    place[v->id].addr = a != UINT64_MAX ? a : cc_hbm_alloc(e, ir_nbytes(&v->ty)), place[v->id].placed = true;
   }
   for (int i = 0; i < g->nnodes; i++) {
     ir_node *n = g->nodes[i];
@@ -329,6 +330,32 @@ static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *
   if (!rc && prefetch && fits >= 2 && !chip->weight_fifo_tiles && (region[0] = cc_vmem_reserve(e, 2 * half)) != UINT64_MAX)
     region[1] = region[0] + half;
   else half = 0;
+  // Graph inputs and outputs in the Unified Buffer come from and go to host
+  // memory over the host link, as the TPU v1's Read_Host_Memory and
+  // Write_Host_Memory move them, in layers of their own before the first
+  // layer and after the last, each fenced, so that Table 3 counts the cycles
+  // between them (docs/timing.md).
+  int nio = g->ninputs + g->noutputs, last_layer = -1;
+  uint64_t *host = malloc(((size_t)nio + 1) * sizeof *host), host_next = 0;
+  bool host_in = false, host_out = false;
+  if (!host && !rc) rc = ir_fail(err, errlen, "out of host memory");
+  for (int i = 0; i < nio && !rc; i++) {
+    const ir_value *v = i < g->ninputs ? g->inputs[i] : g->outputs[i - g->ninputs];
+    host[i] = UINT64_MAX;
+    if (place[v->id].addr < CC_UB_WINDOW) continue;
+    host[i] = host_next, host_next += (ir_nbytes(&v->ty) + 63) & ~63ull;
+    *(i < g->ninputs ? &host_in : &host_out) = true;
+  }
+  for (int i = 0; i < g->nnodes; i++)
+    if (!cc_is_view(g->nodes[i]) && !computes_nothing(g->nodes[i])) last_layer = i;
+  if (host_in && !rc) {
+    cc_layer_begin(e, "read_host_memory", ISA_LAYER_HOST_IN);
+    for (int i = 0; i < g->ninputs; i++)
+      if (host[i] != UINT64_MAX)
+        cc_copy(e, SPACE_HBM, place[g->inputs[i]->id].addr, SPACE_HOST, host[i], ir_nbytes(&g->inputs[i]->ty));
+    cc_barrier(e);
+    cc_layer_end(e);
+  }
   for (int i = 0; i < g->nnodes && !rc; i++) {
     ir_node *n = g->nodes[i];
     if (cc_is_view(n) || computes_nothing(n)) continue;
@@ -353,6 +380,7 @@ static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *
       rc = cc_lower_move(&c, err, errlen);
     else if (n->op == IR_OP_QUANTIZE_LINEAR || n->op == IR_OP_DEQUANTIZE_LINEAR) rc = cc_lower_q8(&c, err, errlen);
     else rc = cc_lower_vpu(&c, err, errlen);
+    if (i == last_layer && host_out) cc_barrier(e);
     cc_layer_end(e);
     if (!rc && cc_emit_failed(e, NULL, 0)) {
       char where[160], why[CC_ERR_LEN];
@@ -361,6 +389,15 @@ static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *
       snprintf(err, errlen, "%s: %s", where, why);
       rc = -1;
     }
+  }
+  if (host_out && !rc) {
+    cc_layer_begin(e, "write_host_memory", ISA_LAYER_HOST_OUT);
+    for (int i = g->ninputs; i < nio; i++)
+      if (host[i] != UINT64_MAX) {
+        const ir_value *v = g->outputs[i - g->ninputs];
+        cc_copy(e, SPACE_HOST, host[i], SPACE_HBM, place[v->id].addr, ir_nbytes(&v->ty));
+      }
+    cc_layer_end(e);
   }
   if (!rc) rc = cc_emit_finish(e, out, err, errlen);
   if (!rc) { // the I/O signature: inputs, then outputs
@@ -376,14 +413,15 @@ static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *
       t->dtype = (isa_io_dtype)io_dtype(v->ty.dtype);
       t->rank = v->ty.rank;
       for (int d = 0; d < v->ty.rank; d++) t->dims[d] = v->ty.dims[d];
-      t->mem = IO_MEM_HBM;
-      t->addr = place[v->id].addr;
+      t->mem = host[i] != UINT64_MAX ? IO_MEM_HOST : IO_MEM_HBM;
+      t->addr = host[i] != UINT64_MAX ? host[i] : place[v->id].addr;
       char why[256];
       if (!isa_io_valid(t, why, sizeof why)) rc = ir_fail(err, errlen, "%s '%s': %s", in ? "input" : "output", v->name, why);
     }
   }
   free(place);
   free(weights);
+  free(host);
   cc_emit_free(e);
   if (rc) {
     cc_executable_free(out);

@@ -335,8 +335,12 @@ static void wait_for(cc_emit *e, int unit, uint64_t token) {
 }
 
 void cc_barrier(cc_emit *e) {
-  for (int u = 0; u < SIM_UNITS; u++)
+  // Nothing is in flight afterwards: a queue's completions are in order again
+  // (the host transfers' latency no longer mixes with the weight FIFO's).
+  for (int u = 0; u < SIM_UNITS; u++) {
     if (e->units[u].issued > e->units[u].consumed) wait_for(e, u, e->units[u].issued);
+    e->units[u].monotone = true, e->units[u].latency = -1;
+  }
   for (int m = 0; m < SIM_MAX_MXU; m++) e->nldw_pending[m] = 0;
   e->nlive = 0;
 }

@@ -313,6 +313,11 @@ typedef struct {
 // for per-layer reports (section .systole.layers). pc_begin <= pc < pc_end;
 // layers are disjoint and in program order.
 #define ISA_LAYER_NAME 128
+// The op of layers that move graph inputs from host memory before the first
+// layer and outputs to it after the last (the TPU v1's Read_Host_Memory and
+// Write_Host_Memory): the simulator's Table 3 counts the cycles between them.
+#define ISA_LAYER_HOST_IN "host-in"
+#define ISA_LAYER_HOST_OUT "host-out"
 typedef struct {
   char name[ISA_LAYER_NAME]; // NUL-terminated, as for I/O names
   char op[32];               // "conv+relu", "maxpool", ...

@@ -728,6 +728,7 @@ int sy_execute(sy_client *c, const sy_executable *x, const sy_tensor *inputs, in
     p->weight_shift = st->weight_shift, p->non_matrix = st->non_matrix;
     p->useful_mac_fraction = st->useful_mac_fraction, p->unused_mac_fraction = st->unused_mac_fraction;
     p->tops = st->tops;
+    p->host_in_cycles = st->host_in_cycles, p->host_out_cycles = st->host_out_cycles;
     p->host_seconds = host;
     if (fill_layers(c, x, s, p) && !rc) rc = -1;
   }

@@ -133,6 +133,10 @@ typedef struct {
   uint64_t mxu_cycles, mxu_active, weight_stall, weight_shift, non_matrix;
   double useful_mac_fraction, unused_mac_fraction; // of the MXUs' peak
   double tops;                                     // 2 x MACs per second / 10^12
+  // Table 3's figures above are over the cycles between the host transfers
+  // of graph inputs before the first layer and outputs after the last
+  // (TPU v1: Read_Host_Memory, Write_Host_Memory), these many cycles.
+  uint64_t host_in_cycles, host_out_cycles;
   sy_layer_profile *layers; // in program order
   int nlayers;
   double host_seconds; // wall time of the simulation itself

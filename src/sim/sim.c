@@ -266,6 +266,13 @@ static int load_program(sim *s, const isa_program *p, unsigned kinds, char *err,
   s->ncode = p->ncode;
   // Decoded once here; an illegal word traps only if it is executed.
   for (size_t i = 0; i < s->ncode; i++) s->legal[i] = isa_decode(s->code[i], &s->dec[i], NULL, 0);
+  // Table 3's window: after the leading host-in layers, before the trailing host-out ones.
+  size_t first = 0, last = p->nlayers;
+  while (first < p->nlayers && !strcmp(p->layers[first].op, ISA_LAYER_HOST_IN)) first++;
+  while (last > first && !strcmp(p->layers[last - 1].op, ISA_LAYER_HOST_OUT)) last--;
+  s->t3_open_pc = first ? p->layers[first - 1].pc_end : UINT64_MAX;
+  s->t3_close_pc = last < p->nlayers ? p->layers[last].pc_begin : UINT64_MAX;
+  s->t3_opened = !first, s->t3_closed = false, s->t3_t0 = 0, s->t3_base = (struct t3_counts){0};
   static const sim_mem seg_mem[] = {[SEG_SMEM] = MEM_SMEM, [SEG_HBM] = MEM_HBM, [SEG_HOST] = MEM_HOST};
   for (size_t i = 0; i < p->nsegs; i++) {
     const isa_segment *g = &p->segs[i];
@@ -1571,6 +1578,33 @@ static uint64_t overlap_len(uint64_t a, uint64_t b, uint64_t lo, uint64_t hi) {
   return y > x ? y - x : 0;
 }
 
+static struct t3_counts t3_now(const sim *s) {
+  return (struct t3_counts){s->st.mxu_active, s->st.weight_stall, s->st.weight_shift, s->st.non_matrix,
+                            s->st.macs_bf16, s->st.macs_int8};
+}
+
+// The window opens at cycle t: an idle array's next gap starts there, and the
+// rows of a pass still running count as active inside it.
+static void t3_open(sim *s, uint64_t t) {
+  s->t3_opened = true, s->t3_t0 = t, s->t3_base = t3_now(s);
+  for (int i = 0; i < s->chip.mxu_count; i++) {
+    unit *u = &s->units[SIM_UNIT_MXU0 + i];
+    if (u->t3_free > t) s->t3_base.active -= u->t3_free - t;
+    else u->t3_free = t;
+  }
+}
+
+// The window closes at cycle t: each array's idle tail is non-matrix, and the
+// rows of a pass still running after t are outside.
+static void t3_close(sim *s, uint64_t t) {
+  s->t3_closed = true, s->t3_t1 = t, s->t3_end = t3_now(s);
+  for (int i = 0; i < s->chip.mxu_count; i++) {
+    const unit *u = &s->units[SIM_UNIT_MXU0 + i];
+    if (u->t3_free > t) s->t3_end.active -= u->t3_free - t;
+    else s->t3_end.non_matrix += t - u->t3_free;
+  }
+}
+
 static void table3_load(sim *s, unit *u, const qentry *e, uint64_t t) {
   uint64_t es = (uint64_t)isa_dtype_bytes[e->in.dt_src1];
   uint64_t lo = e->ra, hi = e->ra + span(e->rc, e->rb, e->rd * es), arrive = 0;
@@ -1739,6 +1773,8 @@ static int64_t sx(uint64_t v) { return (int64_t)v; }
 // Executes one instruction at s->now. Returns 0, 1 if the scalar unit blocked
 // (the instruction will be retried), or -1 on a trap.
 static int scalar_step(sim *s) {
+  if (s->pc == s->t3_open_pc && !s->t3_opened) t3_open(s, s->now);
+  if (s->pc == s->t3_close_pc && s->t3_opened && !s->t3_closed) t3_close(s, s->now);
   if (s->pc >= s->ncode) return trap(s, s->pc, "pc %" PRIu64 " is outside the program (%zu instructions)", s->pc, s->ncode);
   if (!s->legal[s->pc]) {
     isa_inst bad;
@@ -1946,11 +1982,13 @@ static int run_events(sim *s, char *err, size_t errlen) {
   uint64_t end = umax(s->halt_cycle + 1, s->end_cycle);
   s->st.stall[SIM_UNIT_SCALAR][STALL_FENCE] += end - (s->halt_cycle + 1);
   s->st.cycles = end;
-  for (int i = 0; i < s->chip.mxu_count; i++) { // the idle tail of every MXU
-    const unit *u = &s->units[SIM_UNIT_MXU0 + i];
-    s->st.non_matrix += end > u->t3_free ? end - u->t3_free : 0;
-  }
-  s->st.mxu_cycles = end * (uint64_t)s->chip.mxu_count;
+  if (!s->t3_opened) t3_open(s, end);
+  if (!s->t3_closed) t3_close(s, end);
+  const struct t3_counts *b = &s->t3_base, *c = &s->t3_end;
+  s->st.mxu_active = c->active - b->active, s->st.weight_stall = c->stall - b->stall;
+  s->st.weight_shift = c->shift - b->shift, s->st.non_matrix = c->non_matrix - b->non_matrix;
+  s->st.mxu_cycles = (s->t3_t1 - s->t3_t0) * (uint64_t)s->chip.mxu_count;
+  s->st.host_in_cycles = s->t3_t0, s->st.host_out_cycles = end - s->t3_t1;
   sim_finish_stats(s);
   return 0;
 }

@@ -66,10 +66,16 @@ typedef struct {
   // pass feeds a row), weight stall (idle until the data of the next tile
   // has arrived from HBM or the host), weight shift (idle while the next
   // tile shifts in) or non-matrix (idle for any other reason).
+  // The run's host transfers (the program's leading "host-in" and trailing
+  // "host-out" layers: graph inputs and outputs over the host link) are
+  // outside Table 3, as the paper's host interaction is (its Table 5): the
+  // counters, useful MACs and TOPS are over the cycles between them, which
+  // host_in_cycles before and host_out_cycles after complete to the run.
   uint64_t mxu_cycles, mxu_active, weight_stall, weight_shift, non_matrix;
-  double useful_mac_fraction;  // useful MACs over the MXUs' peak (= mxu_utilization)
+  uint64_t host_in_cycles, host_out_cycles;
+  double useful_mac_fraction;  // useful MACs over the MXUs' peak between the host transfers
   double unused_mac_fraction;  // active cycles' MACs on weights the tiles do not hold
-  double tops;                 // 2 x MACs per second, in 10^12
+  double tops;                 // 2 x MACs per second between the host transfers, in 10^12
   double energy_pj[8];       // see sim_energy_names
   double energy_total_pj;
 } sim_stats;

@@ -136,6 +136,14 @@ struct sim {
   // stall counter: when the data an mxu.ldw reads arrived
   struct { uint64_t lo, hi, done; } arrivals[SIM_ARRIVALS];
   unsigned narrivals;
+  // Table 3 counts the cycles between the program's host transfers (its
+  // leading "host-in" and trailing "host-out" layers, sim_load): the window
+  // opens when the scalar unit reaches t3_open_pc and closes at t3_close_pc
+  // (UINT64_MAX: at the start, at the end); the counters are their values at
+  // the close less those at the open.
+  uint64_t t3_open_pc, t3_close_pc, t3_t0, t3_t1;
+  bool t3_opened, t3_closed;
+  struct t3_counts { uint64_t active, stall, shift, non_matrix, macs_bf16, macs_int8; } t3_base, t3_end;
   // statistics and trace
   sim_stats st;
   trace_rec *trace;
