@@ -2127,7 +2127,7 @@ static void test_trap_illegal(void) {
       {0x9000000000000000ull, "mxu.ldw: operand type must be bf16 or i8"},
       {0x9000000000001000ull, "mxu.ldw: operand type must be bf16 or i8"},
       {0x9000000000000802ull, "mxu.ldw: flags must be zero"},
-      {0x9100000000000804ull, "mxu.mm: unknown flags 0x02"},
+      {0x9100000000000808ull, "mxu.mm: unknown flags 0x04"},
       {0x9100000000008800ull, "mxu.mm: funct field must be zero"},
       {0xa000000000000200ull, "v: src2 dtype field must be zero"},
       {0xa000020000000000ull, "v: register field rc must be zero"},
@@ -2623,12 +2623,70 @@ static void test_pc_profile(void) {
   sim_destroy(y);
 }
 
+// mxu.mm with a window (win): 2 planes of 2 window rows of 2 rows, strided in
+// an int8 slab, against four plain passes over the same rows and against the
+// products computed here; then windows the checks refuse.
+static void window_pass_test(void) {
+  enum { K = 4, N = 8, SLAB = 256, WIN_ROW = 4, WROW = 24, PLANE = 60 };
+  int8_t slab[128], w[K * N];
+  for (int i = 0; i < 128; i++) slab[i] = (int8_t)(i * 7 % 23 - 11);
+  for (int i = 0; i < K * N; i++) w[i] = (int8_t)(i * 5 % 17 - 8);
+  char plain[600] = "";
+  for (int z = 0; z < 2; z++)
+    for (int y = 0; y < 2; y++) {
+      char *one = fmt("addi r6, r0, %d\naddi r12, r9, %d\nmxu.mm.i8 r12, r6, r10, r11\n", SLAB + z * PLANE + y * WROW,
+                      (z * 2 + y) * 2 * tiny.mxu_cols * 4);
+      strcat(plain, one);
+      free(one);
+    }
+  char *src = fmt(".smem\nwd: .windesc 2, %d, 2, %d, %d\n.text\n"
+                  "li r2, %d\nli r3, %d\nli r4, %d\nmxu.ldw.i8 r0, r2, r3, r4\n"
+                  "csrr r5, acc_base\nli r6, %d\nli r7, 8\nli r8, wd\nmxu.mm.i8 r5, r6, r7, r8, win\n"
+                  "addi r9, r5, 1024\nli r10, 2\nli r11, %d\n%sfence\nhalt\n",
+                  WIN_ROW, WROW, PLANE, N, K, N, SLAB, WIN_ROW, plain);
+  sim *s = make(&tiny, src);
+  free(src);
+  if (!s) return;
+  wr(s, MEM_LOCAL, 0, w, sizeof w);
+  wr(s, MEM_LOCAL, SLAB, slab, sizeof slab);
+  if (go(s, "window pass")) {
+    int32_t got[2][8][8];
+    for (int k = 0; k < 2; k++)
+      for (int i = 0; i < 8; i++) rd(s, MEM_LOCAL, ISA_ACC_BASE + (uint64_t)(k * 1024 + i * tiny.mxu_cols * 4), got[k][i], 32);
+    CHECK(!memcmp(got[0], got[1], sizeof got[0]), "window pass: the same as one plain pass per window row");
+    int bad = 0;
+    for (int i = 0; i < 8; i++) {
+      int off = i / 4 * PLANE + i / 2 % 2 * WROW + i % 2 * WIN_ROW;
+      for (int j = 0; j < N; j++) {
+        int32_t want = 0;
+        for (int r = 0; r < K; r++) want += slab[off + r] * w[r * N + j];
+        bad += got[0][i][j] != want;
+      }
+    }
+    CHECK(bad == 0, "window pass: %d products differ from the slab's", bad);
+  }
+  sim_destroy(s);
+  const char *head = ".text\nli r2, 8\nli r3, 4\nmxu.ldw.i8 r0, r2, r3, r2\ncsrr r5, acc_base\nli r7, 8\nli r8, wd\n";
+  struct { const char *desc, *src, *why; } refused[] = {
+      {"2, 4, 2, 24, 300000", "li r6, 256\n", "pass input: "},
+      {"0, 4, 2, 24, 60", "li r6, 256\n", "empty window: 0 rows by 2 window rows"},
+      {"2, 4, 2, -24, 60", "li r6, 256\n", "pass input: "},
+      {"2, 4, 2, 24, 60", "li r6, 262140\n", "pass input: "},
+  };
+  for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+    char *t = fmt(".smem\nwd: .windesc %s\n%s%smxu.mm.i8 r5, r6, r7, r8, win\nhalt\n", refused[i].desc, head, refused[i].src);
+    expect_trap_at(__LINE__ * 100 + (int)i, &tiny, NULL, t, 7, "mxu.mm.i8 r5, r6, r7, r8, win", refused[i].why);
+    free(t);
+  }
+}
+
 int main(void) {
   char err[CHIP_ERR_LEN];
   if (chip_load(&tiny, "tiny", err, sizeof err)) {
     fprintf(stderr, "cannot load tiny: %s\n", err);
     return 1;
   }
+  window_pass_test();
   if (!make_chip(&rect, "rect", rect_ini) ||
       !make_chip(&bf16only, "bf16only",
                  "[mxu]\ncount = 1\nrows = 4\ncols = 4\ndtypes = bf16\n[vpu]\nlanes = 4\nsublanes = 1\n") ||

@@ -229,6 +229,13 @@ void cc_copy(cc_emit *e, isa_space dst_space, uint64_t dst, isa_space src_space,
 void cc_ldw(cc_emit *e, int mxu, isa_dtype dt, uint64_t src, uint64_t stride, int k, int n);
 void cc_mm(cc_emit *e, int mxu, isa_dtype dt, uint64_t acc, uint64_t src, uint64_t rows,
            uint64_t stride, bool accumulate);
+// A pass whose input rows are a window of a slab (mxu.mm ..., win; docs/isa.md
+// 5.5): planes of `height` window rows of `width` rows, strides in bytes.
+typedef struct {
+  uint64_t width, row, height, wrow, plane;
+} cc_window;
+void cc_mm_win(cc_emit *e, int mxu, isa_dtype dt, uint64_t acc, uint64_t src, uint64_t rows, const cc_window *w,
+               bool accumulate);
 // Binary ops use src2; others ignore src2 and dt_src2.
 void cc_vpu(cc_emit *e, isa_vpu_op op, isa_dtype dt_dst, uint64_t dst, isa_dtype dt_src1,
             uint64_t src1, isa_dtype dt_src2, uint64_t src2, const cc_vblock *b);

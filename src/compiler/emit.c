@@ -549,17 +549,23 @@ void cc_ldw(cc_emit *e, int mxu, isa_dtype dt, uint64_t src, uint64_t stride, in
   put(e, &in);
 }
 
-void cc_mm(cc_emit *e, int mxu, isa_dtype dt, uint64_t acc, uint64_t src, uint64_t rows, uint64_t stride,
-           bool accumulate) {
+static void mm_any(cc_emit *e, int mxu, isa_dtype dt, uint64_t acc, uint64_t src, uint64_t rows, uint64_t stride,
+                   const cc_window *w, bool accumulate) {
   if (e->failed || !check_mxu(e, mxu, dt)) return;
   int es = isa_dtype_bytes[dt], k = e->mxu_tile_k[mxu];
   if (!k || e->mxu_tile_dt[mxu] != dt || rows < 1 || rows > SIM_MAX_PASS_ROWS || src % es || stride % es ||
-      acc % 4) {
+      acc % 4 || (w && (!w->width || !w->height || w->row % es || w->wrow % es || w->plane % es))) {
     cc_emit_fail(e, "internal error: pass of %" PRIu64 " rows at 0x%" PRIx64, rows, src);
     return;
   }
+  uint64_t last = (rows - 1) * stride; // the farthest row's offset
+  if (w) {
+    uint64_t ny = (rows + w->width - 1) / w->width;
+    last = (rows < w->width ? rows - 1 : w->width - 1) * w->row + (ny < w->height ? ny - 1 : w->height - 1) * w->wrow +
+           (rows - 1) / w->width / w->height * w->plane;
+  }
   region rg[2];
-  rg[0] = local_region(src, src + (rows - 1) * stride + (uint64_t)k * es, false);
+  rg[0] = local_region(src, src + last + (uint64_t)k * es, false);
   rg[1] = local_region(acc, acc + rows * (uint64_t)e->chip.mxu_cols * 4, true);
   if (!check_space(e, SPACE_LOCAL, rg[0].lo, rg[0].hi, "pass input") ||
       !check_space(e, SPACE_LOCAL, rg[1].lo, rg[1].hi, "pass output"))
@@ -570,13 +576,28 @@ void cc_mm(cc_emit *e, int mxu, isa_dtype dt, uint64_t acc, uint64_t src, uint64
   }
   int unit = SIM_UNIT_MXU0 + mxu;
   sync_and_record(e, unit, 1, rg, 2);
+  if (w) {
+    uint64_t d[ISA_WIN_DESC_WORDS] = {w->width, w->row, w->height, w->wrow, w->plane};
+    stride = descriptor(e, d, ISA_WIN_DESC_WORDS);
+  }
   uint64_t vals[4] = {acc, src, rows, stride};
   int r[4];
   regs_for(e, 4, vals, r);
   isa_inst in = {.op = OP_MXU_MM, .ra = (uint8_t)r[0], .rb = (uint8_t)r[1], .rc = (uint8_t)r[2],
                  .rd = (uint8_t)r[3], .signal = true, .signal_sem = (uint8_t)unit, .unit = (uint8_t)mxu,
-                 .dt_src1 = (uint8_t)dt, .flags = accumulate ? MXU_FLAG_ACC : 0};
+                 .dt_src1 = (uint8_t)dt,
+                 .flags = (uint8_t)((accumulate ? MXU_FLAG_ACC : 0) | (w ? MXU_FLAG_WIN : 0))};
   put(e, &in);
+}
+
+void cc_mm(cc_emit *e, int mxu, isa_dtype dt, uint64_t acc, uint64_t src, uint64_t rows, uint64_t stride,
+           bool accumulate) {
+  mm_any(e, mxu, dt, acc, src, rows, stride, NULL, accumulate);
+}
+
+void cc_mm_win(cc_emit *e, int mxu, isa_dtype dt, uint64_t acc, uint64_t src, uint64_t rows, const cc_window *w,
+               bool accumulate) {
+  mm_any(e, mxu, dt, acc, src, rows, 0, w, accumulate);
 }
 
 // ---------------------------------------------------------------- loops

@@ -39,6 +39,11 @@ typedef struct {
   int64_t KH, KW, sh, sw, dh, dw, pt, pl;
   int64_t groups, cin_g, cout_g;
   bool flat;                        // 1x1, stride 1, no padding: pixels are rows
+  // The passes read windows of the slab (mxu.mm ..., win) instead of an
+  // im2col matrix: k-tiles then lie within one kernel row, whose positions
+  // are contiguous in the slab (dense, undilated), win_pieces of them a row.
+  bool win;
+  int64_t win_pieces;
   uint64_t x_addr, y_addr, res_addr;
   bool has_res;
   ir_act act;
@@ -107,7 +112,8 @@ static block block_of(const job *j, int64_t b) {
   k.g0 = b * j->G;
   k.gcount = j->groups - k.g0 < j->G ? j->groups - k.g0 : j->G;
   k.Cb = k.gcount * j->cin_g, k.Nb = k.gcount * j->cout_g, k.Kb = j->KH * j->KW * k.Cb;
-  k.ktiles = (int)((k.Kb + j->R - 1) / j->R), k.ntiles = (int)((k.Nb + j->C - 1) / j->C);
+  k.ktiles = (int)(j->win ? j->KH * j->win_pieces : (k.Kb + j->R - 1) / j->R);
+  k.ntiles = (int)((k.Nb + j->C - 1) / j->C);
   k.c0 = k.g0 * j->cin_g, k.o0 = k.g0 * j->cout_g, k.krow0 = k.c0 * j->KH * j->KW;
   int64_t full = j->KH * j->KW * j->G * j->cin_g * j->G * j->cout_g; // a full block's elements
   k.w_off = (uint64_t)(b * full * j->parts) * j->es;
@@ -116,6 +122,19 @@ static block block_of(const job *j, int64_t b) {
 
 static int64_t krow(const job *j, int64_t c, int64_t kh, int64_t kw) {
   return j->groups == 1 ? (kh * j->KW + kw) * j->Cin + c : (c * j->KH + kh) * j->KW + kw;
+}
+
+// The first reduction row of k-tile kt of block bk (relative to the block)
+// and its rows *k: R-row slices of the reduction, or of each kernel row for
+// windowed passes.
+static int64_t ktile_row(const job *j, const block *bk, int kt, int64_t *k) {
+  int64_t r0 = (int64_t)kt * j->R, len = bk->Kb;
+  if (j->win) {
+    int64_t row = j->KW * j->Cin;
+    r0 = kt / j->win_pieces * row + kt % j->win_pieces * j->R, len = (kt / j->win_pieces + 1) * row;
+  }
+  *k = len - r0 < j->R ? len - r0 : j->R;
+  return r0;
 }
 
 static uint16_t bf16_part(float *rest) {
@@ -234,7 +253,7 @@ static uint64_t stage_img_bytes(const job *j, const plan *p) { return a64((uint6
 static uint64_t plan_bytes(const job *j, const plan *p) {
   uint64_t P = (uint64_t)j->parts, t = 0;
   uint64_t slab = j->flat ? 0 : (uint64_t)(p->slab_rows * p->slab_cols * j->Cin) * j->es * (uint64_t)p->imgs;
-  uint64_t amat = (uint64_t)(p->mrows * p->Kt) * j->es;
+  uint64_t amat = j->win ? 0 : (uint64_t)(p->mrows * p->Kt) * j->es;
   if (!j->x_inplace) {
     t += 2 * a64(stage_img_bytes(j, p) * (uint64_t)p->imgs);
     t += (uint64_t)p->na * P * (a64(slab) + a64(amat));
@@ -302,6 +321,11 @@ static int make_plan(job *j, plan *p, char *err, size_t errlen) {
   // two im2col buffers (the m-tile multiplied, the next one gathered) leave
   // room for more rows than three.
   if (p->fifo && in_flight == 1) p->na = 2;
+  // Windowed passes, no im2col gather (docs/compiler.md), for kernel rows of
+  // whole k-tiles.
+  j->win_pieces = (j->KW * j->Cin + j->R - 1) / j->R;
+  // Partial k-tiles (CNN0's 5x5x48: 240 of 256 rows) changed output bits; not yet found why.
+  j->win = p->fifo && !j->flat && j->groups == 1 && j->dw == 1 && (j->KW * j->Cin) % j->R == 0;
   p->w_resident = !p->fifo && (j->w_runtime || j->w_pre != UINT64_MAX || weight_bytes(j) <= vfree / 2);
   if (!p->w_resident && !p->fifo && j->nblocks == 1) { // panels of up to a third of VMEM for both buffers
     int64_t cols = (int64_t)j->nmxu * j->C;
@@ -348,7 +372,7 @@ static int make_plan(job *j, plan *p, char *err, size_t errlen) {
     for (uint64_t q = 0; q < P; q++) {
       if (!j->flat)
         p->slab[r][q] = cc_vmem_alloc(e, (uint64_t)(p->slab_rows * p->slab_cols * j->Cin) * j->es * (uint64_t)p->imgs, "input slabs");
-      p->a[r][q] = cc_vmem_alloc(e, (uint64_t)(p->mrows * p->Kt) * j->es, "im2col tiles");
+      if (!j->win) p->a[r][q] = cc_vmem_alloc(e, (uint64_t)(p->mrows * p->Kt) * j->es, "im2col tiles");
     }
   for (int o = 0; o < p->nout; o++) p->out[o] = cc_vmem_alloc(e, (uint64_t)p->mrows * (uint64_t)j->C * 4, "output tiles");
   if (j->y_q8) {
@@ -531,7 +555,7 @@ static void stage_convert(const job *j, const plan *p, int64_t i) {
       bf[q] = slab[q] + (uint64_t)(r0 * rowb + j->pl * j->Cin * j->es);
     }
     if (vr && vc) split_parts(j, stage + k * stage_img, vc * j->Cin * j->xes, bf, rowb, (uint64_t)vr, (uint64_t)(vc * j->Cin));
-    for (int q = 0; q < j->parts; q++)
+    for (int q = 0; q < j->parts && !j->win; q++)
       for (int64_t kh = 0; kh < j->KH; kh++)
         for (int64_t kw = 0; kw < j->KW; kw++) {
           if (whole_rows) {
@@ -617,10 +641,11 @@ static int fifo_build(const job *j, plan *p) {
             p->fifo_list = g;
           }
           fifo_tile *f = &p->fifo_list[n++];
-          f->k = (int)(bk.Kb - (int64_t)kt * j->R < j->R ? bk.Kb - (int64_t)kt * j->R : j->R);
+          int64_t k, r0 = ktile_row(j, &bk, kt, &k);
+          f->k = (int)k;
           f->n = (int)(bk.Nb - (int64_t)it.jj * j->C < j->C ? bk.Nb - (int64_t)it.jj * j->C : j->C);
           f->nb = bk.Nb;
-          f->off = bk.w_off + (uint64_t)((j->pair_b[q] * bk.Kb + (int64_t)kt * j->R) * bk.Nb + (int64_t)it.jj * j->C) * j->es;
+          f->off = bk.w_off + (uint64_t)((j->pair_b[q] * bk.Kb + r0) * bk.Nb + (int64_t)it.jj * j->C) * j->es;
         }
   }
   p->fifo_per_mtile = n;
@@ -702,7 +727,7 @@ static void stage_mm(const job *j, plan *p, int64_t t0, int64_t t1, int64_t *wst
           item it = item_of(j, p, u);
           block bk = block_of(j, it.b);
           if (kt >= bk.ktiles) continue;
-          int64_t k = bk.Kb - (int64_t)kt * j->R < j->R ? bk.Kb - (int64_t)kt * j->R : j->R;
+          int64_t k, r0 = ktile_row(j, &bk, kt, &k);
           int64_t n = bk.Nb - (int64_t)it.jj * j->C < j->C ? bk.Nb - (int64_t)it.jj * j->C : j->C;
           int64_t stride, step;
           uint64_t w;
@@ -719,8 +744,19 @@ static void stage_mm(const job *j, plan *p, int64_t t0, int64_t t1, int64_t *wst
             step = j->R * bk.Nb * j->es;
           }
           int mxu = (int)(u % j->nmxu);
+          if (j->win) { // the k-tile's slice of kernel row kh, at every output pixel
+            int64_t kh = kt / j->win_pieces, rowb = p->slab_cols * j->Cin * j->es;
+            cc_window win = {.width = (uint64_t)j->OW, .row = (uint64_t)(j->sw * j->Cin * j->es),
+                             .height = (uint64_t)t.rows, .wrow = (uint64_t)(j->sh * rowb),
+                             .plane = (uint64_t)(p->slab_rows * rowb)};
+            uint64_t src = p->slab[slot][j->pair_a[q]] + (uint64_t)(kh * j->dh * rowb + (r0 - kh * j->KW * j->Cin) * j->es);
+            cc_ldw(j->e, mxu, j->mdt, w, (uint64_t)stride, (int)k, (int)n);
+            cc_mm_win(j->e, mxu, j->mdt, item_acc(j, p, u), src, (uint64_t)t.m, &win, kt > 0 || q > 0);
+            fifo_fill(j, p, *wstep - 1 + p->fifo);
+            continue;
+          }
           uint64_t a = (j->x_inplace ? j->x_local + (uint64_t)(t.p0 * j->Cin) : p->a[slot][j->pair_a[q]]) +
-                       (uint64_t)(bk.krow0 + (int64_t)kt * j->R) * j->es;
+                       (uint64_t)(bk.krow0 + r0) * j->es;
           if (looped) {
             cc_loop_ldw(j->e, mxu, j->mdt, w, step, (uint64_t)stride, (int)k, (int)n);
             cc_loop_mm(j->e, mxu, j->mdt, item_acc(j, p, u), a, j->R * j->es, (uint64_t)t.m, (uint64_t)p->Kt * j->es, true);

@@ -600,16 +600,16 @@ static uint8_t space(Asm *a) {
            desc(a, &a->tok));
 }
 
-enum { OPT_WAIT = 1, OPT_SIGNAL = 2, OPT_Q = 4, OPT_MXU = 8, OPT_ACC = 16 };
+enum { OPT_WAIT = 1, OPT_SIGNAL = 2, OPT_Q = 4, OPT_MXU = 8, OPT_ACC = 16, OPT_WIN = 32 };
 
 // Trailing options of a tile instruction, in any order, each at most once.
 static void options(Asm *a, isa_inst *in, unsigned allowed, const char *mn) {
-  static const char *const names[] = {"wait", "signal", "q", "mxu", "acc"};
+  static const char *const names[] = {"wait", "signal", "q", "mxu", "acc", "win"};
   unsigned seen = 0;
   while (accept(a, ',')) {
     Tok t = a->tok;
     unsigned opt = 0;
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 6; i++)
       if (tok_is(&t, names[i]))
         opt = 1u << i;
     if (!(opt & allowed))
@@ -618,8 +618,8 @@ static void options(Asm *a, isa_inst *in, unsigned allowed, const char *mn) {
       error_at(a, t.col, "option %s given twice", desc(a, &t));
     seen |= opt;
     lex(a);
-    if (opt == OPT_ACC) {
-      in->flags |= MXU_FLAG_ACC;
+    if (opt == OPT_ACC || opt == OPT_WIN) {
+      in->flags |= opt == OPT_ACC ? MXU_FLAG_ACC : MXU_FLAG_WIN;
       continue;
     }
     expect(a, '=');
@@ -640,6 +640,7 @@ static int dtype(const char *s, size_t n) {
 }
 
 // mxu.ldw.T rSrc, rStride, rK, rN / mxu.mm.T rAcc, rSrc, rRows, rStride
+// (mxu.mm.T rAcc, rSrc, rRows, rDesc, win: a window of a slab)
 static void mxu(Asm *a, const Tok *mn, int op, const char *suffix) {
   int dt = dtype(suffix, (size_t)(mn->s + mn->len - suffix));
   if (dt != DT_BF16 && dt != DT_I8)
@@ -650,7 +651,7 @@ static void mxu(Asm *a, const Tok *mn, int op, const char *suffix) {
   in.rb = reg(a), expect(a, ',');
   in.rc = reg(a), expect(a, ',');
   in.rd = reg(a);
-  options(a, &in, OPT_WAIT | OPT_SIGNAL | OPT_MXU | (op == OP_MXU_MM ? OPT_ACC : 0),
+  options(a, &in, OPT_WAIT | OPT_SIGNAL | OPT_MXU | (op == OP_MXU_MM ? OPT_ACC | OPT_WIN : 0),
           isa_ops[op].mnemonic);
   emit_inst(a, &in);
 }
@@ -1030,6 +1031,22 @@ static void vdesc(Asm *a, int col) {
   words(a, w, ISA_VPU_DESC_WORDS, col);
 }
 
+// .windesc width, row_stride [, height, wrow_stride [, plane_stride]]
+static void windesc(Asm *a, int col) {
+  int64_t w[ISA_WIN_DESC_WORDS] = {0, 0, 1, 0, 0};
+  w[0] = expr(a);
+  expect(a, ',');
+  w[1] = expr(a);
+  if (accept(a, ',')) {
+    w[2] = expr(a);
+    expect(a, ',');
+    w[3] = expr(a);
+    if (accept(a, ','))
+      w[4] = expr(a);
+  }
+  words(a, w, ISA_WIN_DESC_WORDS, col);
+}
+
 static void section(Asm *a, const Tok *d) {
   if (tok_is(d, ".text")) {
     a->sec = SEC_TEXT;
@@ -1210,14 +1227,16 @@ static void directive(Asm *a) {
     bind_label(a); // a label on the line names the aligned address
     return;
   }
-  if (tok_is(&d, ".dmadesc") || tok_is(&d, ".vdesc")) {
+  if (tok_is(&d, ".dmadesc") || tok_is(&d, ".vdesc") || tok_is(&d, ".windesc")) {
     need_data(a, &d);
     align(a, 8, d.col); // the label names the descriptor, not the padding
     bind_label(a);
     if (tok_is(&d, ".dmadesc"))
       dmadesc(a, d.col);
-    else
+    else if (tok_is(&d, ".vdesc"))
       vdesc(a, d.col);
+    else
+      windesc(a, d.col);
     return;
   }
   bind_label(a);

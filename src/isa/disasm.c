@@ -89,6 +89,8 @@ static void tile(Buf *b, const isa_inst *in) {
       put(b, ", mxu=%d", in->unit);
     if (in->flags & MXU_FLAG_ACC)
       put(b, ", acc");
+    if (in->flags & MXU_FLAG_WIN)
+      put(b, ", win");
     break;
   case OP_VPU: {
     bool binary = isa_vpu_ops[in->funct].kind == VK_BINARY;

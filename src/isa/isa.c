@@ -37,7 +37,7 @@ unsigned isa_reg_fields(const isa_inst *in) {
     switch (in->op) {
     case OP_DMA: return 0x7;      // dst, src, desc
     case OP_MXU_LDW: return 0xf;  // src, stride, k, n
-    case OP_MXU_MM: return 0xf;   // acc, src, rows, stride
+    case OP_MXU_MM: return 0xf;   // acc, src, rows, stride (win: descriptor)
     case OP_VPU: {                // dst, src1, [src2], desc
       const isa_vpu_info *v = &isa_vpu_ops[in->funct & 63];
       return v->kind == VK_BINARY ? 0xf : 0xb;
@@ -129,7 +129,7 @@ bool isa_decode(uint64_t w, isa_inst *o, char *why, size_t why_len) {
     if (!(tf & TF_DT1) && o->dt_src1) FAIL("%s: src dtype field must be zero", info->mnemonic);
     if (!(tf & TF_DT2) && o->dt_src2) FAIL("%s: src2 dtype field must be zero", info->mnemonic);
     if (!(tf & TF_FLAGS) && o->flags) FAIL("%s: flags must be zero", info->mnemonic);
-    if (o->op == OP_MXU_MM && (o->flags & ~MXU_FLAG_ACC))
+    if (o->op == OP_MXU_MM && (o->flags & ~(MXU_FLAG_ACC | MXU_FLAG_WIN)))
       FAIL("mxu.mm: unknown flags 0x%02x", o->flags);
     if (o->op == OP_DMA && ((o->funct & 3) > SPACE_LOCAL || (o->funct >> 2) > SPACE_LOCAL))
       FAIL("dma: bad address space in funct 0x%02x", o->funct);

@@ -134,6 +134,7 @@ extern const char *const isa_space_names[3];
 
 // mxu.mm flags
 #define MXU_FLAG_ACC 0x01 // add into the accumulators instead of overwriting
+#define MXU_FLAG_WIN 0x02 // rd is the SMEM address of a window descriptor, not a row stride
 
 // VPU operations (funct of OP_VPU). kind says how operands are used:
 //   VK_UNARY:  dst = f(src1)              VK_BINARY: dst = src1 op src2
@@ -237,6 +238,13 @@ extern const char *const isa_csr_names[CSR_COUNT];
 //   6 requant multiplier (int32)   7 requant right shift (0..63)   8 requant zero point
 // Strides are in bytes; a stride of 0 repeats the same row (broadcast).
 #define ISA_VPU_DESC_WORDS 9
+// mxu.mm with MXU_FLAG_WIN (the TPU v1's Convolve): input rows are a window of
+// an activation slab, planes of `height` window rows of `width` rows each.
+//   0 width   1 row stride (bytes between rows of a window row)
+//   2 height  3 window row stride   4 plane stride
+// Input row i is at src + z*plane + y*wrow + x*row, where x = i mod width,
+// y = (i / width) mod height, z = i / (width * height).
+#define ISA_WIN_DESC_WORDS 5
 
 // One decoded instruction.
 typedef struct {

@@ -437,6 +437,26 @@ static uint64_t span(uint64_t count, uint64_t stride, uint64_t item) {
   return v > UINT64_MAX ? UINT64_MAX : (uint64_t)v;
 }
 
+// Row i of a pass's input, as an offset from its source address (docs/isa.md
+// 5.5): rows rd bytes apart, or a window of a slab (MXU_FLAG_WIN).
+static uint64_t pass_row(const qentry *e, uint64_t i) {
+  if (!(e->in.flags & MXU_FLAG_WIN)) return i * e->rd;
+  const uint64_t *d = e->desc;
+  uint64_t x = i % d[0], y = i / d[0] % d[2], z = i / d[0] / d[2];
+  return z * d[4] + y * d[3] + x * d[1];
+}
+
+// Bytes from the source address to the end of the last element rows
+// [0, m) read, `item` bytes a row (UINT64_MAX past 2^64).
+static uint64_t pass_in_len(const qentry *e, uint64_t m, uint64_t item) {
+  if (!(e->in.flags & MXU_FLAG_WIN)) return span(m, e->rd, item);
+  const uint64_t *d = e->desc; // the farthest row: every index at its largest
+  uint64_t w = d[0], h = d[2];
+  uint64_t x = m < w ? m - 1 : w - 1, rows = (m + w - 1) / w, y = rows < h ? rows - 1 : h - 1, z = (m - 1) / w / h;
+  unsigned __int128 v = (unsigned __int128)z * d[4] + (unsigned __int128)y * d[3] + (unsigned __int128)x * d[1] + item;
+  return v >= UINT64_MAX ? UINT64_MAX : (uint64_t)v;
+}
+
 static int check_local(sim *s, uint64_t pc, const char *what, uint64_t addr, uint64_t n, int align) {
   char why[300];
   if (n == UINT64_MAX || !local_ptr(s, addr, n)) {
@@ -535,8 +555,18 @@ static int check_mxu(sim *s, qentry *e) {
     return trap(s, pc, "pass type %s does not match the weight tile's %s", isa_dtype_names[in->dt_src1],
                 isa_dtype_names[ml->dt]);
   if (m < 1) return trap(s, pc, "a pass needs at least one row (m=0)");
-  if (stride % (uint64_t)es) return trap(s, pc, "row stride %" PRIu64 " is not a multiple of %d", stride, es);
-  if (check_local(s, pc, "pass input", e->rb, span(m, stride, (uint64_t)ml->k * es), es)) return -1;
+  if (in->flags & MXU_FLAG_WIN) {
+    uint64_t *d = e->desc;
+    if (read_desc(s, pc, e->rd, ISA_WIN_DESC_WORDS, d)) return -1;
+    if (!d[0] || !d[2])
+      return trap(s, pc, "empty window: %" PRIu64 " rows by %" PRIu64 " window rows", d[0], d[2]);
+    if (d[1] % (uint64_t)es || d[3] % (uint64_t)es || d[4] % (uint64_t)es)
+      return trap(s, pc, "window strides %" PRIu64 ", %" PRIu64 ", %" PRIu64 " are not multiples of %d", d[1], d[3],
+                  d[4], es);
+    stride = d[1];
+  } else if (stride % (uint64_t)es)
+    return trap(s, pc, "row stride %" PRIu64 " is not a multiple of %d", stride, es);
+  if (check_local(s, pc, "pass input", e->rb, pass_in_len(e, m, (uint64_t)ml->k * es), es)) return -1;
   if (e->ra < ISA_ACC_BASE)
     return trap(s, pc, "pass destination 0x%" PRIx64 " is not in the accumulators (0x%llx..)", e->ra, ISA_ACC_BASE);
   if (check_local(s, pc, "pass destination", e->ra, span(m, (uint64_t)C * 4, (uint64_t)ml->n * 4), 4))
@@ -816,14 +846,19 @@ static int dma_now(sim *s, const qentry *e) {
 // time, does that.
 static void pass_now(sim *s, const qentry *e, const void *tile, uint64_t r0, uint64_t r1) {
   const num_tile_hdr *t = tile;
-  uint64_t C = (uint64_t)s->chip.mxu_cols, es = t->dtype == DT_BF16 ? 2 : 1, m = r1 - r0;
-  uint64_t in = e->rb + r0 * e->rd, out = e->ra + r0 * C * 4;
-  uint64_t in_len = span(m, e->rd, (uint64_t)t->k * es), out_len = span(m, C * 4, (uint64_t)t->n * 4);
-  bool acc = e->in.flags & MXU_FLAG_ACC;
-  if (overlaps(in, in_len, out, out_len))
-    num_tile_pass_ref(tile, local_at(s, out), (size_t)C, local_at(s, in), (size_t)e->rd, (int)m, acc);
-  else
-    num_tile_pass(tile, local_at(s, out), (size_t)C, local_at(s, in), (size_t)e->rd, (int)m, acc);
+  uint64_t C = (uint64_t)s->chip.mxu_cols, es = t->dtype == DT_BF16 ? 2 : 1;
+  bool acc = e->in.flags & MXU_FLAG_ACC, win = e->in.flags & MXU_FLAG_WIN;
+  uint64_t stride = win ? e->desc[1] : e->rd, width = win ? e->desc[0] : r1;
+  uint64_t in_len = pass_in_len(e, e->rc, (uint64_t)t->k * es), out_len = span(e->rc, C * 4, (uint64_t)t->n * 4);
+  bool ref = overlaps(e->rb, in_len, e->ra, out_len);
+  // Rows are independent: a window's runs of rows are passes of their own.
+  for (uint64_t r = r0, n; r < r1; r += n) {
+    n = width - r % width < r1 - r ? width - r % width : r1 - r;
+    void *out = local_at(s, e->ra + r * C * 4);
+    const void *in = local_at(s, e->rb + pass_row(e, r));
+    if (ref) num_tile_pass_ref(tile, out, (size_t)C, in, (size_t)stride, (int)n, acc);
+    else num_tile_pass(tile, out, (size_t)C, in, (size_t)stride, (int)n, acc);
+  }
 }
 
 // ---- vector unit
@@ -1440,7 +1475,7 @@ static void do_pass(sim *s, const qentry *e) {
     return;
   }
   // Pieces of whole 32-row blocks, unless the input overlaps the output.
-  uint64_t in_len = span(m, e->rd, (uint64_t)w->ak * es), out_len = span(m, C * 4, (uint64_t)w->an * 4);
+  uint64_t in_len = pass_in_len(e, m, (uint64_t)w->ak * es), out_len = span(m, C * 4, (uint64_t)w->an * 4);
   uint64_t parts = overlaps(e->rb, in_len, e->ra, out_len) ? 1 : effect_parts(macs, 1 << 21);
   uint64_t rows = (m + parts - 1) / parts;
   rows = (rows + 31) / 32 * 32;
@@ -1448,7 +1483,8 @@ static void do_pass(sim *s, const qentry *e) {
     uint64_t r1 = umin(m, r0 + rows);
     effect f = {.kind = EFF_PASS, .e = *e, .tile = w->active, .p0 = r0, .p1 = r1, .cycle = s->now,
                 .mxu = e->in.unit};
-    add_span(&f, MEM_LOCAL, false, e->rb + r0 * e->rd, e->rb + r0 * e->rd + span(r1 - r0, e->rd, (uint64_t)w->ak * es));
+    if (e->in.flags & MXU_FLAG_WIN) add_span(&f, MEM_LOCAL, false, e->rb, e->rb + in_len); // the whole window
+    else add_span(&f, MEM_LOCAL, false, e->rb + r0 * e->rd, e->rb + r0 * e->rd + span(r1 - r0, e->rd, (uint64_t)w->ak * es));
     add_span(&f, MEM_LOCAL, true, e->ra + r0 * C * 4, e->ra + r0 * C * 4 + span(r1 - r0, C * 4, (uint64_t)w->an * 4));
     f.span[f.nspan++] = (eff_span){SP_TILE, false, (uintptr_t)w->active, (uintptr_t)w->active + 1};
     engine_push(fx, &f);
