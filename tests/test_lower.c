@@ -81,7 +81,7 @@ static float **trun(tcase *t, const char *chipname, const char *what) {
   float **outs = NULL;
   bool ok = s && !sim_load(s, &ex.prog, err, sizeof err);
   for (int i = 0; ok && i < t->nin; i++)
-    ok = !sim_write(s, MEM_HBM, ex.prog.io[i].addr, t->in[i], isa_io_bytes(&ex.prog.io[i]), err, sizeof err);
+    ok = !sim_write(s, sim_io_mem(&ex.prog.io[i]), ex.prog.io[i].addr, t->in[i], isa_io_bytes(&ex.prog.io[i]), err, sizeof err);
   if (ok) ok = !sim_run(s, err, sizeof err);
   CHECK(ok, "%s on %s: run: %s", what, chipname, err);
   if (ok && getenv("TEST_LOWER_VERBOSE")) {
@@ -98,7 +98,7 @@ static float **trun(tcase *t, const char *chipname, const char *what) {
     for (int i = 0; i < no; i++) {
       const isa_io *o = &ex.prog.io[t->nin + i];
       outs[i] = malloc(isa_io_bytes(o) + 4);
-      sim_read(s, MEM_HBM, o->addr, outs[i], isa_io_bytes(o), err, sizeof err);
+      sim_read(s, sim_io_mem(o), o->addr, outs[i], isa_io_bytes(o), err, sizeof err);
     }
   }
   sim_destroy(s);

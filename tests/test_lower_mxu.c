@@ -45,11 +45,11 @@ static float *compile_and_run(ir_graph *g, const char *chipname, int prec, float
   float *out = NULL;
   if (s && !sim_load(s, &ex.prog, err, errlen)) {
     for (int i = 0; i < ninputs; i++)
-      sim_write(s, MEM_HBM, ex.prog.io[i].addr, inputs[i], isa_io_bytes(&ex.prog.io[i]), err, errlen);
+      sim_write(s, sim_io_mem(&ex.prog.io[i]), ex.prog.io[i].addr, inputs[i], isa_io_bytes(&ex.prog.io[i]), err, errlen);
     if (!sim_run(s, err, errlen)) {
       const isa_io *o = &ex.prog.io[ninputs];
       out = malloc(isa_io_bytes(o));
-      sim_read(s, MEM_HBM, o->addr, out, isa_io_bytes(o), err, errlen);
+      sim_read(s, sim_io_mem(o), o->addr, out, isa_io_bytes(o), err, errlen);
       *cycles = sim_get_stats(s)->cycles;
     }
   }
@@ -387,7 +387,7 @@ static void ub_check(ir_graph *g, float *x, uint64_t xbytes, uint64_t ybytes, ui
     const isa_io *io = ex.prog.io;
     CHECK(io[0].mem == (k ? IO_MEM_HBM : IO_MEM_HOST) && io[1].mem == io[0].mem, "%s: %s I/O in %s memory", what,
           k ? "plain" : "tpu-v1", k ? "HBM" : "host");
-    sim_mem in_mem = io[0].mem == IO_MEM_HOST ? MEM_HOST : MEM_HBM, out_mem = io[1].mem == IO_MEM_HOST ? MEM_HOST : MEM_HBM;
+    sim_mem in_mem = sim_io_mem(&io[0]), out_mem = sim_io_mem(&io[1]);
     if (s && !sim_load(s, &ex.prog, err, sizeof err) && !sim_write(s, in_mem, io[0].addr, x, xbytes, err, sizeof err) &&
         !sim_run(s, err, sizeof err)) {
       out[k] = malloc(ybytes);

@@ -19,7 +19,6 @@
 #include "sim/sim.h"
 
 // Where an I/O tensor lives: tpu-v1 keeps graph inputs and outputs in host memory (compile.c).
-static sim_mem io_mem(const isa_io *t) { return t->mem == IO_MEM_HOST ? MEM_HOST : MEM_HBM; }
 
 // The layers to quantise: dense or grouped (not depthwise) convolutions and
 // matmuls with constant weights, whose input is f32.
@@ -99,7 +98,7 @@ int cc_quantize(ir_graph *g, const chip_config *chip, const cc_calibration *cal,
     for (size_t k = 0; !rc && k < p->nio; k++)
       if (p->io[k].role == IO_INPUT) {
         const void *d = cal->inputs[(size_t)s * (size_t)g->ninputs + (size_t)in];
-        rc = sim_write(sm, io_mem(&p->io[k]), p->io[k].addr, d, ir_nbytes(&g->inputs[in]->ty), why, sizeof why);
+        rc = sim_write(sm, sim_io_mem(&p->io[k]), p->io[k].addr, d, ir_nbytes(&g->inputs[in]->ty), why, sizeof why);
         in++;
       }
     if (!rc) rc = sim_run(sm, why, sizeof why);
@@ -115,7 +114,7 @@ int cc_quantize(ir_graph *g, const chip_config *chip, const cc_calibration *cal,
           rc = ir_fail(why, sizeof why, "out of host memory");
           break;
         }
-        rc = sim_read(sm, io_mem(&p->io[k]), p->io[k].addr, buf, (uint64_t)n * 4, why, sizeof why);
+        rc = sim_read(sm, sim_io_mem(&p->io[k]), p->io[k].addr, buf, (uint64_t)n * 4, why, sizeof why);
         range_f32(buf, n, &amax[t], &neg[t]);
         free(buf);
       }

@@ -699,7 +699,7 @@ int sy_execute(sy_client *c, const sy_executable *x, const sy_tensor *inputs, in
     rc = fail(c, "%s", err);
   for (int i = 0; i < ninputs && !rc; i++) {
     const isa_io *t = io_at(x, IO_INPUT, i);
-    sim_mem mem = t->mem == IO_MEM_HBM ? MEM_HBM : MEM_HOST;
+    sim_mem mem = sim_io_mem(t);
     if (sim_write(s, mem, t->addr, inputs[i].data, sy_tensor_bytes(&inputs[i]), err, sizeof err))
       rc = fail(c, "input '%s': %s", t->name, err);
   }
@@ -711,7 +711,7 @@ int sy_execute(sy_client *c, const sy_executable *x, const sy_tensor *inputs, in
     const isa_io *t = io_at(x, IO_OUTPUT, i);
     io_tensor(t, &outputs[i]);
     if (sy_tensor_alloc(&outputs[i])) rc = fail(c, "output '%s': out of memory", t->name);
-    else if (sim_read(s, t->mem == IO_MEM_HBM ? MEM_HBM : MEM_HOST, t->addr, outputs[i].data,
+    else if (sim_read(s, sim_io_mem(t), t->addr, outputs[i].data,
                       sy_tensor_bytes(&outputs[i]), err, sizeof err))
       rc = fail(c, "output '%s': %s", t->name, err);
   }

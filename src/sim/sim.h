@@ -17,6 +17,8 @@
 
 // Memories a driver can read and write (beyond the three DMA spaces).
 typedef enum { MEM_HOST = SPACE_HOST, MEM_HBM = SPACE_HBM, MEM_LOCAL = SPACE_LOCAL, MEM_SMEM } sim_mem;
+// The memory a program's input or output is in, as its signature says.
+static inline sim_mem sim_io_mem(const isa_io *t) { return t->mem == IO_MEM_HOST ? MEM_HOST : MEM_HBM; }
 
 typedef struct {
   uint64_t max_cycles; // 0: SIM_DEFAULT_MAX_CYCLES
