@@ -92,16 +92,17 @@ typedef struct {
 
 static void fill_case(pass_case *c, int kind) {
   size_t es = c->bf16 ? 2 : 1;
-  c->lhs = malloc((size_t)c->m * c->lstride * es + 64);
+  // Rows may overlap (a window pass's rows do when the convolution's stride is under its kernel's).
+  size_t lhs_elems = (size_t)(c->m - 1) * c->lstride + (size_t)(c->lstride > c->k ? c->lstride : c->k);
+  c->lhs = malloc(lhs_elems * es + 64);
   c->w = malloc((size_t)c->k * c->n * es + 64);
   size_t accb = (size_t)c->m * c->astride * 4;
   c->acc0 = malloc(accb), c->want = malloc(accb), c->got = malloc(accb);
-  for (int i = 0; i < c->m; i++)
-    for (int j = 0; j < c->lstride; j++) {
-      size_t at = (size_t)i * c->lstride + j;
-      if (c->bf16) ((uint16_t *)c->lhs)[at] = kind == 4 ? edge_value(j, true) : rand_bf16(kind);
-      else ((int8_t *)c->lhs)[at] = (int8_t)(kind == 1 ? (test_rand() & 1 ? -128 : 127) : rnd(-128, 127));
-    }
+  for (size_t at = 0; at < lhs_elems; at++) {
+    int j = (int)(at % (size_t)c->lstride);
+    if (c->bf16) ((uint16_t *)c->lhs)[at] = kind == 4 ? edge_value(j, true) : rand_bf16(kind);
+    else ((int8_t *)c->lhs)[at] = (int8_t)(kind == 1 ? (test_rand() & 1 ? -128 : 127) : rnd(-128, 127));
+  }
   for (int j = 0; j < c->k; j++)
     for (int i = 0; i < c->n; i++) {
       size_t at = (size_t)j * c->n + i;
@@ -179,7 +180,7 @@ static void test_mxu_kernels(void) {
       c.k = round % 7 == 0 ? rnd(1, R) : ks[round % 13];
       c.m = ms[round % 12];
       c.n = round % 5 == 0 ? rnd(1, C) : (int[]){1, 16, 17, 128, 144}[round % 5];
-      c.lstride = c.k + rnd(0, 3);
+      c.lstride = round % 6 == 5 ? rnd(1, c.k) : c.k + rnd(0, 3); // overlapping rows, or apart
       c.astride = c.n + rnd(0, 5);
       int kind = round % 5;
       fill_case(&c, kind);
