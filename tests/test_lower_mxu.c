@@ -514,6 +514,82 @@ static void unified_buffer_cnn0_test(void) {
   ir_graph_free(g);
 }
 
+// The number of windowed passes (mxu.mm ..., win) in a program.
+static int window_passes(const isa_program *p) {
+  int n = 0;
+  for (size_t i = 0; i < p->ncode; i++) {
+    isa_inst in;
+    char why[160];
+    if (isa_decode(p->code[i], &in, why, sizeof why) && in.op == OP_MXU_MM && (in.flags & MXU_FLAG_WIN)) n++;
+  }
+  return n;
+}
+
+// A convolution from cin planes (kernel rows of k * cin: partial k-tiles
+// unless a multiple of 256) on tpu-v1, with its weight FIFO and windowed
+// passes, against the same chip without them (im2col), bit for bit: int8
+// (quantised, windows whatever the k-tiles: integer sums are exact in any
+// grouping) and with a bf16 MXU, as the calibration run multiplies (windows
+// only over whole k-tiles, whose grouping is im2col's: other groups round
+// otherwise, and calibration would give other scales).
+static void window_vs_im2col_test(int cin, int k, int n, int hw, bool int8) {
+  char what[120];
+  snprintf(what, sizeof what, "%s %dx%d convolution of %d planes, %d images of %dx%d", int8 ? "int8" : "bf16", k, k,
+           cin, n, hw, hw);
+  ir_graph *g = ir_graph_new("win");
+  ir_type xt = ir_type_make(IR_DT_F32, 4, (int64_t[]){n, hw, hw, cin});
+  ir_value *v = ir_add_input(g, "x", &xt);
+  uint64_t wb;
+  v = add_conv_layer(g, v, n, cin, 256, k, 1, k / 2, hw, IR_ACT_RELU, &wb);
+  ir_add_output(g, v);
+  float *xv = rand_array(ir_nelems(&xt));
+  for (int64_t i = 0; i < ir_nelems(&xt); i++) xv[i] = xv[i] * xv[i] + 0.25f; // an input zero point other than 0
+  uint64_t xbytes = (uint64_t)ir_nelems(&xt) * 4, ybytes = (uint64_t)(n * hw * hw * 256) * 4;
+  char err[CC_ERR_LEN];
+  chip_config v1, plain;
+  CHECK(chip_load(&v1, "tpu-v1", err, sizeof err) == 0, "%s", err);
+  if (!int8) v1.mxu_bf16 = true;
+  plain = v1;
+  plain.vmem_activations = false, plain.weight_fifo_tiles = 0;
+  const void *cal_in[1] = {xv};
+  cc_calibration cal = {1, cal_in};
+  CHECK(!int8 || cc_quantize(g, &v1, &cal, err, sizeof err) == 0, "%s: quantise: %s", what, err);
+  float *out[2] = {NULL, NULL};
+  int wins[2] = {0, 0};
+  for (int c = 0; c < 2; c++) {
+    cc_options opt = {.quantize = int8, .precision = CC_PRECISION_DEFAULT};
+    cc_executable ex;
+    if (cc_compile(g, c ? &plain : &v1, &opt, &ex, err, sizeof err)) {
+      CHECK(0, "%s: compile: %s", what, err);
+      continue;
+    }
+    wins[c] = window_passes(&ex.prog);
+    sim_options so = {0};
+    sim *s = sim_create(c ? &plain : &v1, &so, err, sizeof err);
+    const isa_io *io = ex.prog.io;
+    if (s && !sim_load(s, &ex.prog, err, sizeof err) &&
+        !sim_write(s, sim_io_mem(&io[0]), io[0].addr, xv, xbytes, err, sizeof err) && !sim_run(s, err, sizeof err)) {
+      out[c] = malloc(ybytes);
+      sim_read(s, sim_io_mem(&io[1]), io[1].addr, out[c], ybytes, err, sizeof err);
+    } else CHECK(0, "%s: run: %s", what, err);
+    sim_destroy(s);
+    cc_executable_free(&ex);
+  }
+  bool whole = (k * cin) % 256 == 0;
+  CHECK(wins[1] == 0 && (wins[0] > 0) == (int8 || whole), "%s: %d windowed passes with the FIFO, %d without", what,
+        wins[0], wins[1]);
+  if (out[0] && out[1]) {
+    int64_t bad = 0, first = -1;
+    for (int64_t i = 0; i < (int64_t)(ybytes / 4); i++)
+      if (memcmp(&out[0][i], &out[1][i], 4) && bad++ == 0) first = i;
+    CHECK(!bad, "%s: %lld of %lld outputs differ from im2col's, the first %lld: %.9g against %.9g", what,
+          (long long)bad, (long long)(ybytes / 4), (long long)first, first >= 0 ? out[0][first] : 0.0,
+          first >= 0 ? out[1][first] : 0.0);
+  }
+  free(out[0]), free(out[1]), free(xv);
+  ir_graph_free(g);
+}
+
 int main(void) {
   test_seed(7);
   conv_case cases[] = {
@@ -556,6 +632,14 @@ int main(void) {
   attention_fusion_test("tpu-v4", 0, 1, 300, 24, false); // rows of 300: over HBM
   attention_fusion_test("tiny", 0, 2, 6, 5, true);
   attention_fusion_test("tiny", 1, 2, 20, 12, true);     // rows of 20 > 8 columns: over HBM
+  // CNN0's 5x5 stem of 48 planes (kernel rows of 240: a partial k-tile), a
+  // 3x3 of 32 (96) and one of 256 (three whole k-tiles), 8 boards and 1.
+  for (int int8 = 0; int8 < 2; int8++) {
+    window_vs_im2col_test(48, 5, 8, 19, int8);
+    window_vs_im2col_test(48, 5, 1, 19, int8);
+    window_vs_im2col_test(32, 3, 2, 9, int8);
+    window_vs_im2col_test(256, 3, 1, 19, int8);
+  }
   unified_buffer_matmul_test();
   unified_buffer_conv_test();
   unified_buffer_cnn0_test();

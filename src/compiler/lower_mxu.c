@@ -321,11 +321,14 @@ static int make_plan(job *j, plan *p, char *err, size_t errlen) {
   // two im2col buffers (the m-tile multiplied, the next one gathered) leave
   // room for more rows than three.
   if (p->fifo && in_flight == 1) p->na = 2;
-  // Windowed passes, no im2col gather (docs/compiler.md), for kernel rows of
-  // whole k-tiles.
+  // Windowed passes, no im2col gather (docs/compiler.md). Their k-tiles are
+  // slices of each kernel row, im2col's R rows of the whole reduction: the
+  // same groups only when a kernel row is whole k-tiles. Integer products sum
+  // exactly in any grouping; float ones would round otherwise (a bf16
+  // calibration run on tpu-v1 would then give other scales), so they keep
+  // im2col's grouping.
   j->win_pieces = (j->KW * j->Cin + j->R - 1) / j->R;
-  // Partial k-tiles (CNN0's 5x5x48: 240 of 256 rows) changed output bits; not yet found why.
-  j->win = p->fifo && !j->flat && j->groups == 1 && j->dw == 1 && (j->KW * j->Cin) % j->R == 0;
+  j->win = p->fifo && !j->flat && j->groups == 1 && j->dw == 1 && (j->q8 || (j->KW * j->Cin) % j->R == 0);
   p->w_resident = !p->fifo && (j->w_runtime || j->w_pre != UINT64_MAX || weight_bytes(j) <= vfree / 2);
   if (!p->w_resident && !p->fifo && j->nblocks == 1) { // panels of up to a third of VMEM for both buffers
     int64_t cols = (int64_t)j->nmxu * j->C;
