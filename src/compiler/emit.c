@@ -558,11 +558,10 @@ static void mm_any(cc_emit *e, int mxu, isa_dtype dt, uint64_t acc, uint64_t src
     cc_emit_fail(e, "internal error: pass of %" PRIu64 " rows at 0x%" PRIx64, rows, src);
     return;
   }
-  uint64_t last = (rows - 1) * stride; // the farthest row's offset
+  uint64_t d[ISA_WIN_DESC_WORDS] = {0}, last = (rows - 1) * stride; // the farthest row's offset
   if (w) {
-    uint64_t ny = (rows + w->width - 1) / w->width;
-    last = (rows < w->width ? rows - 1 : w->width - 1) * w->row + (ny < w->height ? ny - 1 : w->height - 1) * w->wrow +
-           (rows - 1) / w->width / w->height * w->plane;
+    d[0] = w->width, d[1] = w->row, d[2] = w->height, d[3] = w->wrow, d[4] = w->plane;
+    last = isa_win_far(d, rows);
   }
   region rg[2];
   rg[0] = local_region(src, src + last + (uint64_t)k * es, false);
@@ -576,10 +575,7 @@ static void mm_any(cc_emit *e, int mxu, isa_dtype dt, uint64_t acc, uint64_t src
   }
   int unit = SIM_UNIT_MXU0 + mxu;
   sync_and_record(e, unit, 1, rg, 2);
-  if (w) {
-    uint64_t d[ISA_WIN_DESC_WORDS] = {w->width, w->row, w->height, w->wrow, w->plane};
-    stride = descriptor(e, d, ISA_WIN_DESC_WORDS);
-  }
+  if (w) stride = descriptor(e, d, ISA_WIN_DESC_WORDS);
   uint64_t vals[4] = {acc, src, rows, stride};
   int r[4];
   regs_for(e, 4, vals, r);

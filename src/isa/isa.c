@@ -143,3 +143,16 @@ bool isa_decode(uint64_t w, isa_inst *o, char *why, size_t why_len) {
   if (!(regs & 8) && o->rd) FAIL("%s: register field rd must be zero", info->mnemonic);
   return true;
 }
+
+uint64_t isa_win_row(const uint64_t d[ISA_WIN_DESC_WORDS], uint64_t i) {
+  uint64_t x = i % d[0], y = i / d[0] % d[2], z = i / d[0] / d[2];
+  unsigned __int128 v = (unsigned __int128)z * d[4] + (unsigned __int128)y * d[3] + (unsigned __int128)x * d[1];
+  return v >= UINT64_MAX ? UINT64_MAX : (uint64_t)v;
+}
+
+uint64_t isa_win_far(const uint64_t d[ISA_WIN_DESC_WORDS], uint64_t m) {
+  uint64_t w = d[0], h = d[2], rows = (m + w - 1) / w;
+  uint64_t x = m < w ? m - 1 : w - 1, y = rows < h ? rows - 1 : h - 1, z = (m - 1) / w / h;
+  unsigned __int128 v = (unsigned __int128)z * d[4] + (unsigned __int128)y * d[3] + (unsigned __int128)x * d[1];
+  return v >= UINT64_MAX ? UINT64_MAX : (uint64_t)v;
+}

@@ -245,6 +245,11 @@ extern const char *const isa_csr_names[CSR_COUNT];
 // Input row i is at src + z*plane + y*wrow + x*row, where x = i mod width,
 // y = (i / width) mod height, z = i / (width * height).
 #define ISA_WIN_DESC_WORDS 5
+// The offset of a window pass's input row i, and of the farthest of its rows
+// [0, m), m >= 1 (every index at its largest): what it reads ends there plus
+// a row's bytes. UINT64_MAX past 2^64.
+uint64_t isa_win_row(const uint64_t d[ISA_WIN_DESC_WORDS], uint64_t i);
+uint64_t isa_win_far(const uint64_t d[ISA_WIN_DESC_WORDS], uint64_t m);
 
 // One decoded instruction.
 typedef struct {

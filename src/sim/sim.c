@@ -303,15 +303,9 @@ sim_image *sim_image_create(const chip_config *chip, const isa_program *p, char 
     free(img);
     return NULL;
   }
-  for (size_t i = 0; i < p->nsegs; i++) { // the same checks and messages as sim_load
-    const isa_segment *g = &p->segs[i];
-    char why[400];
-    if (g->kind == SEG_SMEM) continue;
-    if (sim_write(s, g->kind == SEG_HBM ? MEM_HBM : MEM_HOST, g->addr, g->data, g->size, why, sizeof why)) {
-      errf(err, errlen, "program data segment %zu: %s", i, why);
-      sim_destroy(s), free(img);
-      return NULL;
-    }
+  if (load_program(s, p, 1u << SEG_HBM | 1u << SEG_HOST, err, errlen)) { // sim_load's checks and messages
+    sim_destroy(s), free(img);
+    return NULL;
   }
   if (lazyimage_take(&img->host, &s->host) || lazyimage_take(&img->hbm, &s->hbm)) {
     errf(err, errlen, "out of host memory");
@@ -440,21 +434,15 @@ static uint64_t span(uint64_t count, uint64_t stride, uint64_t item) {
 // Row i of a pass's input, as an offset from its source address (docs/isa.md
 // 5.5): rows rd bytes apart, or a window of a slab (MXU_FLAG_WIN).
 static uint64_t pass_row(const qentry *e, uint64_t i) {
-  if (!(e->in.flags & MXU_FLAG_WIN)) return i * e->rd;
-  const uint64_t *d = e->desc;
-  uint64_t x = i % d[0], y = i / d[0] % d[2], z = i / d[0] / d[2];
-  return z * d[4] + y * d[3] + x * d[1];
+  return e->in.flags & MXU_FLAG_WIN ? isa_win_row(e->desc, i) : i * e->rd;
 }
 
 // Bytes from the source address to the end of the last element rows
 // [0, m) read, `item` bytes a row (UINT64_MAX past 2^64).
 static uint64_t pass_in_len(const qentry *e, uint64_t m, uint64_t item) {
   if (!(e->in.flags & MXU_FLAG_WIN)) return span(m, e->rd, item);
-  const uint64_t *d = e->desc; // the farthest row: every index at its largest
-  uint64_t w = d[0], h = d[2];
-  uint64_t x = m < w ? m - 1 : w - 1, rows = (m + w - 1) / w, y = rows < h ? rows - 1 : h - 1, z = (m - 1) / w / h;
-  unsigned __int128 v = (unsigned __int128)z * d[4] + (unsigned __int128)y * d[3] + (unsigned __int128)x * d[1] + item;
-  return v >= UINT64_MAX ? UINT64_MAX : (uint64_t)v;
+  uint64_t far = isa_win_far(e->desc, m);
+  return far > UINT64_MAX - item ? UINT64_MAX : far + item;
 }
 
 static int check_local(sim *s, uint64_t pc, const char *what, uint64_t addr, uint64_t n, int align) {
