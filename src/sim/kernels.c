@@ -224,29 +224,24 @@ static void run_tasks(uint32_t g) {
   }
 }
 
-#ifdef HAVE_PTHREADS
 static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-// Waiting: spin (jobs come microseconds apart while a model runs), then
-// yield the core now and then (on a busy machine the thread we wait for may
-// need it), and after `sleep_after` seconds give up (return false).
-typedef struct {
-  unsigned spins;
-  double t0;
-} waiter;
-
-static bool keep_waiting(waiter *w, double sleep_after) {
+bool num_keep_waiting(num_waiter *w, double give_up) {
   cpu_relax();
   if (++w->spins % 256) return true;
   double t = now_s();
   if (!w->t0) w->t0 = t;
-  if (t - w->t0 > 20e-6) sched_yield();
-  return t - w->t0 < sleep_after;
+#ifdef HAVE_PTHREADS
+  if (w->spins > 256) sched_yield(); // after the first few microseconds
+#endif
+  return t - w->t0 < give_up;
 }
+
+#ifdef HAVE_PTHREADS
 
 // Helper threads wait for a job as above, then sleep until the next one.
 static void *helper(void *arg) {
@@ -255,8 +250,8 @@ static void *helper(void *arg) {
   for (;;) {
     uint_fast64_t c = atomic_load(&pool.claim);
     if ((uint32_t)(c >> 32) == seen) {
-      waiter w = {0, 0};
-      while (keep_waiting(&w, 1e-3)) {
+      num_waiter w = {0, 0};
+      while (num_keep_waiting(&w, 1e-3)) {
         c = atomic_load(&pool.claim);
         if ((uint32_t)(c >> 32) != seen) break;
       }
@@ -314,8 +309,8 @@ void num_parallel(int ntasks, void (*fn)(void *ctx, int task), void *ctx) {
         pthread_mutex_unlock(&pool.mu);
       }
       run_tasks(g);
-      waiter w = {0, 0};
-      while (atomic_load(&pool.finished) < ntasks) keep_waiting(&w, 1e30);
+      num_waiter w = {0, 0};
+      while (atomic_load(&pool.finished) < ntasks) num_keep_waiting(&w, 1e30);
       atomic_store(&pool.claim, (uint_fast64_t)g << 32 | CLOSED);
       pthread_mutex_unlock(&pool.run);
       return;

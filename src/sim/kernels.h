@@ -32,6 +32,18 @@ void num_set_threads(int n); // tests and benchmarks; 1 = no helper threads
 // and returns when all are done. Calls from several threads at once are safe
 // (a call that finds the pool busy runs its tasks itself).
 void num_parallel(int ntasks, void (*fn)(void *ctx, int task), void *ctx);
+// Busy-waiting, for the pool and the simulator's effect engine: call it in
+// the loop that tests the condition. It spins (what is waited for comes
+// microseconds later while a model runs), yields the core after the first
+// few microseconds (on a busy host the thread that would end the wait may be
+// waiting for this one's core: ResNet-50 on 2 threads with one core busy
+// elsewhere took 411 ms a run spinning without yielding, 54 ms on one
+// thread), and returns false once `give_up` seconds have passed.
+typedef struct {
+  unsigned spins;
+  double t0;
+} num_waiter;
+bool num_keep_waiting(num_waiter *w, double give_up);
 
 // ---- MXU ----
 // A weight tile prepared for the current kernel (each has its own layout).

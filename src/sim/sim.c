@@ -10,12 +10,10 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "sim/kernels.h"
 #include "sim/numerics.h"
@@ -1220,17 +1218,9 @@ static int effect_run(sim *s, const effect *f) {
   }
 }
 
-static void cpu_pause(void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
-
 static void engine_lock(engine *g) {
-  unsigned spins = 0;
-  while (atomic_flag_test_and_set_explicit(&g->lock, memory_order_acquire))
-    if (++spins % 1024) cpu_pause();
-    else sched_yield(); // the holder may have lost its core
+  num_waiter w = {0, 0};
+  while (atomic_flag_test_and_set_explicit(&g->lock, memory_order_acquire)) num_keep_waiting(&w, 1e30);
 }
 
 static void engine_unlock(engine *g) { atomic_flag_clear_explicit(&g->lock, memory_order_release); }
@@ -1245,24 +1235,13 @@ static void engine_changed(engine *g) {
   }
 }
 
-// Waits, lock not held, until the version is no longer `seen`. Past the
-// first few microseconds of spinning it yields the core at each check: when
-// other processes hold the host's cores, the thread that would end the wait
-// may be waiting for this one's core (ResNet-50 on 2 threads with one core
-// busy elsewhere: 411 ms a run spinning without yielding, against 54 ms on
-// one thread).
+// Waits, lock not held, until the version is no longer `seen`: spinning
+// (num_keep_waiting), then after a millisecond asleep.
 static void engine_wait(engine *g, uint_fast64_t seen) {
-  struct timespec t0, t;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
-  for (unsigned spins = 1;; spins++) {
-    if (atomic_load(&g->version) != seen) return;
-    cpu_pause();
-    if (spins % 256) continue;
-    if (spins > 256) sched_yield();
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    double waited = (double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) * 1e-9;
-    if (waited > 1e-3) break;
-  }
+  num_waiter w = {0, 0};
+  while (atomic_load(&g->version) == seen)
+    if (!num_keep_waiting(&w, 1e-3)) break;
+  if (atomic_load(&g->version) != seen) return;
   pthread_mutex_lock(&g->mu);
   atomic_fetch_add(&g->sleepers, 1);
   while (atomic_load(&g->version) == seen) pthread_cond_wait(&g->cv, &g->mu);
