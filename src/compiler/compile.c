@@ -157,9 +157,9 @@ static void arena_release(arena *a, int node) {
 }
 
 // The window address of v's bytes in the arena, or UINT64_MAX (HBM then).
-static uint64_t arena_take(arena *a, const ir_value *v) {
-  if (!a->on || a->last[v->id] < 0 || !ir_nbytes(&v->ty)) return UINT64_MAX;
-  uint64_t bytes = (ir_nbytes(&v->ty) + 63) & ~63ull, at = 0;
+static uint64_t arena_take(arena *a, const ir_value *v, uint64_t nbytes) {
+  if (!a->on || a->last[v->id] < 0 || !nbytes) return UINT64_MAX;
+  uint64_t bytes = (nbytes + 63) & ~63ull, at = 0;
   int i = 0;
   for (; i < a->nblocks; i++) { // the first gap that fits
     if (a->blocks[i].off >= at + bytes) break;
@@ -183,45 +183,89 @@ static bool q8_product(const ir_node *n) {
   return (n->op == IR_OP_CONV || n->op == IR_OP_MATMUL) && n->a.qscale > 0 && !is_depthwise(n);
 }
 
-// Does value v (or a view of it) feed only int8 products, as their input 0,
-// all with one scale? *reader: one of them.
-static bool int8_readers(const ir_graph *g, const ir_value *v, const ir_node **reader) {
-  for (int i = 0; i < g->nnodes; i++) {
-    const ir_node *n = g->nodes[i];
-    for (int k = 0; k < n->nin; k++) {
-      if (n->in[k] != v) continue;
-      if (cc_is_view(n)) {
-        for (int o = 0; o < n->nout; o++)
-          if (!int8_readers(g, n->out[o], reader)) return false;
-        continue;
-      }
-      if (k != 0 || !q8_product(n)) return false;
-      for (int k2 = 1; k2 < n->nin; k2++)
-        if (n->in[k2] == v) return false; // also its residual
-      if (*reader && ((*reader)->a.qscale != n->a.qscale || (*reader)->a.qzp != n->a.qzp)) return false;
-      *reader = n;
-    }
-  }
-  for (int k = 0; k < g->noutputs; k++)
-    if (g->outputs[k] == v) return false;
-  return *reader != NULL;
+// A max pool the vector unit lowers on int8 as on f32 (lower_vpu.c): the
+// maximum commutes with the monotone quantisation, so it is exact.
+static bool q8_pool(const ir_node *n) {
+  int r = n->in[0]->ty.rank;
+  return n->op == IR_OP_MAXPOOL && n->nout == 1 && n->a.nhwc && (r == 3 || r == 4) &&
+         n->in[0]->ty.dtype == IR_DT_F32;
 }
 
-// Values in the arena between int8 products are stored int8 (cc_place.q8);
-// views share their input's place.
-static void plan_int8_storage(const ir_graph *g, cc_place *place) {
+// A node that passes int8 through with one scale: max pools, concatenations
+// (bytes moved) and views.
+static bool q8_through(const ir_node *n) {
+  return q8_pool(n) || cc_is_view(n) || (n->op == IR_OP_CONCAT && n->out[0]->ty.dtype == IR_DT_F32);
+}
+
+static int uf_find(int *up, int v) {
+  while (up[v] != v) v = up[v] = up[up[v]];
+  return v;
+}
+
+int cc_q8_classes(const ir_graph *g, const bool *product, int *cls) {
+  int nv = g->nvalues + 1, *up = malloc((size_t)nv * sizeof *up);
+  bool *bad = calloc((size_t)nv, sizeof *bad), *read = calloc((size_t)nv, sizeof *read);
+  if (!up || !bad || !read) return free(up), free(bad), free(read), -1;
+  for (int v = 0; v < nv; v++) up[v] = v;
+  for (int i = 0; i < g->nnodes; i++) { // join what passes through
+    const ir_node *n = g->nodes[i];
+    if (!q8_through(n)) continue;
+    for (int k = 0; k < n->nin; k++)
+      for (int o = 0; o < n->nout; o++) up[uf_find(up, n->in[k]->id)] = uf_find(up, n->out[o]->id);
+  }
+  // A class is bad if a member is made or read by anything else, or is a
+  // graph input, output or constant; it needs an int8 product reading it.
   for (int i = 0; i < g->nnodes; i++) {
     const ir_node *n = g->nodes[i];
-    if (cc_is_view(n)) {
-      for (int o = 0; o < n->nout; o++) place[n->out[o]->id] = place[n->in[0]->id];
-      continue;
+    bool through = q8_through(n), prod = product[n->id];
+    for (int k = 0; k < n->nin; k++) {
+      int r = uf_find(up, n->in[k]->id);
+      if (prod && k == 0) read[r] = true;
+      else if (!through) bad[r] = true; // a weight, a residual, another op
     }
-    if (!q8_product(n) || n->a.act == IR_ACT_SOFTMAX || place[n->out[0]->id].addr < CC_UB_WINDOW) continue;
-    const ir_node *r = NULL;
-    if (!int8_readers(g, n->out[0], &r)) continue;
-    cc_place *pl = &place[n->out[0]->id];
-    pl->q8 = true, pl->q8_inv = 1.0f / r->a.qscale, pl->q8_zp = r->a.qzp;
+    for (int o = 0; o < n->nout; o++)
+      if (!through && !(prod && o == 0 && n->a.act != IR_ACT_SOFTMAX)) bad[uf_find(up, n->out[o]->id)] = true;
   }
+  for (int k = 0; k < g->ninputs; k++) bad[uf_find(up, g->inputs[k]->id)] = true;
+  for (int k = 0; k < g->noutputs; k++) bad[uf_find(up, g->outputs[k]->id)] = true;
+  for (int i = 0; i < g->nnodes; i++)
+    for (int k = 0; k < g->nodes[i]->nin; k++)
+      if (g->nodes[i]->in[k]->data) bad[uf_find(up, g->nodes[i]->in[k]->id)] = true;
+  for (int v = 0; v < nv; v++) {
+    int r = uf_find(up, v);
+    cls[v] = read[r] && !bad[r] ? r : -1;
+  }
+  free(up), free(bad), free(read);
+  return 0;
+}
+
+// An int8 product quantised by cc_quantize, per node id (or NULL: out of memory).
+static bool *q8_products(const ir_graph *g) {
+  bool *p = calloc((size_t)g->nnodes + 1, sizeof *p);
+  for (int i = 0; p && i < g->nnodes; i++) p[g->nodes[i]->id] = q8_product(g->nodes[i]);
+  return p;
+}
+
+// The int8 classes whose products all read them with one scale (cc_quantize
+// chose it jointly; a graph quantised otherwise may disagree): cls[v] as
+// cc_q8_classes, and the scale of each in *reader[class]. -1: out of memory.
+static int plan_int8_storage(const ir_graph *g, int *cls, const ir_node **reader) {
+  bool *prod = q8_products(g);
+  if (!prod || cc_q8_classes(g, prod, cls)) return free(prod), -1;
+  free(prod);
+  bool *mixed = calloc((size_t)g->nvalues + 1, sizeof *mixed);
+  if (!mixed) return -1;
+  for (int i = 0; i < g->nnodes; i++) {
+    const ir_node *n = g->nodes[i];
+    if (!q8_product(n) || cls[n->in[0]->id] < 0) continue;
+    const ir_node **r = &reader[cls[n->in[0]->id]];
+    if (*r && ((*r)->a.qscale != n->a.qscale || (*r)->a.qzp != n->a.qzp)) mixed[cls[n->in[0]->id]] = true;
+    *r = n;
+  }
+  for (int v = 0; v <= g->nvalues; v++)
+    if (cls[v] >= 0 && mixed[cls[v]]) cls[v] = -1;
+  free(mixed);
+  return 0;
 }
 
 static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *opt, bool prefetch,
@@ -270,15 +314,24 @@ static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *
       place[(v)->id].placed = true;                                                         \
     }                                                                                       \
   } while (0)
+  // Where the Unified Buffer holds the activations, the tensors that int8
+  // products read (through max pools, concatenations and views) are stored
+  // int8, decided before the arena plan so that it counts their bytes.
   arena ar = {0};
-  if (arena_plan(&ar, g, chip, e)) {
+  int *q8cls = calloc((size_t)g->nvalues + 1, sizeof *q8cls);
+  const ir_node **q8reader = calloc((size_t)g->nvalues + 1, sizeof *q8reader);
+  bool oom = !q8cls || !q8reader;
+  for (int v = 0; !oom && v <= g->nvalues; v++) q8cls[v] = -1;
+  if (!oom && chip->vmem_activations) oom = plan_int8_storage(g, q8cls, q8reader) != 0;
+  if (oom || arena_plan(&ar, g, chip, e)) {
     cc_emit_free(e);
-    free(place);
+    free(place), free(q8cls), free(q8reader);
     return ir_fail(err, errlen, "out of host memory");
   }
+#define STORED_BYTES(v) (q8cls[(v)->id] >= 0 ? (uint64_t)ir_nelems(&(v)->ty) : ir_nbytes(&(v)->ty))
   for (int i = 0; i < g->ninputs; i++) {
     ir_value *v = g->inputs[i];
-    uint64_t a = arena_take(&ar, v);
+    uint64_t a = arena_take(&ar, v, ir_nbytes(&v->ty));
     place[v->id].addr = a != UINT64_MAX ? a : cc_hbm_alloc(e, ir_nbytes(&v->ty)), place[v->id].placed = true;
   }
   for (int i = 0; i < g->nnodes; i++) {
@@ -290,14 +343,19 @@ static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *
       ir_value *v = n->out[s];
       if (cc_is_view(n)) place[v->id] = place[n->in[0]->id];
       else {
-        uint64_t a = arena_take(&ar, v);
-        place[v->id].addr = a != UINT64_MAX ? a : cc_hbm_alloc(e, ir_nbytes(&v->ty));
+        uint64_t a = arena_take(&ar, v, STORED_BYTES(v));
+        place[v->id].addr = a != UINT64_MAX ? a : cc_hbm_alloc(e, STORED_BYTES(v));
         place[v->id].placed = true;
+        if (q8cls[v->id] >= 0) {
+          const ir_node *r = q8reader[q8cls[v->id]];
+          place[v->id].q8 = true, place[v->id].q8_inv = 1.0f / r->a.qscale, place[v->id].q8_zp = r->a.qzp;
+        }
       }
     }
   }
+#undef STORED_BYTES
   arena_free(&ar);
-  if (chip->vmem_activations) plan_int8_storage(g, place);
+  free(q8cls), free(q8reader);
   for (int i = 0; i < g->noutputs; i++)
     if (g->outputs[i]->data) PLACE_CONST(g->outputs[i]);
 #undef PLACE_CONST

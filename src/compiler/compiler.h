@@ -112,6 +112,14 @@ typedef struct {
   const void *const *inputs;
 } cc_calibration;
 int cc_quantize(ir_graph *g, const chip_config *chip, const cc_calibration *cal, char *err, size_t errlen);
+// The values a chip with the activations in VMEM stores int8 (compile.c):
+// classes of values joined by the nodes that pass int8 through with one scale
+// (max pools, concatenations, views), each made only by int8 products
+// (product[node id]), max pools and concatenations, read only by int8
+// products (as their input 0), max pools, concatenations and views, and
+// neither a graph input, output nor constant. cls[value id]: its class (a
+// value id), or -1. Returns 0, or -1 out of host memory.
+int cc_q8_classes(const ir_graph *g, const bool *product, int *cls);
 
 // ---------------------------------------------------------------- compile.c
 //

@@ -205,7 +205,8 @@ static int lower_concat_split(mv *M) {
   const ir_node *n = M->n;
   bool concat = n->op == IR_OP_CONCAT;
   const ir_value *whole = concat ? n->out[0] : n->in[0];
-  int es = ir_dtypes[whole->ty.dtype].bytes, axis = n->a.axis;
+  // int8 storage (cc_place.q8): every piece of an int8 concatenation is too
+  int es = M->c->place[whole->id].q8 ? 1 : ir_dtypes[whole->ty.dtype].bytes, axis = n->a.axis;
   int64_t outer, inner;
   axis_split(&whole->ty, axis, &outer, &inner);
   int64_t total = whole->ty.dims[axis], off = 0;

@@ -89,6 +89,15 @@ static void vop(cc_emit *e, isa_vpu_op op, uint64_t dst, uint64_t s1, uint64_t s
   cc_vpu(e, op, DT_F32, dst, DT_F32, s1, DT_F32, s2, &b);
 }
 
+// vop with one element type for every operand (f32, or i8: a max pool's).
+static void vop_dt(cc_emit *e, isa_dtype dt, isa_vpu_op op, uint64_t dst, uint64_t s1, uint64_t s2, uint64_t rows,
+                   uint64_t cols, int64_t ds, int64_t ss1, int64_t ss2, int colstep) {
+  if (rows == 1) ds = ss1 = ss2 = 0;
+  cc_vblock b = {.rows = rows, .cols = cols, .dst_stride = ds, .src1_stride = ss1, .src2_stride = ss2,
+                 .src2_colstep = colstep};
+  cc_vpu(e, op, dt, dst, dt, s1, dt, s2, &b);
+}
+
 // A contiguous block of f32 elements, rows x cols with row stride cols.
 static void vflat(cc_emit *e, isa_vpu_op op, uint64_t dst, uint64_t s1, uint64_t s2, uint64_t rows,
                   uint64_t cols) {
@@ -900,10 +909,10 @@ static int64_t pool_count(int64_t o, int64_t in, int64_t K, int64_t S, int64_t D
 
 // VMEM of one buffer set of a pool tile of t output rows x c channels.
 static uint64_t pool_set_bytes(const pool_phase *hp, int nhp, int nwp, int64_t JP, bool tbl_tile, int64_t t,
-                               int64_t c) {
+                               int64_t c, int64_t es) {
   uint64_t r = 0;
   for (int i = 0; i < nhp; i++) r += (uint64_t)(t + hp[i].qmax - hp[i].qmin) * (uint64_t)nwp;
-  return (r + (uint64_t)t) * (uint64_t)JP * (uint64_t)c * F4 + (tbl_tile ? (uint64_t)t * (uint64_t)JP * F4 : 0);
+  return (r + (uint64_t)t) * (uint64_t)JP * (uint64_t)c * (uint64_t)es + (tbl_tile ? (uint64_t)t * (uint64_t)JP * F4 : 0);
 }
 
 static int lower_pool(lw *L) {
@@ -929,6 +938,12 @@ static int lower_pool(lw *L) {
     return lw_fail(L, "a %" PRId64 "x%" PRId64 " window is larger than the lowering handles (%d)", g.KH, g.KW,
                    POOL_MAXK);
   uint64_t x = cc_addr(L->c, n->in[0]), y = cc_addr(L->c, n->out[0]);
+  // int8 storage (cc_place.q8, a max pool only): the input's scale is the
+  // output's, so the maximum of the int8 values is the int8 of the maximum.
+  bool q8 = L->c->place[n->in[0]->id].q8;
+  if (q8 != L->c->place[n->out[0]->id].q8 || (q8 && !mx)) return lw_fail(L, "internal error: int8 pool storage");
+  int64_t xe = q8 ? 1 : F4;
+  isa_dtype vt = q8 ? DT_I8 : DT_F32;
 
   pool_phase hp[POOL_MAXK], wp[POOL_MAXK];
   int khp[POOL_MAXK], kwp[POOL_MAXK];
@@ -969,7 +984,16 @@ static int lower_pool(lw *L) {
   uint64_t padrow = 0, cdv = 0, tbl_res = 0, tbl_h = 0;
   bool any_pad = g.PT || g.PB || g.PL || g.PR || (g.OH - 1) * g.SH + (g.KH - 1) * g.DH + 1 > g.H ||
                  (g.OW - 1) * g.SW + (g.KW - 1) * g.DW + 1 > g.W;
-  if (any_pad) {
+  if (any_pad && q8) { // -128, the least int8: no maximum takes it but over the padding alone
+    uint64_t nr = (uint64_t)(pad_run * g.C);
+    int8_t *row = malloc(nr);
+    if (!row) return free(cnt), lw_fail(L, "out of host memory");
+    memset(row, 0x80, nr);
+    uint64_t h = cc_hbm_const(e, row, nr);
+    free(row);
+    padrow = vm_alloc(L, nr, "the int8 pad row");
+    if (padrow != UINT64_MAX) load(e, padrow, h, nr);
+  } else if (any_pad) {
     uint64_t nr = (uint64_t)(pad_run * g.C);
     float *row = malloc(nr * sizeof *row);
     if (!row) return free(cnt), lw_fail(L, "out of host memory");
@@ -1002,20 +1026,20 @@ static int lower_pool(lw *L) {
     if (k > 1 && c == (g.C + k - 2) / (k - 1)) continue; // same pieces as k - 1
     for (int64_t lo = 1, hi = g.OH; lo <= hi;) {          // the most rows that fit
       int64_t mid = lo + (hi - lo) / 2;
-      if (2 * pool_set_bytes(hp, nhp, nwp, JP, tbl_tile, mid, c) + slack <= avail) tmax = mid, lo = mid + 1;
+      if (2 * pool_set_bytes(hp, nhp, nwp, JP, tbl_tile, mid, c, xe) + slack <= avail) tmax = mid, lo = mid + 1;
       else hi = mid - 1;
     }
     for (int64_t tt = tmax; tt >= 1; tt /= 2) {
       double tiles = (double)g.N * (double)cdiv((uint64_t)g.C, (uint64_t)c) * (double)cdiv((uint64_t)g.OH, (uint64_t)tt);
       double rows = (double)imin(g.H, (tt - 1) * g.SH + (g.KH - 1) * g.DH + 1);
-      double bytes = tiles * rows * (double)(g.W * c * F4) + 2.0 * (double)pool_set_bytes(hp, nhp, nwp, JP, tbl_tile, tt, c);
+      double bytes = tiles * rows * (double)(g.W * c * xe) + 2.0 * (double)pool_set_bytes(hp, nhp, nwp, JP, tbl_tile, tt, c, xe);
       // ~2.5 instructions per tile operation; each weighs 4 cycles, since
       // straight-line code must also fit IMEM.
       double cost = bytes / bpc + tiles * 2.5 * (double)(g.KH * g.KW + 2 * nhp * nwp + 4) * 4;
       if (cost < best) best = cost, t = tt, cw = c;
     }
   }
-  if (t < 1) return too_big(L, 2 * pool_set_bytes(hp, nhp, nwp, JP, tbl_tile, 1, 1) + slack);
+  if (t < 1) return too_big(L, 2 * pool_set_bytes(hp, nhp, nwp, JP, tbl_tile, 1, 1, xe) + slack);
   uint64_t *slab[2], ob[2], tb[2] = {0, 0};
   slab[0] = malloc(2 * (size_t)(nhp * nwp) * sizeof *slab[0]);
   if (!slab[0]) return lw_fail(L, "out of host memory");
@@ -1025,8 +1049,8 @@ static int lower_pool(lw *L) {
   for (int s = 0; s < 2; s++) {
     for (int i = 0; i < nhp; i++)
       for (int j = 0; j < nwp; j++)
-        slab[s][i * nwp + j] = vm_alloc(L, (uint64_t)(rows_ph[i] * JP * cw) * F4, "a pool input slab");
-    ob[s] = vm_alloc(L, (uint64_t)(t * JP * cw) * F4, "a pool result tile");
+        slab[s][i * nwp + j] = vm_alloc(L, (uint64_t)(rows_ph[i] * JP * cw * xe), "a pool input slab");
+    ob[s] = vm_alloc(L, (uint64_t)(t * JP * cw * xe), "a pool result tile");
     if (tbl_tile) tb[s] = vm_alloc(L, (uint64_t)(t * JP) * F4, "avgpool divisors");
   }
   if (cc_emit_failed(e, NULL, 0)) return free(slab[0]), -1;
@@ -1042,7 +1066,7 @@ static int lower_pool(lw *L) {
       int s = (int)(ti & 1);
       int64_t nimg = ti / (nct * nrt), c0 = (ti / nrt) % nct * cw, oh0 = ti % nrt * t;
       int64_t nc = imin(cw, g.C - c0), nt = imin(t, g.OH - oh0);
-      uint64_t px = (uint64_t)nc * F4; // bytes of one pixel in VMEM
+      uint64_t px = (uint64_t)(nc * xe); // bytes of one pixel in VMEM
       if (phase == 0) {
         for (int a_ = 0; a_ < nhp; a_++)
           for (int b_ = 0; b_ < nwp; b_++) {
@@ -1053,21 +1077,21 @@ static int lower_pool(lw *L) {
             int64_t iv1 = imax(iv0, imin(need, ceil_div(g.H + g.PT - hp[a_].p, g.SH) - i0));
             if (filled_cw[s] != nc && (jv0[b_] > 0 || jv1[b_] < jn[b_])) {
               int64_t rr = rows_ph[a_], rs = JP * (int64_t)px;
-              if (jv0[b_] > 0) vop(e, VOP_MOV, sb, padrow, 0, (uint64_t)rr, (uint64_t)(jv0[b_] * nc), rs, 0, 0, 1);
+              if (jv0[b_] > 0) vop_dt(e, vt, VOP_MOV, sb, padrow, 0, (uint64_t)rr, (uint64_t)(jv0[b_] * nc), rs, 0, 0, 1);
               if (jv1[b_] < jn[b_])
-                vop(e, VOP_MOV, sb + (uint64_t)jv1[b_] * px, padrow, 0, (uint64_t)rr,
+                vop_dt(e, vt, VOP_MOV, sb + (uint64_t)jv1[b_] * px, padrow, 0, (uint64_t)rr,
                     (uint64_t)((jn[b_] - jv1[b_]) * nc), rs, 0, 0, 1);
             }
             if (iv0 > 0) // top pad rows
-              vop(e, VOP_MOV, sb, padrow, 0, (uint64_t)((iv0 - 1) * JP + jn[b_]), (uint64_t)nc, (int64_t)px, 0, 0, 1);
+              vop_dt(e, vt, VOP_MOV, sb, padrow, 0, (uint64_t)((iv0 - 1) * JP + jn[b_]), (uint64_t)nc, (int64_t)px, 0, 0, 1);
             if (iv1 < need)
-              vop(e, VOP_MOV, sb + (uint64_t)(iv1 * JP) * px, padrow, 0, (uint64_t)((need - iv1 - 1) * JP + jn[b_]),
+              vop_dt(e, vt, VOP_MOV, sb + (uint64_t)(iv1 * JP) * px, padrow, 0, (uint64_t)((need - iv1 - 1) * JP + jn[b_]),
                   (uint64_t)nc, (int64_t)px, 0, 0, 1);
             if (iv1 > iv0 && jv1[b_] > jv0[b_]) {
               int64_t ih = (i0 + iv0) * g.SH + hp[a_].p - g.PT, iw = (jv0[b_] + wp[b_].qmin) * g.SW + wp[b_].p - g.PL;
-              uint64_t src = x + (uint64_t)(((nimg * g.H + ih) * g.W + iw) * g.C + c0) * F4;
+              uint64_t src = x + (uint64_t)((((nimg * g.H + ih) * g.W + iw) * g.C + c0) * xe);
               uint64_t nn[2] = {(uint64_t)(iv1 - iv0), (uint64_t)(jv1[b_] - jv0[b_])};
-              int64_t ss[2] = {g.SH * g.W * g.C * F4, g.SW * g.C * F4}, ds[2] = {JP * (int64_t)px, (int64_t)px};
+              int64_t ss[2] = {g.SH * g.W * g.C * xe, g.SW * g.C * xe}, ds[2] = {JP * (int64_t)px, (int64_t)px};
               cc_dma_nd(e, SPACE_LOCAL, sb + (uint64_t)(iv0 * JP + jv0[b_]) * px, SPACE_HBM, src, px, 2, nn, ss, ds);
             }
           }
@@ -1082,21 +1106,21 @@ static int lower_pool(lw *L) {
           int a_ = khp[kh], b_ = kwp[kw];
           uint64_t src = slab[s][a_ * nwp + b_] +
                          (uint64_t)((khq[kh] - hp[a_].qmin) * JP + kwq[kw] - wp[b_].qmin) * px;
-          if (g.KH * g.KW == 1) vop(e, VOP_MOV, o, src, 0, npix, (uint64_t)nc, (int64_t)px, (int64_t)px, 0, 1);
+          if (g.KH * g.KW == 1) vop_dt(e, vt, VOP_MOV, o, src, 0, npix, (uint64_t)nc, (int64_t)px, (int64_t)px, 0, 1);
           else if (kk == 0) continue;
           else if (kk == 1) {
             uint64_t first = slab[s][khp[0] * nwp + kwp[0]] +
                              (uint64_t)((khq[0] - hp[khp[0]].qmin) * JP + kwq[0] - wp[kwp[0]].qmin) * px;
-            vop(e, acc, o, first, src, npix, (uint64_t)nc, (int64_t)px, (int64_t)px, (int64_t)px, 1);
-          } else vop(e, acc, o, o, src, npix, (uint64_t)nc, (int64_t)px, (int64_t)px, (int64_t)px, 1);
+            vop_dt(e, vt, acc, o, first, src, npix, (uint64_t)nc, (int64_t)px, (int64_t)px, (int64_t)px, 1);
+          } else vop_dt(e, vt, acc, o, o, src, npix, (uint64_t)nc, (int64_t)px, (int64_t)px, (int64_t)px, 1);
         }
-      if (!mx && uniform) vop(e, VOP_DIV, o, o, cdv, npix, (uint64_t)nc, (int64_t)px, (int64_t)px, 0, 0);
+      if (!mx && uniform) vop_dt(e, vt, VOP_DIV, o, o, cdv, npix, (uint64_t)nc, (int64_t)px, (int64_t)px, 0, 0);
       else if (!mx)
-        vop(e, VOP_DIV, o, o, tbl_tile ? tb[s] : tbl_res + (uint64_t)(oh0 * JP) * F4, npix, (uint64_t)nc,
+        vop_dt(e, vt, VOP_DIV, o, o, tbl_tile ? tb[s] : tbl_res + (uint64_t)(oh0 * JP) * F4, npix, (uint64_t)nc,
             (int64_t)px, (int64_t)px, F4, 0);
-      uint64_t dst = y + (uint64_t)(((nimg * g.OH + oh0) * g.OW) * g.C + c0) * F4;
+      uint64_t dst = y + (uint64_t)((((nimg * g.OH + oh0) * g.OW) * g.C + c0) * xe);
       uint64_t nn[2] = {(uint64_t)nt, (uint64_t)g.OW};
-      int64_t ss[2] = {JP * (int64_t)px, (int64_t)px}, ds[2] = {g.OW * g.C * F4, g.C * F4};
+      int64_t ss[2] = {JP * (int64_t)px, (int64_t)px}, ds[2] = {g.OW * g.C * xe, g.C * xe};
       cc_dma_nd(e, SPACE_HBM, dst, SPACE_LOCAL, o, px, 2, nn, ss, ds);
     }
   }

@@ -44,6 +44,30 @@ static void range_f32(const float *v, int64_t n, float *amax, bool *neg) {
   }
 }
 
+// Each point's range widened to its class's: the largest amax, negative if any is.
+static int joint_ranges(const ir_graph *g, ir_node **pts, int npts, float *amax, bool *neg, char *err, size_t errlen) {
+  bool *prod = calloc((size_t)g->nnodes + 1, sizeof *prod);
+  int *cls = calloc((size_t)g->nvalues + 1, sizeof *cls);
+  float *camax = calloc((size_t)g->nvalues + 1, sizeof *camax);
+  bool *cneg = calloc((size_t)g->nvalues + 1, sizeof *cneg);
+  int rc = 0;
+  if (!prod || !cls || !camax || !cneg) rc = ir_fail(err, errlen, "out of host memory");
+  for (int t = 0; !rc && t < npts; t++) prod[pts[t]->id] = true;
+  if (!rc && cc_q8_classes(g, prod, cls)) rc = ir_fail(err, errlen, "out of host memory");
+  for (int t = 0; !rc && t < npts; t++) {
+    int c = cls[pts[t]->in[0]->id];
+    if (c < 0) continue;
+    if (amax[t] > camax[c]) camax[c] = amax[t];
+    cneg[c] |= neg[t];
+  }
+  for (int t = 0; !rc && t < npts; t++) {
+    int c = cls[pts[t]->in[0]->id];
+    if (c >= 0) amax[t] = camax[c], neg[t] = cneg[c];
+  }
+  free(prod), free(cls), free(camax), free(cneg);
+  return rc;
+}
+
 int cc_quantize(ir_graph *g, const chip_config *chip, const cc_calibration *cal, char *err, size_t errlen) {
   if (!cal || cal->nsets < 1) return ir_fail(err, errlen, "quantisation needs at least one calibration input");
   int npts = 0;
@@ -131,6 +155,11 @@ int cc_quantize(ir_graph *g, const chip_config *chip, const cc_calibration *cal,
   cc_executable_free(&exe);
   // Symmetric, or for an input never negative (after a relu) all 256 levels
   // on [0, max]: q = rne(x / s) - 128. An input always 0 (or inf) gets scale 1.
+  // Where the chip stores int8 between layers, the layers reading one class
+  // of values joined by max pools and concatenations (cc_q8_classes) share
+  // the class's scale, the largest of their ranges: the producers quantise
+  // once, and the pools and concatenations move int8 exactly.
+  if (!rc && chip->vmem_activations) rc = joint_ranges(g, pts, npts, amax, neg, err, errlen);
   for (int t = 0; t < npts && !rc; t++) {
     pts[t]->a.qzp = neg[t] ? 0 : -128;
     pts[t]->a.qscale = amax[t] > 0 && isfinite(amax[t]) ? amax[t] / (neg[t] ? 127.0f : 255.0f) : 1.0f;
