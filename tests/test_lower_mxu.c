@@ -514,6 +514,95 @@ static void unified_buffer_cnn0_test(void) {
   ir_graph_free(g);
 }
 
+static ir_value *add_maxpool(ir_graph *g, ir_value *v, int64_t n, int64_t c, int k, int stride, int pad, int64_t ohw) {
+  ir_node *p = ir_add_node(g, IR_OP_MAXPOOL, "pool", &v, 1, 1, NULL);
+  p->a.nhwc = true;
+  for (int d = 0; d < 2; d++) p->a.kernel[d] = k, p->a.stride[d] = stride, p->a.dilation[d] = 1;
+  for (int d = 0; d < 4; d++) p->a.pads[d] = pad;
+  p->out[0]->ty = ir_type_make(IR_DT_F32, 4, (int64_t[]){n, ohw, ohw, c});
+  return p->out[0];
+}
+
+// An Inception module on tpu-v1 (CNN1's, scripts/make_tpu_v1_apps.py): a
+// relu'd map read by three convolutions and a padded 3x3 max pool (then a
+// 1x1), their outputs concatenated (one without relu: the class is
+// symmetric), then a stride-2 max pool and a 1x1. The values joined by the
+// pools and the concatenation share one scale (cc_quantize) and are stored
+// int8 in the Unified Buffer; the same bits as f32 storage ("plain": every
+// product quantises its f32 input itself, with that scale): a max pool and a
+// concatenation of int8 with one scale are exact. In f32 the concatenation
+// (12.25 MiB) would not fit the arena (12 MiB); in int8 nothing leaves it.
+static void unified_buffer_inception_test(void) {
+  ir_graph *g = ir_graph_new("inception");
+  enum { N = 16, HW = 28, C = 64 };
+  ir_type xt = ir_type_make(IR_DT_F32, 4, (int64_t[]){N, HW, HW, 16});
+  ir_value *x = ir_add_input(g, "x", &xt), *br[4];
+  uint64_t w;
+  ir_value *a = add_conv_layer(g, x, N, 16, C, 3, 1, 1, HW, IR_ACT_RELU, &w);
+  br[0] = add_conv_layer(g, add_maxpool(g, a, N, C, 3, 1, 1, HW), N, C, C, 1, 1, 0, HW, IR_ACT_RELU, &w);
+  br[1] = add_conv_layer(g, a, N, C, C, 1, 1, 0, HW, IR_ACT_RELU, &w);
+  br[2] = add_conv_layer(g, a, N, C, C, 3, 1, 1, HW, IR_ACT_RELU, &w);
+  br[3] = add_conv_layer(g, a, N, C, C, 1, 1, 0, HW, IR_ACT_NONE, &w);
+  ir_node *cat = ir_add_node(g, IR_OP_CONCAT, "concat", br, 4, 1, NULL);
+  cat->a.axis = 3;
+  cat->out[0]->ty = ir_type_make(IR_DT_F32, 4, (int64_t[]){N, HW, HW, 4 * C});
+  ir_value *q = add_maxpool(g, cat->out[0], N, 4 * C, 3, 2, 1, HW / 2);
+  ir_value *y = add_conv_layer(g, q, N, 4 * C, 32, 1, 1, 0, HW / 2, IR_ACT_NONE, &w);
+  ir_add_output(g, y);
+  float *xv = rand_array(ir_nelems(&xt));
+  uint64_t xbytes = (uint64_t)ir_nelems(&xt) * 4, ybytes = (uint64_t)ir_nelems(&y->ty) * 4;
+  char err[CC_ERR_LEN];
+  chip_config v1, plain;
+  CHECK(chip_load(&v1, "tpu-v1", err, sizeof err) == 0, "%s", err);
+  plain = v1;
+  plain.vmem_activations = false, plain.weight_fifo_tiles = 0;
+  const void *cal_in[1] = {xv};
+  cc_calibration cal = {1, cal_in};
+  CHECK(cc_quantize(g, &v1, &cal, err, sizeof err) == 0, "inception: quantise: %s", err);
+  // the readers of a and its pool share a's scale (relu'd: zero point -128);
+  // the pooled concatenation's reader the concatenation's (symmetric)
+  const ir_node *r[6] = {NULL};
+  int nr = 0;
+  for (int i = 0; i < g->nnodes; i++)
+    if (g->nodes[i]->op == IR_OP_CONV && nr < 6) r[nr++] = g->nodes[i];
+  CHECK(nr == 6 && r[0]->a.qzp == 0, "inception: six convolutions, the first reads the input");
+  if (nr == 6) {
+    for (int i = 2; i < 5; i++)
+      CHECK(r[i]->a.qscale == r[1]->a.qscale && r[i]->a.qzp == -128, "inception: branch %d's scale is the map's", i);
+    CHECK(r[5]->a.qzp == 0, "inception: the concatenation is symmetric (a branch without relu)");
+  }
+  float *out[2] = {NULL, NULL};
+  sim_stats st[2];
+  for (int k = 0; k < 2; k++) {
+    const chip_config *c = k ? &plain : &v1;
+    cc_options opt = {.quantize = true};
+    cc_executable ex;
+    if (cc_compile(g, c, &opt, &ex, err, sizeof err)) {
+      CHECK(0, "inception: compile (%s): %s", k ? "plain" : "tpu-v1", err);
+      continue;
+    }
+    sim_options so = {0};
+    sim *s = sim_create(c, &so, err, sizeof err);
+    const isa_io *io = ex.prog.io;
+    if (s && !sim_load(s, &ex.prog, err, sizeof err) &&
+        !sim_write(s, sim_io_mem(&io[0]), io[0].addr, xv, xbytes, err, sizeof err) && !sim_run(s, err, sizeof err)) {
+      out[k] = malloc(ybytes);
+      sim_read(s, sim_io_mem(&io[1]), io[1].addr, out[k], ybytes, err, sizeof err);
+      st[k] = *sim_get_stats(s);
+    } else CHECK(0, "inception: run: %s", err);
+    sim_destroy(s);
+    cc_executable_free(&ex);
+  }
+  if (out[0] && out[1]) {
+    CHECK(!memcmp(out[0], out[1], ybytes), "inception: int8 pools and concatenation change no bits");
+    CHECK(st[0].hbm_write == 0, "inception: every tensor stays in the Unified Buffer: %llu bytes written to weight memory",
+          (unsigned long long)st[0].hbm_write);
+    CHECK(st[1].hbm_write > 0, "inception: plain writes its tensors to HBM");
+  }
+  free(out[0]), free(out[1]), free(xv);
+  ir_graph_free(g);
+}
+
 // The number of windowed passes (mxu.mm ..., win) in a program.
 static int window_passes(const isa_program *p) {
   int n = 0;
@@ -643,6 +732,7 @@ int main(void) {
   unified_buffer_matmul_test();
   unified_buffer_conv_test();
   unified_buffer_cnn0_test();
+  unified_buffer_inception_test();
   error_tests();
   return test_done("test_lower_mxu");
 }
