@@ -268,6 +268,36 @@ static int plan_int8_storage(const ir_graph *g, int *cls, const ir_node **reader
   return 0;
 }
 
+// Pieces of a concatenation along the last axis that their producer writes
+// in place, as the TPU v1's Activate writes its results to any address of the
+// Unified Buffer: a constant-weight product (its epilogue stores rows with the
+// concatenation's pitch, lower_mxu.c) whose output nothing else reads.
+// cat[value id]: the concatenation, or NULL. -1: out of host memory.
+static int plan_concat_in_place(const ir_graph *g, const ir_node **cat) {
+  int *reads = calloc((size_t)g->nvalues + 1, sizeof *reads);
+  if (!reads) return -1;
+  for (int i = 0; i < g->nnodes; i++)
+    for (int k = 0; k < g->nodes[i]->nin; k++) reads[g->nodes[i]->in[k]->id]++;
+  for (int k = 0; k < g->noutputs; k++) reads[g->outputs[k]->id] += 2;
+  for (int i = 0; i < g->nnodes; i++) {
+    const ir_node *n = g->nodes[i];
+    if (!is_mxu(n) || is_int_mxu(n) || is_depthwise(n) || n->nout != 1 || !n->in[1]->data ||
+        n->a.act == IR_ACT_SOFTMAX || (n->op == IR_OP_MATMUL && n->in[1]->ty.rank != 2))
+      continue;
+    const ir_value *v = n->out[0];
+    if (reads[v->id] != 1) continue;
+    for (int r = i + 1; r < g->nnodes; r++) {
+      const ir_node *c = g->nodes[r];
+      if (c->op != IR_OP_CONCAT || cc_is_view(c)) continue;
+      int rank = c->out[0]->ty.rank, axis = c->a.axis < 0 ? c->a.axis + rank : c->a.axis;
+      for (int k = 0; k < c->nin; k++)
+        if (c->in[k] == v && axis == rank - 1 && v->ty.dtype == IR_DT_F32) cat[v->id] = c;
+    }
+  }
+  free(reads);
+  return 0;
+}
+
 static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *opt, bool prefetch,
                         cc_executable *out, char *err, size_t errlen) {
   memset(out, 0, sizeof *out);
@@ -320,12 +350,14 @@ static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *
   arena ar = {0};
   int *q8cls = calloc((size_t)g->nvalues + 1, sizeof *q8cls);
   const ir_node **q8reader = calloc((size_t)g->nvalues + 1, sizeof *q8reader);
-  bool oom = !q8cls || !q8reader;
+  const ir_node **cat = calloc((size_t)g->nvalues + 1, sizeof *cat);
+  bool oom = !q8cls || !q8reader || !cat;
   for (int v = 0; !oom && v <= g->nvalues; v++) q8cls[v] = -1;
-  if (!oom && chip->vmem_activations) oom = plan_int8_storage(g, q8cls, q8reader) != 0;
+  if (!oom && chip->vmem_activations)
+    oom = plan_int8_storage(g, q8cls, q8reader) != 0 || plan_concat_in_place(g, cat) != 0;
   if (oom || arena_plan(&ar, g, chip, e)) {
     cc_emit_free(e);
-    free(place), free(q8cls), free(q8reader);
+    free(place), free(q8cls), free(q8reader), free(cat);
     return ir_fail(err, errlen, "out of host memory");
   }
 #define STORED_BYTES(v) (q8cls[(v)->id] >= 0 ? (uint64_t)ir_nelems(&(v)->ty) : ir_nbytes(&(v)->ty))
@@ -341,21 +373,33 @@ static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *
     arena_release(&ar, i);
     for (int s = 0; s < n->nout; s++) {
       ir_value *v = n->out[s];
-      if (cc_is_view(n)) place[v->id] = place[n->in[0]->id];
-      else {
-        uint64_t a = arena_take(&ar, v, STORED_BYTES(v));
-        place[v->id].addr = a != UINT64_MAX ? a : cc_hbm_alloc(e, STORED_BYTES(v));
-        place[v->id].placed = true;
-        if (q8cls[v->id] >= 0) {
-          const ir_node *r = q8reader[q8cls[v->id]];
-          place[v->id].q8 = true, place[v->id].q8_inv = 1.0f / r->a.qscale, place[v->id].q8_zp = r->a.qzp;
+      if (cc_is_view(n)) {
+        place[v->id] = place[n->in[0]->id];
+        continue;
+      }
+      // a piece written in place: the concatenation is placed with its first piece
+      const ir_node *c = cat[v->id];
+      ir_value *w = c ? c->out[0] : v;
+      if (!place[w->id].placed) {
+        uint64_t a = arena_take(&ar, w, STORED_BYTES(w));
+        place[w->id].addr = a != UINT64_MAX ? a : cc_hbm_alloc(e, STORED_BYTES(w));
+        place[w->id].placed = true;
+        if (q8cls[w->id] >= 0) {
+          const ir_node *r = q8reader[q8cls[w->id]];
+          place[w->id].q8 = true, place[w->id].q8_inv = 1.0f / r->a.qscale, place[w->id].q8_zp = r->a.qzp;
         }
+      }
+      if (c) {
+        int64_t off = 0, total = w->ty.dims[w->ty.rank - 1];
+        for (int k = 0; c->in[k] != v; k++) off += c->in[k]->ty.dims[w->ty.rank - 1];
+        place[v->id] = place[w->id]; // one class: int8 alike
+        place[v->id].addr += (uint64_t)off * (place[w->id].q8 ? 1 : 4), place[v->id].pitch = total;
       }
     }
   }
 #undef STORED_BYTES
   arena_free(&ar);
-  free(q8cls), free(q8reader);
+  free(q8cls), free(q8reader), free(cat);
   for (int i = 0; i < g->noutputs; i++)
     if (g->outputs[i]->data) PLACE_CONST(g->outputs[i]);
 #undef PLACE_CONST

@@ -277,6 +277,10 @@ typedef struct {
   bool q8;       // stored int8 (the IR type says f32)
   float q8_inv;  // 1 / the readers' qscale
   int q8_zp;     // the readers' qzp (0 or -128)
+  // A piece of a concatenation along the last axis, written in place by its
+  // producer (an MXU product, compile.c): elements from one row of its last
+  // axis to the next (the concatenation's width); 0 for a dense value.
+  int64_t pitch;
 } cc_place;
 
 // Weights of the MXU layers, arranged before lowering starts (compile.c,

@@ -218,7 +218,8 @@ static int lower_concat_split(mv *M) {
     uint64_t nn[1] = {(uint64_t)outer};
     int64_t sp[1] = {len * inner * es}, sw[1] = {total * inner * es};
     uint64_t at = base + (uint64_t)(off * inner * es), pa = cc_addr(M->c, v);
-    if (len * inner * outer > 0) {
+    // a piece its producer wrote in place (cc_place.pitch) is there already
+    if (len * inner * outer > 0 && !(concat && M->c->place[v->id].pitch)) {
       if (concat) cc_dma_nd(M->e, SPACE_HBM, at, SPACE_HBM, pa, (uint64_t)(len * inner * es), 1, nn, sp, sw);
       else cc_dma_nd(M->e, SPACE_HBM, pa, SPACE_HBM, at, (uint64_t)(len * inner * es), 1, nn, sw, sp);
     }

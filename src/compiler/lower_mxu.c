@@ -45,6 +45,7 @@ typedef struct {
   bool win;
   int64_t win_pieces;
   uint64_t x_addr, y_addr, res_addr;
+  int64_t y_pitch; // elements from one output row to the next: M, or a concatenation's width (cc_place.pitch)
   bool has_res;
   ir_act act;
   float lo, hi;
@@ -785,6 +786,8 @@ static void epilogue(const job *j, const plan *p, const mtile *tp, uint64_t acc,
   uint64_t cnt[2] = {rows, cols};
   int64_t hs[2] = {j->M * 4, 4}, vs[2] = {outs, 4};
   uint64_t hbm_off = (uint64_t)(t.p0 * j->M + ch) * 4;
+  int64_t yp = j->y_pitch ? j->y_pitch : j->M, ys4[2] = {yp * 4, 4}; // the output's rows (a residual's are M)
+  uint64_t y_off = (uint64_t)(t.p0 * yp + ch) * 4;
   uint64_t bias = p->bias_vmem + (uint64_t)ch * 4;
   if (j->qint) { // integers: + addend, then int32 out or requantised to i8/u8
     cc_vblock q = {.rows = rows, .cols = cols, .dst_stride = accs, .src1_stride = accs, .src2_stride = 0,
@@ -863,11 +866,11 @@ static void epilogue(const job *j, const plan *p, const mtile *tp, uint64_t acc,
       cc_vpu(j->e, VOP_MUL, DT_F32, out, DT_F32, out, DT_F32, p->yq_vmem, &m); // in place
       cc_vpu(j->e, VOP_ADD, DT_I8, out8, DT_F32, out, DT_F32, p->yq_vmem + 4, &b);
     }
-    int64_t s8[2] = {n, 1}, d8[2] = {j->M, 1};
-    cc_dma_nd(j->e, SPACE_HBM, j->y_addr + (uint64_t)(t.p0 * j->M + ch), SPACE_LOCAL, out8, 1, 2, cnt, s8, d8);
+    int64_t s8[2] = {n, 1}, d8[2] = {yp, 1};
+    cc_dma_nd(j->e, SPACE_HBM, j->y_addr + (uint64_t)(t.p0 * yp + ch), SPACE_LOCAL, out8, 1, 2, cnt, s8, d8);
     return;
   }
-  cc_dma_nd(j->e, SPACE_HBM, j->y_addr + hbm_off, SPACE_LOCAL, out, 4, 2, cnt, vs, hs);
+  cc_dma_nd(j->e, SPACE_HBM, j->y_addr + y_off, SPACE_LOCAL, out, 4, 2, cnt, vs, ys4);
 }
 
 static void stage_epilogue(const job *j, const plan *p, int64_t u) {
@@ -1049,6 +1052,7 @@ static void job_init(job *j, cc_lower_ctx *c) {
   j->has_res = n->a.residual;
   if (j->has_res) j->res_addr = cc_addr(c, n->in[n->nin - 1]);
   j->y_addr = cc_addr(c, n->out[0]);
+  j->y_pitch = yp->pitch; // 0: dense, rows of M
   j->w_pre = UINT64_MAX;
 }
 
