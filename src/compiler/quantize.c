@@ -6,7 +6,10 @@
 // scale (ir_attrs.qscale = max |x| / 127, symmetric, per tensor); the MXU
 // lowering quantises its input to int8 as it loads it, quantises the weights
 // per output channel, multiplies int8 x int8 into int32 and dequantises in
-// the epilogue, so everything between MXU layers stays f32 on the vector unit.
+// the epilogue, so everything between MXU layers stays f32 on the vector unit;
+// except where the chip's VMEM holds the activations (compile.c stores them
+// int8 there), whose layers reading values joined by max pools and
+// concatenations share one scale (joint_ranges).
 //
 // The calibration run needs a floating-point MXU: on a chip whose MXU is
 // int8 only (tpu-v1) it runs on the same chip with bf16 enabled, precision
