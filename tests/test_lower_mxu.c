@@ -523,6 +523,43 @@ static ir_value *add_maxpool(ir_graph *g, ir_value *v, int64_t n, int64_t c, int
   return p->out[0];
 }
 
+// A graph quantised for tpu-v1 compiled and run on it (k = 0) and on the
+// plain chip (k = 1, no Unified Buffer, no FIFO): each run's output (NULL if
+// it failed), statistics and the DMAs of its concatenation layers.
+static void v1_and_plain(ir_graph *g, const chip_config *v1, const chip_config *plain, const float *xv,
+                         uint64_t xbytes, uint64_t ybytes, const char *what, float *out[2], sim_stats st[2],
+                         int ncat[2]) {
+  char err[CC_ERR_LEN];
+  for (int k = 0; k < 2; k++) {
+    const chip_config *c = k ? plain : v1;
+    cc_options opt = {.quantize = true};
+    cc_executable ex;
+    out[k] = NULL, ncat[k] = 0;
+    if (cc_compile(g, c, &opt, &ex, err, sizeof err)) {
+      CHECK(0, "%s: compile (%s): %s", what, k ? "plain" : "tpu-v1", err);
+      continue;
+    }
+    for (size_t l = 0; l < ex.prog.nlayers; l++) // its DMAs (the last layer also waits for everything)
+      for (uint64_t pc = ex.prog.layers[l].pc_begin; pc < ex.prog.layers[l].pc_end; pc++) {
+        isa_inst in;
+        char why[160];
+        ncat[k] += !strcmp(ex.prog.layers[l].op, "concat") && isa_decode(ex.prog.code[pc], &in, why, sizeof why) &&
+                   in.op == OP_DMA;
+      }
+    sim_options so = {0};
+    sim *s = sim_create(c, &so, err, sizeof err);
+    const isa_io *io = ex.prog.io;
+    if (s && !sim_load(s, &ex.prog, err, sizeof err) &&
+        !sim_write(s, sim_io_mem(&io[0]), io[0].addr, xv, xbytes, err, sizeof err) && !sim_run(s, err, sizeof err)) {
+      out[k] = malloc(ybytes);
+      sim_read(s, sim_io_mem(&io[1]), io[1].addr, out[k], ybytes, err, sizeof err);
+      st[k] = *sim_get_stats(s);
+    } else CHECK(0, "%s: run: %s", what, err);
+    sim_destroy(s);
+    cc_executable_free(&ex);
+  }
+}
+
 // An Inception module on tpu-v1 (CNN1's, scripts/make_tpu_v1_apps.py): a
 // relu'd map read by three convolutions and a padded 3x3 max pool (then a
 // 1x1), their outputs concatenated (one without relu: the class is
@@ -576,36 +613,10 @@ static void unified_buffer_inception_test(bool cat_out) {
       CHECK(r[i]->a.qscale == r[1]->a.qscale && r[i]->a.qzp == -128, "inception: branch %d's scale is the map's", i);
     CHECK(cat_out || r[5]->a.qzp == 0, "inception: the concatenation is symmetric (a branch without relu)");
   }
-  float *out[2] = {NULL, NULL};
+  float *out[2];
   sim_stats st[2];
-  int ncat[2] = {0, 0}; // the concatenation's copies: none on tpu-v1, its pieces written in place
-  for (int k = 0; k < 2; k++) {
-    const chip_config *c = k ? &plain : &v1;
-    cc_options opt = {.quantize = true};
-    cc_executable ex;
-    if (cc_compile(g, c, &opt, &ex, err, sizeof err)) {
-      CHECK(0, "inception: compile (%s): %s", k ? "plain" : "tpu-v1", err);
-      continue;
-    }
-    for (size_t l = 0; l < ex.prog.nlayers; l++) // its DMAs (the last layer also waits for everything)
-      for (uint64_t pc = ex.prog.layers[l].pc_begin; pc < ex.prog.layers[l].pc_end; pc++) {
-        isa_inst in;
-        char why[160];
-        ncat[k] += !strcmp(ex.prog.layers[l].op, "concat") && isa_decode(ex.prog.code[pc], &in, why, sizeof why) &&
-                   in.op == OP_DMA;
-      }
-    sim_options so = {0};
-    sim *s = sim_create(c, &so, err, sizeof err);
-    const isa_io *io = ex.prog.io;
-    if (s && !sim_load(s, &ex.prog, err, sizeof err) &&
-        !sim_write(s, sim_io_mem(&io[0]), io[0].addr, xv, xbytes, err, sizeof err) && !sim_run(s, err, sizeof err)) {
-      out[k] = malloc(ybytes);
-      sim_read(s, sim_io_mem(&io[1]), io[1].addr, out[k], ybytes, err, sizeof err);
-      st[k] = *sim_get_stats(s);
-    } else CHECK(0, "inception: run: %s", err);
-    sim_destroy(s);
-    cc_executable_free(&ex);
-  }
+  int ncat[2]; // the concatenation's copies: none on tpu-v1, its pieces written in place
+  v1_and_plain(g, &v1, &plain, xv, xbytes, ybytes, "inception", out, st, ncat);
   if (out[0] && out[1]) {
     CHECK(!memcmp(out[0], out[1], ybytes), "inception: int8 pools and concatenation change no bits");
     CHECK(st[0].hbm_write == 0, "inception: every tensor stays in the Unified Buffer: %llu bytes written to weight memory",
@@ -613,6 +624,46 @@ static void unified_buffer_inception_test(bool cat_out) {
     CHECK(st[1].hbm_write > 0, "inception: plain writes its tensors to HBM");
     CHECK(ncat[0] == 0 && ncat[1] == 4, "inception: the branches write the concatenation in place on tpu-v1 (%d, %d "
           "copies)", ncat[0], ncat[1]);
+  }
+  free(out[0]), free(out[1]), free(xv);
+  ir_graph_free(g);
+}
+
+// A DenseNet-style concatenation on tpu-v1: [x1, conv(x1)] where x1 (a
+// convolution's output) is also read by that convolution, so only the second
+// piece is written in place and the first is copied; then a 3x3 reads the
+// concatenation. The same bits as the plain chip, which copies both.
+static void unified_buffer_dense_concat_test(void) {
+  ir_graph *g = ir_graph_new("dense");
+  enum { N = 4, HW = 14 };
+  ir_type xt = ir_type_make(IR_DT_F32, 4, (int64_t[]){N, HW, HW, 24});
+  ir_value *x = ir_add_input(g, "x", &xt), *pc[2];
+  uint64_t w;
+  pc[0] = add_conv_layer(g, x, N, 24, 40, 3, 1, 1, HW, IR_ACT_RELU, &w);
+  pc[1] = add_conv_layer(g, pc[0], N, 40, 24, 1, 1, 0, HW, IR_ACT_RELU, &w);
+  ir_node *cat = ir_add_node(g, IR_OP_CONCAT, "concat", pc, 2, 1, NULL);
+  cat->a.axis = 3;
+  cat->out[0]->ty = ir_type_make(IR_DT_F32, 4, (int64_t[]){N, HW, HW, 64});
+  ir_value *y = add_conv_layer(g, cat->out[0], N, 64, 16, 3, 1, 1, HW, IR_ACT_NONE, &w);
+  ir_add_output(g, y);
+  float *xv = rand_array(ir_nelems(&xt));
+  char err[CC_ERR_LEN];
+  chip_config v1, plain;
+  CHECK(chip_load(&v1, "tpu-v1", err, sizeof err) == 0, "%s", err);
+  plain = v1;
+  plain.vmem_activations = false, plain.weight_fifo_tiles = 0;
+  const void *cal_in[1] = {xv};
+  cc_calibration cal = {1, cal_in};
+  CHECK(cc_quantize(g, &v1, &cal, err, sizeof err) == 0, "dense: quantise: %s", err);
+  uint64_t ybytes = (uint64_t)ir_nelems(&y->ty) * 4;
+  float *out[2];
+  sim_stats st[2];
+  int ncat[2];
+  v1_and_plain(g, &v1, &plain, xv, (uint64_t)ir_nelems(&xt) * 4, ybytes, "dense", out, st, ncat);
+  if (out[0] && out[1]) {
+    CHECK(!memcmp(out[0], out[1], ybytes), "dense: a concatenation partly in place changes no bits");
+    CHECK(ncat[0] == 1 && ncat[1] == 2, "dense: tpu-v1 copies the piece that is read twice, only it (%d, %d copies)",
+          ncat[0], ncat[1]);
   }
   free(out[0]), free(out[1]), free(xv);
   ir_graph_free(g);
@@ -749,6 +800,7 @@ int main(void) {
   unified_buffer_cnn0_test();
   unified_buffer_inception_test(false);
   unified_buffer_inception_test(true);
+  unified_buffer_dense_concat_test();
   error_tests();
   return test_done("test_lower_mxu");
 }
