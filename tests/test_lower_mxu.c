@@ -669,6 +669,44 @@ static void unified_buffer_dense_concat_test(void) {
   ir_graph_free(g);
 }
 
+// A tensor over half of tpu-v1's Unified Buffer: 1x1 convolutions 4 -> 128
+// -> 4 over 100 images of 32x32, the middle tensor 12.5 MiB int8. It does not
+// fit the arena of half the Unified Buffer, so the compiler plans again with
+// the arena taking all the matrix layers' tiles leave (compile.c): it stays
+// on chip. The same bits as the plain chip.
+static void unified_buffer_grown_test(void) {
+  ir_graph *g = ir_graph_new("grown");
+  enum { N = 100, HW = 32 };
+  ir_type xt = ir_type_make(IR_DT_F32, 4, (int64_t[]){N, HW, HW, 4});
+  ir_value *x = ir_add_input(g, "x", &xt);
+  uint64_t w;
+  ir_value *t = add_conv_layer(g, x, N, 4, 128, 1, 1, 0, HW, IR_ACT_RELU, &w);
+  ir_value *y = add_conv_layer(g, t, N, 128, 4, 1, 1, 0, HW, IR_ACT_NONE, &w);
+  ir_add_output(g, y);
+  float *xv = rand_array(ir_nelems(&xt));
+  char err[CC_ERR_LEN];
+  chip_config v1, plain;
+  CHECK(chip_load(&v1, "tpu-v1", err, sizeof err) == 0, "%s", err);
+  plain = v1;
+  plain.vmem_activations = false, plain.weight_fifo_tiles = 0;
+  CHECK((uint64_t)ir_nelems(&t->ty) > v1.vmem_bytes / 2, "grown: the tensor exceeds half the Unified Buffer");
+  const void *cal_in[1] = {xv};
+  cc_calibration cal = {1, cal_in};
+  CHECK(cc_quantize(g, &v1, &cal, err, sizeof err) == 0, "grown: quantise: %s", err);
+  uint64_t xbytes = (uint64_t)ir_nelems(&xt) * 4, ybytes = (uint64_t)ir_nelems(&y->ty) * 4;
+  float *out[2];
+  sim_stats st[2];
+  int ncat[2];
+  v1_and_plain(g, &v1, &plain, xv, xbytes, ybytes, "grown", out, st, ncat);
+  if (out[0] && out[1]) {
+    CHECK(!memcmp(out[0], out[1], ybytes), "grown: the larger arena changes no bits");
+    CHECK(st[0].hbm_write == 0, "grown: the tensor stays in the Unified Buffer: %llu bytes written to weight memory",
+          (unsigned long long)st[0].hbm_write);
+  }
+  free(out[0]), free(out[1]), free(xv);
+  ir_graph_free(g);
+}
+
 // The number of windowed passes (mxu.mm ..., win) in a program.
 static int window_passes(const isa_program *p) {
   int n = 0;
@@ -801,6 +839,7 @@ int main(void) {
   unified_buffer_inception_test(false);
   unified_buffer_inception_test(true);
   unified_buffer_dense_concat_test();
+  unified_buffer_grown_test();
   error_tests();
   return test_done("test_lower_mxu");
 }

@@ -114,14 +114,14 @@ typedef struct {
 } arena_block;
 
 typedef struct {
-  bool on;
+  bool on, spilled; // spilled: a value did not fit (it is in HBM)
   uint64_t size;
   int *last;            // per value id: the last node that reads it (or a view of it); INT32_MAX: keep
   arena_block *blocks;  // live blocks, by offset
   int nblocks;
 } arena;
 
-static int arena_plan(arena *a, const ir_graph *g, const chip_config *chip, cc_emit *e) {
+static int arena_plan(arena *a, const ir_graph *g, const chip_config *chip, uint64_t size, cc_emit *e) {
   *a = (arena){0};
   if (!chip->vmem_activations) return 0;
   a->last = malloc(((size_t)g->nvalues + 1) * sizeof *a->last);
@@ -140,8 +140,10 @@ static int arena_plan(arena *a, const ir_graph *g, const chip_config *chip, cc_e
   }
   for (int k = 0; k < g->noutputs; k++) a->last[root[g->outputs[k]->id]] = INT32_MAX;
   free(root);
-  // half of VMEM: the layers' own tiles need the rest
-  uint64_t size = chip->vmem_bytes / 2 & ~63ull, base = cc_vmem_reserve(e, size);
+  // half of VMEM unless told: the layers' own tiles need the rest
+  if (!size) size = chip->vmem_bytes / 2;
+  size &= ~63ull;
+  uint64_t base = cc_vmem_reserve(e, size);
   if (base == UINT64_MAX) return 0;
   cc_ub_window(e, base, size);
   a->on = true, a->size = size;
@@ -165,7 +167,10 @@ static uint64_t arena_take(arena *a, const ir_value *v, uint64_t nbytes) {
     if (a->blocks[i].off >= at + bytes) break;
     at = a->blocks[i].off + a->blocks[i].bytes;
   }
-  if (at + bytes > a->size) return UINT64_MAX;
+  if (at + bytes > a->size) {
+    a->spilled = true;
+    return UINT64_MAX;
+  }
   memmove(&a->blocks[i + 1], &a->blocks[i], (size_t)(a->nblocks - i) * sizeof *a->blocks);
   a->blocks[i] = (arena_block){at, bytes, a->last[v->id]};
   a->nblocks++;
@@ -298,8 +303,16 @@ static int plan_concat_in_place(const ir_graph *g, const ir_node **cat) {
   return 0;
 }
 
+// What a compile found of the Unified Buffer: whether a value did not fit
+// the arena, and the most VMEM a matrix layer's tiles took.
+typedef struct {
+  bool spilled;
+  uint64_t mxu_scratch;
+} ub_fit;
+
 static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *opt, bool prefetch,
-                        cc_executable *out, char *err, size_t errlen) {
+                        uint64_t arena_bytes, ub_fit *fit, cc_executable *out, char *err, size_t errlen) {
+  *fit = (ub_fit){0};
   memset(out, 0, sizeof *out);
   bool quantised = opt->quantize;
   for (int i = 0; i < g->ninputs; i++)
@@ -355,7 +368,7 @@ static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *
   for (int v = 0; !oom && v <= g->nvalues; v++) q8cls[v] = -1;
   if (!oom && chip->vmem_activations)
     oom = plan_int8_storage(g, q8cls, q8reader) != 0 || plan_concat_in_place(g, cat) != 0;
-  if (oom || arena_plan(&ar, g, chip, e)) {
+  if (oom || arena_plan(&ar, g, chip, arena_bytes, e)) {
     cc_emit_free(e);
     free(place), free(q8cls), free(q8reader), free(cat);
     return ir_fail(err, errlen, "out of host memory");
@@ -398,6 +411,7 @@ static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *
     }
   }
 #undef STORED_BYTES
+  fit->spilled = ar.spilled;
   arena_free(&ar);
   free(q8cls), free(q8reader), free(cat);
   for (int i = 0; i < g->noutputs; i++)
@@ -476,7 +490,11 @@ static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *
       break;
     }
     cc_lower_ctx c = {e, chip, opt, g, n, place, weights};
-    if (is_mxu(n)) rc = cc_lower_mxu(&c, err, errlen);
+    if (is_mxu(n)) {
+      rc = cc_lower_mxu(&c, err, errlen);
+      uint64_t used = cc_vmem_scratch_bytes(e);
+      if (used > fit->mxu_scratch) fit->mxu_scratch = used;
+    }
     else if (n->op == IR_OP_TRANSPOSE || n->op == IR_OP_CONCAT || n->op == IR_OP_SPLIT || n->op == IR_OP_SLICE ||
              n->op == IR_OP_PAD || n->op == IR_OP_EXPAND || n->op == IR_OP_TILE)
       rc = cc_lower_move(&c, err, errlen);
@@ -538,8 +556,24 @@ int cc_compile(ir_graph *g, const chip_config *chip, const cc_options *opt_in, c
   const cc_options *opt = opt_in ? opt_in : &defaults;
   // The prefetch regions take half of VMEM from every layer's scratch: a
   // layer that then does not fit is compiled again without them.
-  if (compile_once(g, chip, opt, true, out, err, errlen) && compile_once(g, chip, opt, false, out, err, errlen))
-    return -1;
+  ub_fit fit;
+  bool prefetch = true;
+  if (compile_once(g, chip, opt, true, 0, &fit, out, err, errlen)) {
+    prefetch = false;
+    if (compile_once(g, chip, opt, false, 0, &fit, out, err, errlen)) return -1;
+  }
+  // A Unified Buffer whose half did not hold every value: the arena may take
+  // all that the largest matrix layer's tiles leave (they plan the same
+  // tiles in it); if another layer then does not fit, the first plan stays.
+  uint64_t grown = chip->vmem_bytes > fit.mxu_scratch ? (chip->vmem_bytes - fit.mxu_scratch) & ~63ull : 0;
+  if (chip->vmem_activations && fit.spilled && grown > chip->vmem_bytes / 2) {
+    cc_executable big;
+    char why[CC_ERR_LEN];
+    if (!compile_once(g, chip, opt, prefetch, grown, &fit, &big, why, sizeof why)) {
+      cc_executable_free(out);
+      *out = big;
+    }
+  }
   if (opt->dump_asm) dump_asm(out, opt, opt->dump_asm);
   return 0;
 }

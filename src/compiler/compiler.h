@@ -190,6 +190,7 @@ void cc_layer_end(cc_emit *e);
 uint64_t cc_vmem_alloc(cc_emit *e, uint64_t bytes, const char *what);
 uint64_t cc_acc_alloc(cc_emit *e, uint64_t bytes, const char *what);
 uint64_t cc_vmem_free_bytes(const cc_emit *e); // what cc_vmem_alloc can still give
+uint64_t cc_vmem_scratch_bytes(const cc_emit *e); // what this layer's scratch holds now
 uint64_t cc_acc_free_bytes(const cc_emit *e);
 void cc_scratch_reset(cc_emit *e);
 // A region at the top of VMEM for the whole program (before any scratch is

@@ -856,6 +856,8 @@ uint64_t cc_acc_free_bytes(const cc_emit *e) {
 
 // Reuse is safe without a barrier: the next layer's writes to the scratch
 // conflict with any unfinished reader, and sync_and_record waits for it.
+uint64_t cc_vmem_scratch_bytes(const cc_emit *e) { return align_up(e->vmem_used, 64); }
+
 void cc_scratch_reset(cc_emit *e) { e->vmem_used = e->acc_used = 0; }
 
 uint64_t cc_hbm_alloc(cc_emit *e, uint64_t bytes) {
