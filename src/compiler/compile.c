@@ -427,7 +427,7 @@ static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *
     weights[i].vmem = UINT64_MAX;
     if (!is_mxu(g->nodes[i]) || is_int_mxu(g->nodes[i]) || computes_nothing(g->nodes[i]))
       continue; // integer ops place their own weights
-    cc_lower_ctx c = {e, chip, opt, g, g->nodes[i], place, weights};
+    cc_lower_ctx c = {e, chip, opt, g, g->nodes[i], place, weights, NULL, NULL};
     if (cc_mxu_prepare(&c, err, errlen)) {
       char where[160], why[CC_ERR_LEN];
       snprintf(why, sizeof why, "%s", err);
@@ -442,7 +442,17 @@ static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *
   half = (half + 63) & ~63ull;
   int fits = 0, parity = 0;
   for (int i = 0; i < g->nnodes && !rc; i++) fits += weights[i].w_bytes && weights[i].w_bytes <= half;
-  // A chip with a weight FIFO streams every weight tile from HBM (lower_mxu.c).
+  // A chip with a weight FIFO streams every weight tile from HBM through its
+  // slots, reserved for the whole program so that a layer can fetch the next
+  // layer's first tiles while it runs (lower_mxu.c).
+  cc_fifo fifo = {0};
+  if (!rc && chip->weight_fifo_tiles) {
+    fifo.slots = chip->weight_fifo_tiles + 1 < CC_FIFO_MAX ? chip->weight_fifo_tiles + 1 : CC_FIFO_MAX;
+    uint64_t tile = (uint64_t)chip->mxu_rows * (uint64_t)chip->mxu_cols * (chip->mxu_bf16 ? 2 : 1);
+    uint64_t base = cc_vmem_reserve(e, (uint64_t)fifo.slots * ((tile + 63) & ~63ull));
+    if (base == UINT64_MAX) rc = ir_fail(err, errlen, "the weight FIFO's %d tiles do not fit the VMEM of chip '%s'", fifo.slots, chip->name);
+    for (int s = 0; s < fifo.slots && !rc; s++) fifo.slot[s] = base + (uint64_t)s * ((tile + 63) & ~63ull);
+  }
   if (!rc && prefetch && fits >= 2 && !chip->weight_fifo_tiles && (region[0] = cc_vmem_reserve(e, 2 * half)) != UINT64_MAX)
     region[1] = region[0] + half;
   else half = 0;
@@ -489,7 +499,9 @@ static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *
       }
       break;
     }
-    cc_lower_ctx c = {e, chip, opt, g, n, place, weights};
+    cc_lower_ctx c = {e, chip, opt, g, n, place, weights, fifo.slots ? &fifo : NULL, NULL};
+    for (int k = i + 1; c.fifo && k < g->nnodes && !c.next; k++)
+      if (weights[k].nlead) c.next = &weights[k];
     if (is_mxu(n)) {
       rc = cc_lower_mxu(&c, err, errlen);
       uint64_t used = cc_vmem_scratch_bytes(e);

@@ -288,12 +288,36 @@ typedef struct {
 // cc_mxu_prepare), and their prefetch: while one layer runs, the next MXU
 // layer's weights are copied into one of two VMEM regions reserved at the
 // top of VMEM, alternately, so its passes need not wait for them.
+enum { CC_FIFO_MAX = 65 }; // weight FIFO slots: up to 64 tiles deep plus the one shifting in
+
+// A weight tile as the weight FIFO reads it from HBM: k rows of n elements
+// of es bytes, rows nb elements apart.
+typedef struct {
+  uint64_t hbm;
+  int k, n, es;
+  int64_t nb;
+} cc_fifo_tile;
+
+// A chip's weight FIFO (TPU v1) for the whole program: tiles stream from HBM
+// into a ring of slots reserved in VMEM, tile g (counted over every layer,
+// in fetch order) into slot g mod slots. A layer's lowering fetches its own
+// tiles and, at its end, the next FIFO layer's first ones (lower_mxu.c).
+typedef struct {
+  int slots;
+  uint64_t slot[CC_FIFO_MAX];
+  int64_t fetched; // tiles fetched so far
+} cc_fifo;
+
 typedef struct {
   uint64_t w_hbm, w_bytes; // arranged weights in HBM (w_bytes 0: none, e.g. runtime B)
   uint64_t b_hbm;          // bias (f32 [M]) in HBM, 0 if none
   bool has_bias;
   uint64_t vmem;           // where they were prefetched; UINT64_MAX: not prefetched
   uint64_t s_hbm;          // int8 layers: f32 [M] dequantisation scales in HBM
+  // With a weight FIFO: the first tiles the layer takes (up to the FIFO's
+  // depth), and how many of them the previous layer has fetched already
+  int nlead, lead_fetched;
+  cc_fifo_tile lead[CC_FIFO_MAX];
 } cc_weights;
 
 // The lowering context for one node.
@@ -305,6 +329,8 @@ typedef struct {
   const ir_node *n;
   const cc_place *place; // indexed by ir_value.id
   cc_weights *weights;   // indexed by ir_node.id
+  cc_fifo *fifo;         // the weight FIFO, NULL on chips without one
+  cc_weights *next;      // the next layer that takes tiles from the FIFO, or NULL
 } cc_lower_ctx;
 
 static inline uint64_t cc_addr(const cc_lower_ctx *c, const ir_value *v) {

@@ -83,6 +83,10 @@ typedef struct {
   // flat, x_local its VMEM address), the output is quantised on store with
   // its readers' scale (y_q8)
   bool x_q8, x_inplace, y_q8;
+  // x_q8 windows with a weight FIFO: LOAD copies the input straight into the
+  // slab's interior (no staging buffer, no vector unit move), whose padding
+  // border the convert step zeroes
+  bool x_direct;
   uint64_t x_local;
   float yq_inv;
   int yq_zp;
@@ -191,15 +195,16 @@ static void arrange_matmul_weights(const job *j, const float *w, void *out) {
 // for the oldest; an accumulator buffer is reused 2 x mxu_count items later,
 // after its epilogue has been emitted (the emitter then waits for it).
 
-enum { RING_MAX = 8, OUT_MAX = 16, MXU_MAX = 8, NACC = 2, WSLOTS = 8, FIFO_MAX = 65 };
+enum { RING_MAX = 8, OUT_MAX = 16, MXU_MAX = 8, NACC = 2, WSLOTS = 8, FIFO_MAX = CC_FIFO_MAX };
 
-// A weight tile of the FIFO's sequence: byte offset in the arranged weights, k x n
-// elements, rows nb elements apart.
+// An epilogue's store to the output, held back (a weight FIFO's schedule,
+// run_job) until the next epilogue or the end of the job.
 typedef struct {
-  uint64_t off;
-  int k, n;
-  int64_t nb;
-} fifo_tile;
+  bool on;
+  isa_space dsp;
+  uint64_t dst, src, inner, cnt[2];
+  int64_t ss[2], ds[2];
+} store_op;
 
 typedef struct {
   int64_t mrows;                // output pixels per m-tile
@@ -224,18 +229,31 @@ typedef struct {
   // never stay in VMEM; every tile streams from HBM into a ring of `fifo`
   // slots (the FIFO's depth plus the tile being shifted in), fetched fifo - 1
   // tiles ahead of the pass that uses it, on the last DMA queue. The tiles
-  // of one m-tile, in the order the passes take them: fifo_list.
+  // of one m-tile, in the order the passes take them: fifo_list. With the
+  // program's FIFO (cc_fifo) the slots are its ring, the job's tile s is
+  // the ring's tile fifo_base + s, and after the job's own tiles come the
+  // next FIFO layer's first ones.
   int fifo;
   uint64_t fifo_slot[FIFO_MAX];
-  fifo_tile *fifo_list;
-  int64_t fifo_per_mtile, fifo_total, fifo_fetched;
+  cc_fifo_tile *fifo_list;
+  int64_t fifo_per_mtile, fifo_total, fifo_fetched, fifo_base;
+  bool fifo_ring;
   uint64_t stage[2], slab[RING_MAX][3], a[RING_MAX][3], out[OUT_MAX];
   uint64_t out8[OUT_MAX], yq_vmem; // y_q8: int8 output tiles, the readers' scale and zero point
   uint64_t acc[MXU_MAX][NACC];
   int64_t wstage_rows;
+  bool defer_store;
+  store_op store;
+  bool slab_zeroed[RING_MAX]; // its border is zero, and every m-tile's window the same
 } plan;
 
 static uint64_t a64(uint64_t v) { return (v + 63) & ~63ull; }
+
+static int64_t items_per_tile(const job *j) {
+  int64_t n = 0;
+  for (int64_t b = 0; b < j->nblocks; b++) n += block_of(j, b).ntiles;
+  return n;
+}
 static int ceil_div(int64_t a, int64_t b) { return (int)((a + b - 1) / b); }
 
 static uint64_t weight_bytes(const job *j) {
@@ -256,7 +274,7 @@ static uint64_t plan_bytes(const job *j, const plan *p) {
   uint64_t slab = j->flat ? 0 : (uint64_t)(p->slab_rows * p->slab_cols * j->Cin) * j->es * (uint64_t)p->imgs;
   uint64_t amat = j->win ? 0 : (uint64_t)(p->mrows * p->Kt) * j->es;
   if (!j->x_inplace) {
-    t += 2 * a64(stage_img_bytes(j, p) * (uint64_t)p->imgs);
+    if (!j->x_direct) t += 2 * a64(stage_img_bytes(j, p) * (uint64_t)p->imgs);
     t += (uint64_t)p->na * P * (a64(slab) + a64(amat));
   }
   t += (uint64_t)p->nout * a64((uint64_t)p->mrows * (uint64_t)j->C * 4);
@@ -264,7 +282,7 @@ static uint64_t plan_bytes(const job *j, const plan *p) {
   if (p->w_resident && j->w_pre == UINT64_MAX) t += a64(weight_bytes(j));
   else if (!p->w_resident && p->panel_kt)
     t += 2 * P * a64((uint64_t)p->panel_kt * (uint64_t)j->R * (uint64_t)p->panel_cols * j->es);
-  else if (p->fifo) t += (uint64_t)p->fifo * a64((uint64_t)j->R * (uint64_t)j->C * j->es);
+  else if (p->fifo && !p->fifo_ring) t += (uint64_t)p->fifo * a64((uint64_t)j->R * (uint64_t)j->C * j->es);
   else if (!p->w_resident) t += WSLOTS * P * a64((uint64_t)j->R * (uint64_t)j->C * j->es);
   if (j->w_runtime) t += a64((uint64_t)p->wstage_rows * (uint64_t)j->M * 4);
   if (j->q8) t += 2 * a64((uint64_t)j->M * 4) + 128;
@@ -295,13 +313,24 @@ static void plan_geometry(const job *j, plan *p, int64_t rows_tile_or_m) {
   }
 }
 
+// Slots of the weight FIFO a job streams its weights through: the FIFO's
+// depth plus the tile shifting in; 0 without one.
+static int fifo_slots(const job *j) {
+  int depth = j->chip->weight_fifo_tiles;
+  return !j->w_runtime && j->w_pre == UINT64_MAX && depth > 0 ? (depth + 1 < FIFO_MAX ? depth + 1 : FIFO_MAX) : 0;
+}
+
+static void set_windowed(job *j, bool fifo) {
+  j->win_pieces = (j->KW * j->Cin + j->R - 1) / j->R;
+  j->win = fifo && !j->flat && j->groups == 1 && j->dw == 1 && (j->q8 || (j->KW * j->Cin) % j->R == 0);
+}
+
 static int make_plan(job *j, plan *p, char *err, size_t errlen) {
   memset(p, 0, sizeof *p);
   j->x_local = j->x_q8 ? cc_ub_local(j->e, j->x_addr) : UINT64_MAX;
   j->x_inplace = j->x_q8 && j->flat && j->x_local != UINT64_MAX;
   p->Kt = j->KH * j->KW * j->Cin;
-  p->items_per_tile = 0;
-  for (int64_t b = 0; b < j->nblocks; b++) p->items_per_tile += block_of(j, b).ntiles;
+  p->items_per_tile = items_per_tile(j);
   p->lag = j->nmxu;
   int in_flight = ceil_div(p->lag, p->items_per_tile); // m-tiles the in-flight items span
   p->na = in_flight + 2 > RING_MAX ? RING_MAX : in_flight + 2;
@@ -316,8 +345,12 @@ static int make_plan(job *j, plan *p, char *err, size_t errlen) {
   p->wstage_rows = j->w_runtime ? (65536 / (j->M * 4) > 0 ? 65536 / (j->M * 4) : 1) : 0;
   if (p->wstage_rows > j->Cin) p->wstage_rows = j->Cin;
   if (j->w_runtime && j->w_conv) p->wstage_rows = p->Kt; // gathered whole (convert_runtime_weights)
-  int depth = j->chip->weight_fifo_tiles;
-  p->fifo = !j->w_runtime && j->w_pre == UINT64_MAX && depth > 0 ? (depth + 1 < FIFO_MAX ? depth + 1 : FIFO_MAX) : 0;
+  p->fifo = fifo_slots(j);
+  p->fifo_ring = p->fifo && j->c->fifo;
+  if (p->fifo_ring) {
+    p->fifo = j->c->fifo->slots;
+    memcpy(p->fifo_slot, j->c->fifo->slot, sizeof p->fifo_slot);
+  }
   // Streaming weights, the m-tile's rows are what hides each tile's fetch:
   // two im2col buffers (the m-tile multiplied, the next one gathered) leave
   // room for more rows than three.
@@ -328,8 +361,8 @@ static int make_plan(job *j, plan *p, char *err, size_t errlen) {
   // exactly in any grouping; float ones would round otherwise (a bf16
   // calibration run on tpu-v1 would then give other scales), so they keep
   // im2col's grouping.
-  j->win_pieces = (j->KW * j->Cin + j->R - 1) / j->R;
-  j->win = p->fifo && !j->flat && j->groups == 1 && j->dw == 1 && (j->q8 || (j->KW * j->Cin) % j->R == 0);
+  set_windowed(j, p->fifo > 0);
+  j->x_direct = p->fifo && j->x_q8 && !j->flat && j->parts == 1;
   p->w_resident = !p->fifo && (j->w_runtime || j->w_pre != UINT64_MAX || weight_bytes(j) <= vfree / 2);
   if (!p->w_resident && !p->fifo && j->nblocks == 1) { // panels of up to a third of VMEM for both buffers
     int64_t cols = (int64_t)j->nmxu * j->C;
@@ -370,7 +403,7 @@ static int make_plan(job *j, plan *p, char *err, size_t errlen) {
   }
   cc_emit *e = j->e;
   uint64_t P = (uint64_t)j->parts;
-  for (int i = 0; i < 2 && !j->x_inplace; i++)
+  for (int i = 0; i < 2 && !j->x_inplace && !j->x_direct; i++)
     p->stage[i] = cc_vmem_alloc(e, stage_img_bytes(j, p) * (uint64_t)p->imgs, "the input tiles");
   for (int r = 0; r < p->na && !j->x_inplace; r++)
     for (uint64_t q = 0; q < P; q++) {
@@ -385,7 +418,7 @@ static int make_plan(job *j, plan *p, char *err, size_t errlen) {
   }
   if (j->w_pre != UINT64_MAX) p->w_vmem = j->w_pre;
   else if (p->w_resident) p->w_vmem = cc_vmem_alloc(e, weight_bytes(j), "weights");
-  else if (p->fifo)
+  else if (p->fifo && !p->fifo_ring)
     for (int s = 0; s < p->fifo; s++) p->fifo_slot[s] = cc_vmem_alloc(e, (uint64_t)j->R * (uint64_t)j->C * j->es, "the weight FIFO");
   else if (p->panel_kt)
     for (int b = 0; b < 2; b++)
@@ -466,7 +499,23 @@ static void tile_window(const job *j, const plan *p, const mtile *t, int64_t *ih
   if (*vc < 0) *vc = 0;
 }
 
-static void stage_load(const job *j, const plan *p, int64_t i) {
+// Zeroes the part of a slab plane (srows rows) outside its valid rectangle:
+// rows [r0, r0 + vr), columns [pl, pl + vc).
+static void zero_border(const job *j, const plan *p, uint64_t slab, int64_t srows, int64_t r0, int64_t vr, int64_t vc) {
+  int64_t rowb = p->slab_cols * j->Cin * j->es, right = p->slab_cols - j->pl - vc;
+  struct { int64_t row, rows, col, cols; } part[4] = {
+      {0, r0, 0, p->slab_cols}, {r0 + vr, srows - r0 - vr, 0, p->slab_cols}, {r0, vr, 0, j->pl}, {r0, vr, j->pl + vc, right}};
+  if (!vr || !vc) part[0].rows = srows, part[1].rows = part[2].rows = part[3].rows = 0;
+  for (int k = 0; k < 4; k++) {
+    if (part[k].rows <= 0 || part[k].cols <= 0) continue;
+    uint64_t cnt[2] = {(uint64_t)part[k].rows, (uint64_t)(part[k].cols * j->Cin) * j->es};
+    int64_t ss[2] = {0, 1}, ds[2] = {rowb, 1};
+    cc_dma_nd(j->e, SPACE_LOCAL, slab + (uint64_t)(part[k].row * rowb + part[k].col * j->Cin * j->es), SPACE_LOCAL,
+              p->zero_vmem, 1, 2, cnt, ss, ds);
+  }
+}
+
+static void stage_load(const job *j, plan *p, int64_t i) {
   if (j->x_inplace) return; // the passes read the int8 input where it is
   mtile t = mtile_of(j, p, i);
   uint64_t dst = p->stage[i % 2];
@@ -477,15 +526,28 @@ static void stage_load(const job *j, const plan *p, int64_t i) {
   }
   int64_t ih0, vr, vc, r0;
   tile_window(j, p, &t, &ih0, &vr, &vc, &r0);
-  if (!vr || !vc) return;
   uint64_t cnt[2] = {(uint64_t)vr, (uint64_t)(vc * j->Cin)};
   int64_t xe = j->xes, ss[2] = {j->W * j->Cin * xe, xe}, ds[2] = {vc * j->Cin * xe, xe};
+  uint64_t img_bytes = stage_img_bytes(j, p);
+  if (j->x_direct) { // into the slab's interior, rows a slab row apart, after zeroing its border
+    int64_t rowb = p->slab_cols * j->Cin, slot = i % p->na;
+    ds[0] = rowb;
+    dst = p->slab[slot][0] + (uint64_t)(r0 * rowb + j->pl * j->Cin);
+    img_bytes = (uint64_t)(p->slab_rows * rowb);
+    // The border once per slab when every m-tile's window is the same.
+    bool same = p->imgs > 1 || p->rows_tile >= j->OH;
+    int64_t srows = (t.rows - 1) * j->sh + (j->KH - 1) * j->dh + 1;
+    for (int64_t k = 0; !p->slab_zeroed[slot] && k < (same ? p->imgs : t.nimg); k++)
+      zero_border(j, p, p->slab[slot][0] + (uint64_t)k * img_bytes, srows, r0, vr, vc);
+    p->slab_zeroed[slot] = same;
+  }
+  if (!vr || !vc) return;
   for (int64_t k = 0; k < t.nimg; k++) {
     uint64_t src = j->x_addr + (uint64_t)(((t.img + k) * j->H + ih0) * j->W * j->Cin * xe);
-    cc_dma_nd(j->e, SPACE_LOCAL, dst + (uint64_t)k * stage_img_bytes(j, p), SPACE_HBM, src, (uint64_t)xe,
-              2, cnt, ss, ds);
+    cc_dma_nd(j->e, SPACE_LOCAL, dst + (uint64_t)k * img_bytes, SPACE_HBM, src, (uint64_t)xe, 2, cnt, ss, ds);
   }
 }
+
 
 // f32 rows into bf16 parts: part q = bf16(rest), rest -= part (in place).
 static void split_parts(const job *j, uint64_t f32, int64_t f32_stride, uint64_t *bf, int64_t bf_stride,
@@ -527,6 +589,7 @@ static void stage_convert(const job *j, const plan *p, int64_t i) {
   if (j->x_inplace) return;
   mtile t = mtile_of(j, p, i);
   int slot = (int)(i % p->na);
+  if (j->x_direct) return; // LOAD wrote the slab
   uint64_t stage = p->stage[i % 2];
   if (j->flat) {
     uint64_t bf[3] = {p->a[slot][0], p->a[slot][1], p->a[slot][2]};
@@ -640,16 +703,16 @@ static int fifo_build(const job *j, plan *p) {
           block bk = block_of(j, it.b);
           if (kt >= bk.ktiles) continue;
           if (n == cap) {
-            fifo_tile *g = realloc(p->fifo_list, (size_t)(cap *= 2) * sizeof *g);
+            cc_fifo_tile *g = realloc(p->fifo_list, (size_t)(cap *= 2) * sizeof *g);
             if (!g) return -1;
             p->fifo_list = g;
           }
-          fifo_tile *f = &p->fifo_list[n++];
+          cc_fifo_tile *f = &p->fifo_list[n++];
           int64_t k, r0 = ktile_row(j, &bk, kt, &k);
-          f->k = (int)k;
+          f->k = (int)k, f->es = j->es;
           f->n = (int)(bk.Nb - (int64_t)it.jj * j->C < j->C ? bk.Nb - (int64_t)it.jj * j->C : j->C);
           f->nb = bk.Nb;
-          f->off = bk.w_off + (uint64_t)((j->pair_b[q] * bk.Kb + r0) * bk.Nb + (int64_t)it.jj * j->C) * j->es;
+          f->hbm = j->w_hbm + bk.w_off + (uint64_t)((j->pair_b[q] * bk.Kb + r0) * bk.Nb + (int64_t)it.jj * j->C) * j->es;
         }
   }
   p->fifo_per_mtile = n;
@@ -658,20 +721,51 @@ static int fifo_build(const job *j, plan *p) {
   return 0;
 }
 
+static void fifo_fetch(const job *j, uint64_t slot, const cc_fifo_tile *f) {
+  uint64_t cnt[2] = {(uint64_t)f->k, (uint64_t)f->n};
+  int64_t ss[2] = {f->nb * f->es, f->es}, ds[2] = {f->n * f->es, f->es};
+  cc_dma_nd(j->e, SPACE_LOCAL, slot, SPACE_HBM, f->hbm, (uint64_t)f->es, 2, cnt, ss, ds);
+}
+
 // Fetches the FIFO's tiles up to (not including) step `upto`: tile f goes
-// into slot f mod fifo, which the pass of tile f - fifo has used (emitted
-// before, so the emitter makes the copy wait for it).
+// into slot (fifo_base + f) mod fifo, which the pass of tile f - fifo has
+// used (emitted before, so the emitter makes the copy wait for it). Steps
+// past the job's own tiles are the next FIFO layer's first tiles: its
+// weights are constants, so only the FIFO's order and depth hold them back,
+// as the TPU's Read_Weights runs ahead of the layer's data (docs/compiler.md).
 static void fifo_fill(const job *j, plan *p, int64_t upto) {
-  if (upto > p->fifo_total) upto = p->fifo_total;
+  cc_weights *next = p->fifo_ring ? j->c->next : NULL;
+  int64_t end = p->fifo_total + (next ? next->nlead : 0);
+  if (upto > end) upto = end;
   cc_dma_queue(j->e, j->chip->dma_queues - 1); // beside the layer's own loads
   for (; p->fifo_fetched < upto; p->fifo_fetched++) {
-    const fifo_tile *f = &p->fifo_list[p->fifo_fetched % p->fifo_per_mtile];
-    uint64_t cnt[2] = {(uint64_t)f->k, (uint64_t)f->n};
-    int64_t ss[2] = {f->nb * j->es, j->es}, ds[2] = {f->n * j->es, j->es};
-    cc_dma_nd(j->e, SPACE_LOCAL, p->fifo_slot[p->fifo_fetched % p->fifo], SPACE_HBM, j->w_hbm + f->off, j->es, 2,
-              cnt, ss, ds);
+    int64_t f = p->fifo_fetched;
+    uint64_t slot = p->fifo_slot[(p->fifo_base + f) % p->fifo];
+    if (f < p->fifo_total) fifo_fetch(j, slot, &p->fifo_list[f % p->fifo_per_mtile]);
+    else fifo_fetch(j, slot, &next->lead[next->lead_fetched++]);
+    if (p->fifo_ring) j->c->fifo->fetched++;
   }
   cc_dma_queue(j->e, -1);
+}
+
+// The first tiles a FIFO job takes, for the layer before it to fetch
+// (cc_mxu_prepare): the first m-tile's, up to the FIFO's depth.
+static int fifo_lead(job *j, cc_weights *cw) {
+  cw->nlead = cw->lead_fetched = 0;
+  int slots = fifo_slots(j);
+  if (!slots) return 0;
+  set_windowed(j, true);
+  plan p = {0};
+  p.items_per_tile = items_per_tile(j);
+  p.mrows = p.rows_tile = p.imgs = 1; // (fifo_build counts the m-tiles, not needed here)
+  if (fifo_build(j, &p)) {
+    free(p.fifo_list);
+    return -1;
+  }
+  cw->nlead = (int)(p.fifo_per_mtile < slots - 1 ? p.fifo_per_mtile : slots - 1);
+  memcpy(cw->lead, p.fifo_list, (size_t)cw->nlead * sizeof *cw->lead);
+  free(p.fifo_list);
+  return 0;
 }
 
 // Passes of items [t0, t1) (one chunk of one m-tile, each on its own MXU),
@@ -690,9 +784,15 @@ static void load_panel(const job *j, const plan *p, int b, int kt0, int n, int64
   }
 }
 
+static void stage_epilogue(const job *j, plan *p, int64_t u);
+
 // Passes of items [t0, t1) (one chunk of one m-tile, each on its own MXU),
-// k-tile by k-tile across the items; full middle k-tiles as a loop.
-static void stage_mm(const job *j, plan *p, int64_t t0, int64_t t1, int64_t *wstep) {
+// k-tile by k-tile across the items; full middle k-tiles as a loop. With a
+// weight FIFO the epilogues of the items before the chunk (*epi up to t0)
+// follow its first k-tile's passes: every MXU then has queued work, and the
+// scalar unit, which the FIFO's refills hold about one pass ahead of the
+// array, reaches them while the chunk runs rather than after it.
+static void stage_mm(const job *j, plan *p, int64_t t0, int64_t t1, int64_t *wstep, int64_t *epi) {
   item it0 = item_of(j, p, t0);
   mtile t = mtile_of(j, p, it0.i);
   int slot = (int)(it0.i % p->na);
@@ -742,7 +842,7 @@ static void stage_mm(const job *j, plan *p, int64_t t0, int64_t t1, int64_t *wst
           } else if (p->fifo) {
             int64_t s = (*wstep)++;
             fifo_fill(j, p, s + 1); // (fetched ahead already, but for the first tiles)
-            w = p->fifo_slot[s % p->fifo], stride = n * j->es, step = 0;
+            w = p->fifo_slot[(p->fifo_base + s) % p->fifo], stride = n * j->es, step = 0;
           } else {
             w = weight_tile(j, p, &bk, j->pair_b[q], kt, it.jj, &stride, (*wstep)++);
             step = j->R * bk.Nb * j->es;
@@ -774,11 +874,27 @@ static void stage_mm(const job *j, plan *p, int64_t t0, int64_t t1, int64_t *wst
         cc_loop_end(j->e);
         kt = loop_to - 1;
       }
+      if (kt == 0 && p->fifo)
+        for (; *epi < t0; (*epi)++) stage_epilogue(j, p, *epi);
     }
   }
 }
 
-static void epilogue(const job *j, const plan *p, const mtile *tp, uint64_t acc, int64_t accs, int64_t ch,
+static void store_flush(const job *j, plan *p) {
+  store_op *s = &p->store;
+  if (s->on) cc_dma_nd(j->e, s->dsp, s->dst, SPACE_LOCAL, s->src, s->inner, 2, s->cnt, s->ss, s->ds);
+  s->on = false;
+}
+
+// The epilogue's last step, the store of its tile: now, or held in p->store.
+static void store_tile(const job *j, plan *p, isa_space dsp, uint64_t dst, uint64_t src, uint64_t inner,
+                       const uint64_t cnt[2], const int64_t ss[2], const int64_t ds[2]) {
+  store_flush(j, p);
+  p->store = (store_op){true, dsp, dst, src, inner, {cnt[0], cnt[1]}, {ss[0], ss[1]}, {ds[0], ds[1]}};
+  if (!p->defer_store) store_flush(j, p);
+}
+
+static void epilogue(const job *j, plan *p, const mtile *tp, uint64_t acc, int64_t accs, int64_t ch,
                      int64_t n, uint64_t out, uint64_t out8) {
   mtile t = *tp;
   uint64_t rows = (uint64_t)t.m, cols = (uint64_t)n;
@@ -805,7 +921,7 @@ static void epilogue(const job *j, const plan *p, const mtile *tp, uint64_t acc,
       src = out, ls[0] = n, ls[1] = 1;
     }
     uint64_t ycnt[2] = {rows, cols};
-    cc_dma_nd(j->e, SPACE_HBM, j->y_addr + yoff, SPACE_LOCAL, src, (uint64_t)ye, 2, ycnt, ls, ys);
+    store_tile(j, p, SPACE_HBM, j->y_addr + yoff, src, (uint64_t)ye, ycnt, ls, ys);
     return;
   }
   if (j->q8) { // int32 sums to f32 (RNE), times x_scale * w_scale of their channel, in place
@@ -867,13 +983,14 @@ static void epilogue(const job *j, const plan *p, const mtile *tp, uint64_t acc,
       cc_vpu(j->e, VOP_ADD, DT_I8, out8, DT_F32, out, DT_F32, p->yq_vmem + 4, &b);
     }
     int64_t s8[2] = {n, 1}, d8[2] = {yp, 1};
-    cc_dma_nd(j->e, SPACE_HBM, j->y_addr + (uint64_t)(t.p0 * yp + ch), SPACE_LOCAL, out8, 1, 2, cnt, s8, d8);
+    store_tile(j, p, SPACE_HBM, j->y_addr + (uint64_t)(t.p0 * yp + ch), out8, 1, cnt, s8, d8);
     return;
   }
-  cc_dma_nd(j->e, SPACE_HBM, j->y_addr + y_off, SPACE_LOCAL, out, 4, 2, cnt, vs, ys4);
+  store_tile(j, p, SPACE_HBM, j->y_addr + y_off, out, 4, cnt, vs, ys4);
 }
 
-static void stage_epilogue(const job *j, const plan *p, int64_t u) {
+static void stage_epilogue(const job *j, plan *p, int64_t u) {
+  store_flush(j, p); // the previous tile's, whose vector work is done or queued before this one's
   item it = item_of(j, p, u);
   block bk = block_of(j, it.b);
   mtile t = mtile_of(j, p, it.i);
@@ -946,9 +1063,25 @@ static int run_job(job *j, plan *p) {
       free(p->fifo_list), p->fifo_list = NULL;
       return cc_emit_fail(e, "out of host memory");
     }
+    cc_weights *cw = p->fifo_ring && j->c->weights ? &j->c->weights[j->c->n->id] : NULL;
+    if (cw && cw->lead_fetched) { // the previous layer fetched the first tiles: they must be these
+      p->fifo_fetched = cw->lead_fetched;
+      for (int k = 0; k < cw->lead_fetched; k++) {
+        const cc_fifo_tile *a = &cw->lead[k], *b = &p->fifo_list[k];
+        if (k >= p->fifo_per_mtile || a->hbm != b->hbm || a->k != b->k || a->n != b->n || a->es != b->es || a->nb != b->nb) {
+          free(p->fifo_list), p->fifo_list = NULL;
+          return cc_emit_fail(e, "internal error: the weight FIFO's prefetched tiles are not the layer's");
+        }
+      }
+    }
+    if (p->fifo_ring) p->fifo_base = j->c->fifo->fetched - p->fifo_fetched;
     fifo_fill(j, p, p->fifo - 1); // every slot but the one of the tile before the first
   }
   int64_t mt = mtile_count(j, p), nitems = mt * p->items_per_tile, epi = 0, wstep = 0;
+  // The FIFO's refills hold the scalar unit about a pass ahead of the array:
+  // a store emitted right after its tile's vector work would hold it until
+  // that work is done, and the array would run dry meanwhile.
+  p->defer_store = p->fifo;
   stage_load(j, p, 0);
   stage_convert(j, p, 0);
   for (int64_t i = 0; i < mt; i++) {
@@ -962,7 +1095,7 @@ static int run_job(job *j, plan *p) {
     int64_t t0 = i * p->items_per_tile, tend = t0 + p->items_per_tile;
     for (int64_t c = t0; c < tend; c += j->nmxu) {
       int64_t c1 = c + j->nmxu < tend ? c + j->nmxu : tend;
-      stage_mm(j, p, c, c1, &wstep);
+      stage_mm(j, p, c, c1, &wstep, &epi);
       if (c == t0 && i + 1 < mt && !early) stage_convert(j, p, i + 1);
       for (; epi < c1 - p->lag; epi++) stage_epilogue(j, p, epi);
     }
@@ -972,6 +1105,7 @@ static int run_job(job *j, plan *p) {
     }
   }
   for (; epi < nitems; epi++) stage_epilogue(j, p, epi);
+  store_flush(j, p);
   free(p->fifo_list), p->fifo_list = NULL;
   return cc_emit_failed(e, NULL, 0) ? -1 : 0;
 }
@@ -1300,7 +1434,8 @@ int cc_mxu_prepare(cc_lower_ctx *c, char *err, size_t errlen) {
   int rc = place_weights(&j, wf, has_bias(n) ? n->in[2] : NULL, n->op == IR_OP_MATMUL);
   free(wf);
   if (rc) return cc_emit_failed(c->e, err, errlen);
-  *cw = (cc_weights){j.w_hbm, weight_bytes(&j), j.b_hbm, j.has_bias, UINT64_MAX, j.s_hbm};
+  *cw = (cc_weights){j.w_hbm, weight_bytes(&j), j.b_hbm, j.has_bias, UINT64_MAX, j.s_hbm, 0, 0, {{0}}};
+  if (fifo_lead(&j, cw)) return ir_fail(err, errlen, "out of host memory");
   return 0;
 }
 
