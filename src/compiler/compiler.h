@@ -259,6 +259,13 @@ void cc_loop_mm(cc_emit *e, int mxu, isa_dtype dt, uint64_t acc, uint64_t src, i
 void cc_loop_end(cc_emit *e);
 // Waits for every unit to finish (a layer boundary that must not overlap).
 void cc_barrier(cc_emit *e);
+// Holds a 2-D DMA (as cc_dma_nd takes it) back until an instruction touches
+// its memory (that instruction then comes after it), a barrier, another
+// deferred DMA or the end of the program, whichever is first: so that the
+// scalar unit need not wait for its source's producer before dispatching
+// work that does not depend on it.
+void cc_defer_dma(cc_emit *e, isa_space dst_space, uint64_t dst, isa_space src_space, uint64_t src, uint64_t inner,
+                  const uint64_t n[2], const int64_t ss[2], const int64_t ds[2]);
 
 // The finished program: halt appended, SMEM image, HBM segments, layers.
 // The emitter is left empty. Returns 0 or -1 (IMEM or SMEM overflow, ...).

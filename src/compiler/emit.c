@@ -45,6 +45,16 @@ typedef struct {
   uint64_t size, cap; // cap: bytes data has room for
 } hbm_seg;
 
+// A DMA held back (cc_defer_dma) and the memory it touches.
+typedef struct {
+  bool on;
+  int queue;
+  isa_space dsp, ssp;
+  uint64_t dst, src, inner, n[2];
+  int64_t ss[2], ds[2];
+  region rg[2];
+} deferred_dma;
+
 struct cc_emit {
   chip_config chip;
   char err[CC_ERR_LEN];
@@ -74,6 +84,7 @@ struct cc_emit {
   isa_dtype mxu_tile_dt[SIM_MAX_MXU];
 
   int dma_queue; // >= 0: the queue of every DMA (cc_dma_queue)
+  deferred_dma deferred;
   uint64_t ub_base, ub_bytes; // the activation arena in VMEM (cc_ub_window)
   uint64_t vmem_used, acc_used;
   uint64_t vmem_top; // scratch ends here; above it, regions reserved for the whole program
@@ -334,7 +345,21 @@ static void wait_for(cc_emit *e, int unit, uint64_t token) {
   forget_completed(e, unit);
 }
 
+static bool overlap(const region *a, const region *b);
+
+// Emits the deferred DMA, if any.
+static void deferred_flush(cc_emit *e) {
+  if (!e->deferred.on) return;
+  e->deferred.on = false;
+  int q = e->dma_queue;
+  e->dma_queue = e->deferred.queue;
+  cc_dma_nd(e, e->deferred.dsp, e->deferred.dst, e->deferred.ssp, e->deferred.src, e->deferred.inner, 2,
+            e->deferred.n, e->deferred.ss, e->deferred.ds);
+  e->dma_queue = q;
+}
+
 void cc_barrier(cc_emit *e) {
+  deferred_flush(e);
   // Nothing is in flight afterwards: a queue's completions are in order again
   // (the host transfers' latency no longer mixes with the weight FIFO's).
   for (int u = 0; u < SIM_UNITS; u++) {
@@ -349,6 +374,12 @@ void cc_barrier(cc_emit *e) {
 // with these regions; then records the new instruction (if it signals).
 static void sync_and_record(cc_emit *e, int unit, uint64_t signals, const region *rg, int nrg) {
   if (e->failed) return;
+  for (int a = 0; e->deferred.on && a < 2; a++) // touching its memory: the deferred DMA goes first
+    for (int b = 0; b < nrg; b++)
+      if (overlap(&e->deferred.rg[a], &rg[b])) {
+        deferred_flush(e);
+        break;
+      }
   // A conflict with a weight load no pass has taken yet: only a barrier
   // orders it (the compiler never emits this; kept for safety).
   for (int m = 0; m < SIM_MAX_MXU; m++) {
@@ -447,6 +478,24 @@ static int space_latency(const cc_emit *e, isa_space s) {
 }
 
 void cc_dma_queue(cc_emit *e, int q) { e->dma_queue = q; }
+
+static void ub_translate(const cc_emit *e, isa_space *sp, uint64_t *addr);
+
+void cc_defer_dma(cc_emit *e, isa_space dsp, uint64_t dst, isa_space ssp, uint64_t src, uint64_t inner,
+                  const uint64_t n[2], const int64_t ss[2], const int64_t ds[2]) {
+  deferred_flush(e);
+  if (e->failed) return;
+  e->deferred = (deferred_dma){true, e->dma_queue, dsp, ssp, dst, src, inner, {n[0], n[1]}, {ss[0], ss[1]},
+                                       {ds[0], ds[1]}, {{0}}};
+  isa_space sd = dsp, sr = ssp;
+  uint64_t d = dst, r = src, lo, hi;
+  ub_translate(e, &sd, &d);
+  ub_translate(e, &sr, &r);
+  extent(r, inner, n, ss, 2, &lo, &hi);
+  e->deferred.rg[0] = (region){(uint8_t)sr, false, lo, hi};
+  extent(d, inner, n, ds, 2, &lo, &hi);
+  e->deferred.rg[1] = (region){(uint8_t)sd, true, lo, hi};
+}
 
 void cc_ub_window(cc_emit *e, uint64_t vmem_base, uint64_t bytes) { e->ub_base = vmem_base, e->ub_bytes = bytes; }
 
@@ -607,6 +656,7 @@ void cc_mm_win(cc_emit *e, int mxu, isa_dtype dt, uint64_t acc, uint64_t src, ui
 
 void cc_loop_begin(cc_emit *e, uint64_t count) {
   assert(!e->in_loop);
+  deferred_flush(e); // not into the body
   e->in_loop = true, e->loop_count = count, e->nbody = 0;
 }
 
@@ -951,6 +1001,7 @@ void cc_layer_end(cc_emit *e) {
 
 int cc_emit_finish(cc_emit *e, cc_executable *out, char *err, size_t errlen) {
   memset(out, 0, sizeof *out);
+  deferred_flush(e);
   put_scalar(e, OP_HALT, 0, 0, 0);
   if (!e->failed && e->ncode * 8 > e->chip.imem_bytes)
     cc_emit_fail(e,

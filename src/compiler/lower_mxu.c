@@ -242,7 +242,7 @@ typedef struct {
   uint64_t out8[OUT_MAX], yq_vmem; // y_q8: int8 output tiles, the readers' scale and zero point
   uint64_t acc[MXU_MAX][NACC];
   int64_t wstage_rows;
-  bool defer_store;
+  bool defer_store, consts_loaded;
   store_op store;
   bool slab_zeroed[RING_MAX]; // its border is zero, and every m-tile's window the same
 } plan;
@@ -785,6 +785,8 @@ static void load_panel(const job *j, const plan *p, int b, int kt0, int n, int64
 }
 
 static void stage_epilogue(const job *j, plan *p, int64_t u);
+static void stage_load(const job *j, plan *p, int64_t i);
+static void epilogue_consts(const job *j, plan *p);
 
 // Passes of items [t0, t1) (one chunk of one m-tile, each on its own MXU),
 // k-tile by k-tile across the items; full middle k-tiles as a loop. With a
@@ -792,7 +794,7 @@ static void stage_epilogue(const job *j, plan *p, int64_t u);
 // follow its first k-tile's passes: every MXU then has queued work, and the
 // scalar unit, which the FIFO's refills hold about one pass ahead of the
 // array, reaches them while the chunk runs rather than after it.
-static void stage_mm(const job *j, plan *p, int64_t t0, int64_t t1, int64_t *wstep, int64_t *epi) {
+static void stage_mm(const job *j, plan *p, int64_t t0, int64_t t1, int64_t *wstep, int64_t *epi, int64_t load) {
   item it0 = item_of(j, p, t0);
   mtile t = mtile_of(j, p, it0.i);
   int slot = (int)(it0.i % p->na);
@@ -874,8 +876,10 @@ static void stage_mm(const job *j, plan *p, int64_t t0, int64_t t1, int64_t *wst
         cc_loop_end(j->e);
         kt = loop_to - 1;
       }
-      if (kt == 0 && p->fifo)
+      if (kt == 0 && p->fifo) {
         for (; *epi < t0; (*epi)++) stage_epilogue(j, p, *epi);
+        if (load >= 0) stage_load(j, p, load); // the next m-tile's inputs
+      }
     }
   }
 }
@@ -991,6 +995,7 @@ static void epilogue(const job *j, plan *p, const mtile *tp, uint64_t acc, int64
 
 static void stage_epilogue(const job *j, plan *p, int64_t u) {
   store_flush(j, p); // the previous tile's, whose vector work is done or queued before this one's
+  epilogue_consts(j, p);
   item it = item_of(j, p, u);
   block bk = block_of(j, it.b);
   mtile t = mtile_of(j, p, it.i);
@@ -1024,8 +1029,13 @@ static void convert_runtime_weights(const job *j, const plan *p) {
 }
 
 // The whole job: weights, then the m-tiles' stages staggered (docs/compiler.md).
-static int run_job(job *j, plan *p) {
+// The constants only epilogues read. With a weight FIFO they come before
+// the first epilogue: at the start they would wait for the previous layer's
+// last epilogue, which reads the same VMEM, and hold everything behind them.
+static void epilogue_consts(const job *j, plan *p) {
   cc_emit *e = j->e;
+  if (p->consts_loaded) return;
+  p->consts_loaded = true;
   if (j->act == IR_ACT_CLIP) {
     float b[2] = {j->lo, j->hi};
     cc_copy(e, SPACE_LOCAL, p->clip_vmem, SPACE_HBM, cc_hbm_const(e, b, sizeof b), 8);
@@ -1035,6 +1045,15 @@ static int run_job(job *j, plan *p) {
     float q[2] = {j->yq_inv, (float)j->yq_zp};
     cc_copy(e, SPACE_LOCAL, p->yq_vmem, SPACE_HBM, cc_hbm_const(e, q, sizeof q), sizeof q);
   }
+  if (!p->fifo) return;
+  if (j->has_bias) cc_copy(e, SPACE_LOCAL, p->bias_vmem, SPACE_HBM, j->b_hbm, (uint64_t)j->M * 4);
+  if (j->q8 && !j->qint) cc_copy(e, SPACE_LOCAL, p->scale_vmem, SPACE_HBM, j->s_hbm, (uint64_t)j->M * 4);
+}
+
+static int run_job(job *j, plan *p) {
+  cc_emit *e = j->e;
+  p->consts_loaded = false;
+  if (!p->fifo) epilogue_consts(j, p);
   if (!j->flat) { // a zero row for padding: an all-zero constant
     uint64_t bytes = (uint64_t)(p->slab_cols * j->Cin) * j->es;
     void *z = calloc(1, bytes);
@@ -1043,7 +1062,7 @@ static int run_job(job *j, plan *p) {
     cc_copy(e, SPACE_LOCAL, p->zero_vmem, SPACE_HBM, cc_hbm_const(e, z, bytes), bytes);
     free(z);
   }
-  if (j->has_bias) cc_copy(e, SPACE_LOCAL, p->bias_vmem, SPACE_HBM, j->b_hbm, (uint64_t)j->M * 4);
+  if (j->has_bias && !p->fifo) cc_copy(e, SPACE_LOCAL, p->bias_vmem, SPACE_HBM, j->b_hbm, (uint64_t)j->M * 4);
   if (j->qint) {
     int32_t off[2] = {j->x_u8 ? -128 : 0, j->y_zp};
     cc_copy(e, SPACE_LOCAL, p->qinv_vmem, SPACE_HBM, cc_hbm_const(e, off, 4), 4);
@@ -1051,7 +1070,7 @@ static int run_job(job *j, plan *p) {
     if (j->has_addv) cc_copy(e, SPACE_LOCAL, j->addv_vmem, SPACE_HBM, j->addv_hbm, (uint64_t)j->M * 4);
     if (j->requant) cc_copy(e, SPACE_LOCAL, p->scale_vmem, SPACE_HBM, j->mscale_hbm, (uint64_t)j->M * 4);
   } else if (j->q8) {
-    cc_copy(e, SPACE_LOCAL, p->scale_vmem, SPACE_HBM, j->s_hbm, (uint64_t)j->M * 4);
+    if (!p->fifo) cc_copy(e, SPACE_LOCAL, p->scale_vmem, SPACE_HBM, j->s_hbm, (uint64_t)j->M * 4);
     float q[2] = {j->x_inv, (float)j->x_zp};
     cc_copy(e, SPACE_LOCAL, p->qinv_vmem, SPACE_HBM, cc_hbm_const(e, q, sizeof q), sizeof q);
   }
@@ -1085,7 +1104,11 @@ static int run_job(job *j, plan *p) {
   stage_load(j, p, 0);
   stage_convert(j, p, 0);
   for (int64_t i = 0; i < mt; i++) {
-    if (i + 1 < mt) stage_load(j, p, i + 1);
+    // Inputs read straight into the slab load after the first passes of this
+    // m-tile: the previous layer's last store, which they may wait for, then
+    // finds the array busy.
+    bool late = j->x_direct && i + 1 < mt;
+    if (i + 1 < mt && !late) stage_load(j, p, i + 1);
     // With a weight FIFO (one MXU, an m-tile of many rows) the next m-tile's
     // gather goes first, so that it runs during this m-tile's passes rather
     // than after its first chunk, which holds all of them when the weights
@@ -1095,7 +1118,7 @@ static int run_job(job *j, plan *p) {
     int64_t t0 = i * p->items_per_tile, tend = t0 + p->items_per_tile;
     for (int64_t c = t0; c < tend; c += j->nmxu) {
       int64_t c1 = c + j->nmxu < tend ? c + j->nmxu : tend;
-      stage_mm(j, p, c, c1, &wstep, &epi);
+      stage_mm(j, p, c, c1, &wstep, &epi, late && c == t0 ? i + 1 : -1);
       if (c == t0 && i + 1 < mt && !early) stage_convert(j, p, i + 1);
       for (; epi < c1 - p->lag; epi++) stage_epilogue(j, p, epi);
     }
@@ -1105,6 +1128,11 @@ static int run_job(job *j, plan *p) {
     }
   }
   for (; epi < nitems; epi++) stage_epilogue(j, p, epi);
+  if (p->defer_store && p->store.on) { // the emitter holds the last store until something touches its memory
+    store_op *st = &p->store;
+    cc_defer_dma(e, st->dsp, st->dst, SPACE_LOCAL, st->src, st->inner, st->cnt, st->ss, st->ds);
+    st->on = false;
+  }
   store_flush(j, p);
   free(p->fifo_list), p->fifo_list = NULL;
   return cc_emit_failed(e, NULL, 0) ? -1 : 0;
