@@ -980,12 +980,18 @@ static void epilogue(const job *j, plan *p, const mtile *tp, uint64_t acc, int64
   }
   if (j->y_q8) { // quantised for the readers, as they would quantise it (split_parts)
     cc_vblock b = {.rows = rows, .cols = cols, .dst_stride = n, .src1_stride = outs};
-    if (!j->yq_zp) cc_vpu(j->e, VOP_MUL, DT_I8, out8, DT_F32, out, DT_F32, p->yq_vmem, &b);
+    // With a weight FIFO (TPU v1) the output in the Unified Buffer is written
+    // in place, as the TPU's Activate writes it ("its output is the Unified
+    // Buffer", facts 1.2), not through a tile and a copy.
+    uint64_t ub = p->fifo ? cc_ub_local(j->e, j->y_addr) : UINT64_MAX, dst = out8;
+    if (ub != UINT64_MAX) dst = ub + (uint64_t)(t.p0 * yp + ch), b.dst_stride = yp;
+    if (!j->yq_zp) cc_vpu(j->e, VOP_MUL, DT_I8, dst, DT_F32, out, DT_F32, p->yq_vmem, &b);
     else {
       cc_vblock m = {.rows = rows, .cols = cols, .dst_stride = outs, .src1_stride = outs};
       cc_vpu(j->e, VOP_MUL, DT_F32, out, DT_F32, out, DT_F32, p->yq_vmem, &m); // in place
-      cc_vpu(j->e, VOP_ADD, DT_I8, out8, DT_F32, out, DT_F32, p->yq_vmem + 4, &b);
+      cc_vpu(j->e, VOP_ADD, DT_I8, dst, DT_F32, out, DT_F32, p->yq_vmem + 4, &b);
     }
+    if (ub != UINT64_MAX) return;
     int64_t s8[2] = {n, 1}, d8[2] = {yp, 1};
     store_tile(j, p, SPACE_HBM, j->y_addr + (uint64_t)(t.p0 * yp + ch), out8, 1, cnt, s8, d8);
     return;
