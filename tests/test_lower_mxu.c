@@ -328,6 +328,58 @@ static void attention_fusion_test(const char *chip, int prec, int64_t B, int64_t
   ir_graph_free(fused), ir_graph_free(plain);
 }
 
+// cc_defer_dma: the emitter holds a DMA back past work that does not touch
+// its memory (a vector op that only reads its source) and emits it right
+// before the first instruction that does (a vector op reading its
+// destination), which then sees its data.
+static void deferred_dma_test(void) {
+  char err[CC_ERR_LEN];
+  chip_config chip;
+  if (chip_load(&chip, "tpu-v1", err, sizeof err)) {
+    CHECK(0, "%s", err);
+    return;
+  }
+  enum { NF = 1024, B = NF * 4 };
+  float v[NF], got[NF];
+  for (int i = 0; i < NF; i++) v[i] = (float)(i % 97) - 40.5f;
+  cc_emit *e = cc_emit_new(&chip, err, sizeof err);
+  uint64_t h = cc_hbm_const(e, v, B), out = cc_hbm_alloc(e, B);
+  uint64_t a = cc_vmem_alloc(e, B, "a"), b = cc_vmem_alloc(e, B, "b"), c = cc_vmem_alloc(e, B, "c");
+  uint64_t n[2] = {1, B};
+  int64_t ss[2] = {0, 1}, ds[2] = {0, 1};
+  cc_vblock blk = {.rows = 1, .cols = NF};
+  cc_copy(e, SPACE_LOCAL, a, SPACE_HBM, h, B);
+  cc_defer_dma(e, SPACE_LOCAL, b, SPACE_LOCAL, a, 1, n, ss, ds);  // b = a, held back
+  cc_vpu(e, VOP_MOV, DT_F32, c, DT_F32, a, DT_F32, 0, &blk);      // reads a too: goes first
+  cc_vpu(e, VOP_RELU, DT_F32, c, DT_F32, b, DT_F32, 0, &blk);     // reads b: after the copy
+  cc_copy(e, SPACE_HBM, out, SPACE_LOCAL, c, B);
+  cc_executable ex;
+  if (cc_emit_finish(e, &ex, err, sizeof err)) {
+    CHECK(0, "deferred DMA: %s", err);
+    cc_emit_free(e);
+    return;
+  }
+  cc_emit_free(e);
+  char order[8] = "", *o = order; // the tile instructions in program order
+  for (size_t i = 0; i < ex.prog.ncode && o < order + 7; i++) {
+    isa_inst in;
+    if (isa_decode(ex.prog.code[i], &in, err, sizeof err) && (in.op == OP_DMA || in.op == OP_VPU))
+      *o++ = in.op == OP_DMA ? 'd' : 'v';
+  }
+  *o = 0;
+  CHECK(!strcmp(order, "dvdvd"), "deferred DMA: tile instructions %s, want dvdvd", order);
+  sim_options so = {0};
+  sim *s = sim_create(&chip, &so, err, sizeof err);
+  if (s && !sim_load(s, &ex.prog, err, sizeof err) && !sim_run(s, err, sizeof err) &&
+      !sim_read(s, MEM_HBM, out, got, B, err, sizeof err)) {
+    int bad = 0;
+    for (int i = 0; i < NF; i++) bad += got[i] != (v[i] > 0 ? v[i] : 0.0f);
+    CHECK(!bad, "deferred DMA: %d of %d values differ from relu(x)", bad, NF);
+  } else CHECK(0, "deferred DMA: run: %s", err);
+  sim_destroy(s);
+  cc_executable_free(&ex);
+}
+
 static void error_tests(void) {
   // An output row wider than the accumulators hold: a clear compile error.
   ir_graph *g = ir_graph_new("wide");
@@ -847,6 +899,7 @@ int main(void) {
   unified_buffer_inception_test(true);
   unified_buffer_dense_concat_test();
   unified_buffer_grown_test();
+  deferred_dma_test();
   error_tests();
   return test_done("test_lower_mxu");
 }
