@@ -84,9 +84,10 @@ typedef struct {
   // its readers' scale (y_q8)
   bool x_q8, x_inplace, y_q8;
   // x_q8 windows with a weight FIFO: LOAD copies the input straight into the
-  // slab's interior (no staging buffer, no vector unit move), whose padding
-  // border the convert step zeroes
-  bool x_direct;
+  // slab's interior (no staging buffer, no vector unit move) and zeroes its
+  // padding border. y_inplace: a y_q8 output in the Unified Buffer with a
+  // weight FIFO, which the epilogue writes in place (no int8 output tiles)
+  bool x_direct, y_inplace;
   uint64_t x_local;
   float yq_inv;
   int yq_zp;
@@ -248,13 +249,13 @@ typedef struct {
 } plan;
 
 static uint64_t a64(uint64_t v) { return (v + 63) & ~63ull; }
+static int ceil_div(int64_t a, int64_t b) { return (int)((a + b - 1) / b); }
 
 static int64_t items_per_tile(const job *j) {
   int64_t n = 0;
   for (int64_t b = 0; b < j->nblocks; b++) n += block_of(j, b).ntiles;
   return n;
 }
-static int ceil_div(int64_t a, int64_t b) { return (int)((a + b - 1) / b); }
 
 static uint64_t weight_bytes(const job *j) {
   return (uint64_t)(j->KH * j->KW * j->G * j->cin_g * j->G * j->cout_g * j->parts) * j->es * (uint64_t)j->nblocks;
@@ -278,7 +279,8 @@ static uint64_t plan_bytes(const job *j, const plan *p) {
     t += (uint64_t)p->na * P * (a64(slab) + a64(amat));
   }
   t += (uint64_t)p->nout * a64((uint64_t)p->mrows * (uint64_t)j->C * 4);
-  if (j->y_q8) t += (uint64_t)p->nout * a64((uint64_t)p->mrows * (uint64_t)j->C) + 64;
+  if (j->y_q8 && !j->y_inplace) t += (uint64_t)p->nout * a64((uint64_t)p->mrows * (uint64_t)j->C);
+  if (j->y_q8) t += 64;
   if (p->w_resident && j->w_pre == UINT64_MAX) t += a64(weight_bytes(j));
   else if (!p->w_resident && p->panel_kt)
     t += 2 * P * a64((uint64_t)p->panel_kt * (uint64_t)j->R * (uint64_t)p->panel_cols * j->es);
@@ -363,6 +365,7 @@ static int make_plan(job *j, plan *p, char *err, size_t errlen) {
   // im2col's grouping.
   set_windowed(j, p->fifo > 0);
   j->x_direct = p->fifo && j->x_q8 && !j->flat && j->parts == 1;
+  j->y_inplace = p->fifo && j->y_q8 && cc_ub_local(j->e, j->y_addr) != UINT64_MAX;
   p->w_resident = !p->fifo && (j->w_runtime || j->w_pre != UINT64_MAX || weight_bytes(j) <= vfree / 2);
   if (!p->w_resident && !p->fifo && j->nblocks == 1) { // panels of up to a third of VMEM for both buffers
     int64_t cols = (int64_t)j->nmxu * j->C;
@@ -413,7 +416,8 @@ static int make_plan(job *j, plan *p, char *err, size_t errlen) {
     }
   for (int o = 0; o < p->nout; o++) p->out[o] = cc_vmem_alloc(e, (uint64_t)p->mrows * (uint64_t)j->C * 4, "output tiles");
   if (j->y_q8) {
-    for (int o = 0; o < p->nout; o++) p->out8[o] = cc_vmem_alloc(e, (uint64_t)p->mrows * (uint64_t)j->C, "int8 output tiles");
+    for (int o = 0; o < p->nout && !j->y_inplace; o++)
+      p->out8[o] = cc_vmem_alloc(e, (uint64_t)p->mrows * (uint64_t)j->C, "int8 output tiles");
     p->yq_vmem = cc_vmem_alloc(e, 8, "the readers' scale and zero point");
   }
   if (j->w_pre != UINT64_MAX) p->w_vmem = j->w_pre;
@@ -547,7 +551,6 @@ static void stage_load(const job *j, plan *p, int64_t i) {
     cc_dma_nd(j->e, SPACE_LOCAL, dst + (uint64_t)k * img_bytes, SPACE_HBM, src, (uint64_t)xe, 2, cnt, ss, ds);
   }
 }
-
 
 // f32 rows into bf16 parts: part q = bf16(rest), rest -= part (in place).
 static void split_parts(const job *j, uint64_t f32, int64_t f32_stride, uint64_t *bf, int64_t bf_stride,
@@ -983,15 +986,15 @@ static void epilogue(const job *j, plan *p, const mtile *tp, uint64_t acc, int64
     // With a weight FIFO (TPU v1) the output in the Unified Buffer is written
     // in place, as the TPU's Activate writes it ("its output is the Unified
     // Buffer", facts 1.2), not through a tile and a copy.
-    uint64_t ub = p->fifo ? cc_ub_local(j->e, j->y_addr) : UINT64_MAX, dst = out8;
-    if (ub != UINT64_MAX) dst = ub + (uint64_t)(t.p0 * yp + ch), b.dst_stride = yp;
+    uint64_t dst = out8;
+    if (j->y_inplace) dst = cc_ub_local(j->e, j->y_addr) + (uint64_t)(t.p0 * yp + ch), b.dst_stride = yp;
     if (!j->yq_zp) cc_vpu(j->e, VOP_MUL, DT_I8, dst, DT_F32, out, DT_F32, p->yq_vmem, &b);
     else {
       cc_vblock m = {.rows = rows, .cols = cols, .dst_stride = outs, .src1_stride = outs};
       cc_vpu(j->e, VOP_MUL, DT_F32, out, DT_F32, out, DT_F32, p->yq_vmem, &m); // in place
       cc_vpu(j->e, VOP_ADD, DT_I8, dst, DT_F32, out, DT_F32, p->yq_vmem + 4, &b);
     }
-    if (ub != UINT64_MAX) return;
+    if (j->y_inplace) return;
     int64_t s8[2] = {n, 1}, d8[2] = {yp, 1};
     store_tile(j, p, SPACE_HBM, j->y_addr + (uint64_t)(t.p0 * yp + ch), out8, 1, cnt, s8, d8);
     return;
