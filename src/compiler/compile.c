@@ -513,6 +513,12 @@ static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *
     else if (n->op == IR_OP_QUANTIZE_LINEAR || n->op == IR_OP_DEQUANTIZE_LINEAR) rc = cc_lower_q8(&c, err, errlen);
     else rc = cc_lower_vpu(&c, err, errlen);
     if (i == last_layer && host_out) cc_barrier(e);
+    // A store held back (cc_defer_dma) goes into the next layer only if that
+    // layer is a product, whose first passes it would hold; otherwise it stays
+    // with its own layer.
+    int k = i + 1;
+    while (k < g->nnodes && (cc_is_view(g->nodes[k]) || computes_nothing(g->nodes[k]))) k++;
+    if (k == g->nnodes || !is_mxu(g->nodes[k])) cc_flush_deferred(e);
     cc_layer_end(e);
     if (!rc && cc_emit_failed(e, NULL, 0)) {
       char where[160], why[CC_ERR_LEN];

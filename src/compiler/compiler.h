@@ -266,6 +266,7 @@ void cc_barrier(cc_emit *e);
 // work that does not depend on it.
 void cc_defer_dma(cc_emit *e, isa_space dst_space, uint64_t dst, isa_space src_space, uint64_t src, uint64_t inner,
                   const uint64_t n[2], const int64_t ss[2], const int64_t ds[2]);
+void cc_flush_deferred(cc_emit *e); // emits the deferred DMA now, if any
 
 // The finished program: halt appended, SMEM image, HBM segments, layers.
 // The emitter is left empty. Returns 0 or -1 (IMEM or SMEM overflow, ...).

@@ -358,6 +358,8 @@ static void deferred_flush(cc_emit *e) {
   e->dma_queue = q;
 }
 
+void cc_flush_deferred(cc_emit *e) { deferred_flush(e); }
+
 void cc_barrier(cc_emit *e) {
   deferred_flush(e);
   // Nothing is in flight afterwards: a queue's completions are in order again
