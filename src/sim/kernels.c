@@ -327,10 +327,10 @@ void num_parallel(int ntasks, void (*fn)(void *ctx, int task), void *ctx) {
 // keeps (k rows of n elements) besides its kernel's layout.
 static void ref_load(num_tile_hdr *t, const void *w, size_t w_stride) { (void)t, (void)w, (void)w_stride; }
 
-static void ref_pass(const num_tile_hdr *t, void *acc, size_t acc_stride, const void *lhs, size_t lhs_stride,
-                     int r0, int r1, bool accumulate) {
+// With the raw weights at w.
+static void ref_pass_raw(const num_tile_hdr *t, const void *w, void *acc, size_t acc_stride, const void *lhs,
+                         size_t lhs_stride, int r0, int r1, bool accumulate) {
   const char *x = (const char *)lhs + (size_t)r0 * lhs_stride;
-  const void *w = NUM_TILE_RAW((num_tile_hdr *)t);
   if (t->dtype == 1)
     num_mxu_pass_bf16((float *)acc + (size_t)r0 * acc_stride, acc_stride, (const uint16_t *)(const void *)x,
                       lhs_stride / 2, w, (size_t)t->n, r1 - r0, t->k, t->n, accumulate);
@@ -339,9 +339,16 @@ static void ref_pass(const num_tile_hdr *t, void *acc, size_t acc_stride, const 
                     (size_t)t->n, r1 - r0, t->k, t->n, accumulate);
 }
 
+static void ref_pass(const num_tile_hdr *t, void *acc, size_t acc_stride, const void *lhs, size_t lhs_stride,
+                     int r0, int r1, bool accumulate) {
+  ref_pass_raw(t, NUM_TILE_RAW((num_tile_hdr *)t), acc, acc_stride, lhs, lhs_stride, r0, r1, accumulate);
+}
+
+static size_t ref_bytes(int dtype, int k, int n) { return (size_t)k * (size_t)n * (dtype == 1 ? 2 : 1); }
+
 static void ref_unpack(const num_tile_hdr *t, void *raw) { (void)t, (void)raw; } // already raw
 
-static const num_mxu_impl mxu_ref = {ref_load, ref_unpack, ref_pass, 1};
+static const num_mxu_impl mxu_ref = {ref_load, ref_unpack, ref_pass, ref_bytes, 1};
 
 static const num_mxu_impl *impl_of(int kernel) {
   switch (kernel) {
@@ -365,6 +372,15 @@ void *num_tile_alloc(int rows, int cols) {
   return t;
 }
 
+void *num_tile_alloc_exact(int dtype, int k, int n) {
+  size_t bytes = (impl_of((int)num_kernel_current())->bytes(dtype, k, n) + 63) / 64 * 64;
+  num_tile_hdr *t = aligned_alloc(64, 64 + bytes);
+  if (!t) return NULL;
+  memset(t, 0, 64);
+  t->rows = k, t->cols = n, t->dtype = dtype, t->data = 64; // the reference kernel's raw weights are its layout
+  return t;
+}
+
 void num_tile_load(void *tile, int dtype, const void *w, size_t w_stride, int k, int n) {
   num_tile_hdr *t = tile;
   assert(k >= 1 && k <= t->rows && n >= 1 && n <= t->cols && (dtype == 1 || dtype == 3));
@@ -379,8 +395,18 @@ void num_tile_load(void *tile, int dtype, const void *w, size_t w_stride, int k,
 void num_tile_pass_ref(const void *tile, void *acc, size_t acc_stride, const void *lhs, size_t lhs_stride,
                        int m, bool accumulate) {
   num_tile_hdr *t = (num_tile_hdr *)tile; // unpacking changes only the raw copy's room
-  if (t->kernel != NUM_KERNEL_REF) impl_of(t->kernel)->unpack(t, NUM_TILE_RAW(t));
-  ref_pass(t, acc, acc_stride, lhs, lhs_stride, 0, m, accumulate);
+  if (t->kernel == NUM_KERNEL_REF) {
+    ref_pass(t, acc, acc_stride, lhs, lhs_stride, 0, m, accumulate);
+  } else if (t->data == 64) { // an exact tile, shared: unpack a copy
+    void *raw = malloc(ref_bytes(t->dtype, t->k, t->n));
+    if (!raw) abort(); // 32 KiB at most for a 128 x 128 tile
+    impl_of(t->kernel)->unpack(t, raw);
+    ref_pass_raw(t, raw, acc, acc_stride, lhs, lhs_stride, 0, m, accumulate);
+    free(raw);
+  } else {
+    impl_of(t->kernel)->unpack(t, NUM_TILE_RAW(t));
+    ref_pass(t, acc, acc_stride, lhs, lhs_stride, 0, m, accumulate);
+  }
 }
 
 typedef struct {

@@ -50,6 +50,11 @@ bool num_keep_waiting(num_waiter *w, double give_up);
 // dtype is an isa_dtype: 1 bf16, 3 i8. w holds k rows of n elements, row
 // stride w_stride bytes.
 void *num_tile_alloc(int rows, int cols); // room for any kernel's layout; free() it. NULL: out of memory
+// Room for one k x n tile of dtype in the current kernel's layout and no more
+// (no room for the raw weights: num_tile_pass_ref unpacks a copy), for tiles
+// kept long and shared read-only once loaded (the simulator's cache of packed
+// weight tiles). free() it. NULL: out of memory.
+void *num_tile_alloc_exact(int dtype, int k, int n);
 void num_tile_load(void *tile, int dtype, const void *w, size_t w_stride, int k, int n);
 // A pass with a prepared tile (the kernel that prepared it): m rows of lhs
 // (k elements each, row stride lhs_stride bytes) into acc (fp32 or int32, row
@@ -95,6 +100,7 @@ typedef struct {
   // Rows [r0, r1) of a pass.
   void (*pass)(const num_tile_hdr *t, void *acc, size_t acc_stride, const void *lhs, size_t lhs_stride,
                int r0, int r1, bool accumulate);
+  size_t (*bytes)(int dtype, int k, int n); // the layout's size for a k x n tile
   int row_block; // split passes at multiples of this many rows
 } num_mxu_impl;
 
@@ -103,7 +109,8 @@ struct num_tile_hdr {
   int rows, cols;  // the tile's capacity (num_tile_alloc)
   size_t data;     // offset of the kernel's layout, after room for the raw weights
   // at 64: the raw weights, k rows of n elements (the reference kernel's
-  // layout; other kernels unpack into it when the reference must run);
+  // layout; other kernels unpack into it when the reference must run), unless
+  // data is 64 (num_tile_alloc_exact: no room, never written after loading);
   // at data: the kernel's layout
 };
 #define NUM_TILE_RAW(t) ((void *)((char *)(t) + 64))

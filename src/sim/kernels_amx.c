@@ -244,7 +244,13 @@ static void tile_pass(const num_tile_hdr *t, void *acc, size_t acc_stride, const
   _mm_setcsr(csr);
 }
 
-const num_mxu_impl num_mxu_amx = {tile_load, tile_unpack, tile_pass, 32};
+// Bytes of tile_load's layout for a k x n tile.
+static size_t tile_bytes(int dtype, int k, int n) {
+  int depth = dtype == 1 ? 32 : 64;
+  return (size_t)((n + 15) / 16) * (size_t)((k + depth - 1) / depth) * 256 * 4;
+}
+
+const num_mxu_impl num_mxu_amx = {tile_load, tile_unpack, tile_pass, tile_bytes, 32};
 #else
 const num_mxu_impl num_mxu_amx; // not built for AMX: never available
 #endif

@@ -257,4 +257,15 @@ static void tile_pass(const num_tile_hdr *t, void *acc, size_t acc_stride, const
   _mm_setcsr(csr);
 }
 
-const num_mxu_impl IMPL = {tile_load, tile_unpack, tile_pass, RB};
+// Bytes of the layouts above for a k x n tile.
+static size_t tile_bytes(int dtype, int k, int n) {
+  size_t nb = (size_t)(n + VW - 1) / VW;
+#ifdef BF16_DP
+  if (dtype == 1) return nb * (size_t)((k + 31) / 32) * 16 * VW * 4;
+#else
+  if (dtype == 1) return nb * (size_t)k * VW * 4;
+#endif
+  return nb * (size_t)((k + 1) / 2) * VW * 2 * 2;
+}
+
+const num_mxu_impl IMPL = {tile_load, tile_unpack, tile_pass, tile_bytes, RB};

@@ -153,7 +153,7 @@ void sim_destroy(sim *s) {
   for (int i = 0; i < SIM_MAX_MXU; i++) free(s->mw[i].shadow), free(s->mw[i].active);
   for (int id = 0; id < SIM_UNITS; id++) free(s->units[id].q);
   free(s->code), free(s->dec), free(s->legal), free(s->heap), free(s->trace), free(s->tmp);
-  free(s->prof);
+  free(s->prof), free(s->lx), free(s->hbm_written);
   free(s);
 }
 
@@ -198,6 +198,11 @@ static void describe_range(const sim *s, sim_mem m, uint64_t addr, uint64_t n, c
              mem_name(m), addr, n, mem_name(m), mem_size(s, m));
 }
 
+// Provenance (below): what a driver's access must do first.
+static void prov_read(sim *s, uint64_t lo, uint64_t hi);
+static void prov_write(sim *s, uint64_t lo, uint64_t hi, bool whole);
+static void prov_hbm_written(sim *s, uint64_t lo, uint64_t hi);
+
 static void mem_read(sim *s, sim_mem m, uint64_t addr, void *dst, uint64_t n) {
   switch (m) {
   case MEM_HOST: lazymem_read(&s->host, addr, dst, n); break;
@@ -224,6 +229,8 @@ int sim_write(sim *s, sim_mem m, uint64_t addr, const void *src, uint64_t n, cha
     errf(err, errlen, "%s", why);
     return -1;
   }
+  if (n && m == MEM_LOCAL) prov_write(s, addr, addr + n, true);
+  if (n && m == MEM_HBM) prov_hbm_written(s, addr, addr + n);
   if (n && mem_write(s, m, addr, src, n)) {
     errf(err, errlen, "out of host memory writing %s", mem_name(m));
     return -1;
@@ -238,6 +245,7 @@ int sim_read(sim *s, sim_mem m, uint64_t addr, void *dst, uint64_t n, char *err,
     errf(err, errlen, "%s", why);
     return -1;
   }
+  if (n && m == MEM_LOCAL) prov_read(s, addr, addr + n);
   if (n) mem_read(s, m, addr, dst, n);
   return 0;
 }
@@ -288,8 +296,30 @@ int sim_load(sim *s, const isa_program *p, char *err, size_t errlen) {
   return load_program(s, p, 1u << SEG_SMEM | 1u << SEG_HBM | 1u << SEG_HOST, err, errlen);
 }
 
+// The packed weight tiles of weight loads whose bytes were the image's,
+// keyed by where those bytes are in the image's HBM and how the load read
+// them ("provenance", below). Shared by every simulator that maps the image,
+// on any thread: entries are added under the mutex, and a tile is read-only
+// once `ready` (a run that is filling one uses it before, ordered by its
+// effects; other runs do not).
+typedef struct tile_entry {
+  uint64_t hbm, stride;
+  int k, n, dtype, kernel;
+  uint64_t hash;
+  void *tile;
+  atomic_bool ready;
+  uint64_t filler;         // the run filling it (sim.run_id)
+  struct tile_entry *next;
+} tile_entry;
+
+#define TILE_CACHE_BYTES (1ull << 30) // past this, weight loads pack into the simulator's own tiles
+
 struct sim_image {
   lazyimage host, hbm;
+  pthread_mutex_t mu;
+  tile_entry **bucket;
+  size_t nbucket, n;
+  uint64_t bytes;          // of the tiles
 };
 
 sim_image *sim_image_create(const chip_config *chip, const isa_program *p, char *err, size_t errlen) {
@@ -301,6 +331,7 @@ sim_image *sim_image_create(const chip_config *chip, const isa_program *p, char 
     free(img);
     return NULL;
   }
+  pthread_mutex_init(&img->mu, NULL);
   if (load_program(s, p, 1u << SEG_HBM | 1u << SEG_HOST, err, errlen)) { // sim_load's checks and messages
     sim_destroy(s), free(img);
     return NULL;
@@ -317,6 +348,10 @@ sim_image *sim_image_create(const chip_config *chip, const isa_program *p, char 
 void sim_image_destroy(sim_image *img) {
   if (!img) return;
   lazyimage_free(&img->host), lazyimage_free(&img->hbm);
+  for (size_t i = 0; i < img->nbucket; i++)
+    for (tile_entry *t = img->bucket[i], *next; t; t = next) next = t->next, free(t->tile), free(t);
+  free(img->bucket);
+  pthread_mutex_destroy(&img->mu);
   free(img);
 }
 
@@ -332,10 +367,13 @@ int sim_load_image(sim *s, const isa_program *p, const sim_image *img, char *err
     errf(err, errlen, "a memory image maps only into a simulator whose HBM and host memory are unwritten");
     return -1;
   }
-  if (lazymem_map(&s->host, &img->host) || lazymem_map(&s->hbm, &img->hbm)) {
+  free(s->hbm_written);
+  s->hbm_written = calloc(s->hbm.npages / 64 + 1, sizeof *s->hbm_written);
+  if (!s->hbm_written || lazymem_map(&s->host, &img->host) || lazymem_map(&s->hbm, &img->hbm)) {
     errf(err, errlen, "out of host memory");
     return -1;
   }
+  s->image = (sim_image *)img; // its tile cache changes, never what a run computes
   return load_program(s, p, 1u << SEG_SMEM, err, errlen);
 }
 
@@ -603,6 +641,7 @@ static int check_vpu(sim *s, qentry *e) {
   if (d[2] % (uint64_t)ed || d[3] % (uint64_t)e1 || (v->kind == VK_BINARY && d[4] % (uint64_t)e2))
     return trap(s, pc, "a row stride is not a multiple of its element size");
   uint64_t ext1 = span(rows, d[3], cols * (uint64_t)e1), ext2 = span(rows, d[4], ((cols - 1) * d[5] + 1) * (uint64_t)e2);
+  e->ext[0] = dst_ext, e->ext[1] = ext1, e->ext[2] = ext2;
   if (check_local(s, pc, "vector destination", e->ra, dst_ext, ed)) return -1;
   if (check_local(s, pc, "vector source", e->rb, ext1, e1)) return -1;
   if (v->kind == VK_BINARY && check_local(s, pc, "vector source 2", e->rc, ext2, e2)) return -1;
@@ -1131,6 +1170,7 @@ typedef struct {
   int kind;
   qentry e;
   void *tile;             // LDW: the buffer it fills; PASS: the one it reads
+  tile_entry *fill;       // LDW: the cache entry whose tile it fills, ready when done
   uint64_t p0, p1;        // the piece: runs, rows or items
   uint64_t off, len;      // DMA: bytes of each run
   uint64_t cycle;         // its start, for a trap's message
@@ -1212,6 +1252,7 @@ static int effect_run(sim *s, const effect *f) {
     return dma_now(s, e);
   case EFF_LDW:
     num_tile_load(f->tile, e->in.dt_src1, local_at(s, e->ra), (size_t)e->rb, (int)e->rc, (int)e->rd);
+    if (f->fill) atomic_store_explicit(&f->fill->ready, true, memory_order_release);
     return 0;
   case EFF_PASS: pass_now(s, e, f->tile, f->p0, f->p1); return 0;
   default: return vpu_now(s, e, f->p0, f->p1);
@@ -1403,20 +1444,206 @@ static int do_dma(sim *s, const qentry *e) {
   return 0;
 }
 
+// ---- provenance: weights from the image
+// Most bytes a model's DMAs bring into local memory are its weights, which
+// are the image's constants (sim_load_image): the same bytes every run. So
+// when an image is mapped the event loop keeps, in start order, which local
+// ranges hold which of the image's HBM bytes (s->lx), and:
+//  - a DMA of one run from HBM pages that are still the image's (mapped, and
+//    no DMA started to write them) into local memory is recorded, not copied
+//    (virt);
+//  - a weight load whose bytes lie in one recorded range takes its packed tile
+//    from the image's cache (tile_entry), or packs into the cache when the
+//    tile is not there yet: the tile depends only on those image bytes;
+//  - every other access is checked against the ranges when its instruction
+//    starts, before its effects are queued: a read of recorded bytes not yet
+//    copied copies them first (a DMA effect of its own, queued before the
+//    reader: materialise); a write forgets the bytes it spans, copying them
+//    first unless it writes every byte of its span; a DMA that writes HBM
+//    copies the recorded bytes it would change first. Driver reads and
+//    writes (sim_read, sim_write) do the same, outside runs.
+// A reader therefore sees exactly the bytes the DMA would have copied, and
+// the deferred effects order the copies like any other DMA.
+
+// Copies local [lo, hi), inside x, from where x's bytes came from.
+static void materialise(sim *s, const lextent *x, uint64_t lo, uint64_t hi) {
+  qentry q = {.in = {.op = OP_DMA, .funct = MEM_HBM | MEM_LOCAL << 2}, .pc = s->pc, .ra = lo,
+              .rb = x->hbm + (lo - x->lo), .bytes = hi - lo, .dst_lo = lo, .dst_hi = hi,
+              .desc = {hi - lo, 1, 0, 0, 1, 0, 0, 1, 0, 0}};
+  do_dma(s, &q); // into local memory: cannot fail
+}
+
+static void prov_read(sim *s, uint64_t lo, uint64_t hi) {
+  for (size_t i = 0; i < s->nlx; i++) {
+    lextent *x = &s->lx[i];
+    if (x->virt && x->lo < hi && lo < x->hi) materialise(s, x, x->lo, x->hi), x->virt = false;
+  }
+}
+
+// whole: the write changes every byte of [lo, hi).
+static void prov_write(sim *s, uint64_t lo, uint64_t hi, bool whole) {
+  for (size_t i = 0; i < s->nlx; i++) {
+    lextent x = s->lx[i];
+    if (hi <= x.lo || x.hi <= lo) continue;
+    uint64_t a = umax(lo, x.lo), b = umin(hi, x.hi);
+    if (x.virt && !whole) materialise(s, &x, a, b);
+    if (x.lo < a && b < x.hi) { // a hole in the middle: two ranges
+      s->lx[i].hi = a;
+      if (s->nlx == s->caplx) {
+        size_t cap = s->caplx ? 2 * s->caplx : 16;
+        lextent *l = realloc(s->lx, cap * sizeof *l);
+        if (!l) { // forget the rest, copied
+          if (x.virt) materialise(s, &x, b, x.hi);
+          continue;
+        }
+        s->lx = l, s->caplx = cap;
+      }
+      s->lx[s->nlx++] = (lextent){b, x.hi, x.hbm + (b - x.lo), x.virt};
+    } else if (x.lo < a) s->lx[i].hi = a;
+    else if (b < x.hi) s->lx[i].lo = b, s->lx[i].hbm += b - x.lo;
+    else s->lx[i--] = s->lx[--s->nlx];
+  }
+}
+
+static void prov_hbm_written(sim *s, uint64_t lo, uint64_t hi) {
+  if (!s->image || lo >= hi) return;
+  for (uint64_t p = lo >> LAZY_PAGE_BITS; p <= (hi - 1) >> LAZY_PAGE_BITS; p++)
+    s->hbm_written[p / 64] |= 1ull << (p % 64);
+  for (size_t i = 0; i < s->nlx; i++) {
+    lextent *x = &s->lx[i];
+    if (x->virt && x->hbm < hi && lo < x->hbm + (x->hi - x->lo)) materialise(s, x, x->lo, x->hi), x->virt = false;
+  }
+}
+
+// Whether HBM [addr, addr + n) is still the image's, as every effect started
+// so far leaves it (pages no DMA was started to write are changed by none
+// running now, so reading their table entries here is safe).
+static bool image_clean(const sim *s, uint64_t addr, uint64_t n) {
+  for (uint64_t p = addr >> LAZY_PAGE_BITS; p <= (addr + n - 1) >> LAZY_PAGE_BITS; p++)
+    if ((s->hbm_written[p / 64] >> (p % 64) & 1) || !lazymem_shared(&s->hbm, p)) return false;
+  return true;
+}
+
+// A DMA's provenance. true: recorded from the image, nothing to copy.
+static bool prov_dma(sim *s, const qentry *e) {
+  if (!s->image) return false;
+  const uint64_t *d = e->desc;
+  sim_mem sm = (sim_mem)(e->in.funct & 3), dm = (sim_mem)(e->in.funct >> 2);
+  uint64_t runs = d[1] * d[4] * d[7];
+  if (sm == MEM_LOCAL) {
+    uint64_t lo, hi;
+    dma_extent(e, 0, runs, 0, &lo, &hi);
+    prov_read(s, lo, hi);
+  }
+  if (dm == MEM_HBM) prov_hbm_written(s, e->dst_lo, e->dst_hi);
+  if (dm != MEM_LOCAL) return false;
+  bool image = sm == MEM_HBM && runs == 1 && image_clean(s, e->rb, e->bytes);
+  bool whole = runs == 1 || (runs_disjoint(d, 1) && e->bytes == e->dst_hi - e->dst_lo);
+  prov_write(s, e->dst_lo, e->dst_hi, whole);
+  if (!image) return false;
+  if (s->nlx == s->caplx) {
+    size_t cap = s->caplx ? 2 * s->caplx : 16;
+    lextent *l = realloc(s->lx, cap * sizeof *l);
+    if (!l) return false; // copied as without an image
+    s->lx = l, s->caplx = cap;
+  }
+  s->lx[s->nlx++] = (lextent){e->ra, e->ra + e->bytes, e->rb, true};
+  return true;
+}
+
+// A vector instruction's reads and writes.
+static void prov_vpu(sim *s, const qentry *e) {
+  if (!s->image) return;
+  const uint64_t *d = e->desc;
+  const isa_vpu_info *v = &isa_vpu_ops[e->in.funct];
+  uint64_t rows = d[0], cols = d[1], ed = (uint64_t)isa_dtype_bytes[e->in.dt_dst];
+  prov_read(s, e->rb, e->rb + e->ext[1]);
+  if (v->kind == VK_BINARY) prov_read(s, e->rc, e->rc + e->ext[2]);
+  bool whole = false; // no gaps between the rows written
+  switch (v->kind) {
+  case VK_UNARY: case VK_BINARY: case VK_REQUANT: whole = rows == 1 || d[2] == cols * ed; break;
+  case VK_REDUCE: whole = rows == 1 || d[2] == ed; break;
+  case VK_REDUCE_COL: whole = true; break;
+  case VK_TRANSPOSE: whole = cols == 1 || d[2] == rows * ed; break;
+  }
+  prov_write(s, e->ra, e->ra + e->ext[0], whole);
+}
+
+// The one recorded range holding all of [lo, hi), or NULL.
+static const lextent *prov_find(const sim *s, uint64_t lo, uint64_t hi) {
+  for (size_t i = 0; i < s->nlx; i++)
+    if (s->lx[i].lo <= lo && hi <= s->lx[i].hi) return &s->lx[i];
+  return NULL;
+}
+
+enum { TILE_OWN, TILE_HIT, TILE_FILL };
+
+// The cached tile of a weight load reading the image's HBM from hbm (k rows
+// of n elements, stride bytes apart) for the current kernel: TILE_HIT, ready
+// or being filled by this run; TILE_FILL, a new entry this load must fill;
+// TILE_OWN, none (another run is filling it, the cache is full, or out of
+// host memory): the load packs into the simulator's own buffer.
+static int tile_cache_get(sim *s, uint64_t hbm, uint64_t stride, int k, int n, int dtype, void **tile,
+                          tile_entry **fill) {
+  sim_image *img = s->image;
+  int kernel = (int)num_kernel_current(), got = TILE_OWN;
+  uint64_t h = (hbm * 0x9e3779b97f4a7c15ull) ^ (stride * 0xff51afd7ed558ccdull) ^
+               ((uint64_t)k << 40 | (uint64_t)n << 16 | (uint64_t)dtype << 8 | (uint64_t)kernel);
+  h ^= h >> 29;
+  pthread_mutex_lock(&img->mu);
+  if (img->n >= img->nbucket) { // grow (chains stay short); a failure keeps the old table
+    size_t nb = img->nbucket ? 2 * img->nbucket : 1024;
+    tile_entry **b = calloc(nb, sizeof *b);
+    if (b) {
+      for (size_t i = 0; i < img->nbucket; i++)
+        for (tile_entry *t = img->bucket[i], *next; t; t = next) next = t->next, t->next = b[t->hash % nb], b[t->hash % nb] = t;
+      free(img->bucket);
+      img->bucket = b, img->nbucket = nb;
+    }
+  }
+  tile_entry *t = NULL;
+  if (img->nbucket) {
+    for (t = img->bucket[h % img->nbucket]; t; t = t->next)
+      if (t->hbm == hbm && t->stride == stride && t->k == k && t->n == n && t->dtype == dtype && t->kernel == kernel) break;
+    if (t) {
+      if (atomic_load_explicit(&t->ready, memory_order_acquire) || t->filler == s->run_id) *tile = t->tile, got = TILE_HIT;
+    } else if (img->bytes < TILE_CACHE_BYTES && (t = calloc(1, sizeof *t)) && (t->tile = num_tile_alloc_exact(dtype, k, n))) {
+      t->hbm = hbm, t->stride = stride, t->k = k, t->n = n, t->dtype = dtype, t->kernel = kernel, t->hash = h;
+      t->filler = s->run_id, t->next = img->bucket[h % img->nbucket];
+      img->bucket[h % img->nbucket] = t, img->n++;
+      img->bytes += (uint64_t)k * (uint64_t)n * 4; // about: the layouts are up to fp32
+      *tile = t->tile, *fill = t, got = TILE_FILL;
+    } else if (t) free(t);
+  }
+  pthread_mutex_unlock(&img->mu);
+  return got;
+}
+
 static void do_ldw(sim *s, const qentry *e) {
   mxu_weights *w = &s->mw[e->in.unit];
   int es = isa_dtype_bytes[e->in.dt_src1];
   int k = (int)e->rc, n = (int)e->rd;
   w->spending = true, w->sk = k, w->sn = n, w->sdt = e->in.dt_src1;
   count_bytes(s, MEM_LOCAL, e->ra, (uint64_t)k * n * es, false);
+  w->sload = w->shadow;
   if (s->opt.timing_only) return;
+  uint64_t lo = e->ra, hi = e->ra + span((uint64_t)k, e->rb, (uint64_t)n * es);
   effect f = {.kind = EFF_LDW, .e = *e, .tile = w->shadow, .cycle = s->now, .mxu = e->in.unit};
+  if (s->image) { // bytes from the image: the cache's tile (provenance, above)
+    const lextent *x = prov_find(s, lo, hi);
+    if (x && tile_cache_get(s, x->hbm + (lo - x->lo), e->rb, k, n, e->in.dt_src1, &f.tile, &f.fill) == TILE_HIT) {
+      w->sload = f.tile;
+      return;
+    }
+    w->sload = f.tile;
+    prov_read(s, lo, hi);
+  }
   if (!fx) {
     effect_run(s, &f);
     return;
   }
-  add_span(&f, MEM_LOCAL, false, e->ra, e->ra + span((uint64_t)k, e->rb, (uint64_t)n * es));
-  f.span[f.nspan++] = (eff_span){SP_TILE, true, (uintptr_t)w->shadow, (uintptr_t)w->shadow + 1};
+  add_span(&f, MEM_LOCAL, false, lo, hi);
+  f.span[f.nspan++] = (eff_span){SP_TILE, true, (uintptr_t)f.tile, (uintptr_t)f.tile + 1};
   engine_push(fx, &f);
 }
 
@@ -1425,6 +1652,7 @@ static void do_pass(sim *s, const qentry *e) {
   if (w->spending) {
     uint8_t *t = w->active;
     w->active = w->shadow, w->shadow = t;
+    w->aload = w->sload;
     w->ak = w->sk, w->an = w->sn, w->adt = w->sdt, w->spending = false, w->have = true;
   }
   assert(w->have && w->adt == e->in.dt_src1); // checked at dispatch
@@ -1437,23 +1665,24 @@ static void do_pass(sim *s, const qentry *e) {
   if (acc) count_bytes(s, MEM_LOCAL, e->ra, m * w->an * 4, false);
   count_bytes(s, MEM_LOCAL, e->ra, m * w->an * 4, true);
   if (s->opt.timing_only) return;
+  uint64_t in_len = pass_in_len(e, m, (uint64_t)w->ak * es), out_len = span(m, C * 4, (uint64_t)w->an * 4);
+  if (s->image) prov_read(s, e->rb, e->rb + in_len), prov_write(s, e->ra, e->ra + out_len, false);
   if (!fx) {
-    pass_now(s, e, w->active, 0, m);
+    pass_now(s, e, w->aload, 0, m);
     return;
   }
   // Pieces of whole 32-row blocks, unless the input overlaps the output.
-  uint64_t in_len = pass_in_len(e, m, (uint64_t)w->ak * es), out_len = span(m, C * 4, (uint64_t)w->an * 4);
   uint64_t parts = overlaps(e->rb, in_len, e->ra, out_len) ? 1 : effect_parts(macs, 1 << 21);
   uint64_t rows = (m + parts - 1) / parts;
   rows = (rows + 31) / 32 * 32;
   for (uint64_t r0 = 0; r0 < m; r0 += rows) {
     uint64_t r1 = umin(m, r0 + rows);
-    effect f = {.kind = EFF_PASS, .e = *e, .tile = w->active, .p0 = r0, .p1 = r1, .cycle = s->now,
+    effect f = {.kind = EFF_PASS, .e = *e, .tile = w->aload, .p0 = r0, .p1 = r1, .cycle = s->now,
                 .mxu = e->in.unit};
     if (e->in.flags & MXU_FLAG_WIN) add_span(&f, MEM_LOCAL, false, e->rb, e->rb + in_len); // the whole window
     else add_span(&f, MEM_LOCAL, false, e->rb + r0 * e->rd, e->rb + r0 * e->rd + span(r1 - r0, e->rd, (uint64_t)w->ak * es));
     add_span(&f, MEM_LOCAL, true, e->ra + r0 * C * 4, e->ra + r0 * C * 4 + span(r1 - r0, C * 4, (uint64_t)w->an * 4));
-    f.span[f.nspan++] = (eff_span){SP_TILE, false, (uintptr_t)w->active, (uintptr_t)w->active + 1};
+    f.span[f.nspan++] = (eff_span){SP_TILE, false, (uintptr_t)w->aload, (uintptr_t)w->aload + 1};
     engine_push(fx, &f);
   }
 }
@@ -1653,7 +1882,7 @@ static void start(sim *s, unit *u, uint64_t t) {
   sim_pc_profile *prof = s->prof ? prof_start(s, e.pc, t) : NULL;
   switch (e.in.op) {
   case OP_DMA: {
-    if (!s->opt.timing_only && do_dma(s, &e)) return;
+    if (!s->opt.timing_only && !prov_dma(s, &e) && do_dma(s, &e)) return;
     sim_mem sm = (sim_mem)(e.in.funct & 3), dm = (sim_mem)(e.in.funct >> 2);
     count_bytes(s, sm, e.rb, e.bytes, false);
     count_bytes(s, dm, e.ra, e.bytes, true);
@@ -1694,6 +1923,7 @@ static void start(sim *s, unit *u, uint64_t t) {
   case OP_VPU: {
     uint64_t lanes = (uint64_t)s->chip.vpu_lanes * s->chip.vpu_sublanes;
     uint64_t issue = (e.elems + lanes - 1) / lanes * (uint64_t)isa_vpu_ops[e.in.funct].cost;
+    if (!s->opt.timing_only) prov_vpu(s, &e);
     do_vpu(s, &e);
     u->free_at = t + issue;
     done = t + issue + (uint64_t)s->chip.vpu_latency;
@@ -2034,6 +2264,8 @@ static void run_task(void *ctx, int task) {
 }
 
 int sim_run(sim *s, char *err, size_t errlen) {
+  static atomic_uint_fast64_t runs;
+  s->run_id = atomic_fetch_add(&runs, 1) + 1;
   int threads = num_threads();
   engine *g = s->opt.timing_only || threads < 2 ? NULL : calloc(1, sizeof *g);
   if (!g) return run_events(s, err, errlen);

@@ -33,6 +33,8 @@ void lazyimage_free(lazyimage *im); // only when no memory maps it any more
 // Maps the image's pages into m (same size, none of those pages written yet),
 // copied on the first write to each. -1: out of host memory or a page written.
 int lazymem_map(lazymem *m, const lazyimage *im);
+// Whether page `page` of m is an image's (mapped and not written since).
+static inline bool lazymem_shared(const lazymem *m, uint64_t page) { return (uintptr_t)m->pages[page] & 1; }
 
 // ---------------------------------------------------------------- sim.c
 // A tile instruction waiting in, or taken from, a unit's queue. Register
@@ -46,6 +48,7 @@ typedef struct {
   uint64_t bytes;          // DMA: bytes to move
   uint64_t elems;          // VPU: elements
   uint64_t dst_lo, dst_hi; // DMA: the destination's extent
+  uint64_t ext[3];         // VPU: bytes the destination, source and source 2 span from their addresses
 } qentry;
 
 typedef struct {
@@ -74,9 +77,12 @@ typedef struct {
 } unit;
 
 // An MXU's weights as raw elements, R x C: the shadow tile being loaded and
-// the active tile passes use.
+// the active tile passes use, in buffers of the simulator's own (shadow,
+// active) or in the image's cache of packed tiles (sload, aload: the tiles
+// loaded, one of those).
 typedef struct {
   uint8_t *shadow, *active;
+  void *sload, *aload;
   int sk, sn, ak, an, sdt, adt;
   bool spending, have;
 } mxu_weights;
@@ -89,6 +95,13 @@ typedef struct {
 } mxu_logical;
 
 #define SIM_ARRIVALS 64
+
+// Local bytes [lo, hi) hold the image's HBM bytes from hbm on (sim.c,
+// "provenance"); virt: not copied there yet.
+typedef struct {
+  uint64_t lo, hi, hbm;
+  bool virt;
+} lextent;
 
 // Trace records (only with sim_options.trace).
 typedef struct {
@@ -109,6 +122,12 @@ struct sim {
   // memories
   lazymem host, hbm;
   uint8_t *vmem, *acc, *smem;
+  // provenance of local memory: kept only when an image is mapped
+  struct sim_image *image;
+  lextent *lx;
+  size_t nlx, caplx;
+  uint64_t *hbm_written;   // a bit per HBM page some DMA of this simulator was started to write
+  uint64_t run_id;         // unique per sim_run, for the cache entries a run is filling
   // scalar unit
   uint64_t reg[ISA_NUM_REGS];
   uint64_t pc, now;        // now: the scalar unit's cycle
