@@ -1545,6 +1545,144 @@ static void test_image(void) {
   free(want_vm), free(want_hbm), free(got_vm), free(got_hbm);
 }
 
+// Provenance (sim.c): with an image mapped, DMAs of the image's weights into
+// local memory are recorded instead of copied and weight loads of those
+// bytes take cached packed tiles. Every way of touching such bytes before or
+// after the load must see what copies would have given: the same local
+// memory, accumulators and HBM as sim_load's run, bit for bit, on 1, 2 and 4
+// threads, with two kernels (the cache keeps a tile per kernel), for a first
+// and a second run of the same image (the second takes every tile from the
+// cache), and the same cycles in timing-only mode.
+enum { PV_L = 0x1000, PV_X = 0x2000, PV_M = 0x3000, PV_L2 = 0x5000, PV_L3 = 0x6000, PV_LOCAL = 0x8000 };
+
+// A DMA of n bytes into dst from src (spaces "local", "hbm", "host"), waited for.
+static void pv_dma(sbuf *b, const char *dsp, uint64_t dst, const char *ssp, const char *src, const char *desc) {
+  add(b, "li r1, 0x%llx\nli r2, %s\nli r3, %s\ndma %s:r1, %s:r2, r3, signal=s1\nswait s1\n", (ull)dst, src, desc,
+      dsp, ssp);
+}
+
+// A weight load of the 8 x 8 tile at w and a pass of X's 8 rows into the accumulators at out.
+static void pv_mm(sbuf *b, uint64_t w, uint64_t out) {
+  add(b, "li r1, 0x%llx\nli r2, 16\nli r3, 8\nli r4, 8\nmxu.ldw.bf16 r1, r2, r3, r4\n"
+         "li r5, 0x%llx\nli r6, 0x%x\nli r7, 8\nli r8, 16\nmxu.mm.bf16 r5, r6, r7, r8, signal=s2\nswait s2\n",
+      (ull)w, (ull)(ACC + out), PV_X);
+}
+
+static void test_provenance(void) {
+  sbuf b = {0};
+  add(&b, ".hbm 0x10000\nw1:");
+  for (int i = 0; i < 64; i++) add(&b, "%s%g", i ? ", " : " .bf16 ", (double)((int)(test_rand() % 33) - 16) / 8);
+  add(&b, "\nxh:");
+  for (int i = 0; i < 64; i++) add(&b, "%s%g", i ? ", " : " .bf16 ", (double)((int)(test_rand() % 17) - 8) / 4);
+  add(&b, "\n.hbm 0x1ff80\nw2:"); // four tiles across the page boundary at 0x20000
+  for (int i = 0; i < 256; i++) add(&b, "%s%g", i ? ", " : " .bf16 ", (double)((int)(test_rand() % 65) - 32) / 16);
+  add(&b, "\n.host 0x7000\np: .i8 1, 2, 3, 4\n"
+          ".smem\nd128: .dmadesc 128, 1, 0, 0\nd4: .dmadesc 4, 1, 0, 0\ndgaps: .dmadesc 2, 8, 0, 16\n"
+          "vall: .vdesc 8, 8, 16, 16\nvhalf: .vdesc 8, 4, 16, 16\n.text\n");
+  pv_dma(&b, "local", PV_L, "hbm", "w1", "d128"); // recorded
+  pv_dma(&b, "local", PV_X, "hbm", "xh", "d128"); // recorded; the pass reads it
+  pv_mm(&b, PV_L, 0x000);
+  // A vector instruction in place over the loaded weights, then a load of them.
+  add(&b, "li r1, 0x%x\nli r4, vall\nv.neg.bf16.bf16 r1, r1, r4, signal=s3\nswait s3\n", PV_L);
+  pv_mm(&b, PV_L, 0x100);
+  // A partial overwrite by a DMA from the host.
+  pv_dma(&b, "local", PV_L, "hbm", "w1", "d128");
+  pv_dma(&b, "local", PV_L + 6, "host", "p", "d4");
+  pv_mm(&b, PV_L, 0x200);
+  pv_dma(&b, "local", PV_L, "hbm", "w1", "d128"); // at its end, and at its start
+  pv_dma(&b, "local", PV_L + 124, "host", "p", "d4");
+  pv_mm(&b, PV_L, 0xb00);
+  pv_dma(&b, "local", PV_L, "hbm", "w1", "d128");
+  pv_dma(&b, "local", PV_L, "host", "p", "d4");
+  pv_mm(&b, PV_L, 0xc00);
+  // A DMA with gaps between its runs (2 bytes of every row).
+  pv_dma(&b, "local", PV_L, "hbm", "w1", "d128");
+  pv_dma(&b, "local", PV_L + 4, "host", "p", "dgaps");
+  pv_mm(&b, PV_L, 0xa00);
+  // The recorded bytes DMA'd back to HBM, and from there to another place.
+  pv_dma(&b, "local", PV_L, "hbm", "w1", "d128");
+  pv_dma(&b, "hbm", 0x40000, "local", "0x1000", "d128");
+  pv_dma(&b, "local", PV_M, "hbm", "0x40000", "d128");
+  pv_mm(&b, PV_M, 0x300);
+  // The image's HBM written after its bytes were recorded, and recorded again after.
+  pv_dma(&b, "local", PV_L, "hbm", "w2", "d128");
+  pv_dma(&b, "hbm", 0x1ff80, "local", "0x2000", "d128");
+  pv_mm(&b, PV_L, 0x400);
+  pv_dma(&b, "local", PV_M, "hbm", "w2", "d128");
+  pv_mm(&b, PV_M, 0x500);
+  // A vector write of half of each row (gaps between its rows), then a load.
+  pv_dma(&b, "local", PV_L, "hbm", "w1", "d128");
+  add(&b, "li r1, 0x%x\nli r2, 0x%x\nli r4, vhalf\nv.mov.bf16.bf16 r1, r2, r4, signal=s3\nswait s3\n", PV_L, PV_X);
+  pv_mm(&b, PV_L, 0x600);
+  // One tile loaded twice in a run; tiles of w2 past the page boundary, written above.
+  pv_dma(&b, "local", PV_L2, "hbm", "w1", "d128");
+  pv_mm(&b, PV_L2, 0x700);
+  pv_mm(&b, PV_L2, 0x800);
+  pv_dma(&b, "local", PV_L3, "hbm", "w2 + 256", "d128");
+  pv_mm(&b, PV_L3, 0x900);
+  // Left recorded at the end: the driver's read after the run sees the bytes.
+  pv_dma(&b, "local", PV_L3 + 0x100, "hbm", "w2 + 384", "d128");
+  add(&b, "halt\n");
+  isa_program p = {0};
+  char err[SIM_ERR_LEN];
+  int rc = isa_assemble(b.text, "prov.s", NULL, &p, err, sizeof err);
+  free(b.text);
+  CHECK(rc == 0, "assemble: %s", err);
+  sim_image *img = rc ? NULL : sim_image_create(&tiny, &p, err, sizeof err);
+  CHECK(rc || img, "sim_image_create: %s", err);
+  enum { AC = 0xd00, HB = 0x40000 };
+  uint8_t *want = calloc(1, PV_LOCAL + AC + HB), *got = calloc(1, PV_LOCAL + AC + HB);
+  uint64_t want_cycles = 0;
+  int threads = num_threads();
+  num_kernel best = num_kernel_current();
+  for (int round = 0; img && round < 15; round++) {
+    // 0: sim_load, the reference; 1-12: the image, kernels best and ref,
+    // threads 1, 2, 4, each twice; 13, 14: timing only.
+    int r = round - 1;
+    num_kernel_use(r >= 6 && r < 12 ? NUM_KERNEL_REF : best);
+    num_set_threads(round ? (r / 2 % 3 == 0 ? 1 : r / 2 % 3 == 1 ? 2 : 4) : 1);
+    sim_options o = {.timing_only = round >= 13};
+    sim *s = sim_create(&tiny, &o, err, sizeof err);
+    rc = s ? round ? sim_load_image(s, &p, img, err, sizeof err) : sim_load(s, &p, err, sizeof err) : -1;
+    CHECK(rc == 0, "round %d: load: %s", round, err);
+    if (!rc && go(s, "provenance")) {
+      if (!round) want_cycles = s->st.cycles;
+      CHECK(s->st.cycles == want_cycles, "round %d: %llu cycles, want %llu", round, (ull)s->st.cycles,
+            (ull)want_cycles);
+      uint8_t *m = round ? got : want;
+      rd(s, MEM_LOCAL, 0, m, PV_LOCAL);
+      rd(s, MEM_LOCAL, ACC, m + PV_LOCAL, AC);
+      rd(s, MEM_HBM, 0x10000, m + PV_LOCAL + AC, HB);
+      if (round && round < 13) {
+        const mxu_weights *w = &s->mw[0]; // the last tile was the image's: from the cache
+        CHECK(w->aload != w->active && w->aload != w->shadow, "round %d: the last pass used the simulator's own tile",
+              round);
+        for (int i = 0; i < PV_LOCAL + AC + HB; i++)
+          if (got[i] != want[i]) {
+            CHECK(0, "round %d: %s byte 0x%x is 0x%02x, sim_load's 0x%02x", round,
+                  i < PV_LOCAL ? "local" : i < PV_LOCAL + AC ? "accumulator" : "HBM",
+                  i < PV_LOCAL ? i : i < PV_LOCAL + AC ? i - PV_LOCAL : i - PV_LOCAL - AC + 0x10000, got[i], want[i]);
+            break;
+          }
+      }
+    }
+    sim_destroy(s);
+  }
+  // The reference's results are what the program says: the negated weights
+  // give the negated product (exact: small multiples of powers of two).
+  float a[64], nb[64];
+  memcpy(a, want + PV_LOCAL, sizeof a);
+  memcpy(nb, want + PV_LOCAL + 0x100, sizeof nb);
+  bool neg = true, nonzero = false;
+  for (int i = 0; i < 64; i++) neg &= nb[i] == -a[i], nonzero |= a[i] != 0;
+  CHECK(neg && nonzero, "the product with the negated weights is the negated product");
+  num_kernel_use(best);
+  num_set_threads(threads);
+  sim_image_destroy(img);
+  isa_program_free(&p);
+  free(want), free(got);
+}
+
 // ---------------------------------------------------------------- 3. timing
 
 // One pass: it takes the tile L cycles after the load starts, and is done
@@ -2712,6 +2850,7 @@ int main(void) {
   test_dispatch_capture();
   test_driver_api();
   test_image();
+  test_provenance();
   test_timing_single_pass();
   test_timing_pipeline();
   test_timing_dma();
