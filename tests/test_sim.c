@@ -8,6 +8,7 @@
 // instructions come from the simulator's trace records (sim/simint.h).
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1568,13 +1569,34 @@ static void pv_mm(sbuf *b, uint64_t w, uint64_t out) {
       (ull)w, (ull)(ACC + out), PV_X);
 }
 
+typedef struct {
+  const isa_program *p;
+  const sim_image *img;
+  uint8_t *mem; // local memory, then the accumulators
+  size_t len;
+  int rc;
+} pv_run;
+
+static void *pv_thread(void *arg) {
+  pv_run *r = arg;
+  char err[SIM_ERR_LEN];
+  sim *s = sim_create(&tiny, NULL, err, sizeof err);
+  r->rc = s && !sim_load_image(s, r->p, r->img, err, sizeof err) && !sim_run(s, err, sizeof err) &&
+                  !sim_read(s, MEM_LOCAL, 0, r->mem, PV_LOCAL, err, sizeof err) &&
+                  !sim_read(s, MEM_LOCAL, ACC, r->mem + PV_LOCAL, r->len - PV_LOCAL, err, sizeof err)
+              ? 0
+              : -1;
+  sim_destroy(s);
+  return NULL;
+}
+
 static void test_provenance(void) {
   sbuf b = {0};
   add(&b, ".hbm 0x10000\nw1:");
   for (int i = 0; i < 64; i++) add(&b, "%s%g", i ? ", " : " .bf16 ", (double)((int)(test_rand() % 33) - 16) / 8);
   add(&b, "\nxh:");
   for (int i = 0; i < 64; i++) add(&b, "%s%g", i ? ", " : " .bf16 ", (double)((int)(test_rand() % 17) - 8) / 4);
-  add(&b, "\n.hbm 0x1ff80\nw2:"); // four tiles across the page boundary at 0x20000
+  add(&b, "\n.hbm 0x2ff80\nw2:"); // four tiles across the page boundary at 0x30000
   for (int i = 0; i < 256; i++) add(&b, "%s%g", i ? ", " : " .bf16 ", (double)((int)(test_rand() % 65) - 32) / 16);
   add(&b, "\n.host 0x7000\np: .i8 1, 2, 3, 4\n"
           ".smem\nd128: .dmadesc 128, 1, 0, 0\nd4: .dmadesc 4, 1, 0, 0\ndgaps: .dmadesc 2, 8, 0, 16\n"
@@ -1585,6 +1607,11 @@ static void test_provenance(void) {
   // A vector instruction in place over the loaded weights, then a load of them.
   add(&b, "li r1, 0x%x\nli r4, vall\nv.neg.bf16.bf16 r1, r1, r4, signal=s3\nswait s3\n", PV_L);
   pv_mm(&b, PV_L, 0x100);
+  // A DMA with gaps between its runs (2 bytes of every row), over
+  // local memory that holds other bytes than the image's: the negated weights.
+  pv_dma(&b, "local", PV_L, "hbm", "w1", "d128");
+  pv_dma(&b, "local", PV_L + 4, "host", "p", "dgaps");
+  pv_mm(&b, PV_L, 0xa00);
   // A partial overwrite by a DMA from the host.
   pv_dma(&b, "local", PV_L, "hbm", "w1", "d128");
   pv_dma(&b, "local", PV_L + 6, "host", "p", "d4");
@@ -1595,10 +1622,6 @@ static void test_provenance(void) {
   pv_dma(&b, "local", PV_L, "hbm", "w1", "d128");
   pv_dma(&b, "local", PV_L, "host", "p", "d4");
   pv_mm(&b, PV_L, 0xc00);
-  // A DMA with gaps between its runs (2 bytes of every row).
-  pv_dma(&b, "local", PV_L, "hbm", "w1", "d128");
-  pv_dma(&b, "local", PV_L + 4, "host", "p", "dgaps");
-  pv_mm(&b, PV_L, 0xa00);
   // The recorded bytes DMA'd back to HBM, and from there to another place.
   pv_dma(&b, "local", PV_L, "hbm", "w1", "d128");
   pv_dma(&b, "hbm", 0x40000, "local", "0x1000", "d128");
@@ -1606,7 +1629,7 @@ static void test_provenance(void) {
   pv_mm(&b, PV_M, 0x300);
   // The image's HBM written after its bytes were recorded, and recorded again after.
   pv_dma(&b, "local", PV_L, "hbm", "w2", "d128");
-  pv_dma(&b, "hbm", 0x1ff80, "local", "0x2000", "d128");
+  pv_dma(&b, "hbm", 0x2ff80, "local", "0x2000", "d128");
   pv_mm(&b, PV_L, 0x400);
   pv_dma(&b, "local", PV_M, "hbm", "w2", "d128");
   pv_mm(&b, PV_M, 0x500);
@@ -1620,6 +1643,13 @@ static void test_provenance(void) {
   pv_mm(&b, PV_L2, 0x800);
   pv_dma(&b, "local", PV_L3, "hbm", "w2 + 256", "d128");
   pv_mm(&b, PV_L3, 0x900);
+  // A pass whose input overlaps its output (numerics.c's kernel, one output
+  // after the other) with a cached tile.
+  pv_dma(&b, "local", PV_L2, "hbm", "w1", "d128");
+  pv_dma(&b, "local", ACC + 0xd00, "local", "0x2000", "d128");
+  add(&b, "li r1, 0x%llx\nli r2, 16\nli r3, 8\nli r4, 8\nmxu.ldw.bf16 r1, r2, r3, r4\n"
+          "li r5, 0x%llx\nli r7, 8\nli r8, 16\nmxu.mm.bf16 r5, r5, r7, r8, signal=s2\nswait s2\n",
+      (ull)PV_L2, (ull)(ACC + 0xd00));
   // Left recorded at the end: the driver's read after the run sees the bytes.
   pv_dma(&b, "local", PV_L3 + 0x100, "hbm", "w2 + 384", "d128");
   add(&b, "halt\n");
@@ -1630,7 +1660,7 @@ static void test_provenance(void) {
   CHECK(rc == 0, "assemble: %s", err);
   sim_image *img = rc ? NULL : sim_image_create(&tiny, &p, err, sizeof err);
   CHECK(rc || img, "sim_image_create: %s", err);
-  enum { AC = 0xd00, HB = 0x40000 };
+  enum { AC = 0xe00, HB = 0x40000 };
   uint8_t *want = calloc(1, PV_LOCAL + AC + HB), *got = calloc(1, PV_LOCAL + AC + HB);
   uint64_t want_cycles = 0;
   int threads = num_threads();
@@ -1676,7 +1706,23 @@ static void test_provenance(void) {
   bool neg = true, nonzero = false;
   for (int i = 0; i < 64; i++) neg &= nb[i] == -a[i], nonzero |= a[i] != 0;
   CHECK(neg && nonzero, "the product with the negated weights is the negated product");
+  // Runs on several threads at once filling one image's cache.
   num_kernel_use(best);
+  num_set_threads(2);
+  sim_image_destroy(img);
+  img = want_cycles ? sim_image_create(&tiny, &p, err, sizeof err) : NULL;
+  pv_run runs[3];
+  pthread_t th[3];
+  for (int i = 0; i < 3 && img; i++) {
+    runs[i] = (pv_run){&p, img, calloc(1, PV_LOCAL + AC), PV_LOCAL + AC, -1};
+    pthread_create(&th[i], NULL, pv_thread, &runs[i]);
+  }
+  for (int i = 0; i < 3 && img; i++) {
+    pthread_join(th[i], NULL);
+    CHECK(runs[i].rc == 0 && !memcmp(runs[i].mem, want, PV_LOCAL + AC),
+          "concurrent run %d: local memory and accumulators differ from sim_load's", i);
+    free(runs[i].mem);
+  }
   num_set_threads(threads);
   sim_image_destroy(img);
   isa_program_free(&p);
