@@ -190,11 +190,15 @@ static void test_mxu_kernels(void) {
       int b1 = run_case(&c, tile);
       num_set_threads(threads > 1 ? threads : 2);
       int b2 = run_case(&c, tile);
-      if ((b1 || b2) && bad < 5)
-        CHECK(0, "kernel %s: %s pass m %d k %d n %d%s kind %d: %d / %d words differ (1 thread / pool)",
+      // A tile of just the layout's size (the simulator's cache of packed tiles).
+      void *exact = num_tile_alloc_exact(c.bf16 ? 1 : 3, c.k, c.n);
+      int b3 = exact ? run_case(&c, exact) : 1;
+      free(exact);
+      if ((b1 || b2 || b3) && bad < 5)
+        CHECK(0, "kernel %s: %s pass m %d k %d n %d%s kind %d: %d / %d / %d words differ (1 thread / pool / exact tile)",
               num_kernel_names[kernel], c.bf16 ? "bf16" : "i8", c.m, c.k, c.n, c.accumulate ? " acc" : "", kind,
-              b1, b2);
-      bad += b1 + b2;
+              b1, b2, b3);
+      bad += b1 + b2 + b3;
       outputs += c.m * c.n;
       if (c.bf16 && kind == 4)
         for (int i = 0; i < c.m * c.astride; i++) edge_outputs += (B(((float *)c.want)[i]) & 0x7fffffffu) == 0x00800000u;
