@@ -109,7 +109,9 @@ int sim_load(sim *s, const isa_program *p, char *err, size_t errlen);
 // sim_load_image loads the code and SMEM as sim_load does and maps the image
 // into HBM and host memory, each page copied on the run's first write to it.
 // A run sees exactly what sim_load would give it. The image must outlive
-// every simulator that maps it, and be made for the chip's HBM size.
+// every simulator that maps it, and be made for the chip's HBM size. It also
+// keeps the packed weight tiles of loads whose bytes were its own, for later
+// runs (sim.c, "provenance"): simulators on several threads may share it.
 typedef struct sim_image sim_image;
 sim_image *sim_image_create(const chip_config *chip, const isa_program *p, char *err, size_t errlen);
 void sim_image_destroy(sim_image *img);
