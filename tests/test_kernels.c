@@ -452,10 +452,11 @@ static void test_vector_instructions(const chip_config *chip) {
   static const int ops[] = {VOP_MOV, VOP_ADD, VOP_MUL, VOP_MAX, VOP_RELU, VOP_EXP, VOP_RSUM, VOP_RMAX,
                             VOP_CSUM, VOP_CMIN, VOP_TRANS, VOP_REQUANT, VOP_SUB, VOP_DIV};
   int threads = num_threads(), runs = 0, bad = 0;
-  for (int round = 0; round < 100; round++) {
+  for (int round = 0; round < 160; round++) {
     int op = ops[round % (sizeof ops / sizeof ops[0])];
     isa_vpu_kind kind = isa_vpu_ops[op].kind;
     int dd = rnd(0, 3), d1 = rnd(0, 3), d2 = rnd(0, 3);
+    if (rnd(0, 2) == 0) dd = d1 = d2 = DT_F32; // the fused path (fp32 memory to memory)
     if (kind == VK_REQUANT) dd = DT_I8, d1 = DT_I32;
     int ed = isa_dtype_bytes[dd], e1 = isa_dtype_bytes[d1], e2 = isa_dtype_bytes[d2];
     uint64_t rows = (uint64_t)(round % 9 == 0 ? rnd(1, 3) : rnd(1, 90));
@@ -469,17 +470,27 @@ static void test_vector_instructions(const chip_config *chip) {
     d[4] = round % 5 == 0 ? 0 : (cols * (uint64_t)e2 + 7) / 4 * 4;
     d[5] = kind == VK_BINARY && round % 6 == 0 ? 0 : 1;
     d[2] = (cols * (uint64_t)ed + 3) / 4 * 4;
+    // Rows that follow each other in every operand (run as one long row), or
+    // one src2 row for all (a bias), and with src2 one value for all rows.
+    int dense = rnd(0, 5); // 0: every operand's rows follow each other; 1: src2 one row; 2: one value
+    if (dense < 3) {
+      d[2] = cols * (uint64_t)ed, d[3] = cols * (uint64_t)e1;
+      d[4] = dense == 0 ? cols * (uint64_t)e2 : 0;
+      if (dense == 2 && kind == VK_BINARY) d[5] = 0;
+    }
     uint64_t ra = 0x10000, rb = 0x50000, rc = 0xa0000;
     bool elementwise = kind == VK_UNARY || kind == VK_BINARY || kind == VK_REQUANT;
-    if (elementwise && lay == 1) ra = rb, d[2] = d[3] = (wide + 3) / 4 * 4 - (round % 3 == 0 && rows > 1 ? 4 : 0);
+    if (elementwise && lay == 1)
+      ra = rb, d[2] = d[3] = dense < 3 && ed == e1 ? d[3] : (wide + 3) / 4 * 4 - (round % 3 == 0 && rows > 1 ? 4 : 0);
     if (elementwise && lay == 2 && kind == VK_BINARY) {
       d[5] = 1;
       uint64_t w2 = (uint64_t)(ed > e2 ? ed : e2) * cols;
-      ra = rc, d[2] = d[4] = (w2 + 3) / 4 * 4;
+      ra = rc, d[2] = d[4] = dense < 3 && ed == e2 ? d[2] : (w2 + 3) / 4 * 4;
     }
     if (lay == 3 && kind == VK_REDUCE) d[2] = 0; // every row onto one element
     if (d[2] < (uint64_t)ed && kind != VK_REDUCE) d[2] = (uint64_t)ed;
     if (kind == VK_TRANSPOSE) d[2] = (rows * (uint64_t)ed + 3) / 4 * 4;
+    if (kind == VK_TRANSPOSE && lay == 3) ra = rb + 4 * (uint64_t)rnd(0, 3); // onto its source: read whole first
     uint64_t fill = test_rand();
     for (int i = 0; i < MEM; i += 8) { // cheap random bits outside the sources
       fill ^= fill << 13, fill ^= fill >> 7, fill ^= fill << 17;

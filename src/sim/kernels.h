@@ -79,11 +79,14 @@ void num_vstore(int dtype, void *dst, const float *in, size_t n);
 // out[i] = op(a[i], b[i]) (b NULL for unary operations), the vector unit's
 // elementwise operations by isa_vpu_op number; out may be a or b.
 void num_vop(int op, float *out, const float *a, const float *b, size_t n);
-// The same straight from fp32 memory to fp32 memory, NaN results canonical:
-// d may be a or b (in place) or apart from both. false if op is not one of
-// the simple ones (mov, add, sub, mul, div, max, min, relu, neg, abs, rsqrt,
-// sqrt, recip): then nothing was done.
-bool num_vop_f32(int op, float *d, const float *a, const float *b, size_t n);
+// The same straight from fp32 memory to fp32 memory, NaN results canonical,
+// on `rows` rows of n elements (row strides ds, as, bs in elements; bs 0:
+// the same b for every row): each row of d may be that row of a or b (in
+// place) or apart from both. false if op is not one of the simple ones (mov,
+// add, sub, mul, div, max, min, relu, neg, abs, rsqrt, sqrt, recip): then
+// nothing was done; rows or n 0 only asks that.
+bool num_vop_f32(int op, float *d, size_t ds, const float *a, size_t as, const float *b, size_t bs, size_t rows,
+                 size_t n);
 // acc[i] = op(acc[i], x[i]) for a reduction op (rsum, rmax, ..., csum, ...).
 void num_vfold(int op, float *acc, const float *x, size_t n);
 // acc op x[0] op x[1] ... op x[n-1], in that order, for a reduction op.

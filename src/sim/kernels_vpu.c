@@ -193,11 +193,19 @@ INLINE bool vop_on_b(int op, float *restrict d, const float *restrict a, size_t 
   return true;
 }
 
-CLONES bool num_vop_f32(int op, float *d, const float *a, const float *b, size_t n) {
-  if (!b) b = a; // unary: never read
-  if (d == a) return vop_on_a(op, d, b, n);
-  if (d == b) return vop_on_b(op, d, a, n);
-  return vop_apart(op, d, a, b, n);
+// Row by row in one call: ResNet-50's bias additions are rows of 128
+// elements, a call and a dispatch each before (7% of a run's vector time).
+CLONES bool num_vop_f32(int op, float *d, size_t ds, const float *a, size_t as, const float *b, size_t bs,
+                        size_t rows, size_t n) {
+  if (!b) b = a, bs = as; // unary: never read
+  if (!rows || !n) return vop_apart(op, d, a, b, 0);
+  for (size_t r = 0; r < rows; r++) {
+    float *dr = d + r * ds;
+    const float *ar = a + r * as, *br = b + r * bs;
+    if (!(dr == ar ? vop_on_a(op, dr, br, n) : dr == br ? vop_on_b(op, dr, ar, n) : vop_apart(op, dr, ar, br, n)))
+      return false;
+  }
+  return true;
 }
 
 CLONES void num_vfold(int op, float *restrict acc, const float *restrict x, size_t n) {

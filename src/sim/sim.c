@@ -900,6 +900,7 @@ typedef struct {
   const qentry *e;
   int op, kind, dt, dt1, dt2;    // dt: destination type
   uint64_t ed, e1, e2, rows, cols;
+  uint64_t sd, s1, s2, bstep;    // elementwise: row strides (bytes) and src2's column step, as planned
   uint8_t *dst;
   const uint8_t *a, *b;
   const uint64_t *d;
@@ -908,9 +909,11 @@ typedef struct {
   bool flat;                     // items are (row, chunk) pairs, else whole rows
   bool reverse;                  // a row's chunks from its end
   bool fused;                    // fp32 in and out: num_vop_f32 straight on memory
+  bool a_apart, b_apart;         // a source is not the destination: read where it is, not staged
   uint64_t nchunks, items, first, per_task;
   float *out;                    // reductions: results before they are stored
-  uint8_t *tmp;                  // transpose: the result in the destination type
+  uint8_t *tmp;                  // transpose: where the result goes (the destination or a copy)
+  uint64_t tmp_step;             // bytes between its rows
 } vpu_job;
 
 static void vpu_plan(sim *s, const qentry *e, vpu_job *j) {
@@ -923,6 +926,7 @@ static void vpu_plan(sim *s, const qentry *e, vpu_job *j) {
   // Base pointers were range-checked at dispatch for the whole block.
   *j = (vpu_job){.s = s, .e = e, .op = in->funct, .kind = v->kind, .dt = in->dt_dst, .dt1 = in->dt_src1,
                  .dt2 = in->dt_src2, .ed = ed, .e1 = e1, .e2 = e2, .rows = rows, .cols = cols,
+                 .sd = d[2], .s1 = d[3], .s2 = d[4], .bstep = d[5],
                  .dst = local_at(s, e->ra), .a = local_at(s, e->rb),
                  .b = v->kind == VK_BINARY ? local_at(s, e->rc) : NULL, .d = d,
                  .nchunks = (cols + VPU_CHUNK - 1) / VPU_CHUNK};
@@ -939,18 +943,26 @@ static void vpu_plan(sim *s, const qentry *e, vpu_job *j) {
   j->whole_rows = wider && narrower;
   j->reverse = wider;
   j->flat = !wider && !narrower;
-  j->items = j->flat ? rows * j->nchunks : rows;
+  j->a_apart = !in1, j->b_apart = !in2;
+  // Rows that follow each other in every operand are one long row (a max
+  // pool's rows of 13 elements, a call each before): each element's result
+  // depends only on its own sources, and a source is the destination exactly
+  // or apart from it (dispatch).
+  if (j->flat && rows > 1 && d[2] == cols * ed && d[3] == cols * e1 &&
+      (v->kind != VK_BINARY || (d[5] ? d[4] == cols * e2 : !d[4])))
+    j->rows = 1, j->cols = rows * cols, j->nchunks = (j->cols + VPU_CHUNK - 1) / VPU_CHUNK;
+  j->items = j->flat ? j->rows * j->nchunks : j->rows;
   // fp32 throughout with an operation num_vop_f32 knows: no staging. Sources
   // are the destination exactly or apart from it (dispatch), as it needs.
   j->fused = v->kind != VK_REQUANT && in->dt_dst == DT_F32 && in->dt_src1 == DT_F32 &&
-             (v->kind == VK_UNARY || in->dt_src2 == DT_F32) && num_vop_f32(j->op, NULL, NULL, NULL, 0);
+             (v->kind == VK_UNARY || in->dt_src2 == DT_F32) && num_vop_f32(j->op, NULL, 0, NULL, 0, NULL, 0, 0, 0);
 }
 
 // Elementwise (and requant) on columns [c0, c0 + n) of row r.
 static void vpu_chunk(const vpu_job *j, uint64_t r, uint64_t c0, uint64_t n, float *x, float *y) {
   const uint64_t *d = j->d;
-  uint8_t *dst = j->dst + r * d[2] + c0 * j->ed;
-  const uint8_t *a = j->a + r * d[3] + c0 * j->e1;
+  uint8_t *dst = j->dst + r * j->sd + c0 * j->ed;
+  const uint8_t *a = j->a + r * j->s1 + c0 * j->e1;
   if (j->kind == VK_REQUANT) { // int32 staged first: dst may be the same row
     for (uint64_t c = 0; c < n; c += VPU_CHUNK) {
       int32_t v[VPU_CHUNK];
@@ -961,20 +973,20 @@ static void vpu_chunk(const vpu_job *j, uint64_t r, uint64_t c0, uint64_t n, flo
     return;
   }
   if (j->op == VOP_IADD) { // integers throughout (num_viadd reads before it writes)
-    const uint8_t *b = j->b + r * d[4] + (d[5] ? c0 * j->e2 : 0);
-    num_viadd(dst, j->dt, a, j->dt1, b, j->dt2, !d[5], n, (unsigned)d[8]);
+    const uint8_t *b = j->b + r * j->s2 + (j->bstep ? c0 * j->e2 : 0);
+    num_viadd(dst, j->dt, a, j->dt1, b, j->dt2, !j->bstep, n, (unsigned)d[8]);
     return;
   }
   if (j->fused) { // fp32 throughout, memory to memory (aligned: dispatch checks)
     const float *b = NULL;
     if (j->kind == VK_BINARY) {
-      if (j->d[5]) b = (const float *)(const void *)(j->b + r * d[4] + c0 * 4);
+      if (j->bstep) b = (const float *)(const void *)(j->b + r * j->s2 + c0 * 4);
       else { // one value for the whole row
-        for (uint64_t i = 0; i < n; i++) memcpy(&y[i], j->b + r * d[4], 4);
+        for (uint64_t i = 0; i < n; i++) memcpy(&y[i], j->b + r * j->s2, 4);
         b = y;
       }
     }
-    num_vop_f32(j->op, (float *)(void *)dst, (const float *)(const void *)a, b, n);
+    num_vop_f32(j->op, (float *)(void *)dst, 0, (const float *)(const void *)a, 0, b, 0, 1, n);
     return;
   }
   if (j->op == VOP_MOVU) { // i8 operands are unsigned bytes
@@ -986,22 +998,54 @@ static void vpu_chunk(const vpu_job *j, uint64_t r, uint64_t c0, uint64_t n, flo
     else num_vstore(j->dt, dst, x, n);
     return;
   }
-  num_vload(j->dt1, x, a, n);
-  const float *b = NULL;
-  if (j->kind == VK_BINARY) {
-    if (d[5]) num_vload(j->dt2, y, j->b + r * d[4] + c0 * j->e2, n);
-    else { // one value for the whole row
-      num_vload(j->dt2, y, j->b + r * d[4], 1);
-      for (uint64_t i = 1; i < n; i++) y[i] = y[0];
-    }
-    b = y;
+  // fp32 sources apart from the destination are read where they are (a load
+  // of fp32 is a copy); a mov is its load and store alone.
+  const float *xa = x, *xb = NULL;
+  if (j->dt1 == DT_F32 && j->a_apart) xa = (const float *)(const void *)a;
+  else num_vload(j->dt1, x, a, n);
+  if (j->op == VOP_MOV) {
+    num_vstore(j->dt, dst, xa, n);
+    return;
   }
-  num_vop(j->op, x, x, b, n);
+  if (j->kind == VK_BINARY) {
+    const uint8_t *b = j->b + r * j->s2 + (j->bstep ? c0 * j->e2 : 0);
+    if (!j->bstep) { // one value for the whole row
+      num_vload(j->dt2, y, b, 1);
+      for (uint64_t i = 1; i < n; i++) y[i] = y[0];
+      xb = y;
+    } else if (j->dt2 == DT_F32 && j->b_apart) xb = (const float *)(const void *)b;
+    else num_vload(j->dt2, y, b, n), xb = y;
+  }
+  num_vop(j->op, x, xa, xb, n);
   num_vstore(j->dt, dst, x, n);
+}
+
+// Rows [r, r + nrows), columns [c0, c0 + n), of a fused job: one call.
+static void vpu_fused(const vpu_job *j, uint64_t r, uint64_t nrows, uint64_t c0, uint64_t n) {
+  const float *b = j->kind == VK_BINARY ? (const float *)(const void *)(j->b + r * j->s2 + c0 * 4) : NULL;
+  num_vop_f32(j->op, (float *)(void *)(j->dst + r * j->sd + c0 * 4), (size_t)j->sd / 4,
+              (const float *)(const void *)(j->a + r * j->s1 + c0 * 4), (size_t)j->s1 / 4, b, (size_t)j->s2 / 4,
+              (size_t)nrows, (size_t)n);
 }
 
 // Items [i0, i1) of an elementwise job.
 static void vpu_items(const vpu_job *j, uint64_t i0, uint64_t i1) {
+  if (i0 >= i1) return;
+  if (j->fused && j->flat && (j->kind != VK_BINARY || j->bstep)) {
+    // Straight on memory, chunks need not be staged: the items' columns of
+    // their first row, whole rows, then their last row's, a call each.
+    uint64_t nc = j->nchunks, r = i0 / nc, c0 = i0 % nc * VPU_CHUNK;
+    uint64_t rl = (i1 - 1) / nc, cl = umin(j->cols, ((i1 - 1) % nc + 1) * VPU_CHUNK);
+    if (r == rl) {
+      vpu_fused(j, r, 1, c0, cl - c0);
+      return;
+    }
+    if (c0) vpu_fused(j, r++, 1, c0, j->cols - c0);
+    uint64_t whole_end = cl == j->cols ? rl + 1 : rl;
+    if (whole_end > r) vpu_fused(j, r, whole_end - r, 0, j->cols);
+    if (cl < j->cols) vpu_fused(j, rl, 1, 0, cl);
+    return;
+  }
   float x[VPU_CHUNK], y[VPU_CHUNK];
   for (uint64_t i = i0; i < i1; i++) {
     if (j->flat) {
@@ -1055,7 +1099,7 @@ static void vpu_reduce_col_task(void *ctx, int task) {
   }
 }
 
-// Transpose into tmp (column-major rows of the destination type).
+// Transpose into tmp (the destination's rows, tmp_step bytes apart).
 static void vpu_transpose_task(void *ctx, int task) {
   const vpu_job *j = ctx;
   float x[VPU_CHUNK];
@@ -1064,15 +1108,15 @@ static void vpu_transpose_task(void *ctx, int task) {
     uint16_t u16[VPU_CHUNK];
     uint8_t u8[VPU_CHUNK];
   } conv;
-  uint64_t r0 = (uint64_t)task * j->per_task, r1 = umin(j->rows, r0 + j->per_task), R = j->rows;
+  uint64_t r0 = (uint64_t)task * j->per_task, r1 = umin(j->rows, r0 + j->per_task);
   for (uint64_t r = r0; r < r1; r++)
     for (uint64_t c0 = 0; c0 < j->cols; c0 += VPU_CHUNK) {
       uint64_t n = umin(VPU_CHUNK, j->cols - c0);
       num_vload(j->dt1, x, j->a + r * j->d[3] + c0 * j->e1, n);
       num_vstore(j->dt, &conv, x, n);
       uint8_t *t = j->tmp + r * j->ed;
-      size_t step = (size_t)(R * j->ed);
-      switch (j->ed) { // the buffer is malloc'd: aligned for any element
+      size_t step = (size_t)j->tmp_step;
+      switch (j->ed) { // aligned: malloc'd, or the destination (dispatch checks)
       case 4: for (uint64_t i = 0; i < n; i++) *(uint32_t *)(void *)(t + (c0 + i) * step) = conv.u32[i]; break;
       case 2: for (uint64_t i = 0; i < n; i++) *(uint16_t *)(void *)(t + (c0 + i) * step) = conv.u16[i]; break;
       default: for (uint64_t i = 0; i < n; i++) t[(c0 + i) * step] = conv.u8[i]; break;
@@ -1105,7 +1149,7 @@ static int vpu_now(sim *s, const qentry *e, uint64_t i0, uint64_t i1) {
   switch (j.kind) {
   case VK_UNARY: case VK_BINARY: case VK_REQUANT:
     if (j.whole_rows) { // a source narrower and one wider in place: stage whole rows, in order
-      float *x = malloc(cols * 2 * sizeof(float));
+      float *x = malloc(cols * 2 * sizeof(float)); // (rows of both types at once: rare)
       if (!x) return -1;
       for (uint64_t r = 0; r < rows; r++) vpu_chunk(&j, r, 0, cols, x, x + cols);
       free(x);
@@ -1129,7 +1173,15 @@ static int vpu_now(sim *s, const qentry *e, uint64_t i0, uint64_t i1) {
     free(j.out);
     return 0;
   case VK_TRANSPOSE:
+    // Straight into the destination unless it overlaps the source (then the
+    // whole result first, as the instruction reads its source whole).
+    if (!overlaps(e->ra, span(cols, d[2], rows * ed), e->rb, span(rows, d[3], cols * j.e1))) {
+      j.tmp = j.dst, j.tmp_step = d[2];
+      vpu_run(&j, 0, rows, cols, true, vpu_transpose_task);
+      return 0;
+    }
     if (!(j.tmp = malloc(rows * cols * ed))) return -1;
+    j.tmp_step = rows * ed;
     vpu_run(&j, 0, rows, cols, true, vpu_transpose_task);
     for (uint64_t c = 0; c < cols; c++) memcpy(j.dst + c * d[2], j.tmp + c * rows * ed, rows * ed);
     free(j.tmp);
@@ -1720,16 +1772,17 @@ static void do_vpu(sim *s, const qentry *e) {
     uint64_t i1 = umin(items, i0 + per);
     effect f = {.kind = EFF_VPU, .e = *e, .p0 = i0, .p1 = i1, .cycle = s->now, .mxu = -1};
     if (elementwise) {
-      // Rows ra..rb, and within one row the columns of its chunks.
-      uint64_t r0 = j.flat ? i0 / j.nchunks : i0, r1 = j.flat ? (i1 - 1) / j.nchunks : i1 - 1;
+      // Rows ra..rb, and within one row the columns of its chunks (of the
+      // block as planned: rows that follow each other may be one).
+      uint64_t jc = j.cols, r0 = j.flat ? i0 / j.nchunks : i0, r1 = j.flat ? (i1 - 1) / j.nchunks : i1 - 1;
       uint64_t c0 = j.flat ? i0 % j.nchunks * VPU_CHUNK : 0;
-      uint64_t c1 = j.flat ? umin(cols, ((i1 - 1) % j.nchunks + 1) * VPU_CHUNK) : cols;
-      rows_span(&f, false, e->rb, d[3], e1, r0, r1, c0, c1, cols);
+      uint64_t c1 = j.flat ? umin(jc, ((i1 - 1) % j.nchunks + 1) * VPU_CHUNK) : jc;
+      rows_span(&f, false, e->rb, j.s1, e1, r0, r1, c0, c1, jc);
       if (v->kind == VK_BINARY) {
-        if (d[5]) rows_span(&f, false, e->rc, d[4], e2, r0, r1, c0, c1, cols);
-        else rows_span(&f, false, e->rc, d[4], e2, r0, r1, 0, 1, 1);
+        if (j.bstep) rows_span(&f, false, e->rc, j.s2, e2, r0, r1, c0, c1, jc);
+        else rows_span(&f, false, e->rc, j.s2, e2, r0, r1, 0, 1, 1);
       }
-      rows_span(&f, true, e->ra, d[2], ed, r0, r1, c0, c1, cols);
+      rows_span(&f, true, e->ra, j.sd, ed, r0, r1, c0, c1, jc);
     } else { // the whole block, as dispatch checked it
       add_span(&f, MEM_LOCAL, false, e->rb, e->rb + span(rows, d[3], cols * e1));
       uint64_t dst_ext = v->kind == VK_REDUCE ? span(rows, d[2], ed)
