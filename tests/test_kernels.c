@@ -658,7 +658,8 @@ static void test_dma(const chip_config *chip) {
 static void test_conflicts(const chip_config *chip) {
   // Regions big enough that effects are split into pieces (DMAs of 512 KiB
   // and more, vector blocks of 128k elements, passes of 4M MACs).
-  enum { REG = 1 << 20, NREG = 8, HBMWIN = NREG * REG, ACCWIN = 8 * 256 << 10 };
+  // Enough instructions that their effects fill the engine's ring (64).
+  enum { REG = 1 << 20, NREG = 8, HBMWIN = NREG * REG, ACCWIN = 8 * 256 << 10, NINST = 100 };
   uint8_t *vinit = malloc(NREG * REG), *hinit = malloc(HBMWIN);
   uint8_t *base[3] = {malloc(NREG * REG), malloc(ACCWIN), malloc(HBMWIN)};
   uint8_t *got[3] = {malloc(NREG * REG), malloc(ACCWIN), malloc(HBMWIN)};
@@ -670,7 +671,7 @@ static void test_conflicts(const chip_config *chip) {
     char text[1 << 15];
     int tn = 0;
     bool loaded[4] = {0};
-    for (int i = 0; i < 40; i++) {
+    for (int i = 0; i < NINST; i++) {
       int what = rnd(0, 9), ra = rnd(0, NREG - 1), rb = rnd(0, NREG - 1);
       if (what < 4) { // DMA: local <-> local, HBM <-> local, long or short runs
         static const int lens[] = {64, 4096, 65536, 262144};
@@ -756,8 +757,8 @@ static void test_conflicts(const chip_config *chip) {
   }
   num_set_threads(threads);
   // Up to 4 threads: as many as tpu-v4 has MXUs, whose effects each run on one.
-  printf("conflicts: %d random programs of 40 instructions, the same memory with 1 to 4 threads: %s\n", programs,
-         bad ? "no" : "yes");
+  printf("conflicts: %d random programs of %d instructions, the same memory with 1 to 4 threads: %s\n", programs,
+         NINST, bad ? "no" : "yes");
   free(vinit), free(hinit);
   for (int i = 0; i < 3; i++) free(base[i]), free(got[i]);
 }
