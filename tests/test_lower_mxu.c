@@ -582,6 +582,23 @@ static ir_value *add_maxpool(ir_graph *g, ir_value *v, int64_t n, int64_t c, int
   return p->out[0];
 }
 
+// tpu-v1 and the same chip without a Unified Buffer for activations and
+// without a weight FIFO; then g quantised on tpu-v1, calibrated on x.
+static int v1_pair_quantized(ir_graph *g, const float *x, chip_config *v1, chip_config *plain, const char *what) {
+  char err[CC_ERR_LEN];
+  if (chip_load(v1, "tpu-v1", err, sizeof err)) {
+    CHECK(0, "%s", err);
+    return -1;
+  }
+  *plain = *v1;
+  plain->vmem_activations = false, plain->weight_fifo_tiles = 0;
+  const void *cal_in[1] = {x};
+  cc_calibration cal = {1, cal_in};
+  int rc = cc_quantize(g, v1, &cal, err, sizeof err);
+  CHECK(rc == 0, "%s: quantise: %s", what, err);
+  return rc;
+}
+
 // A graph quantised for tpu-v1 compiled and run on it (k = 0) and on the
 // plain chip (k = 1, no Unified Buffer, no FIFO): each run's output (NULL if
 // it failed), statistics and the DMAs of its concatenation layers.
@@ -652,14 +669,11 @@ static void unified_buffer_inception_test(bool cat_out) {
   ir_add_output(g, y);
   float *xv = rand_array(ir_nelems(&xt));
   uint64_t xbytes = (uint64_t)ir_nelems(&xt) * 4, ybytes = (uint64_t)ir_nelems(&y->ty) * 4;
-  char err[CC_ERR_LEN];
   chip_config v1, plain;
-  CHECK(chip_load(&v1, "tpu-v1", err, sizeof err) == 0, "%s", err);
-  plain = v1;
-  plain.vmem_activations = false, plain.weight_fifo_tiles = 0;
-  const void *cal_in[1] = {xv};
-  cc_calibration cal = {1, cal_in};
-  CHECK(cc_quantize(g, &v1, &cal, err, sizeof err) == 0, "inception: quantise: %s", err);
+  if (v1_pair_quantized(g, xv, &v1, &plain, "inception")) {
+    free(xv), ir_graph_free(g);
+    return;
+  }
   // the readers of a and its pool share a's scale (relu'd: zero point -128);
   // the pooled concatenation's reader the concatenation's (symmetric)
   const ir_node *r[6] = {NULL};
@@ -706,14 +720,11 @@ static void unified_buffer_dense_concat_test(void) {
   ir_value *y = add_conv_layer(g, cat->out[0], N, 64, 16, 3, 1, 1, HW, IR_ACT_NONE, &w);
   ir_add_output(g, y);
   float *xv = rand_array(ir_nelems(&xt));
-  char err[CC_ERR_LEN];
   chip_config v1, plain;
-  CHECK(chip_load(&v1, "tpu-v1", err, sizeof err) == 0, "%s", err);
-  plain = v1;
-  plain.vmem_activations = false, plain.weight_fifo_tiles = 0;
-  const void *cal_in[1] = {xv};
-  cc_calibration cal = {1, cal_in};
-  CHECK(cc_quantize(g, &v1, &cal, err, sizeof err) == 0, "dense: quantise: %s", err);
+  if (v1_pair_quantized(g, xv, &v1, &plain, "dense")) {
+    free(xv), ir_graph_free(g);
+    return;
+  }
   uint64_t ybytes = (uint64_t)ir_nelems(&y->ty) * 4;
   float *out[2];
   sim_stats st[2];
@@ -743,15 +754,12 @@ static void unified_buffer_grown_test(void) {
   ir_value *y = add_conv_layer(g, t, N, 128, 4, 1, 1, 0, HW, IR_ACT_NONE, &w);
   ir_add_output(g, y);
   float *xv = rand_array(ir_nelems(&xt));
-  char err[CC_ERR_LEN];
   chip_config v1, plain;
-  CHECK(chip_load(&v1, "tpu-v1", err, sizeof err) == 0, "%s", err);
-  plain = v1;
-  plain.vmem_activations = false, plain.weight_fifo_tiles = 0;
+  if (v1_pair_quantized(g, xv, &v1, &plain, "grown")) {
+    free(xv), ir_graph_free(g);
+    return;
+  }
   CHECK((uint64_t)ir_nelems(&t->ty) > v1.vmem_bytes / 2, "grown: the tensor exceeds half the Unified Buffer");
-  const void *cal_in[1] = {xv};
-  cc_calibration cal = {1, cal_in};
-  CHECK(cc_quantize(g, &v1, &cal, err, sizeof err) == 0, "grown: quantise: %s", err);
   uint64_t xbytes = (uint64_t)ir_nelems(&xt) * 4, ybytes = (uint64_t)ir_nelems(&y->ty) * 4;
   float *out[2];
   sim_stats st[2];
