@@ -76,7 +76,7 @@ round_median() {
 }
 full=$(round_median 1)
 ratio=$(round_median 3)
-rounds=$(awk '{ printf "%s%.1f/%.1f", NR > 1 ? ", " : "", $1 * 1e3, $2 * 1e3 }' "$OUT/rounds.txt")
+rounds=$(awk '{ printf "%s%.1f/%.1f", (NR > 1 ? ", " : ""), $1 * 1e3, $2 * 1e3 }' "$OUT/rounds.txt")
 first=$(kv first_host_seconds "$OUT/full.txt")
 timing=$(kv median_host_seconds "$OUT/timing.txt")
 ort=$(round_median 2)
