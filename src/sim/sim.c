@@ -1530,6 +1530,16 @@ static void materialise(sim *s, const lextent *x, uint64_t lo, uint64_t hi) {
   do_dma(s, &q); // into local memory: cannot fail
 }
 
+// Room for one more recorded range: 0, or -1 out of memory.
+static int lx_room(sim *s) {
+  if (s->nlx < s->caplx) return 0;
+  size_t cap = s->caplx ? 2 * s->caplx : 16;
+  lextent *l = realloc(s->lx, cap * sizeof *l);
+  if (!l) return -1;
+  s->lx = l, s->caplx = cap;
+  return 0;
+}
+
 static void prov_read(sim *s, uint64_t lo, uint64_t hi) {
   for (size_t i = 0; i < s->nlx; i++) {
     lextent *x = &s->lx[i];
@@ -1546,14 +1556,9 @@ static void prov_write(sim *s, uint64_t lo, uint64_t hi, bool whole) {
     if (x.virt && !whole) materialise(s, &x, a, b);
     if (x.lo < a && b < x.hi) { // a hole in the middle: two ranges
       s->lx[i].hi = a;
-      if (s->nlx == s->caplx) {
-        size_t cap = s->caplx ? 2 * s->caplx : 16;
-        lextent *l = realloc(s->lx, cap * sizeof *l);
-        if (!l) { // forget the rest, copied
-          if (x.virt) materialise(s, &x, b, x.hi);
-          continue;
-        }
-        s->lx = l, s->caplx = cap;
+      if (lx_room(s)) { // forget the rest, copied
+        if (x.virt) materialise(s, &x, b, x.hi);
+        continue;
       }
       s->lx[s->nlx++] = (lextent){b, x.hi, x.hbm + (b - x.lo), x.virt};
     } else if (x.lo < a) s->lx[i].hi = a;
@@ -1598,12 +1603,7 @@ static bool prov_dma(sim *s, const qentry *e) {
   bool whole = runs == 1 || (runs_disjoint(d, 1) && e->bytes == e->dst_hi - e->dst_lo);
   prov_write(s, e->dst_lo, e->dst_hi, whole);
   if (!image) return false;
-  if (s->nlx == s->caplx) {
-    size_t cap = s->caplx ? 2 * s->caplx : 16;
-    lextent *l = realloc(s->lx, cap * sizeof *l);
-    if (!l) return false; // copied as without an image
-    s->lx = l, s->caplx = cap;
-  }
+  if (lx_room(s)) return false; // copied as without an image
   s->lx[s->nlx++] = (lextent){e->ra, e->ra + e->bytes, e->rb, true};
   return true;
 }
