@@ -68,10 +68,13 @@ const char *sim_unit_name(const sim *s, int id, char *buf, size_t len) {
 // ---------------------------------------------------------------- set-up
 
 // Local memory (VMEM, accumulators) of a simulator that ended is kept for the
-// next one in the process: a fresh allocation costs a page fault per 4 KiB
-// the program touches, during the run, while clearing a kept one costs a
-// memset here. One of each size; nothing else is shared between simulators.
+// next one in the process: a fresh allocation costs page faults during the
+// run, while clearing a kept one costs a memset here. A fresh one is faulted
+// in at once (hot_map), up to LOCAL_POPULATE bytes: more than that may be a
+// chip's memory that programs use little of. One of each size; nothing else
+// is shared between simulators.
 #include <pthread.h>
+#define LOCAL_POPULATE (32ull << 20)
 static struct {
   pthread_mutex_t mu;
   void *buf[2];
@@ -85,7 +88,7 @@ static void *local_alloc(uint64_t size) {
     if (local_cache.buf[i] && local_cache.size[i] == size) p = local_cache.buf[i], local_cache.buf[i] = NULL;
   pthread_mutex_unlock(&local_cache.mu);
   if (p) return memset(p, 0, size);
-  return calloc(1, size ? size : 1);
+  return hot_map(size, LOCAL_POPULATE);
 }
 
 static void local_free(void *p, uint64_t size) {
@@ -94,7 +97,7 @@ static void local_free(void *p, uint64_t size) {
   for (int i = 0; i < 2 && p; i++)
     if (!local_cache.buf[i]) local_cache.buf[i] = p, local_cache.size[i] = size, p = NULL;
   pthread_mutex_unlock(&local_cache.mu);
-  free(p);
+  hot_unmap(p, size);
 }
 
 sim *sim_create(const chip_config *chip, const sim_options *opt, char *err, size_t errlen) {
@@ -314,13 +317,39 @@ typedef struct tile_entry {
 
 #define TILE_CACHE_BYTES (1ull << 30) // past this, weight loads pack into the simulator's own tiles
 
+// Entries and their tiles are cut from slabs of huge pages faulted in at
+// once (hot_map), freed with the image: a first run fills the whole cache
+// (ResNet-50: 50 MiB), and as one allocation per tile its fresh 4 KiB pages
+// faulted in one by one were a third of that run's host time.
+#define TILE_SLAB_BYTES (4ull << 20)
+typedef struct tile_slab {
+  struct tile_slab *next;
+  uint64_t size, used;
+} tile_slab;
+
 struct sim_image {
   lazyimage host, hbm;
   pthread_mutex_t mu;
   tile_entry **bucket;
   size_t nbucket, n;
-  uint64_t bytes;          // of the tiles
+  tile_slab *slab;         // the newest first
+  uint64_t bytes;          // of the slabs
 };
+
+// bytes (a multiple of 64) from the image's newest slab or a new one, with
+// img->mu held; NULL: the cache is full or out of host memory.
+static void *slab_take(sim_image *img, uint64_t bytes) {
+  tile_slab *b = img->slab;
+  if (!b || b->size - b->used < bytes) {
+    uint64_t size = bytes + 64 > TILE_SLAB_BYTES ? bytes + 64 : TILE_SLAB_BYTES;
+    if (img->bytes + size > TILE_CACHE_BYTES || !(b = hot_map(size, size))) return NULL;
+    b->next = img->slab, b->size = size, b->used = 64;
+    img->slab = b, img->bytes += size;
+  }
+  void *p = (char *)b + b->used;
+  b->used += bytes;
+  return p;
+}
 
 sim_image *sim_image_create(const chip_config *chip, const isa_program *p, char *err, size_t errlen) {
   sim_image *img = calloc(1, sizeof *img);
@@ -348,8 +377,7 @@ sim_image *sim_image_create(const chip_config *chip, const isa_program *p, char 
 void sim_image_destroy(sim_image *img) {
   if (!img) return;
   lazyimage_free(&img->host), lazyimage_free(&img->hbm);
-  for (size_t i = 0; i < img->nbucket; i++)
-    for (tile_entry *t = img->bucket[i], *next; t; t = next) next = t->next, free(t->tile), free(t);
+  for (tile_slab *b = img->slab, *next; b; b = next) next = b->next, hot_unmap(b, b->size);
   free(img->bucket);
   pthread_mutex_destroy(&img->mu);
   free(img);
@@ -1634,6 +1662,7 @@ static const lextent *prov_find(const sim *s, uint64_t lo, uint64_t hi) {
 }
 
 enum { TILE_OWN, TILE_HIT, TILE_FILL };
+#define ENTRY_BYTES ((sizeof(tile_entry) + 63) / 64 * 64) // the tile follows its entry
 
 // The cached tile of a weight load reading the image's HBM from hbm (k rows
 // of n elements, stride bytes apart) for the current kernel: TILE_HIT, ready
@@ -1664,13 +1693,13 @@ static int tile_cache_get(sim *s, uint64_t hbm, uint64_t stride, int k, int n, i
       if (t->hbm == hbm && t->stride == stride && t->k == k && t->n == n && t->dtype == dtype && t->kernel == kernel) break;
     if (t) {
       if (atomic_load_explicit(&t->ready, memory_order_acquire) || t->filler == s->run_id) *tile = t->tile, got = TILE_HIT;
-    } else if (img->bytes < TILE_CACHE_BYTES && (t = calloc(1, sizeof *t)) && (t->tile = num_tile_alloc_exact(dtype, k, n))) {
-      t->hbm = hbm, t->stride = stride, t->k = k, t->n = n, t->dtype = dtype, t->kernel = kernel, t->hash = h;
-      t->filler = s->run_id, t->next = img->bucket[h % img->nbucket];
+    } else if ((t = slab_take(img, ENTRY_BYTES + num_tile_exact_bytes(dtype, k, n)))) {
+      *t = (tile_entry){.hbm = hbm, .stride = stride, .k = k, .n = n, .dtype = dtype, .kernel = kernel, .hash = h,
+                        .tile = num_tile_place_exact((char *)t + ENTRY_BYTES, dtype, k, n), .filler = s->run_id,
+                        .next = img->bucket[h % img->nbucket]};
       img->bucket[h % img->nbucket] = t, img->n++;
-      img->bytes += (uint64_t)k * (uint64_t)n * 4; // about: the layouts are up to fp32
       *tile = t->tile, *fill = t, got = TILE_FILL;
-    } else if (t) free(t);
+    }
   }
   pthread_mutex_unlock(&img->mu);
   return got;
