@@ -302,14 +302,21 @@ int sim_load(sim *s, const isa_program *p, char *err, size_t errlen) {
 // The packed weight tiles of weight loads whose bytes were the image's,
 // keyed by where those bytes are in the image's HBM and how the load read
 // them ("provenance", below). Shared by every simulator that maps the image,
-// on any thread: entries are added under the mutex, and a tile is read-only
-// once `ready` (a run that is filling one uses it before, ordered by its
-// effects; other runs do not).
+// on any thread: entries are added and given tiles under the mutex, and a
+// tile is read-only once `ready` (a run that is filling one uses it before,
+// ordered by its effects; other runs do not).
+//
+// A tile is cached the second time its load is seen, in the same run or a
+// later one; the first time only its entry is made and the load packs into
+// the simulator's own tile. Most loads of a model happen once a run, so a
+// process that runs it once (a user's `systole run`) would otherwise pack
+// every tile into fresh memory it never reads again: ResNet-50's 50 MiB,
+// about 60 ms of page clearing when the host has to back that memory anew.
 typedef struct tile_entry {
   uint64_t hbm, stride;
   int k, n, dtype, kernel;
   uint64_t hash;
-  void *tile;
+  void *tile;              // NULL: seen once, not cached
   atomic_bool ready;
   uint64_t filler;         // the run filling it (sim.run_id)
   struct tile_entry *next;
@@ -317,11 +324,11 @@ typedef struct tile_entry {
 
 #define TILE_CACHE_BYTES (1ull << 30) // past this, weight loads pack into the simulator's own tiles
 
-// Entries and their tiles are cut from slabs of huge pages faulted in at
-// once (hot_map), freed with the image: a first run fills the whole cache
-// (ResNet-50: 50 MiB), and as one allocation per tile its fresh 4 KiB pages
-// faulted in one by one were a third of that run's host time.
-#define TILE_SLAB_BYTES (4ull << 20)
+// Entries and tiles are cut from slabs of huge pages faulted in at once
+// (hot_map), freed with the image: as one allocation per tile, the cache's
+// fresh 4 KiB pages (ResNet-50: 50 MiB) faulted in one by one took a third
+// of the host time of the run that filled it.
+#define TILE_SLAB_BYTES (2ull << 20)
 typedef struct tile_slab {
   struct tile_slab *next;
   uint64_t size, used;
@@ -331,7 +338,7 @@ struct sim_image {
   lazyimage host, hbm;
   pthread_mutex_t mu;
   tile_entry **bucket;
-  size_t nbucket, n;
+  size_t nbucket, n, ntiles; // entries; those with a tile
   tile_slab *slab;         // the newest first
   uint64_t bytes;          // of the slabs
 };
@@ -384,6 +391,13 @@ void sim_image_destroy(sim_image *img) {
 }
 
 uint64_t sim_image_hbm_bytes(const sim_image *img) { return img->hbm.size; }
+
+size_t sim_image_cached_tiles(sim_image *img) {
+  pthread_mutex_lock(&img->mu);
+  size_t n = img->ntiles;
+  pthread_mutex_unlock(&img->mu);
+  return n;
+}
 
 int sim_load_image(sim *s, const isa_program *p, const sim_image *img, char *err, size_t errlen) {
   if (img->hbm.size != s->hbm.size) {
@@ -1662,13 +1676,14 @@ static const lextent *prov_find(const sim *s, uint64_t lo, uint64_t hi) {
 }
 
 enum { TILE_OWN, TILE_HIT, TILE_FILL };
-#define ENTRY_BYTES ((sizeof(tile_entry) + 63) / 64 * 64) // the tile follows its entry
+#define ENTRY_BYTES ((sizeof(tile_entry) + 63) / 64 * 64) // tiles stay 64-byte aligned
 
 // The cached tile of a weight load reading the image's HBM from hbm (k rows
 // of n elements, stride bytes apart) for the current kernel: TILE_HIT, ready
-// or being filled by this run; TILE_FILL, a new entry this load must fill;
-// TILE_OWN, none (another run is filling it, the cache is full, or out of
-// host memory): the load packs into the simulator's own buffer.
+// or being filled by this run; TILE_FILL, a tile this load must fill (its
+// load was seen before); TILE_OWN, none (the load is seen for the first time,
+// another run is filling the tile, the cache is full, or out of host memory):
+// the load packs into the simulator's own buffer.
 static int tile_cache_get(sim *s, uint64_t hbm, uint64_t stride, int k, int n, int dtype, void **tile,
                           tile_entry **fill) {
   sim_image *img = s->image;
@@ -1691,14 +1706,16 @@ static int tile_cache_get(sim *s, uint64_t hbm, uint64_t stride, int k, int n, i
   if (img->nbucket) {
     for (t = img->bucket[h % img->nbucket]; t; t = t->next)
       if (t->hbm == hbm && t->stride == stride && t->k == k && t->n == n && t->dtype == dtype && t->kernel == kernel) break;
-    if (t) {
+    void *room;
+    if (t && t->tile) {
       if (atomic_load_explicit(&t->ready, memory_order_acquire) || t->filler == s->run_id) *tile = t->tile, got = TILE_HIT;
-    } else if ((t = slab_take(img, ENTRY_BYTES + num_tile_exact_bytes(dtype, k, n)))) {
+    } else if (t && (room = slab_take(img, num_tile_exact_bytes(dtype, k, n)))) { // seen before: cache it
+      t->tile = num_tile_place_exact(room, dtype, k, n), t->filler = s->run_id, img->ntiles++;
+      *tile = t->tile, *fill = t, got = TILE_FILL;
+    } else if (!t && (t = slab_take(img, ENTRY_BYTES))) {
       *t = (tile_entry){.hbm = hbm, .stride = stride, .k = k, .n = n, .dtype = dtype, .kernel = kernel, .hash = h,
-                        .tile = num_tile_place_exact((char *)t + ENTRY_BYTES, dtype, k, n), .filler = s->run_id,
                         .next = img->bucket[h % img->nbucket]};
       img->bucket[h % img->nbucket] = t, img->n++;
-      *tile = t->tile, *fill = t, got = TILE_FILL;
     }
   }
   pthread_mutex_unlock(&img->mu);
