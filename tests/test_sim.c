@@ -1723,6 +1723,21 @@ static void test_provenance(void) {
           "concurrent run %d: local memory and accumulators differ from sim_load's", i);
     free(runs[i].mem);
   }
+  sim_image_destroy(img);
+  // A tile is cached the second time its load is seen: in the first run only
+  // those of w1's loads that repeat, in the second also w2's loaded once a
+  // run; a third adds none, and every run computes the same.
+  img = want_cycles ? sim_image_create(&tiny, &p, err, sizeof err) : NULL;
+  size_t cached[3] = {0};
+  for (int i = 0; i < 3 && img; i++) {
+    pv_run r = {&p, img, calloc(1, PV_LOCAL + AC), PV_LOCAL + AC, -1};
+    pv_thread(&r);
+    CHECK(r.rc == 0 && !memcmp(r.mem, want, PV_LOCAL + AC), "run %d of a new image differs from sim_load's", i);
+    free(r.mem);
+    cached[i] = sim_image_cached_tiles(img);
+  }
+  CHECK(!img || (cached[0] >= 1 && cached[1] > cached[0] && cached[2] == cached[1]),
+        "tiles cached after runs 1, 2, 3: %zu, %zu, %zu", cached[0], cached[1], cached[2]);
   num_set_threads(threads);
   sim_image_destroy(img);
   isa_program_free(&p);

@@ -372,13 +372,20 @@ void *num_tile_alloc(int rows, int cols) {
   return t;
 }
 
-void *num_tile_alloc_exact(int dtype, int k, int n) {
-  size_t bytes = (impl_of((int)num_kernel_current())->bytes(dtype, k, n) + 63) / 64 * 64;
-  num_tile_hdr *t = aligned_alloc(64, 64 + bytes);
-  if (!t) return NULL;
+size_t num_tile_exact_bytes(int dtype, int k, int n) {
+  return 64 + (impl_of((int)num_kernel_current())->bytes(dtype, k, n) + 63) / 64 * 64;
+}
+
+void *num_tile_place_exact(void *mem, int dtype, int k, int n) {
+  num_tile_hdr *t = mem;
   memset(t, 0, 64);
   t->rows = k, t->cols = n, t->dtype = dtype, t->data = 64; // the reference kernel's raw weights are its layout
   return t;
+}
+
+void *num_tile_alloc_exact(int dtype, int k, int n) {
+  void *t = aligned_alloc(64, num_tile_exact_bytes(dtype, k, n));
+  return t ? num_tile_place_exact(t, dtype, k, n) : NULL;
 }
 
 void num_tile_load(void *tile, int dtype, const void *w, size_t w_stride, int k, int n) {

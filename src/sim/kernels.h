@@ -55,6 +55,9 @@ void *num_tile_alloc(int rows, int cols); // room for any kernel's layout; free(
 // kept long and shared read-only once loaded (the simulator's cache of packed
 // weight tiles). free() it. NULL: out of memory.
 void *num_tile_alloc_exact(int dtype, int k, int n);
+// The same in memory the caller provides: num_tile_exact_bytes of it, 64-byte aligned.
+size_t num_tile_exact_bytes(int dtype, int k, int n);
+void *num_tile_place_exact(void *mem, int dtype, int k, int n);
 void num_tile_load(void *tile, int dtype, const void *w, size_t w_stride, int k, int n);
 // A pass with a prepared tile (the kernel that prepared it): m rows of lhs
 // (k elements each, row stride lhs_stride bytes) into acc (fp32 or int32, row

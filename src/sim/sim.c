@@ -68,10 +68,13 @@ const char *sim_unit_name(const sim *s, int id, char *buf, size_t len) {
 // ---------------------------------------------------------------- set-up
 
 // Local memory (VMEM, accumulators) of a simulator that ended is kept for the
-// next one in the process: a fresh allocation costs a page fault per 4 KiB
-// the program touches, during the run, while clearing a kept one costs a
-// memset here. One of each size; nothing else is shared between simulators.
+// next one in the process: a fresh allocation costs page faults during the
+// run, while clearing a kept one costs a memset here. A fresh one is faulted
+// in at once (hot_map), up to LOCAL_POPULATE bytes: more than that may be a
+// chip's memory that programs use little of. One of each size; nothing else
+// is shared between simulators.
 #include <pthread.h>
+#define LOCAL_POPULATE (32ull << 20)
 static struct {
   pthread_mutex_t mu;
   void *buf[2];
@@ -85,7 +88,7 @@ static void *local_alloc(uint64_t size) {
     if (local_cache.buf[i] && local_cache.size[i] == size) p = local_cache.buf[i], local_cache.buf[i] = NULL;
   pthread_mutex_unlock(&local_cache.mu);
   if (p) return memset(p, 0, size);
-  return calloc(1, size ? size : 1);
+  return hot_map(size, LOCAL_POPULATE);
 }
 
 static void local_free(void *p, uint64_t size) {
@@ -94,7 +97,7 @@ static void local_free(void *p, uint64_t size) {
   for (int i = 0; i < 2 && p; i++)
     if (!local_cache.buf[i]) local_cache.buf[i] = p, local_cache.size[i] = size, p = NULL;
   pthread_mutex_unlock(&local_cache.mu);
-  free(p);
+  hot_unmap(p, size);
 }
 
 sim *sim_create(const chip_config *chip, const sim_options *opt, char *err, size_t errlen) {
@@ -299,14 +302,21 @@ int sim_load(sim *s, const isa_program *p, char *err, size_t errlen) {
 // The packed weight tiles of weight loads whose bytes were the image's,
 // keyed by where those bytes are in the image's HBM and how the load read
 // them ("provenance", below). Shared by every simulator that maps the image,
-// on any thread: entries are added under the mutex, and a tile is read-only
-// once `ready` (a run that is filling one uses it before, ordered by its
-// effects; other runs do not).
+// on any thread: entries are added and given tiles under the mutex, and a
+// tile is read-only once `ready` (a run that is filling one uses it before,
+// ordered by its effects; other runs do not).
+//
+// A tile is cached the second time its load is seen, in the same run or a
+// later one; the first time only its entry is made and the load packs into
+// the simulator's own tile. Most loads of a model happen once a run, so a
+// process that runs it once (a user's `systole run`) would otherwise pack
+// every tile into fresh memory it never reads again: ResNet-50's 50 MiB,
+// about 60 ms of page clearing when the host has to back that memory anew.
 typedef struct tile_entry {
   uint64_t hbm, stride;
   int k, n, dtype, kernel;
   uint64_t hash;
-  void *tile;
+  void *tile;              // NULL: seen once, not cached
   atomic_bool ready;
   uint64_t filler;         // the run filling it (sim.run_id)
   struct tile_entry *next;
@@ -314,13 +324,39 @@ typedef struct tile_entry {
 
 #define TILE_CACHE_BYTES (1ull << 30) // past this, weight loads pack into the simulator's own tiles
 
+// Entries and tiles are cut from slabs of huge pages faulted in at once
+// (hot_map), freed with the image: as one allocation per tile, the cache's
+// fresh 4 KiB pages (ResNet-50: 50 MiB) faulted in one by one took a third
+// of the host time of the run that filled it.
+#define TILE_SLAB_BYTES (2ull << 20)
+typedef struct tile_slab {
+  struct tile_slab *next;
+  uint64_t size, used;
+} tile_slab;
+
 struct sim_image {
   lazyimage host, hbm;
   pthread_mutex_t mu;
   tile_entry **bucket;
-  size_t nbucket, n;
-  uint64_t bytes;          // of the tiles
+  size_t nbucket, n, ntiles; // entries; those with a tile
+  tile_slab *slab;         // the newest first
+  uint64_t bytes;          // of the slabs
 };
+
+// bytes (a multiple of 64) from the image's newest slab or a new one, with
+// img->mu held; NULL: the cache is full or out of host memory.
+static void *slab_take(sim_image *img, uint64_t bytes) {
+  tile_slab *b = img->slab;
+  if (!b || b->size - b->used < bytes) {
+    uint64_t size = bytes + 64 > TILE_SLAB_BYTES ? bytes + 64 : TILE_SLAB_BYTES;
+    if (img->bytes + size > TILE_CACHE_BYTES || !(b = hot_map(size, size))) return NULL;
+    b->next = img->slab, b->size = size, b->used = 64;
+    img->slab = b, img->bytes += size;
+  }
+  void *p = (char *)b + b->used;
+  b->used += bytes;
+  return p;
+}
 
 sim_image *sim_image_create(const chip_config *chip, const isa_program *p, char *err, size_t errlen) {
   sim_image *img = calloc(1, sizeof *img);
@@ -348,14 +384,20 @@ sim_image *sim_image_create(const chip_config *chip, const isa_program *p, char 
 void sim_image_destroy(sim_image *img) {
   if (!img) return;
   lazyimage_free(&img->host), lazyimage_free(&img->hbm);
-  for (size_t i = 0; i < img->nbucket; i++)
-    for (tile_entry *t = img->bucket[i], *next; t; t = next) next = t->next, free(t->tile), free(t);
+  for (tile_slab *b = img->slab, *next; b; b = next) next = b->next, hot_unmap(b, b->size);
   free(img->bucket);
   pthread_mutex_destroy(&img->mu);
   free(img);
 }
 
 uint64_t sim_image_hbm_bytes(const sim_image *img) { return img->hbm.size; }
+
+size_t sim_image_cached_tiles(sim_image *img) {
+  pthread_mutex_lock(&img->mu);
+  size_t n = img->ntiles;
+  pthread_mutex_unlock(&img->mu);
+  return n;
+}
 
 int sim_load_image(sim *s, const isa_program *p, const sim_image *img, char *err, size_t errlen) {
   if (img->hbm.size != s->hbm.size) {
@@ -1634,12 +1676,14 @@ static const lextent *prov_find(const sim *s, uint64_t lo, uint64_t hi) {
 }
 
 enum { TILE_OWN, TILE_HIT, TILE_FILL };
+#define ENTRY_BYTES ((sizeof(tile_entry) + 63) / 64 * 64) // tiles stay 64-byte aligned
 
 // The cached tile of a weight load reading the image's HBM from hbm (k rows
 // of n elements, stride bytes apart) for the current kernel: TILE_HIT, ready
-// or being filled by this run; TILE_FILL, a new entry this load must fill;
-// TILE_OWN, none (another run is filling it, the cache is full, or out of
-// host memory): the load packs into the simulator's own buffer.
+// or being filled by this run; TILE_FILL, a tile this load must fill (its
+// load was seen before); TILE_OWN, none (the load is seen for the first time,
+// another run is filling the tile, the cache is full, or out of host memory):
+// the load packs into the simulator's own buffer.
 static int tile_cache_get(sim *s, uint64_t hbm, uint64_t stride, int k, int n, int dtype, void **tile,
                           tile_entry **fill) {
   sim_image *img = s->image;
@@ -1662,15 +1706,17 @@ static int tile_cache_get(sim *s, uint64_t hbm, uint64_t stride, int k, int n, i
   if (img->nbucket) {
     for (t = img->bucket[h % img->nbucket]; t; t = t->next)
       if (t->hbm == hbm && t->stride == stride && t->k == k && t->n == n && t->dtype == dtype && t->kernel == kernel) break;
-    if (t) {
+    void *room;
+    if (t && t->tile) {
       if (atomic_load_explicit(&t->ready, memory_order_acquire) || t->filler == s->run_id) *tile = t->tile, got = TILE_HIT;
-    } else if (img->bytes < TILE_CACHE_BYTES && (t = calloc(1, sizeof *t)) && (t->tile = num_tile_alloc_exact(dtype, k, n))) {
-      t->hbm = hbm, t->stride = stride, t->k = k, t->n = n, t->dtype = dtype, t->kernel = kernel, t->hash = h;
-      t->filler = s->run_id, t->next = img->bucket[h % img->nbucket];
-      img->bucket[h % img->nbucket] = t, img->n++;
-      img->bytes += (uint64_t)k * (uint64_t)n * 4; // about: the layouts are up to fp32
+    } else if (t && (room = slab_take(img, num_tile_exact_bytes(dtype, k, n)))) { // seen before: cache it
+      t->tile = num_tile_place_exact(room, dtype, k, n), t->filler = s->run_id, img->ntiles++;
       *tile = t->tile, *fill = t, got = TILE_FILL;
-    } else if (t) free(t);
+    } else if (!t && (t = slab_take(img, ENTRY_BYTES))) {
+      *t = (tile_entry){.hbm = hbm, .stride = stride, .k = k, .n = n, .dtype = dtype, .kernel = kernel, .hash = h,
+                        .next = img->bucket[h % img->nbucket]};
+      img->bucket[h % img->nbucket] = t, img->n++;
+    }
   }
   pthread_mutex_unlock(&img->mu);
   return got;

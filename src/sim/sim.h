@@ -116,6 +116,7 @@ typedef struct sim_image sim_image;
 sim_image *sim_image_create(const chip_config *chip, const isa_program *p, char *err, size_t errlen);
 void sim_image_destroy(sim_image *img);
 uint64_t sim_image_hbm_bytes(const sim_image *img); // the HBM size it was made for
+size_t sim_image_cached_tiles(sim_image *img);       // packed weight tiles in its cache
 int sim_load_image(sim *s, const isa_program *p, const sim_image *img, char *err, size_t errlen);
 // Driver access to the memories, bounds-checked (for --load, tests, runtime).
 int sim_write(sim *s, sim_mem mem, uint64_t addr, const void *src, uint64_t n, char *err, size_t errlen);

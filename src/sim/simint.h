@@ -21,6 +21,12 @@ void lazymem_free(lazymem *m);
 void lazymem_read(const lazymem *m, uint64_t addr, void *dst, uint64_t n);
 int lazymem_write(lazymem *m, uint64_t addr, const void *src, uint64_t n); // -1: out of host memory
 
+// Zeroed memory, 2 MiB-aligned huge pages, the first `populate` bytes (rounded
+// up to 2 MiB) faulted in now rather than a page at a time as written. NULL:
+// out of memory. Freed by hot_unmap with the same size.
+void *hot_map(uint64_t bytes, uint64_t populate);
+void hot_unmap(void *p, uint64_t bytes);
+
 // Pages made once and shared, read-only, by the memories that map them.
 typedef struct {
   uint64_t size, n;   // the memory's size; pages
