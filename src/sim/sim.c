@@ -1280,7 +1280,10 @@ typedef struct {
   uint8_t reads, writes;  // spaces its spans read and write (bit per SP_*)
   int8_t mxu;             // as the effect's
   int16_t granule;        // the writer[] slot of its first local span; -1: none
-  uint64_t local_lo, local_hi; // the local bytes its spans cover: a quick test first
+  // The local bytes its spans read and write cover, apart: a quick test first
+  // (a pass reads its rows far from the accumulators it writes, which one
+  // range for both would cover, with every effect between).
+  uint64_t read_lo, read_hi, write_lo, write_hi;
 } eff_sum;
 
 // Effects between the oldest unfinished one and the newest (at most 64: the
@@ -1300,7 +1303,7 @@ typedef struct {
   // millisecond sleeps on `cv`, and changes wake it only then. The lock, the
   // version and the state the lock guards are on lines of their own: threads
   // spinning on one do not slow the writers of the others.
-  _Alignas(64) atomic_flag lock;
+  _Alignas(64) atomic_bool lock;
   _Alignas(64) atomic_uint_fast64_t version;
   atomic_int sleepers;
   // Guarded by the lock; `head` and `live` are also read without it by the
@@ -1337,21 +1340,27 @@ static unsigned granule_slot(uint64_t addr) {
 }
 
 static eff_sum spans_summarise(const effect *f) {
-  eff_sum x = {.mxu = (int8_t)f->mxu, .granule = -1, .local_lo = UINT64_MAX};
+  eff_sum x = {.mxu = (int8_t)f->mxu, .granule = -1, .read_lo = UINT64_MAX, .write_lo = UINT64_MAX};
   for (int i = 0; i < f->nspan; i++) {
     const eff_span *p = &f->span[i];
     *(p->write ? &x.writes : &x.reads) |= (uint8_t)(1u << p->space);
     if (p->space != SP_LOCAL) continue;
     if (x.granule < 0) x.granule = (int16_t)granule_slot(p->lo);
-    x.local_lo = umin(x.local_lo, p->lo), x.local_hi = umax(x.local_hi, p->hi);
+    uint64_t *lo = p->write ? &x.write_lo : &x.read_lo, *hi = p->write ? &x.write_hi : &x.read_hi;
+    *lo = umin(*lo, p->lo), *hi = umax(*hi, p->hi);
   }
   return x;
 }
 
+static bool overlap(uint64_t lo, uint64_t hi, uint64_t lo2, uint64_t hi2) { return lo < hi2 && lo2 < hi; }
+
 static bool spans_conflict(const eff_sum *sa, const effect *a, const eff_sum *sb, const effect *b) {
   unsigned shared = (sa->writes & (sb->reads | sb->writes)) | (sb->writes & sa->reads);
   if (!shared) return false;
-  if (shared == 1u << SP_LOCAL && (sa->local_hi <= sb->local_lo || sb->local_hi <= sa->local_lo)) return false;
+  if (shared == 1u << SP_LOCAL && !overlap(sa->write_lo, sa->write_hi, sb->write_lo, sb->write_hi) &&
+      !overlap(sa->write_lo, sa->write_hi, sb->read_lo, sb->read_hi) &&
+      !overlap(sa->read_lo, sa->read_hi, sb->write_lo, sb->write_hi))
+    return false;
   for (int i = 0; i < a->nspan; i++)
     for (int j = 0; j < b->nspan; j++) {
       const eff_span *x = &a->span[i], *y = &b->span[j];
@@ -1389,10 +1398,13 @@ static int effect_run(sim *s, const effect *f) {
 
 static void engine_lock(engine *g) {
   num_waiter w = {0, 0};
-  while (atomic_flag_test_and_set_explicit(&g->lock, memory_order_acquire)) num_keep_waiting(&w, 1e30);
+  // Waiters only read the lock's line until it is free: exchanges in a loop
+  // would take the line from its holder at every try.
+  while (atomic_exchange_explicit(&g->lock, true, memory_order_acquire))
+    while (atomic_load_explicit(&g->lock, memory_order_relaxed)) num_keep_waiting(&w, 1e30);
 }
 
-static void engine_unlock(engine *g) { atomic_flag_clear_explicit(&g->lock, memory_order_release); }
+static void engine_unlock(engine *g) { atomic_store_explicit(&g->lock, false, memory_order_release); }
 
 // Publishes a change of the ring (lock held or not) and wakes sleepers.
 static void engine_changed(engine *g) {
@@ -2424,7 +2436,7 @@ int sim_run(sim *s, char *err, size_t errlen) {
   engine *g = s->opt.timing_only || threads < 2 ? NULL : aligned_alloc(_Alignof(engine), sizeof *g);
   if (!g) return run_events(s, err, errlen);
   memset(g, 0, sizeof *g);
-  atomic_flag_clear(&g->lock);
+  atomic_init(&g->lock, false);
   pthread_mutex_init(&g->mu, NULL);
   pthread_cond_init(&g->cv, NULL);
   g->s = s;
