@@ -2415,6 +2415,11 @@ static void run_task(void *ctx, int task) {
   engine_lock(g);
   if (task < 64) g->joined |= 1ull << task; // later tasks run only other effects
   engine_unlock(g);
+  // A join moves MXUs to other owners (engine_owner): a ready MXU effect may
+  // now be a waiting task's, which no finish need wake (finishes bump the
+  // version only when they free an effect or a slot). Without this, three
+  // tasks could all wait beside a ready effect (test_kernels hung).
+  engine_changed(g);
   if (task) {
     engine_work(g);
     return;
