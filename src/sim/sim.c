@@ -1270,18 +1270,29 @@ typedef struct {
   uint64_t cycle;         // its start, for a trap's message
   int mxu;                // LDW, PASS: the MXU, whose effects one thread runs; else -1
   eff_span span[4];
-  int nspan, ndeps, state; // state: 0 waiting, 1 running, 2 done
-  unsigned reads, writes; // spaces its spans read and write (bit per SP_*), and
-  uint64_t local_lo, local_hi; // the local bytes they span: a quick test first
-  uint64_t dependents;    // ring slots of later effects that wait for this one
+  int nspan;
 } effect;
 
+// What pushing and claiming test of a queued effect, apart from it: small,
+// so that a scan of the queue reads a few cache lines that only the event
+// loop writes (the effects themselves are 400 bytes each).
+typedef struct {
+  uint8_t reads, writes;  // spaces its spans read and write (bit per SP_*)
+  int8_t mxu;             // as the effect's
+  int16_t granule;        // the writer[] slot of its first local span; -1: none
+  // The local bytes its spans read and write cover, apart: a quick test first
+  // (a pass reads its rows far from the accumulators it writes, which one
+  // range for both would cover, with every effect between).
+  uint64_t read_lo, read_hi, write_lo, write_hi;
+} eff_sum;
+
 // Effects between the oldest unfinished one and the newest (at most 64: the
-// dependents masks). The event loop runs ahead of the effects by this many:
+// bit masks). The event loop runs ahead of the effects by this many:
 // with 32, a thread that had nothing ready found the ring full behind one
 // long effect more often (ResNet-50, 2 threads, busy host: medians lower in 5
 // of 6 alternated rounds with 64).
 #define EFF_RING 64
+#define GRANULES 4096
 
 typedef struct {
   // The ring is guarded by a spin lock (sections are a few hundred
@@ -1289,40 +1300,67 @@ typedef struct {
   // bumps: on this project's virtual hosts each futex call costs microseconds,
   // as much as a small pass, and a mutex and condition variable per effect
   // made two host threads no faster than one. A waiter that spins for a
-  // millisecond sleeps on `cv`, and changes wake it only then.
-  atomic_flag lock;
-  atomic_uint_fast64_t version;
+  // millisecond sleeps on `cv`, and changes wake it only then. The lock, the
+  // version and the state the lock guards are on lines of their own: threads
+  // spinning on one do not slow the writers of the others.
+  _Alignas(64) atomic_bool lock;
+  _Alignas(64) atomic_uint_fast64_t version;
   atomic_int sleepers;
+  // Guarded by the lock; `head` and `live` are also read without it by the
+  // event loop, which alone makes slots live (so what it reads is a superset).
+  _Alignas(64) _Atomic uint64_t head; // [head, tail): queued and not yet retired
+  _Atomic uint64_t live;  // slots queued and not done (bit per slot)
+  uint64_t ready;         // live slots not claimed whose conflicts are all done
+  uint64_t tail;          // written by the event loop alone
   uint64_t joined;        // the tasks working (bit per task)
-  uint8_t writer[4096];   // by hashed 16 KiB granule of local memory: the task that last wrote it, + 1
-  pthread_mutex_t mu;     // only for sleeping
-  pthread_cond_t cv;
-  sim *s;
-  effect ring[EFF_RING];
-  uint64_t head, tail;    // [head, tail): queued and not yet retired
   bool ended;
   bool failed;            // an effect ran out of host memory
   uint64_t fail_pc, fail_cycle;
   const char *fail_what;  // the memory it was filling
+  uint8_t ndeps[EFF_RING]; // unfinished earlier effects it conflicts with
+  uint64_t dependents[EFF_RING]; // later slots that wait for it
+  // Written by the event loop alone, for a slot that is not live.
+  _Alignas(64) eff_sum sum[EFF_RING];
+  effect ring[EFF_RING];
+  // A hint, written without the lock: by hashed 16 KiB granule of local
+  // memory, the task that last wrote it, + 1.
+  _Atomic uint8_t writer[GRANULES];
+  pthread_mutex_t mu;     // only for sleeping
+  pthread_cond_t cv;
+  sim *s;
 } engine;
 
 static _Thread_local engine *fx; // the event loop's engine on its thread; NULL: effects run at once
 static _Thread_local int fx_task; // this thread's task in the engine
 
-// Sets the summary spans_conflict tests first.
-static void spans_summarise(effect *f) {
-  f->reads = f->writes = 0, f->local_lo = UINT64_MAX, f->local_hi = 0;
-  for (int i = 0; i < f->nspan; i++) {
-    const eff_span *x = &f->span[i];
-    *(x->write ? &f->writes : &f->reads) |= 1u << x->space;
-    if (x->space == SP_LOCAL) f->local_lo = umin(f->local_lo, x->lo), f->local_hi = umax(f->local_hi, x->hi);
-  }
+#define GRANULE_BITS 14
+static unsigned granule_slot(uint64_t addr) {
+  uint64_t x = (addr >> GRANULE_BITS) * 0x9e3779b97f4a7c15ull;
+  return (unsigned)(x >> 52);
 }
 
-static bool spans_conflict(const effect *a, const effect *b) {
-  unsigned shared = (a->writes & (b->reads | b->writes)) | (b->writes & a->reads);
+static eff_sum spans_summarise(const effect *f) {
+  eff_sum x = {.mxu = (int8_t)f->mxu, .granule = -1, .read_lo = UINT64_MAX, .write_lo = UINT64_MAX};
+  for (int i = 0; i < f->nspan; i++) {
+    const eff_span *p = &f->span[i];
+    *(p->write ? &x.writes : &x.reads) |= (uint8_t)(1u << p->space);
+    if (p->space != SP_LOCAL) continue;
+    if (x.granule < 0) x.granule = (int16_t)granule_slot(p->lo);
+    uint64_t *lo = p->write ? &x.write_lo : &x.read_lo, *hi = p->write ? &x.write_hi : &x.read_hi;
+    *lo = umin(*lo, p->lo), *hi = umax(*hi, p->hi);
+  }
+  return x;
+}
+
+static bool overlap(uint64_t lo, uint64_t hi, uint64_t lo2, uint64_t hi2) { return lo < hi2 && lo2 < hi; }
+
+static bool spans_conflict(const eff_sum *sa, const effect *a, const eff_sum *sb, const effect *b) {
+  unsigned shared = (sa->writes & (sb->reads | sb->writes)) | (sb->writes & sa->reads);
   if (!shared) return false;
-  if (shared == 1u << SP_LOCAL && (a->local_hi <= b->local_lo || b->local_hi <= a->local_lo)) return false;
+  if (shared == 1u << SP_LOCAL && !overlap(sa->write_lo, sa->write_hi, sb->write_lo, sb->write_hi) &&
+      !overlap(sa->write_lo, sa->write_hi, sb->read_lo, sb->read_hi) &&
+      !overlap(sa->read_lo, sa->read_hi, sb->write_lo, sb->write_hi))
+    return false;
   for (int i = 0; i < a->nspan; i++)
     for (int j = 0; j < b->nspan; j++) {
       const eff_span *x = &a->span[i], *y = &b->span[j];
@@ -1360,10 +1398,13 @@ static int effect_run(sim *s, const effect *f) {
 
 static void engine_lock(engine *g) {
   num_waiter w = {0, 0};
-  while (atomic_flag_test_and_set_explicit(&g->lock, memory_order_acquire)) num_keep_waiting(&w, 1e30);
+  // Waiters only read the lock's line until it is free: exchanges in a loop
+  // would take the line from its holder at every try.
+  while (atomic_exchange_explicit(&g->lock, true, memory_order_acquire))
+    while (atomic_load_explicit(&g->lock, memory_order_relaxed)) num_keep_waiting(&w, 1e30);
 }
 
-static void engine_unlock(engine *g) { atomic_flag_clear_explicit(&g->lock, memory_order_release); }
+static void engine_unlock(engine *g) { atomic_store_explicit(&g->lock, false, memory_order_release); }
 
 // Publishes a change of the ring (lock held or not) and wakes sleepers.
 static void engine_changed(engine *g) {
@@ -1405,19 +1446,12 @@ static int engine_owner(const engine *g, int u) {
   return __builtin_ctzll(m);
 }
 
-#define GRANULE_BITS 14
-static unsigned granule_slot(uint64_t addr) {
-  uint64_t x = (addr >> GRANULE_BITS) * 0x9e3779b97f4a7c15ull;
-  return (unsigned)(x >> 52);
-}
-
 // The task an effect had best run on: MXU effects on their MXU's, others on
 // the one that last wrote (a hashed 16 KiB granule of) the local memory it
 // touches first; -1: any.
-static int engine_pref(const engine *g, const effect *f) {
-  if (f->mxu >= 0) return engine_owner(g, f->mxu);
-  for (int i = 0; i < f->nspan; i++) // the first local span, read or written
-    if (f->span[i].space == SP_LOCAL) return (int)g->writer[granule_slot(f->span[i].lo)] - 1;
+static int engine_pref(const engine *g, const eff_sum *x) {
+  if (x->mxu >= 0) return engine_owner(g, x->mxu);
+  if (x->granule >= 0) return (int)atomic_load_explicit(&g->writer[x->granule], memory_order_relaxed) - 1;
   return -1;
 }
 
@@ -1427,42 +1461,54 @@ static void engine_note_writes(engine *g, const effect *f) {
     if (x->space != SP_LOCAL || !x->write) continue;
     uint64_t a = x->lo >> GRANULE_BITS, b = (x->hi - 1) >> GRANULE_BITS;
     if (b - a > 64) b = a + 64; // a hint: the start of a long span is enough
-    for (uint64_t k = a; k <= b; k++) g->writer[granule_slot(k << GRANULE_BITS)] = (uint8_t)(fx_task + 1);
+    for (uint64_t k = a; k <= b; k++)
+      atomic_store_explicit(&g->writer[granule_slot(k << GRANULE_BITS)], (uint8_t)(fx_task + 1), memory_order_relaxed);
   }
 }
 
-// The oldest queued effect this task should run, marked running; else the
-// oldest that any task may run; NULL if none. An MXU's effects run only on
-// its owner.
+// The oldest ready effect this task should run, taken from the ready set;
+// else the oldest that any task may run; NULL if none. An MXU's effects run
+// only on its owner. Lock held.
 static effect *engine_claim(engine *g) {
-  effect *any = NULL;
-  for (uint64_t i = g->head; i < g->tail; i++) {
-    effect *f = &g->ring[i % EFF_RING];
-    if (f->state != 0 || f->ndeps) continue;
-    int pref = engine_pref(g, f);
+  uint64_t r = g->ready;
+  if (!r) return NULL;
+  unsigned h = (unsigned)(atomic_load_explicit(&g->head, memory_order_relaxed) % EFF_RING);
+  r = h ? r >> h | r << (EFF_RING - h) : r; // bit 0: the oldest slot
+  int slot = -1;
+  for (; r; r &= r - 1) {
+    int i = (int)((__builtin_ctzll(r) + h) % EFF_RING), pref = engine_pref(g, &g->sum[i]);
     if (pref == fx_task || pref < 0) {
-      f->state = 1;
-      return f;
+      slot = i;
+      break;
     }
-    if (!any && f->mxu < 0) any = f;
+    if (slot < 0 && g->sum[i].mxu < 0) slot = i;
   }
-  if (any) any->state = 1;
-  return any;
+  if (slot < 0) return NULL;
+  g->ready &= ~(1ull << slot);
+  return &g->ring[slot];
 }
 
 // Runs f (claimed, lock not held), then marks it done. Takes the lock.
 static void engine_finish(engine *g, effect *f) {
   int rc = effect_run(g->s, f);
+  if (fx_task < 255) engine_note_writes(g, f);
+  int slot = (int)(f - g->ring);
   engine_lock(g);
   if (rc && (!g->failed || f->cycle < g->fail_cycle)) {
     g->failed = true, g->fail_pc = f->e.pc, g->fail_cycle = f->cycle;
     g->fail_what = f->kind == EFF_DMA ? mem_name((sim_mem)(f->e.in.funct >> 2)) : "vector unit staging";
   }
-  f->state = 2;
-  if (fx_task < 255) engine_note_writes(g, f);
-  for (uint64_t m = f->dependents; m; m &= m - 1) g->ring[__builtin_ctzll(m)].ndeps--;
-  while (g->head < g->tail && g->ring[g->head % EFF_RING].state == 2) g->head++;
-  engine_changed(g);
+  uint64_t live = atomic_load_explicit(&g->live, memory_order_relaxed) & ~(1ull << slot), freed = 0;
+  atomic_store_explicit(&g->live, live, memory_order_relaxed);
+  for (uint64_t m = g->dependents[slot]; m; m &= m - 1) {
+    int d = __builtin_ctzll(m);
+    if (!--g->ndeps[d]) freed |= 1ull << d;
+  }
+  g->ready |= freed;
+  uint64_t head = atomic_load_explicit(&g->head, memory_order_relaxed), head0 = head;
+  while (head < g->tail && !(live >> (head % EFF_RING) & 1)) head++;
+  atomic_store_explicit(&g->head, head, memory_order_release); // the slots behind are free
+  if (freed || head != head0) engine_changed(g); // else no waiter can go on
 }
 
 // Runs one ready effect, or waits for a change. Lock held on entry and exit.
@@ -1479,33 +1525,49 @@ static void engine_step(engine *g) {
   engine_finish(g, f);
 }
 
+static uint64_t engine_head(engine *g) { return atomic_load_explicit(&g->head, memory_order_relaxed); }
+
+// Queues f (on the event loop's thread). What it conflicts with is found
+// without the lock: only this thread fills slots, so their summaries and
+// effects stay as they are while live, and the live set read here can only
+// shrink; under the lock the ones done meanwhile are dropped.
 static void engine_push(engine *g, effect *f) {
-  spans_summarise(f);
-  engine_lock(g);
-  while (g->tail - g->head == EFF_RING) engine_step(g); // full: help
-  uint64_t slot = g->tail % EFF_RING;
-  f->ndeps = 0, f->state = 0, f->dependents = 0;
-  for (uint64_t i = g->head; i < g->tail; i++) {
-    effect *o = &g->ring[i % EFF_RING];
-    if (o->state != 2 && spans_conflict(o, f)) f->ndeps++, o->dependents |= 1ull << slot;
+  // Acquire: a slot behind head is no longer read by the task that ran it.
+  if (g->tail - atomic_load_explicit(&g->head, memory_order_acquire) == EFF_RING) { // full: help
+    engine_lock(g);
+    while (g->tail - engine_head(g) == EFF_RING) engine_step(g);
+    engine_unlock(g);
   }
-  g->ring[slot] = *f;
+  int slot = (int)(g->tail % EFF_RING);
+  eff_sum x = spans_summarise(f);
+  uint64_t deps = 0;
+  for (uint64_t m = atomic_load_explicit(&g->live, memory_order_relaxed); m; m &= m - 1) {
+    int i = __builtin_ctzll(m);
+    if (spans_conflict(&g->sum[i], &g->ring[i], &x, f)) deps |= 1ull << i;
+  }
+  g->sum[slot] = x, g->ring[slot] = *f;
+  engine_lock(g);
+  deps &= atomic_load_explicit(&g->live, memory_order_relaxed);
+  for (uint64_t m = deps; m; m &= m - 1) g->dependents[__builtin_ctzll(m)] |= 1ull << slot;
+  g->ndeps[slot] = (uint8_t)__builtin_popcountll(deps), g->dependents[slot] = 0;
+  atomic_store_explicit(&g->live, atomic_load_explicit(&g->live, memory_order_relaxed) | 1ull << slot,
+                        memory_order_relaxed);
+  if (!deps) g->ready |= 1ull << slot;
   g->tail++;
-  bool ready = !f->ndeps;
   engine_unlock(g);
-  if (ready) engine_changed(g);
+  if (!deps) engine_changed(g);
 }
 
 // Waits until every queued effect is done (helping).
 static void engine_drain(engine *g) {
   engine_lock(g);
-  while (g->head < g->tail) engine_step(g);
+  while (engine_head(g) < g->tail) engine_step(g);
   engine_unlock(g);
 }
 
 static void engine_work(engine *g) {
   engine_lock(g);
-  while (!g->ended || g->head < g->tail) engine_step(g);
+  while (!g->ended || engine_head(g) < g->tail) engine_step(g);
   engine_unlock(g);
 }
 
@@ -2353,6 +2415,11 @@ static void run_task(void *ctx, int task) {
   engine_lock(g);
   if (task < 64) g->joined |= 1ull << task; // later tasks run only other effects
   engine_unlock(g);
+  // A join moves MXUs to other owners (engine_owner): a ready MXU effect may
+  // now be a waiting task's, which no finish need wake (finishes bump the
+  // version only when they free an effect or a slot). Without this, three
+  // tasks could all wait beside a ready effect (test_kernels hung).
+  engine_changed(g);
   if (task) {
     engine_work(g);
     return;
@@ -2371,9 +2438,10 @@ int sim_run(sim *s, char *err, size_t errlen) {
   static atomic_uint_fast64_t runs;
   s->run_id = atomic_fetch_add(&runs, 1) + 1;
   int threads = num_threads();
-  engine *g = s->opt.timing_only || threads < 2 ? NULL : calloc(1, sizeof *g);
+  engine *g = s->opt.timing_only || threads < 2 ? NULL : aligned_alloc(_Alignof(engine), sizeof *g);
   if (!g) return run_events(s, err, errlen);
-  atomic_flag_clear(&g->lock);
+  memset(g, 0, sizeof *g);
+  atomic_init(&g->lock, false);
   pthread_mutex_init(&g->mu, NULL);
   pthread_cond_init(&g->cv, NULL);
   g->s = s;
