@@ -791,8 +791,11 @@ static void unified_buffer_grown_test(void) {
 // reads its input again), then a product of that. The vector unit reads its
 // operands in the Unified Buffer and writes its results there, as the TPU's
 // Activate does: no local-to-local copies, which the plain chip (values in
-// HBM) has none of either. The same bits as the plain chip.
-static void unified_buffer_elementwise_test(void) {
+// HBM) has none of either. The same bits as the plain chip. With fused the
+// gates' sigmoid and tanh are their products' epilogues (ir_attrs.act, as
+// cc_optimize fuses them for tpu-v1): the v1 output (returned) is the same.
+static float *cell_run(bool fused) {
+  test_seed(11);
   ir_graph *g = ir_graph_new("cell");
   enum { B = 96, K = 120, H = 600 };
   ir_type xt = ir_type_make(IR_DT_F32, 2, (int64_t[]){B, K});
@@ -803,6 +806,11 @@ static void unified_buffer_elementwise_test(void) {
     ir_value *in[2] = {x, ir_add_const(g, "w", &wt, rand_array(K * H))};
     ir_node *mm = ir_add_node(g, IR_OP_MATMUL, "mm", in, 2, 1, NULL);
     CHECK(ir_infer_node(mm, err, sizeof err) == 0, "%s", err);
+    gate[i] = mm->out[0];
+    if (fused) {
+      mm->a.act = i ? IR_ACT_TANH : IR_ACT_SIGMOID;
+      continue;
+    }
     ir_node *act = ir_add_node(g, i ? IR_OP_TANH : IR_OP_SIGMOID, i ? "tanh" : "sigmoid", mm->out, 1, 1, NULL);
     CHECK(ir_infer_node(act, err, sizeof err) == 0, "%s", err);
     gate[i] = act->out[0];
@@ -818,26 +826,34 @@ static void unified_buffer_elementwise_test(void) {
   ir_node *all[4] = {p, a, hs, y};
   for (int i = 0; i < 4; i++) CHECK(ir_infer_node(all[i], err, sizeof err) == 0, "%s", err);
   ir_add_output(g, y->out[0]);
+  const char *what = fused ? "cell, fused gates" : "cell";
   float *xv = rand_array(B * K);
   chip_config v1, plain;
-  if (v1_pair_quantized(g, xv, &v1, &plain, "cell")) {
+  if (v1_pair_quantized(g, xv, &v1, &plain, what)) {
     free(xv), ir_graph_free(g);
-    return;
+    return NULL;
   }
   uint64_t ybytes = (uint64_t)B * 40 * 4;
   float *out[2];
   sim_stats st[2];
   int ncat[2], nlocal[2];
-  v1_and_plain(g, &v1, &plain, xv, (uint64_t)B * K * 4, ybytes, "cell", out, st, ncat, nlocal);
+  v1_and_plain(g, &v1, &plain, xv, (uint64_t)B * K * 4, ybytes, what, out, st, ncat, nlocal);
   if (out[0] && out[1]) {
-    CHECK(!memcmp(out[0], out[1], ybytes), "cell: elementwise layers in the Unified Buffer change no bits");
-    CHECK(nlocal[0] == 0 && nlocal[1] == 0, "cell: the elementwise layers copy nothing within the chip (%d, %d "
-          "local-to-local DMAs)", nlocal[0], nlocal[1]);
-    CHECK(st[0].hbm_write == 0, "cell: every tensor stays in the Unified Buffer: %llu bytes written to weight memory",
-          (unsigned long long)st[0].hbm_write);
+    CHECK(!memcmp(out[0], out[1], ybytes), "%s: elementwise layers in the Unified Buffer change no bits", what);
+    CHECK(nlocal[0] == 0 && nlocal[1] == 0, "%s: the elementwise layers copy nothing within the chip (%d, %d "
+          "local-to-local DMAs)", what, nlocal[0], nlocal[1]);
+    CHECK(st[0].hbm_write == 0, "%s: every tensor stays in the Unified Buffer: %llu bytes written to weight memory",
+          what, (unsigned long long)st[0].hbm_write);
   }
-  free(out[0]), free(out[1]), free(xv);
+  free(out[1]), free(xv);
   ir_graph_free(g);
+  return out[0];
+}
+
+static void unified_buffer_elementwise_test(void) {
+  float *y = cell_run(false), *yf = cell_run(true);
+  CHECK(y && yf && !memcmp(y, yf, 96 * 40 * 4), "cell: sigmoid and tanh in the products' epilogues change no bits");
+  free(y), free(yf);
 }
 
 // The number of windowed passes (mxu.mm ..., win) in a program.
