@@ -601,16 +601,25 @@ static int v1_pair_quantized(ir_graph *g, const float *x, chip_config *v1, chip_
 
 // A graph quantised for tpu-v1 compiled and run on it (k = 0) and on the
 // plain chip (k = 1, no Unified Buffer, no FIFO): each run's output (NULL if
-// it failed), statistics and the DMAs of its concatenation layers.
+// it failed), statistics, the DMAs of its concatenation layers and (nlocal
+// unless NULL) the local-to-local DMAs of its elementwise layers.
+static bool elementwise_layer(const char *op) {
+  static const char *const ops[] = {"add", "sub", "mul", "sigmoid", "tanh", "hardswish"};
+  for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
+    if (!strcmp(op, ops[i])) return true;
+  return false;
+}
+
 static void v1_and_plain(ir_graph *g, const chip_config *v1, const chip_config *plain, const float *xv,
                          uint64_t xbytes, uint64_t ybytes, const char *what, float *out[2], sim_stats st[2],
-                         int ncat[2]) {
+                         int ncat[2], int *nlocal) {
   char err[CC_ERR_LEN];
   for (int k = 0; k < 2; k++) {
     const chip_config *c = k ? plain : v1;
     cc_options opt = {.quantize = true};
     cc_executable ex;
     out[k] = NULL, ncat[k] = 0;
+    if (nlocal) nlocal[k] = 0;
     if (cc_compile(g, c, &opt, &ex, err, sizeof err)) {
       CHECK(0, "%s: compile (%s): %s", what, k ? "plain" : "tpu-v1", err);
       continue;
@@ -619,8 +628,10 @@ static void v1_and_plain(ir_graph *g, const chip_config *v1, const chip_config *
       for (uint64_t pc = ex.prog.layers[l].pc_begin; pc < ex.prog.layers[l].pc_end; pc++) {
         isa_inst in;
         char why[160];
-        ncat[k] += !strcmp(ex.prog.layers[l].op, "concat") && isa_decode(ex.prog.code[pc], &in, why, sizeof why) &&
-                   in.op == OP_DMA;
+        if (!isa_decode(ex.prog.code[pc], &in, why, sizeof why) || in.op != OP_DMA) continue;
+        ncat[k] += !strcmp(ex.prog.layers[l].op, "concat");
+        if (nlocal && elementwise_layer(ex.prog.layers[l].op))
+          nlocal[k] += in.funct == (SPACE_LOCAL << 2 | SPACE_LOCAL);
       }
     sim_options so = {0};
     sim *s = sim_create(c, &so, err, sizeof err);
@@ -689,7 +700,7 @@ static void unified_buffer_inception_test(bool cat_out) {
   float *out[2];
   sim_stats st[2];
   int ncat[2]; // the concatenation's copies: none on tpu-v1, its pieces written in place
-  v1_and_plain(g, &v1, &plain, xv, xbytes, ybytes, "inception", out, st, ncat);
+  v1_and_plain(g, &v1, &plain, xv, xbytes, ybytes, "inception", out, st, ncat, NULL);
   if (out[0] && out[1]) {
     CHECK(!memcmp(out[0], out[1], ybytes), "inception: int8 pools and concatenation change no bits");
     CHECK(st[0].hbm_write == 0, "inception: every tensor stays in the Unified Buffer: %llu bytes written to weight memory",
@@ -729,7 +740,7 @@ static void unified_buffer_dense_concat_test(void) {
   float *out[2];
   sim_stats st[2];
   int ncat[2];
-  v1_and_plain(g, &v1, &plain, xv, (uint64_t)ir_nelems(&xt) * 4, ybytes, "dense", out, st, ncat);
+  v1_and_plain(g, &v1, &plain, xv, (uint64_t)ir_nelems(&xt) * 4, ybytes, "dense", out, st, ncat, NULL);
   if (out[0] && out[1]) {
     CHECK(!memcmp(out[0], out[1], ybytes), "dense: a concatenation partly in place changes no bits");
     CHECK(ncat[0] == 1 && ncat[1] == 2, "dense: tpu-v1 copies the piece that is read twice, only it (%d, %d copies)",
@@ -764,7 +775,7 @@ static void unified_buffer_grown_test(void) {
   float *out[2];
   sim_stats st[2];
   int ncat[2];
-  v1_and_plain(g, &v1, &plain, xv, xbytes, ybytes, "grown", out, st, ncat);
+  v1_and_plain(g, &v1, &plain, xv, xbytes, ybytes, "grown", out, st, ncat, NULL);
   if (out[0] && out[1]) {
     CHECK(!memcmp(out[0], out[1], ybytes), "grown: the larger arena changes no bits");
     CHECK(st[0].hbm_write == 0, "grown: the tensor stays in the Unified Buffer: %llu bytes written to weight memory",
@@ -772,6 +783,82 @@ static void unified_buffer_grown_test(void) {
   }
   free(out[0]), free(out[1]), free(xv);
   ir_graph_free(g);
+}
+
+// An LSTM cell's elementwise layers on tpu-v1 (LSTM1's, scripts/
+// make_tpu_v1_apps.py): sigmoid and tanh of two gate products, their
+// product, a constant row added (broadcast), a hardswish (whose last step
+// reads its input again), then a product of that. The vector unit reads its
+// operands in the Unified Buffer and writes its results there, as the TPU's
+// Activate does: no local-to-local copies, which the plain chip (values in
+// HBM) has none of either. The same bits as the plain chip. With fused the
+// gates' sigmoid and tanh are their products' epilogues (ir_attrs.act, as
+// cc_optimize fuses them for tpu-v1): the v1 output (returned) is the same.
+// With small, 384 rows in a Unified Buffer of 2 MiB, whose arena holds one
+// of the cell's tensors (900 KiB): the others are in HBM, and a layer reads
+// and writes the arena's in place and streams the others.
+static float *cell_run(bool fused, bool small) {
+  test_seed(11);
+  ir_graph *g = ir_graph_new("cell");
+  enum { K = 120, H = 600 };
+  const int64_t B = small ? 384 : 96;
+  ir_type xt = ir_type_make(IR_DT_F32, 2, (int64_t[]){B, K});
+  ir_value *x = ir_add_input(g, "x", &xt), *gate[2];
+  char err[CC_ERR_LEN];
+  for (int i = 0; i < 2; i++) {
+    ir_type wt = ir_type_make(IR_DT_F32, 2, (int64_t[]){K, H});
+    ir_value *in[2] = {x, ir_add_const(g, "w", &wt, rand_array(K * H))};
+    ir_node *mm = ir_add_node(g, IR_OP_MATMUL, "mm", in, 2, 1, NULL);
+    CHECK(ir_infer_node(mm, err, sizeof err) == 0, "%s", err);
+    gate[i] = mm->out[0];
+    if (fused) {
+      mm->a.act = i ? IR_ACT_TANH : IR_ACT_SIGMOID;
+      continue;
+    }
+    ir_node *act = ir_add_node(g, i ? IR_OP_TANH : IR_OP_SIGMOID, i ? "tanh" : "sigmoid", mm->out, 1, 1, NULL);
+    CHECK(ir_infer_node(act, err, sizeof err) == 0, "%s", err);
+    gate[i] = act->out[0];
+  }
+  ir_node *p = ir_add_node(g, IR_OP_MUL, "mul", gate, 2, 1, NULL);
+  ir_type rt = ir_type_make(IR_DT_F32, 1, (int64_t[]){H});
+  ir_value *ain[2] = {p->out[0], ir_add_const(g, "row", &rt, rand_array(H))};
+  ir_node *a = ir_add_node(g, IR_OP_ADD, "add", ain, 2, 1, NULL);
+  ir_node *hs = ir_add_node(g, IR_OP_HARDSWISH, "hardswish", a->out, 1, 1, NULL);
+  ir_type wt = ir_type_make(IR_DT_F32, 2, (int64_t[]){H, 40});
+  ir_value *yin[2] = {hs->out[0], ir_add_const(g, "w", &wt, rand_array(H * 40))};
+  ir_node *y = ir_add_node(g, IR_OP_MATMUL, "mm", yin, 2, 1, NULL);
+  ir_node *all[4] = {p, a, hs, y};
+  for (int i = 0; i < 4; i++) CHECK(ir_infer_node(all[i], err, sizeof err) == 0, "%s", err);
+  ir_add_output(g, y->out[0]);
+  const char *what = small ? "cell, 2 MiB" : fused ? "cell, fused gates" : "cell";
+  float *xv = rand_array(B * K);
+  chip_config v1, plain;
+  if (v1_pair_quantized(g, xv, &v1, &plain, what)) {
+    free(xv), ir_graph_free(g);
+    return NULL;
+  }
+  if (small) v1.vmem_bytes = plain.vmem_bytes = 2 << 20;
+  uint64_t ybytes = (uint64_t)B * 40 * 4;
+  float *out[2];
+  sim_stats st[2];
+  int ncat[2], nlocal[2];
+  v1_and_plain(g, &v1, &plain, xv, (uint64_t)B * K * 4, ybytes, what, out, st, ncat, nlocal);
+  if (out[0] && out[1]) {
+    CHECK(!memcmp(out[0], out[1], ybytes), "%s: elementwise layers in the Unified Buffer change no bits", what);
+    CHECK(small || (nlocal[0] == 0 && nlocal[1] == 0), "%s: the elementwise layers copy nothing within the chip "
+          "(%d, %d local-to-local DMAs)", what, nlocal[0], nlocal[1]);
+    CHECK(small == (st[0].hbm_write > 0), "%s: %llu bytes written to weight memory", what,
+          (unsigned long long)st[0].hbm_write);
+  }
+  free(out[1]), free(xv);
+  ir_graph_free(g);
+  return out[0];
+}
+
+static void unified_buffer_elementwise_test(void) {
+  float *y = cell_run(false, false), *yf = cell_run(true, false), *ys = cell_run(false, true); // ys: its own checks
+  CHECK(y && yf && !memcmp(y, yf, 96 * 40 * 4), "cell: sigmoid and tanh in the products' epilogues change no bits");
+  free(y), free(yf), free(ys);
 }
 
 // The number of windowed passes (mxu.mm ..., win) in a program.
@@ -907,6 +994,7 @@ int main(void) {
   unified_buffer_inception_test(true);
   unified_buffer_dense_concat_test();
   unified_buffer_grown_test();
+  unified_buffer_elementwise_test();
   deferred_dma_test();
   error_tests();
   return test_done("test_lower_mxu");

@@ -179,6 +179,10 @@ static double act(const ir_node *n, double x) {
     return x > 0 ? x : 0;
   if (n->a.act == IR_ACT_CLIP)
     return x < n->a.lo ? n->a.lo : x > n->a.hi ? n->a.hi : x;
+  if (n->a.act == IR_ACT_SIGMOID)
+    return 1 / (1 + exp(-x));
+  if (n->a.act == IR_ACT_TANH)
+    return tanh(x);
   return x;
 }
 
@@ -1145,11 +1149,26 @@ static ir_graph *build_epi(void) {
     ir_add_output(g, NODE(g, IR_OP_ADD, "dy", d, rconst(g, "db", T32(5, 1, 4), -1, 1)));
     break;
   }
+  case 5: { // an LSTM's gates: bias then sigmoid; a conv's bias then tanh; a sigmoid read twice
+    ir_value *y = NODE(g, IR_OP_ADD, "y1", m, rconst(g, "c", T32(5), -1, 1));
+    ir_add_output(g, NODE(g, IR_OP_SIGMOID, "y", y));
+    ir_value *x = input(g, "x", T32(1, 5, 5, 3));
+    ir_attrs ca = window(2, 3, 1, 1);
+    ca.nhwc = true;
+    ir_value *c = node_a(g, IR_OP_CONV, "c", &ca, 3, x, rconst(g, "cw", T32(4, 3, 3, 3), -1, 1),
+                         rconst(g, "cb", T32(4), -1, 1))->out[0];
+    ir_add_output(g, NODE(g, IR_OP_TANH, "t", c));
+    ir_value *m2 = node_a(g, IR_OP_MATMUL, "m2", NULL, 3, a, w, bias)->out[0];
+    ir_value *s = NODE(g, IR_OP_SIGMOID, "s", m2);
+    ir_add_output(g, NODE(g, IR_OP_TANH, "s2", s)); // the sigmoid fuses, the tanh after it cannot
+    break;
+  }
   }
   return g;
 }
 
 static int fuse_only(ir_graph *g, char *e, size_t len) { return cc_fuse_epilogues(g, e, len); }
+static int fuse_activate(ir_graph *g, char *e, size_t len) { return cc_fuse_activate_epilogues(g, e, len); }
 
 static void test_epilogues(void) {
   static const char *const want[] = {
@@ -1183,6 +1202,25 @@ static void test_epilogues(void) {
       CHECK(ir_find(g, "dy")->producer->op == IR_OP_ADD, "not a per-channel constant");
     }
     ir_graph_free(g);
+  }
+  // Sigmoid and tanh only where the chip's Activate applies them (TPU v1:
+  // cc_options.fuse_activate); relu and clip fuse either way.
+  epi_case = 5;
+  ir_graph *g = CHECK_PASS(build_epi, fuse_only);
+  CHECK(!strcmp(op_counts(g), "matmul 2, conv 1, sigmoid 2, tanh 2"), "plain: %s", op_counts(g));
+  ir_graph_free(g);
+  g = CHECK_PASS(build_epi, fuse_activate);
+  CHECK(!strcmp(op_counts(g), "matmul 2, conv 1, tanh 1"), "activate: %s", op_counts(g));
+  ir_node *y = ir_find(g, "y")->producer, *t = ir_find(g, "t")->producer, *s = ir_find(g, "s2")->producer;
+  CHECK(y->op == IR_OP_MATMUL && y->nin == 3 && y->a.act == IR_ACT_SIGMOID, "sigmoid(a @ w + bias)");
+  CHECK(t->op == IR_OP_CONV && t->a.act == IR_ACT_TANH && t->a.nhwc, "tanh(conv + bias)");
+  CHECK(s->op == IR_OP_TANH && s->in[0]->producer->a.act == IR_ACT_SIGMOID, "one activation per epilogue");
+  ir_graph_free(g);
+  for (epi_case = 0; epi_case < 5; epi_case++) { // the other cases alike
+    ir_graph *a = CHECK_PASS(build_epi, fuse_activate);
+    CHECK(!strcmp(op_counts(a), want[epi_case]), "case %d with activate: %s", epi_case,
+          op_counts(a));
+    ir_graph_free(a);
   }
 }
 

@@ -29,6 +29,9 @@ typedef struct {
   FILE *dump_ir;  // non-NULL: the IR after import and after every pass
   FILE *dump_asm; // non-NULL: the program as assembler text, with layer comments
   bool quantize;  // cc_quantize ran (--quantize int8): only for error messages
+  // The chip's Activate applies sigmoid and tanh as it moves a product's
+  // results out (TPU v1, [vmem] activations): cc_optimize fuses them too.
+  bool fuse_activate;
 } cc_options;
 
 typedef struct {
@@ -91,6 +94,8 @@ int cc_split_pool3d(ir_graph *g, char *err, size_t errlen);
 // matmul, and a softmax over the last axis into a matmul's (ir_attrs.act,
 // ir_attrs.residual).
 int cc_fuse_epilogues(ir_graph *g, char *err, size_t errlen);
+// The same, and sigmoid and tanh too (cc_options.fuse_activate).
+int cc_fuse_activate_epilogues(ir_graph *g, char *err, size_t errlen);
 // layout.c: conv and pools channels last (ir_attrs.nhwc), with the
 // transposes that implies sunk through elementwise ops and cancelled in pairs.
 int cc_assign_layout(ir_graph *g, char *err, size_t errlen);

@@ -962,6 +962,8 @@ static void epilogue(const job *j, plan *p, const mtile *tp, uint64_t acc, int64
   cc_vblock flat = {.rows = 1, .cols = rows * cols};
   if (rows * cols > (1u << 30)) flat = (cc_vblock){.rows = rows, .cols = cols, .dst_stride = outs, .src1_stride = outs};
   if (j->act == IR_ACT_RELU) cc_vpu(j->e, VOP_RELU, DT_F32, out, DT_F32, out, DT_F32, 0, &flat);
+  else if (j->act == IR_ACT_SIGMOID) cc_vpu(j->e, VOP_SIGMOID, DT_F32, out, DT_F32, out, DT_F32, 0, &flat);
+  else if (j->act == IR_ACT_TANH) cc_vpu(j->e, VOP_TANH, DT_F32, out, DT_F32, out, DT_F32, 0, &flat);
   else if (j->act == IR_ACT_CLIP) {
     cc_vblock c = flat;
     c.src2_stride = 0, c.src2_colstep = 0;

@@ -149,7 +149,9 @@ static uint64_t tile_cap(const lw *L, uint64_t total) {
 // are runs of whole rows, or pieces of one row when a row is too long.
 // Inputs laid out like the output stream with it; broadcast inputs small
 // enough stay resident in VMEM for the whole layer; others are loaded per
-// row segment.
+// row segment. Operands and results in the activation arena (chip
+// vmem_activations) are read and written where they are, as the TPU's
+// Activate reads and writes the Unified Buffer: no copies in or out.
 
 enum { S_NONE, S_A, S_B, S_DST, S_CONST };
 typedef struct {
@@ -176,6 +178,7 @@ typedef struct {
 
 typedef struct {
   bool resident;
+  bool in_arena; // vres is the value's own VMEM address in the arena
   uint64_t vres;
   uint64_t buf[2];
   uint64_t pos; // elements used in buf by earlier segments of this tile
@@ -226,8 +229,22 @@ static int ew_lower(lw *L, ew *w, uint64_t out_hbm) {
   ew_mem m[2] = {{0}};
   int nin = w->alias ? 1 : w->nin;
   uint64_t free0 = cc_vmem_free_bytes(e);
+  for (int i = 0; i < nin; i++) {
+    uint64_t a = cc_ub_local(e, w->hbm[i]);
+    if (a != UINT64_MAX) m[i].resident = m[i].in_arena = true, m[i].vres = a;
+  }
+  // The result in the arena: written there, unless it overlaps an operand
+  // that a later step reads (the plan keeps a node's inputs and its output
+  // apart, so never today).
+  uint64_t out_local = cc_ub_local(e, out_hbm), out_bytes = (uint64_t)(G * cols) * F4;
+  for (int i = 0; i < nin && out_local != UINT64_MAX; i++) {
+    uint64_t a = cc_ub_local(e, w->hbm[i]), b = (uint64_t)w->nelem[i] * F4;
+    if (a != UINT64_MAX && a < out_local + out_bytes && out_local < a + b) out_local = UINT64_MAX;
+  }
+  if (out_local != UINT64_MAX) w->sep_out = false;
+  else if (!w->sep_out && m[w->full[0] ? 0 : 1].in_arena) w->sep_out = true; // its operand has no tile to reuse
   for (int i = 0; i < nin; i++)
-    if (!w->full[i] && (uint64_t)w->nelem[i] * F4 <= free0 / RESIDENT_SHARE) {
+    if (!m[i].resident && !w->full[i] && (uint64_t)w->nelem[i] * F4 <= free0 / RESIDENT_SHARE) {
       m[i].resident = true;
       m[i].vres = vm_alloc(L, (uint64_t)w->nelem[i] * F4, "a broadcast operand");
       if (m[i].vres != UINT64_MAX) load(e, m[i].vres, w->hbm[i], (uint64_t)w->nelem[i] * F4);
@@ -241,7 +258,8 @@ static int ew_lower(lw *L, ew *w, uint64_t out_hbm) {
   bool colmode = false;
   int64_t tr = 0, cw = cols;
   uint64_t cap = tile_cap(L, (uint64_t)(G * cols) * F4);
-  if ((uint64_t)cols * F4 <= cap && avail > slack) {
+  if (!nbuf) tr = G; // nothing streams: one tile
+  else if ((uint64_t)cols * F4 <= cap && avail > slack) {
     uint64_t per = ew_set_bytes(w, m, nin, 1, cols);
     tr = imin(G, imin((int64_t)((avail - slack) / (2 * per)), (int64_t)(cap / ((uint64_t)cols * F4))));
   }
@@ -260,7 +278,7 @@ static int ew_lower(lw *L, ew *w, uint64_t out_hbm) {
     if (w->sep_out) obuf[s] = vm_alloc(L, (uint64_t)tr * cw * F4, "a result tile");
   }
   if (cc_emit_failed(e, NULL, 0)) return -1;
-  int dst_in = w->sep_out ? -1 : w->full[0] ? 0 : 1;
+  int dst_in = w->sep_out || out_local != UINT64_MAX ? -1 : w->full[0] ? 0 : 1;
   assert(dst_in < 0 || w->full[dst_in]);
 
   int64_t T = colmode ? G * (int64_t)cdiv((uint64_t)cols, (uint64_t)cw) : (int64_t)cdiv((uint64_t)G, (uint64_t)tr);
@@ -281,7 +299,10 @@ static int ew_lower(lw *L, ew *w, uint64_t out_hbm) {
         int cstep[2];
         for (int i = 0; i < nin; i++) {
           bool rreal = w->st[i][k - 2] != 0, creal = w->st[i][k - 1] != 0;
-          if (w->full[i]) {
+          if (m[i].in_arena) {
+            addr[i] = m[i].vres + (uint64_t)ew_off(w, i, o, r0, tl.c0) * F4;
+            stride[i] = w->st[i][k - 2] * F4, cstep[i] = creal || w->full[i];
+          } else if (w->full[i]) {
             addr[i] = m[i].buf[s] + (uint64_t)q * tl.nc * F4, stride[i] = tl.nc * F4, cstep[i] = 1;
             if (phase == 0 && g == tl.g0)
               load(e, m[i].buf[s], w->hbm[i] + (uint64_t)(tl.g0 * cols + tl.c0) * F4, (uint64_t)(tl.ng * tl.nc) * F4);
@@ -298,8 +319,10 @@ static int ew_lower(lw *L, ew *w, uint64_t out_hbm) {
         }
         if (w->alias) addr[1] = addr[0], stride[1] = stride[0], cstep[1] = cstep[0];
         if (phase == 1) {
-          uint64_t dst = (w->sep_out ? obuf[s] : m[dst_in].buf[s]) + (uint64_t)q * tl.nc * F4;
-          int64_t dstr = tl.nc * F4;
+          uint64_t dst;
+          int64_t dstr;
+          if (out_local != UINT64_MAX) dst = out_local + (uint64_t)(g * cols + tl.c0) * F4, dstr = cols * F4;
+          else dst = (w->sep_out ? obuf[s] : m[dst_in].buf[s]) + (uint64_t)q * tl.nc * F4, dstr = tl.nc * F4;
           if (w->expand_a) { // dst[r][c] = A[r]: a local DMA repeating each value
             uint64_t n2[2] = {(uint64_t)nr, (uint64_t)tl.nc};
             int64_t ss2[2] = {stride[0], 0}, ds2[2] = {dstr, F4};
@@ -322,7 +345,7 @@ static int ew_lower(lw *L, ew *w, uint64_t out_hbm) {
         }
         q += nr, g += nr;
       }
-      if (phase == 1)
+      if (phase == 1 && out_local == UINT64_MAX)
         store(e, out_hbm + (uint64_t)(tl.g0 * cols + tl.c0) * F4, w->sep_out ? obuf[s] : m[dst_in].buf[s],
               (uint64_t)(tl.ng * tl.nc) * F4);
     }

@@ -432,15 +432,19 @@ static bool as_bias(const ir_node *n, const ir_value *c, double *v) {
 
 // One fusion into n's epilogue, in the order act(product * scale + bias + residual):
 // returns n, or the node that replaced it, with *changed; NULL on error.
-static ir_node *fuse_once(ir_graph *g, ir_node *n, bool *changed, char *err, size_t errlen) {
+// With act, sigmoid and tanh too (the epilogue's last vector steps, the
+// same f32 operation as the layer they replace).
+static ir_node *fuse_once(ir_graph *g, ir_node *n, bool act, bool *changed, char *err, size_t errlen) {
   *changed = false;
   ir_value *y = n->out[0];
   if (!single_use(y) || n->a.act != IR_ACT_NONE)
     return n;
   ir_node *u = y->uses[0].node;
   ir_value *z = u->out[0];
-  if (u->op == IR_OP_RELU || u->op == IR_OP_CLIP) {
-    n->a.act = u->op == IR_OP_RELU ? IR_ACT_RELU : IR_ACT_CLIP;
+  bool transcendental = act && (u->op == IR_OP_SIGMOID || u->op == IR_OP_TANH) && y->ty.dtype == IR_DT_F32;
+  if (u->op == IR_OP_RELU || u->op == IR_OP_CLIP || transcendental) {
+    n->a.act = u->op == IR_OP_RELU ? IR_ACT_RELU : u->op == IR_OP_CLIP ? IR_ACT_CLIP
+               : u->op == IR_OP_SIGMOID ? IR_ACT_SIGMOID : IR_ACT_TANH;
     if (u->op == IR_OP_CLIP)
       n->a.lo = u->a.lo, n->a.hi = u->a.hi;
     ir_remove_node(g, u);
@@ -506,7 +510,7 @@ static ir_node *fuse_once(ir_graph *g, ir_node *n, bool *changed, char *err, siz
   return rebuild(g, n, in, nin, &a, z, err, errlen);
 }
 
-int cc_fuse_epilogues(ir_graph *g, char *err, size_t errlen) {
+static int fuse_epilogues(ir_graph *g, bool act, char *err, size_t errlen) {
   int count = 0;
   for (int i = 0; i < g->nnodes; i++) {
     ir_node *n = g->nodes[i];
@@ -514,7 +518,7 @@ int cc_fuse_epilogues(ir_graph *g, char *err, size_t errlen) {
       continue;
     bool changed, moved = false;
     do {
-      ir_node *m = fuse_once(g, n, &changed, err, errlen);
+      ir_node *m = fuse_once(g, n, act, &changed, err, errlen);
       if (!m)
         return -1;
       moved = moved || m != n;
@@ -526,6 +530,9 @@ int cc_fuse_epilogues(ir_graph *g, char *err, size_t errlen) {
   }
   return finish(g, "fuse_epilogues", err, errlen) ? -1 : count;
 }
+
+int cc_fuse_epilogues(ir_graph *g, char *err, size_t errlen) { return fuse_epilogues(g, false, err, errlen); }
+int cc_fuse_activate_epilogues(ir_graph *g, char *err, size_t errlen) { return fuse_epilogues(g, true, err, errlen); }
 
 // ---------------------------------------------------------------- the pipeline
 
@@ -551,7 +558,9 @@ int cc_optimize(ir_graph *g, const cc_options *opt, char *err, size_t errlen) {
   dump(opt, g, "import");
   for (size_t i = 0; i < sizeof pipeline / sizeof *pipeline; i++) {
     char msg[CC_ERR_LEN];
-    if (pipeline[i].run(g, msg, sizeof msg) < 0)
+    pass_fn *run = pipeline[i].run;
+    if (run == cc_fuse_epilogues && opt && opt->fuse_activate) run = cc_fuse_activate_epilogues;
+    if (run(g, msg, sizeof msg) < 0)
       return ir_fail(err, errlen, "%s: %s", pipeline[i].name, msg);
     if (ir_verify(g, pipeline[i].name, err, errlen))
       return -1;

@@ -77,7 +77,7 @@ int64_t ir_window_out(int64_t in, int64_t kernel, int64_t stride, int64_t dilati
 // the number of inputs before the residual, or -1.
 static int epilogue_inputs(const ir_node *n, const ir_type *out, char *err, size_t errlen) {
   char s1[96], s2[96];
-  if (n->a.act > IR_ACT_SOFTMAX)
+  if (n->a.act > IR_ACT_TANH)
     return ir_fail(err, errlen, "bad activation %d", (int)n->a.act);
   if ((n->a.act == IR_ACT_SOFTMAX || n->a.pscale_on) && (n->op != IR_OP_MATMUL || out->dtype != IR_DT_F32))
     return ir_fail(err, errlen, "a softmax or scale epilogue needs a matmul with an f32 output");

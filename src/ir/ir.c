@@ -40,7 +40,7 @@ ir_rnn_act ir_rnn_default_act(ir_op op, int pos) {
 
 int ir_rnn_nacts(ir_op op) { return op == IR_OP_LSTM ? 3 : op == IR_OP_GRU ? 2 : 1; }
 const char *const ir_reduce_kind_names[4] = {"sum", "max", "min", "prod"};
-const char *const ir_act_names[4] = {"none", "relu", "clip", "softmax"};
+const char *const ir_act_names[6] = {"none", "relu", "clip", "softmax", "sigmoid", "tanh"};
 const char *const ir_resize_mode_names[3] = {"nearest", "linear", "cubic"};
 const char *const ir_coord_mode_names[7] = {"half_pixel",    "half_pixel_symmetric", "pytorch_half_pixel",
                                             "align_corners", "asymmetric",           "tf_half_pixel_for_nn",

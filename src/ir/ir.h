@@ -119,9 +119,10 @@ enum {
 };
 
 // Activations a matmul or conv epilogue applies (compiler/passes.c fuses them).
-// softmax: over the last axis of a matmul's f32 output (attention's scores).
-typedef enum { IR_ACT_NONE, IR_ACT_RELU, IR_ACT_CLIP, IR_ACT_SOFTMAX } ir_act;
-extern const char *const ir_act_names[4];
+// softmax: over the last axis of a matmul's f32 output (attention's scores);
+// sigmoid, tanh: on chips whose Activate applies them (cc_options.fuse_activate).
+typedef enum { IR_ACT_NONE, IR_ACT_RELU, IR_ACT_CLIP, IR_ACT_SOFTMAX, IR_ACT_SIGMOID, IR_ACT_TANH } ir_act;
+extern const char *const ir_act_names[6];
 
 #define IR_OPS(X) \
   /*  enum                     name                 in max      out max      rule         fold       attrs */ \

@@ -199,7 +199,7 @@ static void print_attrs(FILE *f, const ir_node *n) {
   if (epi && a->act == IR_ACT_CLIP)
     fprintf(f, " act=clip[%.9g,%.9g]", a->lo, a->hi);
   else if (epi && a->act != IR_ACT_NONE)
-    fprintf(f, " act=%s", a->act <= IR_ACT_SOFTMAX ? ir_act_names[a->act] : "?");
+    fprintf(f, " act=%s", a->act <= IR_ACT_TANH ? ir_act_names[a->act] : "?");
   if (epi && a->residual)
     fputs(" residual", f);
   fputs(" }", f);

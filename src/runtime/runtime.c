@@ -463,7 +463,7 @@ static int compile_onnx(sy_client *c, const char *path, const sy_compile_options
   free(shapes);
   if (!g) return compile_fail(c, path, err);
   cc_options co = {.precision = (cc_precision)opt->precision, .dump_ir = opt->dump_ir, .dump_asm = opt->dump_asm,
-                   .quantize = opt->quantize == SY_QUANTIZE_INT8};
+                   .quantize = opt->quantize == SY_QUANTIZE_INT8, .fuse_activate = c->chip.vmem_activations};
   cc_executable exe = {0};
   int rc = 0;
   if (cc_optimize(g, &co, err, sizeof err)) rc = compile_fail(c, path, err);
