@@ -23,21 +23,22 @@
 
 enum { BIG_BYTES = 1 << 20, PAGE = 4096 };
 
-static void prefault(void *p, size_t n) {
-  if (!p || n < BIG_BYTES) return;
+void isa_prefault(void *p, size_t n, size_t populate) {
+  if (!p) return;
   uintptr_t a = ((uintptr_t)p + PAGE - 1) & ~(uintptr_t)(PAGE - 1);
   uintptr_t e = ((uintptr_t)p + n) & ~(uintptr_t)(PAGE - 1);
   if (e <= a) return;
 #ifdef MADV_HUGEPAGE
   madvise((void *)a, e - a, MADV_HUGEPAGE);
 #endif
+  uintptr_t pe = populate < e - a ? (a + populate + PAGE - 1) & ~(uintptr_t)(PAGE - 1) : e;
   // Older kernels refuse MADV_POPULATE_WRITE: the pages then fault in as used.
-  madvise((void *)a, e - a, MADV_POPULATE_WRITE);
+  if (pe > a) madvise((void *)a, (pe < e ? pe : e) - a, MADV_POPULATE_WRITE);
 }
 
 void *isa_malloc_big(size_t n) {
   void *p = malloc(n ? n : 1);
-  prefault(p, n);
+  if (n >= BIG_BYTES) isa_prefault(p, n, n);
   return p;
 }
 

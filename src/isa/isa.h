@@ -384,6 +384,9 @@ char *isa_disasm_program(const isa_program *p);
 // them are ordinary malloc memory (free() them as usual; realloc() gives
 // memory faulted in page by page again).
 void *isa_malloc_big(size_t n); // under 1 MiB: plain malloc
+// Asks for huge pages on [p, p + n) and faults in its first `populate` bytes
+// at once (one madvise, not a fault per page): memory about to be written.
+void isa_prefault(void *p, size_t n, size_t populate);
 
 // A whole input file, as every reader of one (models, programs, arrays,
 // configs, topologies, assembler and HLO text) takes it. Binary files are

@@ -35,10 +35,6 @@ static struct {
   uint64_t table_pages[2];
 } pool = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23 // Linux 5.14
-#endif
-
 static uint64_t huge_round(uint64_t n) { return (n + CHUNK_SIZE - 1) & ~(CHUNK_SIZE - 1); }
 
 // On this project's hosts (virtual machines with shadow page tables) a fault
@@ -53,11 +49,7 @@ void *hot_map(uint64_t bytes, uint64_t populate) {
   uint8_t *a = (uint8_t *)(((uintptr_t)p + CHUNK_SIZE - 1) & ~(uintptr_t)(CHUNK_SIZE - 1));
   if (a > p) munmap(p, (size_t)(a - p));
   if (a + n < p + len) munmap(a + n, (size_t)(p + len - (a + n)));
-#ifdef MADV_HUGEPAGE
-  madvise(a, n, MADV_HUGEPAGE);
-#endif
-  // Older kernels refuse MADV_POPULATE_WRITE: the pages then fault in as used.
-  if (populate) madvise(a, huge_round(populate < n ? populate : n), MADV_POPULATE_WRITE);
+  isa_prefault(a, n, populate ? huge_round(populate < n ? populate : n) : 0);
   return a;
 }
 

@@ -642,9 +642,10 @@ static int check_mxu(sim *s, qentry *e) {
   return 0;
 }
 
-static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen) {
-  return a < b + blen && b < a + alen;
-}
+// Whether [lo, hi) and [lo2, hi2) share a byte (an empty range shares none).
+static bool overlap(uint64_t lo, uint64_t hi, uint64_t lo2, uint64_t hi2) { return lo < hi2 && lo2 < hi; }
+
+static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen) { return overlap(a, a + alen, b, b + blen); }
 
 static int check_vpu(sim *s, qentry *e) {
   const isa_inst *in = &e->in;
@@ -1352,8 +1353,6 @@ static eff_sum spans_summarise(const effect *f) {
   return x;
 }
 
-static bool overlap(uint64_t lo, uint64_t hi, uint64_t lo2, uint64_t hi2) { return lo < hi2 && lo2 < hi; }
-
 static bool spans_conflict(const eff_sum *sa, const effect *a, const eff_sum *sb, const effect *b) {
   unsigned shared = (sa->writes & (sb->reads | sb->writes)) | (sb->writes & sa->reads);
   if (!shared) return false;
@@ -1364,7 +1363,7 @@ static bool spans_conflict(const eff_sum *sa, const effect *a, const eff_sum *sb
   for (int i = 0; i < a->nspan; i++)
     for (int j = 0; j < b->nspan; j++) {
       const eff_span *x = &a->span[i], *y = &b->span[j];
-      if (x->space == y->space && (x->write || y->write) && x->lo < y->hi && y->lo < x->hi) return true;
+      if (x->space == y->space && (x->write || y->write) && overlap(x->lo, x->hi, y->lo, y->hi)) return true;
     }
   return false;
 }
