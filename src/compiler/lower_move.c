@@ -75,7 +75,7 @@ static int transpose_dims(const ir_node *n, int64_t *d, int *p) {
     if (kept[n->a.perm[i]] >= 0) q[mo++] = kept[n->a.perm[i]];
   int gfirst[IR_MAX_DIMS], ng = 0; // groups in output order: first kept index
   int64_t gsize[IR_MAX_DIMS];
-  int64_t kd[IR_MAX_DIMS];
+  int64_t kd[IR_MAX_DIMS] = {0}; // only its first m are read; -O3 cannot see that
   for (int i = 0, j = 0; i < t->rank; i++)
     if (kept[i] >= 0) kd[j++] = t->dims[i];
   for (int i = 0; i < mo; i++) {

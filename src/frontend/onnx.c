@@ -424,7 +424,7 @@ static int const_floats(imp *m, int slot, const char *what, double *out, int max
 
 static int const_scalar(imp *m, int slot, const char *what, double *out) {
   double v[1];
-  int n;
+  int n = 0; // set by const_floats on success; -O3 does not follow fail()
   if (const_floats(m, slot, what, v, 1, &n))
     return -1;
   if (n != 1)
