@@ -588,6 +588,55 @@ static void chain_test(const char *chip) {
   tfree(&t, o);
 }
 
+// Values outside the Unified Buffer share HBM once dead (compile.c's HBM
+// arena): v1 = relu(x), v2 = v1 + x, v3 = relu(v2), v4 = v3 * v1,
+// v5 = relu(v4), v6 = v5 + v3, of 256 KiB each. At most four are live at
+// once (x, v1, v2 and v3 when v3 is written), so the program needs at most
+// five values' HBM where seven without reuse; and a write into a dead
+// value's bytes must wait for its readers, or the bits below change.
+static void hbm_reuse_test(const char *chip) {
+  enum { R = 64, C = 1024, N = R * C };
+  tcase t = {.g = ir_graph_new("hbm reuse")};
+  ir_value *x = tin(&t, "x", TY(R, C), 2);
+  ir_op ops[6] = {IR_OP_RELU, IR_OP_ADD, IR_OP_RELU, IR_OP_MUL, IR_OP_RELU, IR_OP_ADD};
+  int src[6][2] = {{0, -1}, {1, 0}, {2, -1}, {3, 1}, {4, -1}, {5, 3}}; // operands: value indices (0: x)
+  ir_value *v[7] = {x};
+  for (int i = 0; i < 6; i++) {
+    ir_value *in[2] = {v[src[i][0]], src[i][1] >= 0 ? v[src[i][1]] : NULL};
+    ir_node *n = tnode(&t, ops[i], in, in[1] ? 2 : 1, 1);
+    if (!tfinish(&t, n, i == 5)) return;
+    v[i + 1] = n->out[0];
+  }
+  chip_config cc;
+  cc_options opt = {0};
+  cc_executable ex;
+  if (chip_load(&cc, chip, err, sizeof err) || cc_compile(t.g, &cc, &opt, &ex, err, sizeof err)) {
+    CHECK(0, "hbm reuse on %s: %s", chip, err);
+    tfree(&t, NULL);
+    return;
+  }
+  uint64_t consts = 0;
+  for (size_t i = 0; i < ex.prog.nsegs; i++)
+    if (ex.prog.segs[i].kind == SEG_HBM) consts += ex.prog.segs[i].size;
+  CHECK(ex.hbm_bytes <= consts + 5ull * N * 4 + 4096, "hbm reuse on %s: %llu bytes of HBM (constants %llu)", chip,
+        (unsigned long long)ex.hbm_bytes, (unsigned long long)consts);
+  cc_executable_free(&ex);
+  float **o = trun(&t, chip, "hbm reuse");
+  if (o) {
+    float *w[7] = {t.in[0]};
+    for (int i = 0; i < 6; i++) {
+      w[i + 1] = malloc(N * sizeof(float));
+      for (int k = 0; k < N; k++) {
+        float a = w[src[i][0]][k], b = src[i][1] >= 0 ? w[src[i][1]][k] : 0;
+        w[i + 1][k] = ops[i] == IR_OP_RELU ? (a > 0 ? a : 0.0f) : ops[i] == IR_OP_ADD ? a + b : a * b;
+      }
+    }
+    check_bits(o[0], w[6], N, "hbm reuse", chip);
+    for (int i = 1; i < 7; i++) free(w[i]);
+  }
+  tfree(&t, o);
+}
+
 // ---------------------------------------------------------------- other types, gather
 
 // An input of any type with the given bytes (copied).
@@ -1102,6 +1151,7 @@ int main(void) {
     pad_test(c, TY(6, 7), IR_PAD_REFLECT, DIMS(2, -1, -1, 3), 0);
 
     chain_test(c);
+    hbm_reuse_test(c);
   }
   return test_done("test_lower");
 }

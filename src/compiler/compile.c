@@ -114,16 +114,17 @@ typedef struct {
 } arena_block;
 
 typedef struct {
-  bool on, spilled; // spilled: a value did not fit (it is in HBM)
-  uint64_t size;
+  bool on, spilled;    // spilled: a value did not fit (it is in HBM)
+  uint64_t base, size; // the address of offset 0 (CC_UB_WINDOW, or 0 for HBM: offsets)
+  uint64_t high;       // the most bytes in use at once
   int *last;            // per value id: the last node that reads it (or a view of it); INT32_MAX: keep
   arena_block *blocks;  // live blocks, by offset
   int nblocks;
 } arena;
 
-static int arena_plan(arena *a, const ir_graph *g, const chip_config *chip, uint64_t size, cc_emit *e) {
-  *a = (arena){0};
-  if (!chip->vmem_activations) return 0;
+// Each value's last reader (directly or through a view) into a->last, and
+// room for the blocks. -1: out of host memory.
+static int arena_readers(arena *a, const ir_graph *g) {
   a->last = malloc(((size_t)g->nvalues + 1) * sizeof *a->last);
   int *root = malloc(((size_t)g->nvalues + 1) * sizeof *root);
   a->blocks = malloc(((size_t)g->nvalues + 1) * sizeof *a->blocks);
@@ -140,13 +141,35 @@ static int arena_plan(arena *a, const ir_graph *g, const chip_config *chip, uint
   }
   for (int k = 0; k < g->noutputs; k++) a->last[root[g->outputs[k]->id]] = INT32_MAX;
   free(root);
+  return 0;
+}
+
+static int arena_plan(arena *a, const ir_graph *g, const chip_config *chip, uint64_t size, cc_emit *e) {
+  *a = (arena){0};
+  if (!chip->vmem_activations) return 0;
+  if (arena_readers(a, g)) return -1;
   // half of VMEM unless told: the layers' own tiles need the rest
   if (!size) size = chip->vmem_bytes / 2;
   size &= ~63ull;
   uint64_t base = cc_vmem_reserve(e, size);
   if (base == UINT64_MAX) return 0;
   cc_ub_window(e, base, size);
-  a->on = true, a->size = size;
+  a->on = true, a->base = CC_UB_WINDOW, a->size = size;
+  return 0;
+}
+
+// The values outside the Unified Buffer go to HBM, first fit in program
+// order, each value's bytes reused once its last reader is lowered (as XLA
+// reuses buffers); placed as offsets, then moved to one range of the most
+// bytes in use at once. The chip pays nothing for it: the emitter orders a
+// write after every unfinished access it overlaps (sync_and_record), and a
+// node's outputs never share bytes with its inputs (released only after it).
+// The simulator pays less: its HBM is host pages, and a fresh process pays
+// for every page it writes first (docs/performance.md, section 4).
+static int hbm_arena_plan(arena *a, const ir_graph *g) {
+  *a = (arena){0};
+  if (arena_readers(a, g)) return -1;
+  a->on = true, a->size = UINT64_MAX >> 1;
   return 0;
 }
 
@@ -174,7 +197,17 @@ static uint64_t arena_take(arena *a, const ir_value *v, uint64_t nbytes) {
   memmove(&a->blocks[i + 1], &a->blocks[i], (size_t)(a->nblocks - i) * sizeof *a->blocks);
   a->blocks[i] = (arena_block){at, bytes, a->last[v->id]};
   a->nblocks++;
-  return CC_UB_WINDOW + at;
+  if (at + bytes > a->high) a->high = at + bytes;
+  return a->base + at;
+}
+
+// Where a value goes: the Unified Buffer's arena; else an offset in the
+// HBM arena (*rel set); else (a value nothing reads) HBM of its own.
+static uint64_t place_take(arena *ub, arena *hb, cc_emit *e, const ir_value *v, uint64_t bytes, bool *rel) {
+  uint64_t a = arena_take(ub, v, bytes);
+  if (a != UINT64_MAX) return a;
+  if ((a = arena_take(hb, v, bytes)) != UINT64_MAX) return *rel = true, a;
+  return cc_hbm_alloc(e, bytes);
 }
 
 static void arena_free(arena *a) {
@@ -374,28 +407,35 @@ static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *
     return ir_fail(err, errlen, "out of host memory");
   }
 #define STORED_BYTES(v) (q8cls[(v)->id] >= 0 ? (uint64_t)ir_nelems(&(v)->ty) : ir_nbytes(&(v)->ty))
+  arena hb = {0};
+  bool *rel = calloc((size_t)g->nvalues + 1, sizeof *rel); // place[v].addr is an HBM arena offset
+  if (!rel || hbm_arena_plan(&hb, g)) {
+    cc_emit_free(e);
+    arena_free(&ar), arena_free(&hb);
+    free(place), free(q8cls), free(q8reader), free(cat), free(rel);
+    return ir_fail(err, errlen, "out of host memory");
+  }
   for (int i = 0; i < g->ninputs; i++) {
     ir_value *v = g->inputs[i];
-    uint64_t a = arena_take(&ar, v, ir_nbytes(&v->ty));
-    place[v->id].addr = a != UINT64_MAX ? a : cc_hbm_alloc(e, ir_nbytes(&v->ty)), place[v->id].placed = true;
+    place[v->id].addr = place_take(&ar, &hb, e, v, ir_nbytes(&v->ty), &rel[v->id]), place[v->id].placed = true;
   }
   for (int i = 0; i < g->nnodes; i++) {
     ir_node *n = g->nodes[i];
     for (int s = 0; s < n->nin; s++)
       if (n->in[s]->data && !mxu_owns(n, s)) PLACE_CONST(n->in[s]);
     arena_release(&ar, i);
+    arena_release(&hb, i);
     for (int s = 0; s < n->nout; s++) {
       ir_value *v = n->out[s];
       if (cc_is_view(n)) {
-        place[v->id] = place[n->in[0]->id];
+        place[v->id] = place[n->in[0]->id], rel[v->id] = rel[n->in[0]->id];
         continue;
       }
       // a piece written in place: the concatenation is placed with its first piece
       const ir_node *c = cat[v->id];
       ir_value *w = c ? c->out[0] : v;
       if (!place[w->id].placed) {
-        uint64_t a = arena_take(&ar, w, STORED_BYTES(w));
-        place[w->id].addr = a != UINT64_MAX ? a : cc_hbm_alloc(e, STORED_BYTES(w));
+        place[w->id].addr = place_take(&ar, &hb, e, w, STORED_BYTES(w), &rel[w->id]);
         place[w->id].placed = true;
         if (q8cls[w->id] >= 0) {
           const ir_node *r = q8reader[q8cls[w->id]];
@@ -405,15 +445,18 @@ static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *
       if (c) {
         int64_t off = 0, total = w->ty.dims[w->ty.rank - 1];
         for (int k = 0; c->in[k] != v; k++) off += c->in[k]->ty.dims[w->ty.rank - 1];
-        place[v->id] = place[w->id]; // one class: int8 alike
+        place[v->id] = place[w->id], rel[v->id] = rel[w->id]; // one class: int8 alike
         place[v->id].addr += (uint64_t)off * (place[w->id].q8 ? 1 : 4), place[v->id].pitch = total;
       }
     }
   }
 #undef STORED_BYTES
+  uint64_t hbase = cc_hbm_alloc(e, hb.high ? hb.high : 1);
+  for (int v = 0; v <= g->nvalues; v++)
+    if (rel[v]) place[v].addr += hbase;
   fit->spilled = ar.spilled;
-  arena_free(&ar);
-  free(q8cls), free(q8reader), free(cat);
+  arena_free(&ar), arena_free(&hb);
+  free(q8cls), free(q8reader), free(cat), free(rel);
   for (int i = 0; i < g->noutputs; i++)
     if (g->outputs[i]->data) PLACE_CONST(g->outputs[i]);
 #undef PLACE_CONST
