@@ -241,9 +241,12 @@ for a in apps:
     res[a["name"]] = (d["mxu_active"] / mc, 100 * d["useful_mac_fraction"], 100 * d["unused_mac_fraction"],
                       d["weight_stall"] / mc, d["weight_shift"] / mc, d["non_matrix"] / mc, d["tops"], d)
 pp = lambda got, want: "%+.1f pp" % (got - want)
-def within(n):  # the bounds: TOPS within 10%, weight stall and array active within 5 points
-    g, p3 = res[n], P3[n]
-    return abs(g[6] - p3[6]) <= 0.1 * p3[6], abs(g[3] - p3[3]) <= 5, abs(g[0] - p3[0]) <= 5
+def bounds3(n, tops, stall, active):  # the bounds: TOPS within 10%, weight stall and array active within 5 points
+    p3 = P3[n]
+    return abs(tops - p3[6]) <= 0.1 * p3[6], abs(stall - p3[3]) <= 5, abs(active - p3[0]) <= 5
+def within(n):
+    g = res[n]
+    return bounds3(n, g[6], g[3], g[0])
 APPS_SUMMARY = []
 for a in apps:
     n = a["name"]; g = res[n]; ok = within(n)
@@ -581,7 +584,7 @@ def with_input(n, frac):
     return extra / mc, tops, d["weight_stall"] / mc, d["mxu_active"] / mc
 def fmt_with(n, frac):
     inp, tops, st, act = with_input(n, frac); p3 = P3[n]
-    ok = (abs(tops - p3[6]) <= 0.1 * p3[6], abs(st - p3[3]) <= 5, abs(act - p3[0]) <= 5)
+    ok = bounds3(n, tops, st, act)
     return "%.1f%%; %s%s; %s%s; %s%s" % (inp, err(tops, p3[6]), "" if ok[0] else " (out)", pp(st, p3[3]),
                                          "" if ok[1] else " (out)", pp(act, p3[0]), "" if ok[2] else " (out)")
 w("**If Table 3 counted the input transfer.** Systole's window starts when the graph's inputs are in")
@@ -598,11 +601,8 @@ w("|---|---|---|---|")
 for n in names:
     w("| %s | %s | %s | %.1f%% |" % (n, fmt_with(n, 1.0), fmt_with(n, 0.25), ROW8[n]))
 w("")
-def meets(n, frac):
-    inp, tops, st, act = with_input(n, frac); p3 = P3[n]
-    return abs(tops - p3[6]) <= 0.1 * p3[6] and abs(st - p3[3]) <= 5 and abs(act - p3[0]) <= 5
-def stall_ok(n, frac):
-    return abs(with_input(n, frac)[2] - P3[n][3]) <= 5
+meets = lambda n, frac: all(bounds3(n, *with_input(n, frac)[1:]))
+stall_ok = lambda n, frac: bounds3(n, *with_input(n, frac)[1:])[1]
 mem_bound = [n for n in ("MLP0", "MLP1", "LSTM0", "LSTM1") if n in res]
 ratios = [with_input(n, 1.0)[0] / ROW8[n] for n in mem_bound]
 gaps8 = [abs(with_input(n, 0.25)[0] - ROW8[n]) for n in names]

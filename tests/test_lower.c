@@ -604,7 +604,10 @@ static void hbm_reuse_test(const char *chip) {
   for (int i = 0; i < 6; i++) {
     ir_value *in[2] = {v[src[i][0]], src[i][1] >= 0 ? v[src[i][1]] : NULL};
     ir_node *n = tnode(&t, ops[i], in, in[1] ? 2 : 1, 1);
-    if (!tfinish(&t, n, i == 5)) return;
+    if (!tfinish(&t, n, i == 5)) {
+      tfree(&t, NULL);
+      return;
+    }
     v[i + 1] = n->out[0];
   }
   chip_config cc;

@@ -117,37 +117,43 @@ typedef struct {
   bool on, spilled;    // spilled: a value did not fit (it is in HBM)
   uint64_t base, size; // the address of offset 0 (CC_UB_WINDOW, or 0 for HBM: offsets)
   uint64_t high;       // the most bytes in use at once
-  int *last;            // per value id: the last node that reads it (or a view of it); INT32_MAX: keep
+  const int *last;      // per value id: the last node that reads it (or a view of it); INT32_MAX: keep
   arena_block *blocks;  // live blocks, by offset
   int nblocks;
 } arena;
 
-// Each value's last reader (directly or through a view) into a->last, and
-// room for the blocks. -1: out of host memory.
-static int arena_readers(arena *a, const ir_graph *g) {
-  a->last = malloc(((size_t)g->nvalues + 1) * sizeof *a->last);
+// Per value id, the last node that reads it, directly or through a view
+// (-1: none; INT32_MAX: a graph output, kept), for both arenas. NULL: out of
+// host memory.
+static int *last_readers(const ir_graph *g) {
+  int *last = malloc(((size_t)g->nvalues + 1) * sizeof *last);
   int *root = malloc(((size_t)g->nvalues + 1) * sizeof *root);
-  a->blocks = malloc(((size_t)g->nvalues + 1) * sizeof *a->blocks);
-  if (!a->last || !root || !a->blocks) return free(root), -1;
-  for (int v = 0; v <= g->nvalues; v++) a->last[v] = -1, root[v] = v;
+  if (!last || !root) return free(last), free(root), NULL;
+  for (int v = 0; v <= g->nvalues; v++) last[v] = -1, root[v] = v;
   for (int i = 0; i < g->nnodes; i++) {
     const ir_node *n = g->nodes[i];
     for (int k = 0; k < n->nin; k++) {
       int r = root[n->in[k]->id];
-      if (a->last[r] < i) a->last[r] = i;
+      if (last[r] < i) last[r] = i;
     }
     if (cc_is_view(n))
       for (int k = 0; k < n->nout; k++) root[n->out[k]->id] = root[n->in[0]->id];
   }
-  for (int k = 0; k < g->noutputs; k++) a->last[root[g->outputs[k]->id]] = INT32_MAX;
+  for (int k = 0; k < g->noutputs; k++) last[root[g->outputs[k]->id]] = INT32_MAX;
   free(root);
-  return 0;
+  return last;
 }
 
-static int arena_plan(arena *a, const ir_graph *g, const chip_config *chip, uint64_t size, cc_emit *e) {
+static int arena_init(arena *a, const ir_graph *g, const int *last) {
+  *a = (arena){.last = last, .blocks = malloc(((size_t)g->nvalues + 1) * sizeof *a->blocks)};
+  return a->blocks ? 0 : -1;
+}
+
+static int arena_plan(arena *a, const ir_graph *g, const int *last, const chip_config *chip, uint64_t size,
+                      cc_emit *e) {
   *a = (arena){0};
   if (!chip->vmem_activations) return 0;
-  if (arena_readers(a, g)) return -1;
+  if (arena_init(a, g, last)) return -1;
   // half of VMEM unless told: the layers' own tiles need the rest
   if (!size) size = chip->vmem_bytes / 2;
   size &= ~63ull;
@@ -166,9 +172,8 @@ static int arena_plan(arena *a, const ir_graph *g, const chip_config *chip, uint
 // node's outputs never share bytes with its inputs (released only after it).
 // The simulator pays less: its HBM is host pages, and a fresh process pays
 // for every page it writes first (docs/performance.md, section 4).
-static int hbm_arena_plan(arena *a, const ir_graph *g) {
-  *a = (arena){0};
-  if (arena_readers(a, g)) return -1;
+static int hbm_arena_plan(arena *a, const ir_graph *g, const int *last) {
+  if (arena_init(a, g, last)) return -1;
   a->on = true, a->size = UINT64_MAX >> 1;
   return 0;
 }
@@ -210,10 +215,7 @@ static uint64_t place_take(arena *ub, arena *hb, cc_emit *e, const ir_value *v, 
   return cc_hbm_alloc(e, bytes);
 }
 
-static void arena_free(arena *a) {
-  free(a->last);
-  free(a->blocks);
-}
+static void arena_free(arena *a) { free(a->blocks); }
 
 // An int8 product quantised by cc_quantize (lowered by lower_mxu.c's jobs
 // with their f32 epilogue).
@@ -393,28 +395,23 @@ static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *
   // Where the Unified Buffer holds the activations, the tensors that int8
   // products read (through max pools, concatenations and views) are stored
   // int8, decided before the arena plan so that it counts their bytes.
-  arena ar = {0};
+  arena ar = {0}, hb = {0};
+  int *last = last_readers(g);
+  bool *rel = calloc((size_t)g->nvalues + 1, sizeof *rel); // place[v].addr is an offset in hb
   int *q8cls = calloc((size_t)g->nvalues + 1, sizeof *q8cls);
   const ir_node **q8reader = calloc((size_t)g->nvalues + 1, sizeof *q8reader);
   const ir_node **cat = calloc((size_t)g->nvalues + 1, sizeof *cat);
-  bool oom = !q8cls || !q8reader || !cat;
+  bool oom = !last || !rel || !q8cls || !q8reader || !cat;
   for (int v = 0; !oom && v <= g->nvalues; v++) q8cls[v] = -1;
   if (!oom && chip->vmem_activations)
     oom = plan_int8_storage(g, q8cls, q8reader) != 0 || plan_concat_in_place(g, cat) != 0;
-  if (oom || arena_plan(&ar, g, chip, arena_bytes, e)) {
+  if (oom || arena_plan(&ar, g, last, chip, arena_bytes, e) || hbm_arena_plan(&hb, g, last)) {
     cc_emit_free(e);
-    free(place), free(q8cls), free(q8reader), free(cat);
+    arena_free(&ar), arena_free(&hb);
+    free(place), free(last), free(rel), free(q8cls), free(q8reader), free(cat);
     return ir_fail(err, errlen, "out of host memory");
   }
 #define STORED_BYTES(v) (q8cls[(v)->id] >= 0 ? (uint64_t)ir_nelems(&(v)->ty) : ir_nbytes(&(v)->ty))
-  arena hb = {0};
-  bool *rel = calloc((size_t)g->nvalues + 1, sizeof *rel); // place[v].addr is an HBM arena offset
-  if (!rel || hbm_arena_plan(&hb, g)) {
-    cc_emit_free(e);
-    arena_free(&ar), arena_free(&hb);
-    free(place), free(q8cls), free(q8reader), free(cat), free(rel);
-    return ir_fail(err, errlen, "out of host memory");
-  }
   for (int i = 0; i < g->ninputs; i++) {
     ir_value *v = g->inputs[i];
     place[v->id].addr = place_take(&ar, &hb, e, v, ir_nbytes(&v->ty), &rel[v->id]), place[v->id].placed = true;
@@ -456,7 +453,7 @@ static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *
     if (rel[v]) place[v].addr += hbase;
   fit->spilled = ar.spilled;
   arena_free(&ar), arena_free(&hb);
-  free(q8cls), free(q8reader), free(cat), free(rel);
+  free(last), free(rel), free(q8cls), free(q8reader), free(cat);
   for (int i = 0; i < g->noutputs; i++)
     if (g->outputs[i]->data) PLACE_CONST(g->outputs[i]);
 #undef PLACE_CONST
