@@ -60,6 +60,8 @@ static inline __m512i wrow(const void *w, size_t w_stride, int j, int k, int col
   return _mm512_cvtepu16_epi32(r);
 }
 
+static size_t bytes_bf16_dp(int k, int n) { return (size_t)((n + VW - 1) / VW) * (size_t)((k + 31) / 32) * 16 * VW * 4; }
+
 static void load_bf16_dp(num_tile_hdr *t, const void *w, size_t w_stride) {
   int k = t->k, n = t->n, nb = (n + VW - 1) / VW, ns = (k + 31) / 32;
   uint32_t *d = NUM_TILE_DATA(t);

@@ -261,7 +261,7 @@ static void tile_pass(const num_tile_hdr *t, void *acc, size_t acc_stride, const
 static size_t tile_bytes(int dtype, int k, int n) {
   size_t nb = (size_t)(n + VW - 1) / VW;
 #ifdef BF16_DP
-  if (dtype == 1) return nb * (size_t)((k + 31) / 32) * 16 * VW * 4;
+  if (dtype == 1) return bytes_bf16_dp(k, n);
 #else
   if (dtype == 1) return nb * (size_t)k * VW * 4;
 #endif
