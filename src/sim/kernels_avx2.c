@@ -43,6 +43,10 @@ static __m256i lanes(int n) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _m
 #define VI_ADD(a, b) _mm256_add_epi32(a, b)
 #define VI_LOADN(p, n) _mm256_maskload_epi32(p, lanes(n))
 #define VI_STOREN(p, n, v) _mm256_maskstore_epi32(p, lanes(n), v)
+#define V_LOADU(p) _mm256_loadu_ps(p)
+#define V_STOREU(p, v) _mm256_storeu_ps(p, v)
+#define VI_LOADU(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
+#define VI_STOREU(p, v) _mm256_storeu_si256((__m256i *)(void *)(p), v)
 #define IMPL num_mxu_avx2
 #define BF16_DP 1
 
@@ -124,8 +128,8 @@ static inline __attribute__((always_inline)) void block_bf16_dp(const float *x, 
       V v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(run[r][h]), 0xd8)); // columns in order
       // vmaskmovps is slow on AMD (a masked store ~12 cycles on Zen 3): whole vectors go plain.
       if (cols == 8) {
-        if (accumulate) v = V_ADD(_mm256_loadu_ps(o), v); // DAZ flushes a subnormal accumulator
-        _mm256_storeu_ps(o, V_CANON(v));
+        if (accumulate) v = V_ADD(V_LOADU(o), v); // DAZ flushes a subnormal accumulator
+        V_STOREU(o, V_CANON(v));
       } else {
         if (accumulate) v = V_ADD(V_LOADN(o, cols), v);
         V_STOREN(o, cols, V_CANON(v));

@@ -25,6 +25,10 @@
 #define VI_ADD(a, b) _mm512_add_epi32(a, b)
 #define VI_LOADN(p, n) _mm512_maskz_loadu_epi32(MASK(n), p)
 #define VI_STOREN(p, n, v) _mm512_mask_storeu_epi32(p, MASK(n), v)
+#define V_LOADU(p) _mm512_loadu_ps(p)
+#define V_STOREU(p, v) _mm512_storeu_ps(p, v)
+#define VI_LOADU(p) _mm512_loadu_si512((const void *)(p))
+#define VI_STOREU(p, v) _mm512_storeu_si512((void *)(p), v)
 #define IMPL num_mxu_avx512
 #include "sim/kernels_vec.h"
 #else

@@ -43,6 +43,10 @@
 #define VI_DPADD(s, a, b) _mm512_dpwssd_epi32(s, a, b)
 #define VI_LOADN(p, n) _mm512_maskz_loadu_epi32(MASK(n), p)
 #define VI_STOREN(p, n, v) _mm512_mask_storeu_epi32(p, MASK(n), v)
+#define V_LOADU(p) _mm512_loadu_ps(p)
+#define V_STOREU(p, v) _mm512_storeu_ps(p, v)
+#define VI_LOADU(p) _mm512_loadu_si512((const void *)(p))
+#define VI_STOREU(p, v) _mm512_storeu_si512((void *)(p), v)
 #define IMPL num_mxu_avx512bf16
 #define BF16_DP 1
 

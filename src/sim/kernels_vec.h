@@ -11,7 +11,8 @@
 //
 // The including file defines: VW (lanes), V (fp32 vector), VI (int32 vector),
 // V_ZERO, V_LOAD(p) (aligned), V_SET1(f), V_FMA(a, b, c) (a*b + c), V_ADD,
-// V_LOADN(p, n) and V_STOREN(p, n, v) (the first n lanes, n <= VW),
+// V_LOADN(p, n) and V_STOREN(p, n, v) (the first n lanes, n <= VW), V_LOADU(p)
+// and V_STOREU(p, v) (all lanes, unaligned), VI_LOADU and VI_STOREU likewise,
 // V_CANON(v), VI_ZERO, VI_LOAD(p) (aligned), VI_SET1(i), VI_MADD16(a, b)
 // (pairs of int16 products summed into int32), VI_ADD (wrapping),
 // VI_LOADN(p, n), VI_STOREN(p, n, v), and IMPL, the num_mxu_impl to define.
@@ -90,8 +91,13 @@ static inline __attribute__((always_inline)) void block_bf16(const float *x, siz
       if (cols > VW) cols = VW;
       float *p = out + r * out_stride + c * VW;
       V v = run[r][c];
-      if (accumulate) v = V_ADD(V_LOADN(p, cols), v); // DAZ flushes a subnormal accumulator
-      V_STOREN(p, cols, V_CANON(v));
+      if (cols == VW) { // masked stores are slow on AMD's AVX2
+        if (accumulate) v = V_ADD(V_LOADU(p), v); // DAZ flushes a subnormal accumulator
+        V_STOREU(p, V_CANON(v));
+      } else {
+        if (accumulate) v = V_ADD(V_LOADN(p, cols), v);
+        V_STOREN(p, cols, V_CANON(v));
+      }
     }
 }
 
@@ -165,8 +171,13 @@ static inline __attribute__((always_inline)) void block_i8(const int32_t *x, siz
       if (cols > VW) cols = VW;
       int32_t *q = out + r * out_stride + c * VW;
       VI v = sum[r][c];
-      if (accumulate) v = VI_ADD(VI_LOADN(q, cols), v);
-      VI_STOREN(q, cols, v);
+      if (cols == VW) {
+        if (accumulate) v = VI_ADD(VI_LOADU(q), v);
+        VI_STOREU(q, v);
+      } else {
+        if (accumulate) v = VI_ADD(VI_LOADN(q, cols), v);
+        VI_STOREN(q, cols, v);
+      }
     }
 }
 
