@@ -95,15 +95,16 @@ awk -v peak="$peak" -v peak8="$peak8" -v pk="$pk" -v pk8="$pk8" -v k="$kernel" -
 function t(x) { return sprintf("%.2f T", x / 1e12) }
 function ms(x) { return sprintf("%.1f ms", x * 1e3) }
 function mib(x) { return sprintf("%.0f MiB", x / 1024) }
+function q(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "n/a" }
 function row(what, val, ref, ratio, goal) { printf "| %s | %s | %s | %s | %s |\n", what, val, ref, ratio, goal }
 BEGIN {
   print "| measurement | Systole | against | ratio | goal |"
   print "|---|---|---|---|---|"
-  row("bf16 GEMM 1024 x 1024 x 1024, MXU kernel " k, t(g1b) "FLOP/s", "tile peak (" pk ") " t(peak) "FLOP/s", sprintf("%.2f", g1b / peak), ">= 0.50")
-  row("bf16 GEMM 4096 x 4096 x 1024", t(g2b) "FLOP/s", "tile peak " t(peak) "FLOP/s", sprintf("%.2f", g2b / peak), ">= 0.50")
-  row("bf16 GEMMs with the weight tile loads", t(g1bl) ", " t(g2bl) "FLOP/s", "tile peak", sprintf("%.2f, %.2f", g1bl / peak, g2bl / peak), "")
-  row("int8 GEMM 1024 x 1024 x 1024", t(g1i) "OP/s", "tile peak (" pk8 ") " t(peak8) "OP/s", sprintf("%.2f", g1i / peak8), "")
-  row("int8 GEMM 4096 x 4096 x 1024", t(g2i) "OP/s", "tile peak " t(peak8) "OP/s", sprintf("%.2f", g2i / peak8), "")
+  row("bf16 GEMM 1024 x 1024 x 1024, MXU kernel " k, t(g1b) "FLOP/s", "tile peak (" pk ") " t(peak) "FLOP/s", q(g1b, peak), ">= 0.50")
+  row("bf16 GEMM 4096 x 4096 x 1024", t(g2b) "FLOP/s", "tile peak " t(peak) "FLOP/s", q(g2b, peak), ">= 0.50")
+  row("bf16 GEMMs with the weight tile loads", t(g1bl) ", " t(g2bl) "FLOP/s", "tile peak", q(g1bl, peak) ", " q(g2bl, peak), "")
+  row("int8 GEMM 1024 x 1024 x 1024", t(g1i) "OP/s", "tile peak (" pk8 ") " t(peak8) "OP/s", q(g1i, peak8), "")
+  row("int8 GEMM 4096 x 4096 x 1024", t(g2i) "OP/s", "tile peak " t(peak8) "OP/s", q(g2i, peak8), "")
   row("ResNet-50 full simulation (values and " cycles " cycles), median of 10; median of " nr " rounds alternated with ONNX Runtime", ms(full), "ONNX Runtime fp32, median of 21, " ms(ort), sprintf("%.2f", ratio), "<= 1.00")
   row("ResNet-50 full simulation, first run in the process", ms(first), "ONNX Runtime fp32 " ms(ort), sprintf("%.2f", first / ort), "")
   row("ResNet-50 full simulation, `systole run` (fresh process)", ms(cold), "ONNX Runtime fp32 " ms(ort), sprintf("%.2f", cold / ort), "")
@@ -116,10 +117,12 @@ BEGIN {
 
 # ---- the machine
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
-amx=$(grep -o 'amx[a-z_0-9]*\|avx512_bf16\|avx512_vnni' /proc/cpuinfo | sort -u | tr '\n' ' ')
+fam=$(sed -n 's/^cpu family[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+model=$(sed -n 's/^model[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+amx=$(grep -o -w 'amx[a-z_0-9]*\|avx512_bf16\|avx512_vnni\|avx512f\|avx2' /proc/cpuinfo | sort -u | tr '\n' ' ' | sed 's/ $//')
 mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
 {
-  echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on: $cpu, $(nproc) CPUs (${amx:-no AMX}${amx:+$(echo "$amx" | grep -q amx || echo ', no AMX')}), $mem,"
+  echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on: $cpu (family ${fam:-?} model ${model:-?}), $(nproc) CPUs (${amx:-no AMX}${amx:+$(echo "$amx" | grep -q amx || echo ', no AMX')}), $mem,"
   echo "$(uname -sr), $(cc --version | head -n 1), node $(node --version),"
   echo "onnxruntime-node $(kv ort_version "$OUT/ort.txt"); load average $(cut -d ' ' -f 1-3 /proc/loadavg) at the end."
   echo

@@ -2,7 +2,8 @@
 //
 //   systole_bench peak                 the host's tile peak: a register-only loop of
 //                                      AMX tile dot products (bf16, int8) on every thread,
-//                                      or without AMX of VDPBF16PS / VPDPWSSD
+//                                      or without AMX of VDPBF16PS / VPDPWSSD, or without
+//                                      those of the fp32 FMA and VPMADDWD
 //   systole_bench gemm M K N           MXU kernel throughput: an M x K by K x N GEMM
 //                                      as the simulator runs it, 128 x 128 weight tiles
 //                                      and passes through them, bf16 and int8
@@ -36,16 +37,13 @@ static int cmp_double(const void *a, const void *b) {
 
 // ---------------------------------------------------------------- tile peak
 
-// AMX intrinsics need gcc 11 or clang 12 or later.
-#if defined(__x86_64__) && defined(__linux__) && \
-    ((defined(__clang__) && __clang_major__ >= 12) || (!defined(__clang__) && __GNUC__ >= 11))
-#include <immintrin.h>
-
-typedef struct {
-  uint8_t palette, start_row, reserved[14];
-  uint16_t colsb[16];
-  uint8_t rows[16];
-} tile_config;
+// The host's peak for the MXU kernels is that of the best instruction any of
+// them uses: AMX tile dot products, else VDPBF16PS / VPDPWSSD, else the fp32
+// FMA (bf16 products are exact in fp32, so a bf16 MAC costs one lane of one
+// vfmadd) and VPMADDWD (two int8 MACs a 32-bit lane) at the widest vector the
+// host has. Each is measured by a register-only loop of that instruction on
+// independent accumulators, on every thread.
+typedef enum { PEAK_NONE, PEAK_AVX2, PEAK_AVX512, PEAK_DP, PEAK_AMX } peak_isa;
 
 typedef struct {
   bool int8;
@@ -53,9 +51,105 @@ typedef struct {
   double seconds[64];
 } peak_job;
 
+static peak_isa peak_best(void) {
+  if (num_kernel_available(NUM_KERNEL_AMX)) return PEAK_AMX;
+  if (num_kernel_available(NUM_KERNEL_AVX512BF16)) return PEAK_DP;
+  if (num_kernel_available(NUM_KERNEL_AVX512)) return PEAK_AVX512;
+  if (num_kernel_available(NUM_KERNEL_AVX2)) return PEAK_AVX2;
+  return PEAK_NONE;
+}
+
+static const char *peak_kind(bool int8) {
+  switch (peak_best()) {
+  case PEAK_AMX: return int8 ? "AMX TDPBSSD" : "AMX TDPBF16PS";
+  case PEAK_DP: return int8 ? "AVX512-VNNI VPDPWSSD" : "AVX512-BF16 VDPBF16PS";
+  case PEAK_AVX512: return int8 ? "AVX-512 VPMADDWD" : "AVX-512 FMA";
+  case PEAK_AVX2: return int8 ? "AVX2 VPMADDWD" : "AVX2 FMA";
+  default: return "none";
+  }
+}
+
+// More independent accumulators than latency x throughput, nothing else in
+// the loop.
+#define PEAK_ACC 12
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+// VFMADD231PS (8 lanes) and VPMADDWD + VPADDD (8 lanes x 2 MACs). The empty
+// asm keeps the compiler from hoisting the loop-invariant madd.
+__attribute__((target("avx2,fma"))) static void avx2_peak_task(void *ctx, int task) {
+  peak_job *j = ctx;
+  volatile float sinkf = 0;
+  volatile int sinki = 0;
+  double t0 = now();
+  if (j->int8) {
+    __m256i a = _mm256_set1_epi32(0x00010001 + task), b = _mm256_set1_epi32(0x00020003), c[PEAK_ACC];
+    for (int i = 0; i < PEAK_ACC; i++) c[i] = _mm256_set1_epi32(i);
+    for (long it = 0; it < j->iters; it++) {
+      __asm__("" : "+x"(a));
+#pragma GCC unroll 16
+      for (int i = 0; i < PEAK_ACC; i++) c[i] = _mm256_add_epi32(c[i], _mm256_madd_epi16(a, b));
+    }
+    for (int i = 1; i < PEAK_ACC; i++) c[0] = _mm256_add_epi32(c[0], c[i]);
+    sinki = _mm256_extract_epi32(c[0], 0);
+  } else {
+    __m256 a = _mm256_set1_ps(1.0f + (float)task), b = _mm256_set1_ps(0x1p-20f), c[PEAK_ACC];
+    for (int i = 0; i < PEAK_ACC; i++) c[i] = _mm256_set1_ps((float)i);
+    for (long it = 0; it < j->iters; it++)
+#pragma GCC unroll 16
+      for (int i = 0; i < PEAK_ACC; i++) c[i] = _mm256_fmadd_ps(a, b, c[i]);
+    for (int i = 1; i < PEAK_ACC; i++) c[0] = _mm256_add_ps(c[0], c[i]);
+    sinkf = _mm_cvtss_f32(_mm256_castps256_ps128(c[0]));
+  }
+  j->seconds[task % 64] = now() - t0;
+  (void)sinkf, (void)sinki;
+}
+
+// The same with 16 lanes.
+__attribute__((target("avx512f,avx512bw"))) static void avx512_peak_task(void *ctx, int task) {
+  peak_job *j = ctx;
+  volatile float sinkf = 0;
+  volatile int sinki = 0;
+  double t0 = now();
+  if (j->int8) {
+    __m512i a = _mm512_set1_epi32(0x00010001 + task), b = _mm512_set1_epi32(0x00020003), c[PEAK_ACC];
+    for (int i = 0; i < PEAK_ACC; i++) c[i] = _mm512_set1_epi32(i);
+    for (long it = 0; it < j->iters; it++) {
+      __asm__("" : "+v"(a));
+#pragma GCC unroll 16
+      for (int i = 0; i < PEAK_ACC; i++) c[i] = _mm512_add_epi32(c[i], _mm512_madd_epi16(a, b));
+    }
+    for (int i = 1; i < PEAK_ACC; i++) c[0] = _mm512_add_epi32(c[0], c[i]);
+    sinki = _mm512_reduce_add_epi32(c[0]);
+  } else {
+    __m512 a = _mm512_set1_ps(1.0f + (float)task), b = _mm512_set1_ps(0x1p-20f), c[PEAK_ACC];
+    for (int i = 0; i < PEAK_ACC; i++) c[i] = _mm512_set1_ps((float)i);
+    for (long it = 0; it < j->iters; it++)
+#pragma GCC unroll 16
+      for (int i = 0; i < PEAK_ACC; i++) c[i] = _mm512_fmadd_ps(a, b, c[i]);
+    for (int i = 1; i < PEAK_ACC; i++) c[0] = _mm512_add_ps(c[0], c[i]);
+    sinkf = _mm512_reduce_add_ps(c[0]);
+  }
+  j->seconds[task % 64] = now() - t0;
+  (void)sinkf, (void)sinki;
+}
+#endif
+
+// AMX intrinsics need gcc 11 or clang 12 or later.
+#if defined(__x86_64__) && defined(__linux__) && \
+    ((defined(__clang__) && __clang_major__ >= 12) || (!defined(__clang__) && __GNUC__ >= 11))
+#define HAVE_DP_PEAK 1
+
+typedef struct {
+  uint8_t palette, start_row, reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+} tile_config;
+
 // Four independent accumulators, operands already in tiles: nothing but
 // TDPBF16PS (or TDPBSSD) in the loop. Each is 16 x 16 x 32 bf16 MACs (x 64 int8).
-__attribute__((target("amx-tile,amx-bf16,amx-int8"))) static void peak_task(void *ctx, int task) {
+__attribute__((target("amx-tile,amx-bf16,amx-int8"))) static void amx_peak_task(void *ctx, int task) {
   peak_job *j = ctx;
   _Alignas(64) tile_config cfg;
   _Alignas(64) static const uint8_t zeros[1024];
@@ -90,65 +184,65 @@ __attribute__((target("amx-tile,amx-bf16,amx-int8"))) static void peak_task(void
   _tile_release();
 }
 
-// Without AMX: the vector dot products the avx512bf16 kernel uses, VDPBF16PS
-// (16 lanes x 2 bf16 MACs) and VPDPWSSD (16 lanes x 2 int16 MACs, which
-// exact int8 products use), on twelve independent accumulators (more than
-// latency x throughput), nothing else in the loop.
-#define DP_ACC 12
+// VDPBF16PS (16 lanes x 2 bf16 MACs) and VPDPWSSD (16 lanes x 2 int16 MACs,
+// which exact int8 products use).
 __attribute__((target("avx512f,avx512bf16,avx512vnni"))) static void dp_peak_task(void *ctx, int task) {
   peak_job *j = ctx;
   volatile float sinkf = 0;
   volatile int sinki = 0;
   double t0 = now();
   if (j->int8) {
-    __m512i a = _mm512_set1_epi32(0x00010001 + task), b = _mm512_set1_epi32(0x00020003), c[DP_ACC];
-    for (int i = 0; i < DP_ACC; i++) c[i] = _mm512_set1_epi32(i);
+    __m512i a = _mm512_set1_epi32(0x00010001 + task), b = _mm512_set1_epi32(0x00020003), c[PEAK_ACC];
+    for (int i = 0; i < PEAK_ACC; i++) c[i] = _mm512_set1_epi32(i);
     for (long it = 0; it < j->iters; it++)
 #pragma GCC unroll 16
-      for (int i = 0; i < DP_ACC; i++) c[i] = _mm512_dpwssd_epi32(c[i], a, b);
-    for (int i = 1; i < DP_ACC; i++) c[0] = _mm512_add_epi32(c[0], c[i]);
+      for (int i = 0; i < PEAK_ACC; i++) c[i] = _mm512_dpwssd_epi32(c[i], a, b);
+    for (int i = 1; i < PEAK_ACC; i++) c[0] = _mm512_add_epi32(c[0], c[i]);
     sinki = _mm512_reduce_add_epi32(c[0]);
   } else {
     __m512bh a = (__m512bh)_mm512_set1_epi32(0x3f803f80 + task), b = (__m512bh)_mm512_set1_epi32(0x3c003c00);
-    __m512 c[DP_ACC];
-    for (int i = 0; i < DP_ACC; i++) c[i] = _mm512_set1_ps((float)i);
+    __m512 c[PEAK_ACC];
+    for (int i = 0; i < PEAK_ACC; i++) c[i] = _mm512_set1_ps((float)i);
     for (long it = 0; it < j->iters; it++)
 #pragma GCC unroll 16
-      for (int i = 0; i < DP_ACC; i++) c[i] = _mm512_dpbf16_ps(c[i], a, b);
-    for (int i = 1; i < DP_ACC; i++) c[0] = _mm512_add_ps(c[0], c[i]);
+      for (int i = 0; i < PEAK_ACC; i++) c[i] = _mm512_dpbf16_ps(c[i], a, b);
+    for (int i = 1; i < PEAK_ACC; i++) c[0] = _mm512_add_ps(c[0], c[i]);
     sinkf = _mm512_reduce_add_ps(c[0]);
   }
   j->seconds[task % 64] = now() - t0;
   (void)sinkf, (void)sinki;
 }
+#endif
 
-// What the peak is measured with: AMX tiles, else VDPBF16PS / VPDPWSSD.
-static const char *peak_kind(bool int8) {
-  if (num_cpu_amx()) return int8 ? "AMX TDPBSSD" : "AMX TDPBF16PS";
-  if (num_cpu_avx512bf16()) return int8 ? "AVX512-VNNI VPDPWSSD" : "AVX512-BF16 VDPBF16PS";
-  return "none";
-}
-
-// Ops per second of all threads together (2 per MAC), best of a few tries.
+// Ops per second of all threads together (2 per MAC), best of a few tries;
+// 0 without any of the instructions (or without the compiler support to
+// measure AMX or VDPBF16PS).
 static double tile_peak(bool int8, int threads) {
-  bool amx = num_cpu_amx();
-  if (!amx && !num_cpu_avx512bf16()) return 0;
+  void (*task)(void *, int) = NULL;
+  double macs_per_iter = 0; // per thread
+  long iters = 1 << 21;
+  switch (peak_best()) {
+#ifdef HAVE_DP_PEAK
+  case PEAK_AMX: task = amx_peak_task, macs_per_iter = 4.0 * 16 * 16 * (int8 ? 64 : 32), iters = 1 << 20; break;
+  case PEAK_DP: task = dp_peak_task, macs_per_iter = PEAK_ACC * 16 * 2; break;
+#endif
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  case PEAK_AVX512: task = avx512_peak_task, macs_per_iter = PEAK_ACC * 16 * (int8 ? 2 : 1); break;
+  case PEAK_AVX2: task = avx2_peak_task, macs_per_iter = PEAK_ACC * 8 * (int8 ? 2 : 1); break;
+#endif
+  default: return 0;
+  }
   double best = 0;
   for (int rep = 0; rep < 5; rep++) {
-    peak_job j = {.int8 = int8, .iters = amx ? 1 << 20 : 1 << 21};
-    num_parallel(threads, amx ? peak_task : dp_peak_task, &j);
+    peak_job j = {.int8 = int8, .iters = iters};
+    num_parallel(threads, task, &j);
     double slowest = 0;
     for (int t = 0; t < threads && t < 64; t++) slowest = j.seconds[t] > slowest ? j.seconds[t] : slowest;
-    double ops = amx ? 4.0 * (double)j.iters * 16 * 16 * (int8 ? 64 : 32) * 2 * threads
-                     : (double)DP_ACC * (double)j.iters * 16 * 2 * 2 * threads;
+    double ops = 2.0 * macs_per_iter * (double)j.iters * threads;
     if (ops / slowest > best) best = ops / slowest;
   }
   return best;
 }
-#else
-static double tile_peak(bool int8, int threads) { (void)int8, (void)threads; return 0; }
-static const char *peak_kind(bool int8) { (void)int8; return "none"; }
-#endif
 
 // ---------------------------------------------------------------- GEMM
 
