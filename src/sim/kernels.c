@@ -290,8 +290,9 @@ static int start_helpers(int size) {
 }
 #endif
 
-void num_parallel(int ntasks, void (*fn)(void *ctx, int task), void *ctx) {
-  if (ntasks <= 0) return;
+// Runs the tasks on the pool and returns true, or returns false having run
+// none: one task, one thread, or the pool busy (a call from inside a task).
+static bool parallel_try(int ntasks, void (*fn)(void *ctx, int task), void *ctx) {
 #ifdef HAVE_PTHREADS
   int size = num_threads();
   if (ntasks > 1 && size > 1 && pthread_mutex_trylock(&pool.run) == 0) {
@@ -313,11 +314,18 @@ void num_parallel(int ntasks, void (*fn)(void *ctx, int task), void *ctx) {
       while (atomic_load(&pool.finished) < ntasks) num_keep_waiting(&w, 1e30);
       atomic_store(&pool.claim, (uint_fast64_t)g << 32 | CLOSED);
       pthread_mutex_unlock(&pool.run);
-      return;
+      return true;
     }
     pthread_mutex_unlock(&pool.run);
   }
+#else
+  (void)ntasks, (void)fn, (void)ctx;
 #endif
+  return false;
+}
+
+void num_parallel(int ntasks, void (*fn)(void *ctx, int task), void *ctx) {
+  if (ntasks <= 0 || parallel_try(ntasks, fn, ctx)) return;
   for (int i = 0; i < ntasks; i++) fn(ctx, i);
 }
 
@@ -445,10 +453,9 @@ void num_tile_pass(const void *tile, void *acc, size_t acc_stride, const void *l
   int chunk = (m + 2 * threads - 1) / (2 * threads);
   if (chunk < min_rows) chunk = min_rows;
   chunk = (chunk + rb - 1) / rb * rb;
-  if (chunk >= m) {
-    j.impl->pass(t, acc, acc_stride, lhs, lhs_stride, 0, m, accumulate);
-    return;
-  }
   j.chunk = chunk;
-  num_parallel((m + chunk - 1) / chunk, pass_task, &j);
+  // Inside a simulation the pool is busy running it: the pass runs whole on
+  // this thread, not chunk by chunk (each chunk ends in partial row blocks).
+  if (chunk >= m || !parallel_try((m + chunk - 1) / chunk, pass_task, &j))
+    j.impl->pass(t, acc, acc_stride, lhs, lhs_stride, 0, m, accumulate);
 }

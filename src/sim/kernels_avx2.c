@@ -48,6 +48,7 @@ static __m256i lanes(int n) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _m
 #define VI_LOADU(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
 #define VI_STOREU(p, v) _mm256_storeu_si256((__m256i *)(void *)(p), v)
 #define IMPL num_mxu_avx2
+#define ROW_BLOCK 12 // bf16 blocks of 3 rows, int8 of 4
 #define BF16_DP 1
 
 #define PR_RB 3          // rows per block

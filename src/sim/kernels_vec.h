@@ -15,7 +15,8 @@
 // and V_STOREU(p, v) (all lanes, unaligned), VI_LOADU and VI_STOREU likewise,
 // V_CANON(v), VI_ZERO, VI_LOAD(p) (aligned), VI_SET1(i), VI_MADD16(a, b)
 // (pairs of int16 products summed into int32), VI_ADD (wrapping),
-// VI_LOADN(p, n), VI_STOREN(p, n, v), and IMPL, the num_mxu_impl to define.
+// VI_LOADN(p, n), VI_STOREN(p, n, v), and IMPL, the num_mxu_impl to define;
+// optionally ROW_BLOCK, the multiple of rows passes are split at (RB).
 #include <immintrin.h>
 #include <string.h>
 
@@ -279,4 +280,7 @@ static size_t tile_bytes(int dtype, int k, int n) {
   return nb * (size_t)((k + 1) / 2) * VW * 2 * 2;
 }
 
-const num_mxu_impl IMPL = {tile_load, tile_unpack, tile_pass, tile_bytes, RB};
+#ifndef ROW_BLOCK
+#define ROW_BLOCK RB
+#endif
+const num_mxu_impl IMPL = {tile_load, tile_unpack, tile_pass, tile_bytes, ROW_BLOCK};
