@@ -141,10 +141,14 @@ static inline __attribute__((always_inline)) void block_bf16_dp(const float *x, 
 // One column group (cb blocks) for rows [0, rows) of the converted inputs.
 static inline __attribute__((always_inline)) void group_bf16_dp(const float *x, size_t xs, const float *w, int kp,
                                                                 float *out, size_t out_stride, int ncols, int rows,
-                                                                bool accumulate, const int cb) {
+                                                                bool accumulate, const int cb, const char *next,
+                                                                size_t next_bytes) {
   int i = 0;
-  for (; i + PR_RB <= rows; i += PR_RB)
+  size_t blocks = (size_t)(rows / PR_RB) + 1, step = (next_bytes / 64 + blocks - 1) / blocks * 64, at = 0;
+  for (; i + PR_RB <= rows; i += PR_RB) {
+    for (size_t e = at + step < next_bytes ? at + step : next_bytes; at < e; at += 64) _mm_prefetch(next + at, _MM_HINT_T0);
     block_bf16_dp(x + i * xs, xs, w, kp, out + i * out_stride, out_stride, ncols, accumulate, PR_RB, cb);
+  }
   if (rows - i == 2) block_bf16_dp(x + i * xs, xs, w, kp, out + i * out_stride, out_stride, ncols, accumulate, 2, cb);
   if (rows - i == 1) block_bf16_dp(x + i * xs, xs, w, kp, out + i * out_stride, out_stride, ncols, accumulate, 1, cb);
 }
@@ -170,11 +174,14 @@ static void pass_bf16_dp(const num_tile_hdr *t, float *acc, size_t acc_stride, c
     for (int q = 0; q < nb; q += PR_CB) {
       const float *wq = w + (size_t)q * kp * 8;
       int ncols = n - q * 4, cb = nb - q < PR_CB ? nb - q : PR_CB;
+      int nq = nb - q - cb < PR_CB ? nb - q - cb : PR_CB; // the next group's blocks
+      const char *next = (const char *)(wq + (size_t)cb * kp * 8);
+      size_t nbytes = i == r0 ? (size_t)nq * kp * 32 : 0; // later row blocks find them in L2
       switch (cb) {
-      case 4: group_bf16_dp(x, xs, wq, kp, out + q * 4, acc_stride, ncols, rows, accumulate, 4); break;
-      case 3: group_bf16_dp(x, xs, wq, kp, out + q * 4, acc_stride, ncols, rows, accumulate, 3); break;
-      case 2: group_bf16_dp(x, xs, wq, kp, out + q * 4, acc_stride, ncols, rows, accumulate, 2); break;
-      default: group_bf16_dp(x, xs, wq, kp, out + q * 4, acc_stride, ncols, rows, accumulate, 1); break;
+      case 4: group_bf16_dp(x, xs, wq, kp, out + q * 4, acc_stride, ncols, rows, accumulate, 4, next, nbytes); break;
+      case 3: group_bf16_dp(x, xs, wq, kp, out + q * 4, acc_stride, ncols, rows, accumulate, 3, next, nbytes); break;
+      case 2: group_bf16_dp(x, xs, wq, kp, out + q * 4, acc_stride, ncols, rows, accumulate, 2, next, nbytes); break;
+      default: group_bf16_dp(x, xs, wq, kp, out + q * 4, acc_stride, ncols, rows, accumulate, 1, next, nbytes); break;
       }
     }
   }
