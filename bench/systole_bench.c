@@ -214,9 +214,11 @@ __attribute__((target("avx512f,avx512bf16,avx512vnni"))) static void dp_peak_tas
 }
 #endif
 
-// Ops per second of all threads together (2 per MAC), best of a few tries;
-// 0 without any of the instructions (or without the compiler support to
-// measure AMX or VDPBF16PS).
+// Ops per second of all threads together (2 per MAC), best of 25 tries of
+// 10-30 ms (a shared host's bursts of other work last longer than a few: best
+// of 5 once measured 0.11 instead of 0.19 TFLOP/s, and the GEMMs' ratios came
+// out above 1); 0 without any of the instructions (or without the compiler
+// support to measure AMX or VDPBF16PS).
 static double tile_peak(bool int8, int threads) {
   void (*task)(void *, int) = NULL;
   double macs_per_iter = 0; // per thread
@@ -233,7 +235,7 @@ static double tile_peak(bool int8, int threads) {
   default: return 0;
   }
   double best = 0;
-  for (int rep = 0; rep < 5; rep++) {
+  for (int rep = 0; rep < 25; rep++) {
     peak_job j = {.int8 = int8, .iters = iters};
     num_parallel(threads, task, &j);
     double slowest = 0;
