@@ -76,64 +76,51 @@ static const char *peak_kind(bool int8) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
-// VFMADD231PS (8 lanes) and VPMADDWD + VPADDD (8 lanes x 2 MACs). The empty
-// asm keeps the compiler from hoisting the loop-invariant madd.
-__attribute__((target("avx2,fma"))) static void avx2_peak_task(void *ctx, int task) {
-  peak_job *j = ctx;
-  volatile float sinkf = 0;
-  volatile int sinki = 0;
-  double t0 = now();
-  if (j->int8) {
-    __m256i a = _mm256_set1_epi32(0x00010001 + task), b = _mm256_set1_epi32(0x00020003), c[PEAK_ACC];
-    for (int i = 0; i < PEAK_ACC; i++) c[i] = _mm256_set1_epi32(i);
-    for (long it = 0; it < j->iters; it++) {
-      __asm__("" : "+x"(a));
-#pragma GCC unroll 16
-      for (int i = 0; i < PEAK_ACC; i++) c[i] = _mm256_add_epi32(c[i], _mm256_madd_epi16(a, b));
-    }
-    for (int i = 1; i < PEAK_ACC; i++) c[0] = _mm256_add_epi32(c[0], c[i]);
-    sinki = _mm256_extract_epi32(c[0], 0);
-  } else {
-    __m256 a = _mm256_set1_ps(1.0f + (float)task), b = _mm256_set1_ps(0x1p-20f), c[PEAK_ACC];
-    for (int i = 0; i < PEAK_ACC; i++) c[i] = _mm256_set1_ps((float)i);
-    for (long it = 0; it < j->iters; it++)
-#pragma GCC unroll 16
-      for (int i = 0; i < PEAK_ACC; i++) c[i] = _mm256_fmadd_ps(a, b, c[i]);
-    for (int i = 1; i < PEAK_ACC; i++) c[0] = _mm256_add_ps(c[0], c[i]);
-    sinkf = _mm_cvtss_f32(_mm256_castps256_ps128(c[0]));
+// One register-only loop per instruction set: STEPI / STEPF advance an
+// accumulator by one instruction's MACs; the empty asm keeps the compiler
+// from hoisting a loop-invariant VPMADDWD.
+#define VEC_PEAK_TASK(NAME, TARGET, VI, VF, VFIN, SET1I, ADDI, STEPI, SET1F, ADDF, STEPF, AF, BF)         \
+  __attribute__((target(TARGET))) static void NAME(void *ctx, int task) {                                 \
+    peak_job *j = ctx;                                                                                   \
+    volatile float sinkf = 0;                                                                            \
+    volatile int sinki = 0;                                                                              \
+    double t0 = now();                                                                                   \
+    if (j->int8) {                                                                                       \
+      VI a = SET1I(0x00010001 + task), b = SET1I(0x00020003), c[PEAK_ACC];                               \
+      for (int i = 0; i < PEAK_ACC; i++) c[i] = SET1I(i);                                                \
+      for (long it = 0; it < j->iters; it++) {                                                           \
+        __asm__("" : "+v"(a));                                                                           \
+        _Pragma("GCC unroll 16") for (int i = 0; i < PEAK_ACC; i++) c[i] = STEPI(c[i], a, b);            \
+      }                                                                                                  \
+      for (int i = 1; i < PEAK_ACC; i++) c[0] = ADDI(c[0], c[i]);                                        \
+      int lanes[sizeof(VI) / sizeof(int)];                                                               \
+      memcpy(lanes, &c[0], sizeof lanes);                                                                \
+      sinki = lanes[0];                                                                                  \
+    } else {                                                                                             \
+      VFIN a = AF, b = BF;                                                                               \
+      VF c[PEAK_ACC];                                                                                    \
+      for (int i = 0; i < PEAK_ACC; i++) c[i] = SET1F((float)i);                                         \
+      for (long it = 0; it < j->iters; it++)                                                             \
+        _Pragma("GCC unroll 16") for (int i = 0; i < PEAK_ACC; i++) c[i] = STEPF(c[i], a, b);            \
+      for (int i = 1; i < PEAK_ACC; i++) c[0] = ADDF(c[0], c[i]);                                        \
+      float lanes[sizeof(VF) / sizeof(float)];                                                           \
+      memcpy(lanes, &c[0], sizeof lanes);                                                                \
+      sinkf = lanes[0];                                                                                  \
+    }                                                                                                    \
+    j->seconds[task % 64] = now() - t0;                                                                  \
+    (void)sinkf, (void)sinki;                                                                            \
   }
-  j->seconds[task % 64] = now() - t0;
-  (void)sinkf, (void)sinki;
-}
 
-// The same with 16 lanes.
-__attribute__((target("avx512f,avx512bw"))) static void avx512_peak_task(void *ctx, int task) {
-  peak_job *j = ctx;
-  volatile float sinkf = 0;
-  volatile int sinki = 0;
-  double t0 = now();
-  if (j->int8) {
-    __m512i a = _mm512_set1_epi32(0x00010001 + task), b = _mm512_set1_epi32(0x00020003), c[PEAK_ACC];
-    for (int i = 0; i < PEAK_ACC; i++) c[i] = _mm512_set1_epi32(i);
-    for (long it = 0; it < j->iters; it++) {
-      __asm__("" : "+v"(a));
-#pragma GCC unroll 16
-      for (int i = 0; i < PEAK_ACC; i++) c[i] = _mm512_add_epi32(c[i], _mm512_madd_epi16(a, b));
-    }
-    for (int i = 1; i < PEAK_ACC; i++) c[0] = _mm512_add_epi32(c[0], c[i]);
-    sinki = _mm512_reduce_add_epi32(c[0]);
-  } else {
-    __m512 a = _mm512_set1_ps(1.0f + (float)task), b = _mm512_set1_ps(0x1p-20f), c[PEAK_ACC];
-    for (int i = 0; i < PEAK_ACC; i++) c[i] = _mm512_set1_ps((float)i);
-    for (long it = 0; it < j->iters; it++)
-#pragma GCC unroll 16
-      for (int i = 0; i < PEAK_ACC; i++) c[i] = _mm512_fmadd_ps(a, b, c[i]);
-    for (int i = 1; i < PEAK_ACC; i++) c[0] = _mm512_add_ps(c[0], c[i]);
-    sinkf = _mm512_reduce_add_ps(c[0]);
-  }
-  j->seconds[task % 64] = now() - t0;
-  (void)sinkf, (void)sinki;
-}
+// VFMADD231PS (8 or 16 lanes, one MAC each) and VPMADDWD + VPADDD (two MACs a lane).
+#define MADD_ADD256(c, a, b) _mm256_add_epi32(c, _mm256_madd_epi16(a, b))
+#define FMA256(c, a, b) _mm256_fmadd_ps(a, b, c)
+VEC_PEAK_TASK(avx2_peak_task, "avx2,fma", __m256i, __m256, __m256, _mm256_set1_epi32, _mm256_add_epi32, MADD_ADD256,
+              _mm256_set1_ps, _mm256_add_ps, FMA256, _mm256_set1_ps(1.0f + (float)task), _mm256_set1_ps(0x1p-20f))
+#define MADD_ADD512(c, a, b) _mm512_add_epi32(c, _mm512_madd_epi16(a, b))
+#define FMA512(c, a, b) _mm512_fmadd_ps(a, b, c)
+VEC_PEAK_TASK(avx512_peak_task, "avx512f,avx512bw", __m512i, __m512, __m512, _mm512_set1_epi32, _mm512_add_epi32,
+              MADD_ADD512, _mm512_set1_ps, _mm512_add_ps, FMA512, _mm512_set1_ps(1.0f + (float)task),
+              _mm512_set1_ps(0x1p-20f))
 #endif
 
 // AMX intrinsics need gcc 11 or clang 12 or later.
@@ -186,32 +173,9 @@ __attribute__((target("amx-tile,amx-bf16,amx-int8"))) static void amx_peak_task(
 
 // VDPBF16PS (16 lanes x 2 bf16 MACs) and VPDPWSSD (16 lanes x 2 int16 MACs,
 // which exact int8 products use).
-__attribute__((target("avx512f,avx512bf16,avx512vnni"))) static void dp_peak_task(void *ctx, int task) {
-  peak_job *j = ctx;
-  volatile float sinkf = 0;
-  volatile int sinki = 0;
-  double t0 = now();
-  if (j->int8) {
-    __m512i a = _mm512_set1_epi32(0x00010001 + task), b = _mm512_set1_epi32(0x00020003), c[PEAK_ACC];
-    for (int i = 0; i < PEAK_ACC; i++) c[i] = _mm512_set1_epi32(i);
-    for (long it = 0; it < j->iters; it++)
-#pragma GCC unroll 16
-      for (int i = 0; i < PEAK_ACC; i++) c[i] = _mm512_dpwssd_epi32(c[i], a, b);
-    for (int i = 1; i < PEAK_ACC; i++) c[0] = _mm512_add_epi32(c[0], c[i]);
-    sinki = _mm512_reduce_add_epi32(c[0]);
-  } else {
-    __m512bh a = (__m512bh)_mm512_set1_epi32(0x3f803f80 + task), b = (__m512bh)_mm512_set1_epi32(0x3c003c00);
-    __m512 c[PEAK_ACC];
-    for (int i = 0; i < PEAK_ACC; i++) c[i] = _mm512_set1_ps((float)i);
-    for (long it = 0; it < j->iters; it++)
-#pragma GCC unroll 16
-      for (int i = 0; i < PEAK_ACC; i++) c[i] = _mm512_dpbf16_ps(c[i], a, b);
-    for (int i = 1; i < PEAK_ACC; i++) c[0] = _mm512_add_ps(c[0], c[i]);
-    sinkf = _mm512_reduce_add_ps(c[0]);
-  }
-  j->seconds[task % 64] = now() - t0;
-  (void)sinkf, (void)sinki;
-}
+VEC_PEAK_TASK(dp_peak_task, "avx512f,avx512bf16,avx512vnni", __m512i, __m512, __m512bh, _mm512_set1_epi32,
+              _mm512_add_epi32, _mm512_dpwssd_epi32, _mm512_set1_ps, _mm512_add_ps, _mm512_dpbf16_ps,
+              (__m512bh)_mm512_set1_epi32(0x3f803f80 + task), (__m512bh)_mm512_set1_epi32(0x3c003c00))
 #endif
 
 // Ops per second of all threads together (2 per MAC), best of 25 tries of
