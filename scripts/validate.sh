@@ -529,7 +529,7 @@ def with_input(n, frac):
 # issue: "where a figure cannot be reached, the docs say why"); the paragraphs
 # below give the figures. A miss without an entry is printed as such. Entries
 # are functions: the test suite's run (--check) has only some of the apps.
-def layer_cycles(n, op): return sum(l["cycles"] for l in res[n][7]["layers"] if l["op"] == op)
+def layer_cycles(n, *ops): return sum(l["cycles"] for l in res[n][7]["layers"] if l["op"] in ops)
 def nm(n): return "%.1f%% non-matrix against the paper's %.1f%%" % (res[n][5], P3[n][5])
 UNEXPLAINED = ("the paper's weight memory also delivers during its non-matrix cycles, of which it names only "
                "the RAW stalls (row 7) and the input data stalls (row 8), so its tiles come further apart than "
@@ -684,8 +684,6 @@ w("apart), and this one shows how far that choice moves the rows.")
 w("")
 if "LSTM0" in res and "LSTM1" in res:
     L0, L1 = res["LSTM0"], res["LSTM1"]
-    def cyc(d, *ops):
-        return sum(l["cycles"] for l in d["layers"] if l["op"] in ops)
     w("**LSTMs: the vector layers in the Unified Buffer.** An LSTM cell's elementwise work (f*c, i*g, their")
     w("sum, tanh, o*tanh) used to copy each operand from the arena into a VMEM tile and the result back,")
     w("local-to-local DMAs: a mul or add of LSTM1's 96 x 600 values took 2,700 cycles, a sigmoid 3,600,")
@@ -701,8 +699,8 @@ if "LSTM0" in res and "LSTM1" in res:
     w("LSTM0 met all three bounds only through copies the TPU does not make, and now misses TOPS and")
     w("weight stall as the MLPs do (above: the paper's non-matrix row, 17.9% for LSTM0, holds waits")
     w("that Systole has no model of). LSTM1 moves from 5.0 TOPS, 33.2%% weight stall, 7.3%% active to %.1f, %.1f%%" % (L1[6], L1[3]))
-    w("and %.1f%% (%s non-matrix cycles). Its concatenations [x, h] take %s cycles (they copy: h is a" % (L1[0], num(L1[7]["non_matrix"]), num(cyc(L1[7], "concat"))))
-    w("vector layer's result, and only products write their pieces in place), its elementwise layers %s." % num(cyc(L1[7], "mul", "add", "tanh", "sigmoid")))
+    w("and %.1f%% (%s non-matrix cycles). Its concatenations [x, h] take %s cycles (they copy: h is a" % (L1[0], num(L1[7]["non_matrix"]), num(layer_cycles("LSTM1", "concat"))))
+    w("vector layer's result, and only products write their pieces in place), its elementwise layers %s." % num(layer_cycles("LSTM1", "mul", "add", "tanh", "sigmoid")))
     w("")
 w("**CNN0: the convolution's input path.** Every weight of CNN0 is used 2,888 times, far past the ridge")
 w("point of 1,350, so the paper's array is 78% active and never waits for weights. The TPU's")
@@ -762,7 +760,7 @@ if "CNN1" in res:
     w("module's input, its pooled copy, its branches and its output (1,632 channels: 10.2 MB a tensor).")
     w("")
     L1 = d1["layers"]
-    pool_c = sum(l["cycles"] for l in L1 if l["op"] == "maxpool")
+    pool_c = layer_cycles("CNN1", "maxpool")
     fc_c = sum(l["cycles"] for l in L1 if l["op"].startswith("matmul"))
     mc1 = d1["mxu_cycles"]
     g1 = res["CNN1"]

@@ -207,7 +207,8 @@ static uint64_t arena_take(arena *a, const ir_value *v, uint64_t nbytes) {
 }
 
 // Where a value goes: the Unified Buffer's arena; else an offset in the
-// HBM arena (*rel set); else (a value nothing reads) HBM of its own.
+// HBM arena (*rel set: cc_place.hbm_rel, so that copies of the placement,
+// views and concatenation pieces, carry it); else (a value nothing reads) HBM of its own.
 static uint64_t place_take(arena *ub, arena *hb, cc_emit *e, const ir_value *v, uint64_t bytes, bool *rel) {
   uint64_t a = arena_take(ub, v, bytes);
   if (a != UINT64_MAX) return a;
@@ -397,24 +398,24 @@ static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *
   // int8, decided before the arena plan so that it counts their bytes.
   arena ar = {0}, hb = {0};
   int *last = last_readers(g);
-  bool *rel = calloc((size_t)g->nvalues + 1, sizeof *rel); // place[v].addr is an offset in hb
   int *q8cls = calloc((size_t)g->nvalues + 1, sizeof *q8cls);
   const ir_node **q8reader = calloc((size_t)g->nvalues + 1, sizeof *q8reader);
   const ir_node **cat = calloc((size_t)g->nvalues + 1, sizeof *cat);
-  bool oom = !last || !rel || !q8cls || !q8reader || !cat;
+  bool oom = !last || !q8cls || !q8reader || !cat;
   for (int v = 0; !oom && v <= g->nvalues; v++) q8cls[v] = -1;
   if (!oom && chip->vmem_activations)
     oom = plan_int8_storage(g, q8cls, q8reader) != 0 || plan_concat_in_place(g, cat) != 0;
   if (oom || arena_plan(&ar, g, last, chip, arena_bytes, e) || hbm_arena_plan(&hb, g, last)) {
     cc_emit_free(e);
     arena_free(&ar), arena_free(&hb);
-    free(place), free(last), free(rel), free(q8cls), free(q8reader), free(cat);
+    free(place), free(last), free(q8cls), free(q8reader), free(cat);
     return ir_fail(err, errlen, "out of host memory");
   }
 #define STORED_BYTES(v) (q8cls[(v)->id] >= 0 ? (uint64_t)ir_nelems(&(v)->ty) : ir_nbytes(&(v)->ty))
   for (int i = 0; i < g->ninputs; i++) {
     ir_value *v = g->inputs[i];
-    place[v->id].addr = place_take(&ar, &hb, e, v, ir_nbytes(&v->ty), &rel[v->id]), place[v->id].placed = true;
+    place[v->id].addr = place_take(&ar, &hb, e, v, ir_nbytes(&v->ty), &place[v->id].hbm_rel);
+    place[v->id].placed = true;
   }
   for (int i = 0; i < g->nnodes; i++) {
     ir_node *n = g->nodes[i];
@@ -425,14 +426,14 @@ static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *
     for (int s = 0; s < n->nout; s++) {
       ir_value *v = n->out[s];
       if (cc_is_view(n)) {
-        place[v->id] = place[n->in[0]->id], rel[v->id] = rel[n->in[0]->id];
+        place[v->id] = place[n->in[0]->id];
         continue;
       }
       // a piece written in place: the concatenation is placed with its first piece
       const ir_node *c = cat[v->id];
       ir_value *w = c ? c->out[0] : v;
       if (!place[w->id].placed) {
-        place[w->id].addr = place_take(&ar, &hb, e, w, STORED_BYTES(w), &rel[w->id]);
+        place[w->id].addr = place_take(&ar, &hb, e, w, STORED_BYTES(w), &place[w->id].hbm_rel);
         place[w->id].placed = true;
         if (q8cls[w->id] >= 0) {
           const ir_node *r = q8reader[q8cls[w->id]];
@@ -442,7 +443,7 @@ static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *
       if (c) {
         int64_t off = 0, total = w->ty.dims[w->ty.rank - 1];
         for (int k = 0; c->in[k] != v; k++) off += c->in[k]->ty.dims[w->ty.rank - 1];
-        place[v->id] = place[w->id], rel[v->id] = rel[w->id]; // one class: int8 alike
+        place[v->id] = place[w->id]; // one class: int8 alike
         place[v->id].addr += (uint64_t)off * (place[w->id].q8 ? 1 : 4), place[v->id].pitch = total;
       }
     }
@@ -450,10 +451,10 @@ static int compile_once(ir_graph *g, const chip_config *chip, const cc_options *
 #undef STORED_BYTES
   uint64_t hbase = cc_hbm_alloc(e, hb.high ? hb.high : 1);
   for (int v = 0; v <= g->nvalues; v++)
-    if (rel[v]) place[v].addr += hbase;
+    if (place[v].hbm_rel) place[v].addr += hbase, place[v].hbm_rel = false;
   fit->spilled = ar.spilled;
   arena_free(&ar), arena_free(&hb);
-  free(last), free(rel), free(q8cls), free(q8reader), free(cat);
+  free(last), free(q8cls), free(q8reader), free(cat);
   for (int i = 0; i < g->noutputs; i++)
     if (g->outputs[i]->data) PLACE_CONST(g->outputs[i]);
 #undef PLACE_CONST

@@ -288,6 +288,7 @@ int cc_emit_finish(cc_emit *e, cc_executable *out, char *err, size_t errlen);
 typedef struct {
   uint64_t addr;
   bool placed;
+  bool hbm_rel;  // while compile.c places values: addr is an offset in the HBM arena, moved at the end
   bool q8;       // stored int8 (the IR type says f32)
   float q8_inv;  // 1 / the readers' qscale
   int q8_zp;     // the readers' qzp (0 or -128)

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 // ---- Kernel selection ----
 // The MXU kernel in use is the best the host has, or SYSTOLE_KERNEL's choice
@@ -96,6 +97,15 @@ void num_vfold(int op, float *acc, const float *x, size_t n);
 float num_vreduce(int op, float acc, const float *x, size_t n);
 // Requantisation of n int32 values (num_requant).
 void num_vrequant(int8_t *dst, const int32_t *src, size_t n, int32_t mult, int shift, int32_t zp);
+
+// bf16 bits as the fp32 they are exactly, inline for the kernels' hot loops
+// (num_bf16_to_f32 is the same as a call).
+static inline float num_bf16_bits_f32(uint16_t b) {
+  uint32_t u = (uint32_t)b << 16;
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
 
 // Per-kernel entry points (kernels_*.c); called through kernels.c only.
 typedef struct num_tile_hdr num_tile_hdr;

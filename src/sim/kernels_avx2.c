@@ -58,13 +58,6 @@ static __m256i lanes(int n) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _m
 static inline int pairs_of(int k) { return (k + 1) / 2; }
 static inline int cblocks_of(int n) { return (n + 3) / 4; }
 
-static float bf16_f32(uint16_t b) {
-  uint32_t u = (uint32_t)b << 16;
-  float f;
-  memcpy(&f, &u, sizeof f);
-  return f;
-}
-
 static size_t bytes_bf16_dp(int k, int n) { return (size_t)cblocks_of(n) * (size_t)pairs_of(k) * 8 * 4; }
 
 // Whole blocks (4 columns, both rows of the pair) interleave the two rows'
@@ -87,7 +80,7 @@ static void load_bf16_dp(num_tile_hdr *t, const void *w, size_t w_stride) {
       for (int l = 0; l < 8; l++) {
         int j = 2 * p + (l & 1), c = 4 * q + l / 2;
         const uint16_t *row = (const uint16_t *)(const void *)((const char *)w + (size_t)j * w_stride);
-        o[l] = j < k && c < n ? bf16_f32(row[c]) : 0.0f;
+        o[l] = j < k && c < n ? num_bf16_bits_f32(row[c]) : 0.0f;
       }
     }
 }
@@ -180,7 +173,7 @@ static void pass_bf16_dp(const num_tile_hdr *t, float *acc, size_t acc_stride, c
     for (int r = 0; r < rows; r++) {
       const uint16_t *src = (const uint16_t *)(const void *)(lhs + (size_t)(i + r) * lhs_stride);
       float *xr = x + r * xs;
-      for (int j = 0; j < k; j++) xr[j] = bf16_f32(src[j]);
+      for (int j = 0; j < k; j++) xr[j] = num_bf16_bits_f32(src[j]);
       if (k & 1) xr[k] = 0.0f;
     }
     float *out = acc + (size_t)i * acc_stride;

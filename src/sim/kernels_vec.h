@@ -31,13 +31,6 @@
 #ifndef BF16_DP
 // ---- bf16: weights as fp32, column blocks of VW, k rows each ----
 
-static float bf16_f32(uint16_t b) {
-  uint32_t u = (uint32_t)b << 16;
-  float f;
-  memcpy(&f, &u, sizeof f);
-  return f;
-}
-
 static void load_bf16(num_tile_hdr *t, const void *w, size_t w_stride) {
   int k = t->k, n = t->n, nb = (n + VW - 1) / VW;
   float *d = NUM_TILE_DATA(t);
@@ -45,7 +38,7 @@ static void load_bf16(num_tile_hdr *t, const void *w, size_t w_stride) {
     for (int j = 0; j < k; j++) {
       const uint16_t *row = (const uint16_t *)(const void *)((const char *)w + (size_t)j * w_stride);
       float *o = d + ((size_t)b * k + j) * VW;
-      for (int c = 0; c < VW; c++) o[c] = b * VW + c < n ? bf16_f32(row[b * VW + c]) : 0.0f;
+      for (int c = 0; c < VW; c++) o[c] = b * VW + c < n ? num_bf16_bits_f32(row[b * VW + c]) : 0.0f;
     }
 }
 
@@ -111,7 +104,7 @@ static void pass_bf16(const num_tile_hdr *t, float *acc, size_t acc_stride, cons
     int rb = r1 - i < RB ? r1 - i : RB;
     for (int r = 0; r < rb; r++) {
       const uint16_t *src = (const uint16_t *)(const void *)(lhs + (size_t)(i + r) * lhs_stride);
-      for (int j = 0; j < k; j++) x[r * k + j] = bf16_f32(src[j]);
+      for (int j = 0; j < k; j++) x[r * k + j] = num_bf16_bits_f32(src[j]);
     }
     float *out = acc + (size_t)i * acc_stride;
     for (int b = 0; b < nb; b += 2) {
