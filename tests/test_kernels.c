@@ -218,6 +218,45 @@ static void test_mxu_kernels(void) {
   CHECK(ran >= 1, "no kernel ran");
 }
 
+// The sign of a zero that the flush to zero leaves. In a pass of k = 67 the
+// running sum is 1.5 * 2^-126 after the first slice and flushes to -0 after
+// the second; in the last slice (64, 65, 66) both chains flush to -0 as well
+// (products of -2^-140, and +0 * -0), so the result is -0 + (-0 + -0) = -0.
+// A kernel that pads the odd chain with +0 * +0 (product 68 of a 2-wide or
+// 4-wide step) turns that chain +0 and the result +0; padding with -0 * +0
+// adds -0, which changes no value.
+static void test_flushed_zero_sign(void) {
+  enum { K = 67, N = 5, M = 4 };
+  void *tile = num_tile_alloc(128, 16);
+  num_kernel best = num_kernel_current();
+  uint16_t lhs[M * K] = {0}, w[K * N] = {0};
+  for (int r = 0; r < M; r++) {
+    uint16_t *x = lhs + r * K;
+    x[0] = 0x2040;                // 1.5 * 2^-63
+    x[32] = 0xa060;               // -1.75 * 2^-63
+    x[64] = x[65] = 0x9c80;       // -2^-70
+  }
+  for (int c = 0; c < N; c++) {
+    w[0 * N + c] = w[32 * N + c] = 0x2000; // 2^-63
+    w[64 * N + c] = w[65 * N + c] = 0x1c80; // 2^-70
+    w[66 * N + c] = 0x8000;                 // -0
+  }
+  float want[M * N], got[M * N];
+  num_mxu_pass_bf16(want, N, lhs, K, w, N, M, K, N, false);
+  CHECK(B(want[0]) == 0x80000000u, "the reference gives 0x%08x, not -0", B(want[0]));
+  for (int kernel = 0; kernel < NUM_KERNELS; kernel++) {
+    if (num_kernel_use((num_kernel)kernel)) continue;
+    num_tile_load(tile, 1, w, N * 2, K, N);
+    num_tile_pass(tile, got, N, lhs, K * 2, M, false);
+    int bad = 0;
+    for (int i = 0; i < M * N; i++) bad += B(got[i]) != B(want[i]);
+    CHECK(bad == 0, "%s: %d of %d results differ from the reference's -0 (first 0x%08x)", num_kernel_names[kernel],
+          bad, M * N, B(got[0]));
+  }
+  num_kernel_use(best);
+  free(tile);
+}
+
 // int32 sums wrap: 128 products of -128 * -128 (2^21) added to INT32_MAX - j.
 static void test_i8_wrap(void) {
   void *tile = num_tile_alloc(128, 16);
@@ -848,6 +887,7 @@ int main(void) {
   test_fma_flush();
   test_pool();
   test_mxu_kernels();
+  test_flushed_zero_sign();
   test_i8_wrap();
   test_vector_rows();
   test_vector_instructions(&chip);

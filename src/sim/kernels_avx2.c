@@ -12,9 +12,10 @@
 // slice's end vhaddps adds each column's even and odd lanes (addition
 // commutes bit for bit) and the running sum takes the result. A block is 3
 // rows by 4 column blocks: 12 accumulators and 3 broadcasts, with one weight
-// vector in flight, the 16 registers. Past k (odd k) weights and inputs are
-// +0: the padded product is +-0, which can change a chain only in a zero's
-// sign, and no result shows that (the running sum starts at +0, +0 + -0 = +0).
+// vector in flight, the 16 registers. Past k (odd k) the weight is +0 and
+// the input -0: a product of -0 leaves the odd chain as it was, even a -0
+// that the flush to zero left (+0 * +0 would turn that +0, and with it a
+// result of -0: test_kernels' test_flushed_zero_sign).
 #include "sim/kernels.h"
 
 #if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__)
@@ -174,7 +175,7 @@ static void pass_bf16_dp(const num_tile_hdr *t, float *acc, size_t acc_stride, c
       const uint16_t *src = (const uint16_t *)(const void *)(lhs + (size_t)(i + r) * lhs_stride);
       float *xr = x + r * xs;
       for (int j = 0; j < k; j++) xr[j] = num_bf16_bits_f32(src[j]);
-      if (k & 1) xr[k] = 0.0f;
+      if (k & 1) xr[k] = -0.0f; // see the top
     }
     float *out = acc + (size_t)i * acc_stride;
     for (int q = 0; q < nb; q += PR_CB) {

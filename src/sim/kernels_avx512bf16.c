@@ -11,9 +11,10 @@
 // 16-column block and 32-deep slice as 16 vectors: 8 for the even chain (hi
 // w[s + 4i], lo w[s + 4i + 2]) and 8 for the odd chain (hi w[s + 4i + 1], lo
 // w[s + 4i + 3]), and each input row as the same pairs of its elements. The
-// slice is padded with zeros past k: a padded product is +-0, and adding a
-// zero changes a chain's value at most in a zero's sign, which no result can
-// show (running sums start from +0, and +0 + -0 is +0).
+// slice is padded past k with +0 weights and -0 inputs: a product of -0
+// leaves a chain as it was, even a -0 that the flush to zero left (+0 * +0
+// would turn that +0, and with it a result of -0: test_kernels'
+// test_flushed_zero_sign).
 // int8 is kernels_vec.h's, with VPDPWSSD for the madd and add (exact).
 #include "sim/kernels.h"
 
@@ -138,7 +139,7 @@ static inline __attribute__((always_inline)) void block_bf16_dp(const uint32_t *
 }
 
 // One input row as the layout's pairs: per slice 16 words, as the weights (one
-// permutation of the slice's 32 elements; zeros past k).
+// permutation of the slice's 32 elements; -0 past k, see the top).
 static void pack_row(uint32_t *x, const uint16_t *src, int k, int ns) {
   _Alignas(64) uint16_t idx[32];
   for (int v = 0; v < 16; v++) idx[2 * v] = (uint16_t)(pair_hi(v) + 2), idx[2 * v + 1] = (uint16_t)pair_hi(v);
@@ -146,7 +147,7 @@ static void pack_row(uint32_t *x, const uint16_t *src, int k, int ns) {
   for (int s = 0; s < ns; s++) {
     int left = k - s * 32;
     __mmask32 m = left >= 32 ? ~(__mmask32)0 : (((__mmask32)1 << left) - 1);
-    __m512i row = _mm512_maskz_loadu_epi16(m, src + s * 32);
+    __m512i row = _mm512_mask_loadu_epi16(_mm512_set1_epi16((short)0x8000), m, src + s * 32);
     _mm512_store_si512((void *)(x + s * 16), _mm512_permutexvar_epi16(perm, row));
   }
 }
