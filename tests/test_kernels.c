@@ -54,7 +54,7 @@ static void test_fma_flush(void) {
 
 // bf16 values by kind. 0: ordinary; 1: zeros, subnormals, tiny, huge, max;
 // 2: also infinities and NaNs with payloads; 3: products near FLT_MIN, so
-// sums cross into the subnormals; 4: see edge_pair.
+// sums cross into the subnormals; 4: see edge_value; 5: see zero_sign_value.
 static uint16_t rand_bf16(int kind) {
   uint64_t r = test_rand();
   uint16_t sign = (uint16_t)(((r >> 40) & 1) << 15), man = (uint16_t)((r >> 41) & 0x7f);
@@ -84,6 +84,23 @@ static uint16_t edge_value(int j, bool lhs) {
   return (uint16_t)(sign | e << 7 | man);
 }
 
+// Kind 5: the zeros that the flush leaves, and their signs. Input 0's product
+// is about +FLT_MIN and input 32's about -FLT_MIN (random mantissas), so the
+// running sum often cancels to a negative subnormal after the second slice
+// and flushes to -0; every other product is -0 (a -0 input) or, from input 64
+// on, mostly a negative one far below FLT_MIN that flushes its chain to -0.
+// So many results are -0, and any +0 a kernel adds (padding, say) shows.
+static uint16_t zero_sign_value(int j, bool lhs) {
+  uint16_t man = (uint16_t)(test_rand() & 0x7f);
+  uint16_t near_min = (uint16_t)((127 - 63) << 7 | man), tiny = (uint16_t)((127 - 72 + rnd(0, 4)) << 7 | man);
+  if (!lhs) return j == 0 || j == 32 ? near_min : tiny; // weights are positive
+  if (j == 0) return near_min;
+  if (j == 32) return (uint16_t)(near_min | 0x8000);
+  unsigned pick = (unsigned)(test_rand() % 16);
+  if (j < 64 || pick < 6) return 0x8000;
+  return (uint16_t)(tiny | (pick == 15 ? 0 : 0x8000)); // now and then a positive one
+}
+
 typedef struct {
   int m, k, n, lstride, astride; // strides in elements
   bool bf16, accumulate;
@@ -100,13 +117,15 @@ static void fill_case(pass_case *c, int kind) {
   c->acc0 = malloc(accb), c->want = malloc(accb), c->got = malloc(accb);
   for (size_t at = 0; at < lhs_elems; at++) {
     int j = (int)(at % (size_t)c->lstride);
-    if (c->bf16) ((uint16_t *)c->lhs)[at] = kind == 4 ? edge_value(j, true) : rand_bf16(kind);
+    if (c->bf16)
+      ((uint16_t *)c->lhs)[at] = kind == 4 ? edge_value(j, true) : kind == 5 ? zero_sign_value(j, true) : rand_bf16(kind);
     else ((int8_t *)c->lhs)[at] = (int8_t)(kind == 1 ? (test_rand() & 1 ? -128 : 127) : rnd(-128, 127));
   }
   for (int j = 0; j < c->k; j++)
     for (int i = 0; i < c->n; i++) {
       size_t at = (size_t)j * c->n + i;
-      if (c->bf16) ((uint16_t *)c->w)[at] = kind == 4 ? edge_value(j, false) : rand_bf16(kind);
+      if (c->bf16)
+        ((uint16_t *)c->w)[at] = kind == 4 ? edge_value(j, false) : kind == 5 ? zero_sign_value(j, false) : rand_bf16(kind);
       else ((int8_t *)c->w)[at] = (int8_t)(kind == 1 ? -128 : rnd(-128, 127));
     }
   for (size_t i = 0; i < accb / 4; i++) {
@@ -164,7 +183,7 @@ static void test_mxu_kernels(void) {
   enum { R = 160, C = 144 }; // not multiples of the kernels' blocks
   void *tile = num_tile_alloc(R, C);
   int threads = num_threads();
-  int ran = 0, edge_outputs = 0;
+  int ran = 0, edge_outputs = 0, negative_zeros = 0;
   num_kernel best = num_kernel_current();
   for (int kernel = 0; kernel < NUM_KERNELS; kernel++) {
     if (num_kernel_use((num_kernel)kernel)) {
@@ -172,18 +191,19 @@ static void test_mxu_kernels(void) {
       continue;
     }
     test_seed(1000 + (uint64_t)kernel);
-    int cases = kernel == NUM_KERNEL_REF ? 24 : 70, outputs = 0, bad = 0;
+    int cases = kernel == NUM_KERNEL_REF ? 24 : 84, outputs = 0, bad = 0;
     for (int round = 0; round < cases; round++) {
       static const int ks[] = {1, 2, 3, 31, 32, 33, 64, 65, 96, 127, 128, 129, 160};
       // 300 rows: more than the avx2 kernel converts at once (24,576 floats) for k >= 83
       static const int ms[] = {1, 2, 5, 15, 16, 17, 31, 32, 33, 300, 64, 97};
       pass_case c = {.bf16 = round % 4 != 3, .accumulate = round % 3 == 1};
+      int kind = round % 6;
       c.k = round % 7 == 0 ? rnd(1, R) : ks[round % 13];
+      if (kind == 5 && c.k < 65) c.k = rnd(65, R); // its -0 results take three slices
       c.m = ms[round % 12];
       c.n = round % 5 == 0 ? rnd(1, C) : (int[]){1, 16, 17, 128, 144}[round % 5];
-      c.lstride = round % 6 == 5 ? rnd(1, c.k) : c.k + rnd(0, 3); // overlapping rows, or apart
+      c.lstride = round % 8 == 5 ? rnd(1, c.k) : c.k + rnd(0, 3); // overlapping rows, or apart
       c.astride = c.n + rnd(0, 5);
-      int kind = round % 5;
       fill_case(&c, kind);
       reference(&c);
       // Single-threaded, then the pool: the same bits either way.
@@ -203,6 +223,9 @@ static void test_mxu_kernels(void) {
       outputs += c.m * c.n;
       if (c.bf16 && kind == 4)
         for (int i = 0; i < c.m * c.astride; i++) edge_outputs += (B(((float *)c.want)[i]) & 0x7fffffffu) == 0x00800000u;
+      if (c.bf16 && kind == 5 && !c.accumulate)
+        for (int i = 0; i < c.m; i++)
+          for (int j = 0; j < c.n; j++) negative_zeros += B(((float *)c.want)[i * c.astride + j]) == 0x80000000u;
       free_case(&c);
     }
     num_set_threads(threads);
@@ -213,6 +236,9 @@ static void test_mxu_kernels(void) {
   }
   // The inputs reach the flush edge (outputs of exactly +-FLT_MIN).
   CHECK(edge_outputs > 50, "only %d outputs at FLT_MIN", edge_outputs);
+  // and results of -0, which only flushes make (the running sum starts at +0).
+  CHECK(negative_zeros > 20, "only %d results of -0", negative_zeros);
+  printf("mxu: %d results at FLT_MIN, %d of -0 (the flush edges)\n", edge_outputs, negative_zeros);
   num_kernel_use(best);
   free(tile);
   CHECK(ran >= 1, "no kernel ran");
