@@ -779,14 +779,15 @@ static void test_elf_round_trip(void) {
   CHECK(isa_program_read(&q, path, err, sizeof err) == 0 && q.ncode == 0 && q.nsegs == 0, "empty: %s", err);
   isa_program_free(&q);
   uint8_t d[3] = {1, 2, 3};
-  isa_segment s = {SEG_SMEM, 5, d, 3};
+  isa_segment s = {.kind = SEG_SMEM, .addr = 5, .data = d, .size = 3};
   isa_program o = {.segs = &s, .nsegs = 1};
   CHECK(isa_program_write(&o, path, err, sizeof err) == 0, "smem at 5: %s", err);
   CHECK(isa_program_read(&q, path, err, sizeof err) == 0 && q.nsegs == 1 && q.segs[0].addr == 0 &&
             q.segs[0].size == 8 && !memcmp(q.segs[0].data, "\0\0\0\0\0\1\2\3", 8), "smem image");
   isa_program_free(&q);
   // The writer refuses what the reader would refuse.
-  isa_segment two[2] = {{SEG_HBM, 0x100, d, 3}, {SEG_HBM, 0x102, d, 3}};
+  isa_segment two[2] = {{.kind = SEG_HBM, .addr = 0x100, .data = d, .size = 3},
+                        {.kind = SEG_HBM, .addr = 0x102, .data = d, .size = 3}};
   isa_program ov = {.segs = two, .nsegs = 2};
   CHECK(isa_program_write(&ov, path, err, sizeof err) == -1 && strstr(err, "overlap"), "%s", err);
   two[1].kind = SEG_HOST;

@@ -1018,10 +1018,12 @@ int cc_emit_finish(cc_emit *e, cc_executable *out, char *err, size_t errlen) {
   if (!p->segs) return snprintf(err, errlen, "out of host memory"), -1;
   if (e->smem_used) {
     uint64_t n = align_up(e->smem_used, 8);
-    p->segs[p->nsegs++] = (isa_segment){SEG_SMEM, 0, e->smem, n};
+    p->segs[p->nsegs++] = (isa_segment){.kind = SEG_SMEM, .addr = 0, .data = e->smem, .size = n};
     e->smem = NULL;
   }
-  for (size_t i = 0; i < e->nsegs; i++) p->segs[p->nsegs++] = (isa_segment){SEG_HBM, e->segs[i].addr, e->segs[i].data, e->segs[i].size};
+  for (size_t i = 0; i < e->nsegs; i++)
+    p->segs[p->nsegs++] =
+        (isa_segment){.kind = SEG_HBM, .addr = e->segs[i].addr, .data = e->segs[i].data, .size = e->segs[i].size};
   e->nsegs = 0;
   p->layers = e->layers, p->nlayers = e->nlayers;
   e->layers = NULL, e->nlayers = e->caplayers = 0;

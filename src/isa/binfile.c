@@ -38,10 +38,12 @@ void isa_program_free(isa_program *p) {
     return;
   free(p->code);
   for (size_t i = 0; i < p->nsegs; i++)
-    free(p->segs[i].data);
+    if (!p->segs[i].borrowed)
+      free(p->segs[i].data);
   free(p->segs);
   free(p->io);
   free(p->layers);
+  isa_file_release(&p->file);
   *p = (isa_program){0};
 }
 
@@ -596,6 +598,7 @@ typedef struct {
   const char *strtab;
   uint64_t strsize;
   isa_program *p;
+  bool borrow; // segments point into buf, which outlives the program (isa_program_read)
   bool have_text, have_smem, have_io, have_chip;
   const Elf64_Shdr *layers; // read last: its pc ranges are checked against .text
 } Reader;
@@ -746,6 +749,11 @@ static int add_segment(Reader *r, isa_seg_kind kind, const Elf64_Shdr *s) {
   if (!v)
     return fail(r->err, r->errlen, r->name, "out of memory");
   r->p->segs = v;
+  if (r->borrow) { // no copy: a fresh run would fault in and copy ResNet-50's 51 MB of weights
+    v[r->p->nsegs++] = (isa_segment){.kind = kind, .addr = s->sh_addr, .data = (uint8_t *)(uintptr_t)(r->buf + s->sh_offset),
+                                     .size = s->sh_size, .borrowed = true};
+    return 0;
+  }
   uint8_t *data = isa_malloc_big(s->sh_size);
   if (!data)
     return fail(r->err, r->errlen, r->name, "out of memory");
@@ -860,10 +868,10 @@ static int parse(Reader *r) {
   return 0;
 }
 
-static int parse_named(isa_program *p, const uint8_t *buf, size_t len, const char *name,
+static int parse_named(isa_program *p, const uint8_t *buf, size_t len, const char *name, bool borrow,
                        char *err, size_t errlen) {
   *p = (isa_program){0};
-  Reader r = {.buf = buf, .len = len, .name = name, .err = err, .errlen = errlen, .p = p};
+  Reader r = {.buf = buf, .len = len, .name = name, .err = err, .errlen = errlen, .p = p, .borrow = borrow};
   int rc = parse(&r);
   free(r.sh);
   if (rc)
@@ -872,14 +880,17 @@ static int parse_named(isa_program *p, const uint8_t *buf, size_t len, const cha
 }
 
 int isa_program_parse(isa_program *p, const uint8_t *buf, size_t len, char *err, size_t errlen) {
-  return parse_named(p, buf, len, "program image", err, errlen);
+  return parse_named(p, buf, len, "program image", false, err, errlen);
 }
 
 int isa_program_read(isa_program *p, const char *path, char *err, size_t errlen) {
   *p = (isa_program){0};
   isa_file f;
   if (isa_file_load(&f, path, false, SIZE_MAX - 1, "a program image", err, errlen)) return -1;
-  int rc = parse_named(p, f.data, f.len, path, err, errlen);
-  isa_file_release(&f);
+  // The segments borrow the file's bytes (mapped read-only, or read into
+  // memory the program now owns): the program keeps the file.
+  int rc = parse_named(p, f.data, f.len, path, true, err, errlen);
+  if (rc) isa_file_release(&f);
+  else p->file = f;
   return rc;
 }

@@ -287,12 +287,26 @@ int isa_disasm_inst(uint64_t word, uint64_t pc, char *buf, size_t len);
 // signature and .systole.chip the chip name, when present.
 #define ISA_ELF_MACHINE 0x5359 // "SY": not assigned by any registry; ours
 
+// A whole input file, as every reader of one (models, programs, arrays,
+// configs, topologies, assembler and HLO text) takes it. Binary files are
+// mapped read-only when they are regular files (no copy: the page cache's
+// pages) and read otherwise (a pipe, /dev/stdin). Text files are read into a
+// NUL-terminated buffer and may not contain a NUL byte. More than `limit`
+// bytes is an error naming `what` the file was meant to be. On failure
+// (-1) err says "PATH: reason" and errno is the open's or read's.
+typedef struct {
+  const uint8_t *data; // len bytes; for text, data[len] == 0
+  size_t len;
+  uint8_t *owned;      // malloc'd copy (read) or NULL (mapped)
+} isa_file;
+
 typedef enum { SEG_SMEM, SEG_HBM, SEG_HOST } isa_seg_kind;
 typedef struct {
   isa_seg_kind kind;
   uint64_t addr;
   uint8_t *data;
   size_t size;
+  bool borrowed; // data lies in the program's file (isa_program_read): read-only, not freed
 } isa_segment;
 
 // The I/O signature: the tensors a program reads and writes, so a runtime
@@ -348,6 +362,7 @@ typedef struct {
   char chip[ISA_CHIP_MAX_NAME + 1]; // chip compiled for; "" if none
   isa_layer *layers; // malloc'd; NULL if none
   size_t nlayers;
+  isa_file file; // isa_program_read's file, kept for the segments that borrow from it
 } isa_program;
 
 void isa_program_free(isa_program *p);
@@ -388,18 +403,6 @@ void *isa_malloc_big(size_t n); // under 1 MiB: plain malloc
 // at once (one madvise, not a fault per page): memory about to be written.
 void isa_prefault(void *p, size_t n, size_t populate);
 
-// A whole input file, as every reader of one (models, programs, arrays,
-// configs, topologies, assembler and HLO text) takes it. Binary files are
-// mapped read-only when they are regular files (no copy: the page cache's
-// pages) and read otherwise (a pipe, /dev/stdin). Text files are read into a
-// NUL-terminated buffer and may not contain a NUL byte. More than `limit`
-// bytes is an error naming `what` the file was meant to be. On failure
-// (-1) err says "PATH: reason" and errno is the open's or read's.
-typedef struct {
-  const uint8_t *data; // len bytes; for text, data[len] == 0
-  size_t len;
-  uint8_t *owned;      // malloc'd copy (read) or NULL (mapped)
-} isa_file;
 int isa_file_load(isa_file *f, const char *path, bool text, size_t limit, const char *what, char *err,
                   size_t errlen);
 void isa_file_release(isa_file *f);
