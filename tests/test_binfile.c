@@ -372,10 +372,44 @@ static void test_file_load(void) {
   remove(name);
 }
 
+// A program read from a file borrows its segments from the file (no copy,
+// kept until the program is freed); one parsed from memory copies them, since
+// the caller's buffer may go away.
+static void test_segments_borrowed(void) {
+  isa_program p = sample(), q, m;
+  uint8_t hbm[5000], host[3] = {7, 8, 9};
+  for (size_t i = 0; i < sizeof hbm; i++) hbm[i] = (uint8_t)(i * 31);
+  isa_segment segs[2] = {{.kind = SEG_HBM, .addr = 0x1000, .data = hbm, .size = sizeof hbm},
+                         {.kind = SEG_HOST, .addr = 0x40, .data = host, .size = sizeof host}};
+  isa_segment *own = p.segs;
+  size_t nown = p.nsegs;
+  p.segs = segs, p.nsegs = 2;
+  size_t len;
+  uint8_t *buf = file_bytes(&p, &len);
+  CHECK(buf != NULL, "written");
+  CHECK(isa_program_read(&q, path, err, sizeof err) == 0 && q.nsegs == 2, "read: %s", err);
+  for (size_t i = 0; i < q.nsegs && i < 2; i++) {
+    const isa_segment *g = &q.segs[i], *want = g->kind == SEG_HBM ? &segs[0] : &segs[1];
+    CHECK(g->borrowed && g->data >= q.file.data && g->data + g->size <= q.file.data + q.file.len,
+          "segment %zu lies in the file", i);
+    CHECK(g->size == want->size && !memcmp(g->data, want->data, g->size), "segment %zu's bytes", i);
+  }
+  isa_program_free(&q);
+  CHECK(q.file.data == NULL && q.segs == NULL, "freed, the file released");
+  CHECK(buf && isa_program_parse(&m, buf, len, err, sizeof err) == 0 && m.nsegs == 2, "parse: %s", err);
+  for (size_t i = 0; i < m.nsegs && i < 2; i++)
+    CHECK(!m.segs[i].borrowed && (m.segs[i].data < buf || m.segs[i].data >= buf + len), "parsed segment %zu copied", i);
+  isa_program_free(&m);
+  free(buf);
+  p.segs = own, p.nsegs = nown;
+  isa_program_free(&p);
+}
+
 int main(void) {
   snprintf(path, sizeof path, "%s/test_binfile.%d.stx", SYSTOLE_BUILD_DIR, (int)getpid());
   test_seed(7);
   test_round_trip();
+  test_segments_borrowed();
   test_writer_refuses();
   test_reader_refuses();
   test_big_segment_and_pipe();
