@@ -8,6 +8,8 @@
 #                                    Runtime (npm) as the reference oracle,
 #                                    python3-pil and DejaVu fonts to render
 #                                    text for the OCR model
+#   scripts/install-deps.sh --fuzz   also clang, for the libFuzzer targets
+#                                    (tests/fuzz/README.md)
 set -eu
 cd "$(dirname "$0")/.."
 PKGS="build-essential cmake pkg-config libinih-dev protobuf-c-compiler libprotobuf-c-dev libonnx-dev"
@@ -15,6 +17,7 @@ TEST_PKGS="python3-onnx python3-numpy python3-torch python3-torchvision libonnx-
 want_test=false
 [ "${1:-}" = "--test" ] && want_test=true
 $want_test && PKGS="$PKGS $TEST_PKGS"
+[ "${1:-}" = "--fuzz" ] && PKGS="$PKGS clang"
 
 missing=""
 for p in $PKGS; do

@@ -479,7 +479,7 @@ static ir_value *stack(rnn *r, ir_value **v, int nv, int rank, const int64_t *di
 
 static int unroll(ir_graph *g, ir_node *n, char *err, size_t errlen) {
   const ir_attrs *a = &n->a;
-  rnn r = {.b = {g, n, err, errlen, false}, .lstm = n->op == IR_OP_LSTM};
+  rnn r = {.b = {.g = g, .n = n, .err = err, .errlen = errlen}, .lstm = n->op == IR_OP_LSTM};
   ir_value *x = n->in[0];
   r.S = x->ty.dims[0], r.B = x->ty.dims[1], r.I = x->ty.dims[2], r.H = a->hidden;
   r.G = r.lstm ? 4 : n->op == IR_OP_GRU ? 3 : 1;
