@@ -2413,13 +2413,24 @@ static void test_trap_budget(void) {
   expect_trap_at(__LINE__, &tiny, &o, "L: j L\n", 0, "jal r0, @0", "cycle budget of 100 cycles exceeded (--max-cycles)");
   expect_trap_at(__LINE__, &tiny, &o, "li r1, 0\nL: addi r1, r1, 1\nbne r1, r0, L\nhalt\n", 2, "bne r1, r0, @1",
                  "cycle budget of 100 cycles exceeded");
-  // A transfer that would end after the budget; the scalar unit waits for it.
+  // A transfer whose data cannot all move within the budget traps as it
+  // starts, before its copy, whether the scalar unit waits for it or not.
   o.max_cycles = 50;
   const char *dma = ".smem\nd: .dmadesc 1024, 1, 0, 0\n.text\nli r3, d\ndma local:r0, hbm:r0, r3, signal=s1\nswait s1\nhalt\n";
-  expect_trap_at(__LINE__, &tiny, &o, dma, 2, "swait s1", "cycle budget of 50 cycles exceeded");
-  // ... or the run ends after halt with the transfer still going.
+  expect_trap_at(__LINE__, &tiny, &o, dma, 1, "dma local:r0, hbm:r0, r3, signal=s1",
+                 "cycle budget of 50 cycles exceeded (--max-cycles): this instruction, started at cycle 2, ends at cycle 66 at the earliest");
   const char *dma2 = ".smem\nd: .dmadesc 1024, 1, 0, 0\n.text\nli r3, d\ndma local:r0, hbm:r0, r3\nhalt\n";
-  expect_trap_at(__LINE__, &tiny, &o, dma2, 2, "halt", "cycle budget of 50 cycles exceeded");
+  expect_trap_at(__LINE__, &tiny, &o, dma2, 1, "dma local:r0, hbm:r0, r3", "cycle budget of 50 cycles exceeded");
+  // One whose data moves in time but whose latency ends after the budget
+  // traps when the run passes it (below: done at 130).
+  o.max_cycles = 100;
+  expect_trap_at(__LINE__, &tiny, &o, dma, 2, "swait s1", "cycle budget of 100 cycles exceeded (--max-cycles)");
+  // 4 GiB (the most one DMA may move) in runs that all overlap (stride 0)
+  // under a budget of a million cycles: a trap at once, not seconds of
+  // copying first (a hang tests/fuzz/fuzz_program found).
+  sim_options big = {.max_cycles = 1000000};
+  const char *huge = ".smem\nd: .dmadesc 1024, 4096, 0, 0, 1024, 0, 0\n.text\nli r3, d\ndma local:r0, hbm:r0, r3\nhalt\n";
+  expect_trap_at(__LINE__, &tiny, &big, huge, 1, "dma local:r0, hbm:r0, r3", "at the earliest");
   // Exactly at the budget is fine; one cycle less traps.
   for (uint64_t budget = 9; budget <= 10; budget++) {
     sim_options b = {.max_cycles = budget};

@@ -2038,8 +2038,43 @@ static void table3_pass(sim *s, unit *u, uint64_t t, uint64_t m) {
 
 // ---------------------------------------------------------------- starting
 
+// The earliest cycle at which the head e of unit u, started at t, can end:
+// a DMA alone on its memories' bandwidth; a pass or a vector instruction
+// exactly.
+static uint64_t earliest_end(const sim *s, const unit *u, const qentry *e, uint64_t t) {
+  switch (e->in.op) {
+  case OP_DMA: {
+    double rate = fmin(s->res_bw[e->in.funct & 3], s->res_bw[e->in.funct >> 2]);
+    double cycles = ceil((double)e->bytes / rate);
+    return cycles < 1e18 ? t + (uint64_t)cycles : NEVER;
+  }
+  case OP_VPU: {
+    uint64_t lanes = (uint64_t)s->chip.vpu_lanes * s->chip.vpu_sublanes;
+    return t + (e->elems + lanes - 1) / lanes * (uint64_t)isa_vpu_ops[e->in.funct].cost + (uint64_t)s->chip.vpu_latency;
+  }
+  case OP_MXU_MM: {
+    mxu_timing tmp = u->mt;
+    uint64_t st, done;
+    int rate = e->in.dt_src1 == DT_I8 ? s->chip.int8_macs_per_pe : 1;
+    mxu_timing_pass(&tmp, t, (int)((e->rc + (uint64_t)rate - 1) / (uint64_t)rate), &st, &done);
+    return done;
+  }
+  default: return t; // a weight load: one tile
+  }
+}
+
 static void start(sim *s, unit *u, uint64_t t) {
   qentry e = u->q[u->qhead];
+  // An instruction that cannot end within the cycle budget traps before its
+  // data effect, which happens when it starts: a DMA of many overlapping runs
+  // may name terabytes, and copying them would take the host that long
+  // whatever the budget (found by tests/fuzz/fuzz_program).
+  uint64_t end = earliest_end(s, u, &e, t);
+  if (end > s->opt.max_cycles) {
+    trap(s, e.pc, "cycle budget of %" PRIu64 " cycles exceeded (--max-cycles): this instruction, started at cycle %" PRIu64
+         ", ends at cycle %" PRIu64 " at the earliest", s->opt.max_cycles, t, end);
+    return;
+  }
   s->inflight++;
   u->qhead = (u->qhead + 1) % s->chip.queue_depth;
   u->qcount--;
