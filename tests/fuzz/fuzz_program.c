@@ -1,22 +1,12 @@
 // libFuzzer target: bytes as a program image (.stx), parsed and, when that
 // works, run on the tiny chip for at most 20,000 cycles: a result or an
 // error (a trap names the place), never a crash.
-#include <stdint.h>
-#include <stdlib.h>
-
+#include "fuzz.h"
 #include "isa/isa.h"
 #include "sim/sim.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static chip_config chip;
-  static int loaded;
   char err[1024];
-  if (!loaded) {
-    if (chip_load(&chip, "tiny", err, sizeof err)) abort();
-    loaded = 1;
-  }
   isa_program p;
   err[0] = 0;
   if (isa_program_parse(&p, data, size, err, sizeof err)) {
@@ -24,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     return 0;
   }
   sim_options so = {.max_cycles = 20000};
-  sim *s = sim_create(&chip, &so, err, sizeof err);
+  sim *s = sim_create(fuzz_chip(), &so, err, sizeof err);
   if (s) {
     if (sim_load(s, &p, err, sizeof err) == 0) (void)sim_run(s, err, sizeof err);
     sim_destroy(s);
