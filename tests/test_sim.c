@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "isa/isa.h"
 #include "sim/chip.h"
@@ -1458,8 +1459,11 @@ static void test_driver_api(void) {
 
 // A memory image (sim_image): runs that map it see what sim_load gives them,
 // each run's writes into the image's pages stay its own (copy on write), and
-// the image, and so the next run, is unchanged by them.
-static void test_image(void) {
+// the image, and so the next run, is unchanged by them. from_file: the
+// program is read back from a file, so its segments borrow the file's bytes
+// and the image's whole pages are those bytes (pages 0x20000 and 0x30000,
+// which the run and the driver write into: copied first).
+static void test_image(bool from_file) {
   // Constants over three HBM pages (64 KiB each) and one host page; the run
   // reads them, writes into two of the pages (a DMA and, before it, the
   // driver), and reads back.
@@ -1476,6 +1480,20 @@ static void test_image(void) {
   if (isa_assemble(src, "img.s", NULL, &p, err, sizeof err)) {
     CHECK(0, "assemble: %s", err);
     return;
+  }
+  if (from_file) {
+    char path[300];
+    snprintf(path, sizeof path, "%s/test_sim_image.%d.stx", SYSTOLE_BUILD_DIR, (int)getpid());
+    isa_program q;
+    int rc = isa_program_write(&p, path, err, sizeof err) || isa_program_read(&q, path, err, sizeof err);
+    remove(path); // mapped: the bytes stay until q is freed
+    isa_program_free(&p);
+    CHECK(rc == 0, "through a file: %s", err);
+    if (rc) return;
+    p = q;
+    bool borrowed = false;
+    for (size_t i = 0; i < p.nsegs; i++) borrowed |= p.segs[i].kind == SEG_HBM && p.segs[i].borrowed;
+    CHECK(borrowed, "the HBM segment read back borrows the file");
   }
   sim_image *img = sim_image_create(&tiny, &p, err, sizeof err);
   CHECK(img != NULL, "sim_image_create: %s", err);
@@ -2921,7 +2939,8 @@ int main(void) {
   test_vpu_spots();
   test_dispatch_capture();
   test_driver_api();
-  test_image();
+  test_image(false);
+  test_image(true);
   test_provenance();
   test_timing_single_pass();
   test_timing_pipeline();

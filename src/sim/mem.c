@@ -15,7 +15,9 @@
 // laid out once), shared by every memory that maps it and never written: a
 // table entry with bit 0 set. The first write to such a page copies it into
 // a page of the memory's own (copy on write), so each memory sees its own
-// writes and only them, and the image stays as it was made.
+// writes and only them, and the image stays as it was made. An image's page
+// may also be borrowed (bit 1 as well): bytes of a program's file, never
+// written and never the pool's (lazymem_borrow).
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,7 +105,8 @@ int lazymem_init(lazymem *m, uint64_t size) {
 }
 
 #define SHARED(p) ((uintptr_t)(p) & 1)
-#define PAGE_OF(p) ((uint8_t *)((uintptr_t)(p) & ~(uintptr_t)1))
+#define BORROWED(p) ((uintptr_t)(p) & 2)
+#define PAGE_OF(p) ((uint8_t *)((uintptr_t)(p) & ~(uintptr_t)3))
 
 // Room in the list of touched pages for one more.
 static int list_room(lazymem *m) {
@@ -175,6 +178,23 @@ int lazymem_write(lazymem *m, uint64_t addr, const void *src, uint64_t n) {
   return 0;
 }
 
+int lazymem_borrow(lazymem *m, uint64_t addr, const void *src, uint64_t n) {
+  const uint8_t *in = src;
+  while (n) {
+    uint64_t page = addr >> LAZY_PAGE_BITS, off = addr & (PAGE_SIZE - 1);
+    uint64_t chunk = PAGE_SIZE - off < n ? PAGE_SIZE - off : n;
+    if (!off && chunk == PAGE_SIZE && !m->pages[page] && !((uintptr_t)in & 3)) {
+      if (list_room(m)) return -1;
+      m->pages[page] = (uint8_t *)((uintptr_t)in | 3); // read-only: a write copies it first
+      m->list[m->touched++] = page;
+    } else if (lazymem_write(m, addr, in, chunk)) {
+      return -1;
+    }
+    in += chunk, addr += chunk, n -= chunk;
+  }
+  return 0;
+}
+
 int lazyimage_take(lazyimage *im, lazymem *m) {
   *im = (lazyimage){0};
   im->size = m->size;
@@ -195,7 +215,8 @@ int lazyimage_take(lazyimage *im, lazymem *m) {
 
 void lazyimage_free(lazyimage *im) {
   pthread_mutex_lock(&pool.mu);
-  for (uint64_t i = 0; i < im->n; i++) pool_push((uintptr_t)im->page[i]); // no room: lost, never reused
+  for (uint64_t i = 0; i < im->n; i++)
+    if (!BORROWED(im->page[i])) pool_push((uintptr_t)im->page[i]); // no room: lost, never reused
   pthread_mutex_unlock(&pool.mu);
   free(im->index), free(im->page);
   *im = (lazyimage){0};

@@ -254,7 +254,9 @@ int sim_read(sim *s, sim_mem m, uint64_t addr, void *dst, uint64_t n, char *err,
 }
 
 // Code, and the data segments whose kinds are in `kinds` (bit per SEG_*).
-static int load_program(sim *s, const isa_program *p, unsigned kinds, char *err, size_t errlen) {
+// borrow: the HBM and host pages that a segment borrowed from the program's
+// file covers whole are those bytes themselves, not copies (an image's).
+static int load_program(sim *s, const isa_program *p, unsigned kinds, bool borrow, char *err, size_t errlen) {
   if (p->ncode * 8 > s->chip.imem_bytes) {
     errf(err, errlen, "program has %zu instructions (%zu bytes); %s's instruction memory holds %" PRIu64 " bytes",
          p->ncode, p->ncode * 8, s->chip.name, s->chip.imem_bytes);
@@ -287,7 +289,15 @@ static int load_program(sim *s, const isa_program *p, unsigned kinds, char *err,
     const isa_segment *g = &p->segs[i];
     char why[400];
     if (!((kinds >> g->kind) & 1)) continue;
-    if (sim_write(s, seg_mem[g->kind], g->addr, g->data, g->size, why, sizeof why)) {
+    sim_mem m = seg_mem[g->kind];
+    if (borrow && g->borrowed && (m == MEM_HBM || m == MEM_HOST) && in_range(s, m, g->addr, g->size)) {
+      if (lazymem_borrow(m == MEM_HBM ? &s->hbm : &s->host, g->addr, g->data, g->size)) {
+        errf(err, errlen, "program data segment %zu: out of host memory writing %s", i, mem_name(m));
+        return -1;
+      }
+      continue;
+    }
+    if (sim_write(s, m, g->addr, g->data, g->size, why, sizeof why)) {
       errf(err, errlen, "program data segment %zu: %s", i, why);
       return -1;
     }
@@ -296,7 +306,7 @@ static int load_program(sim *s, const isa_program *p, unsigned kinds, char *err,
 }
 
 int sim_load(sim *s, const isa_program *p, char *err, size_t errlen) {
-  return load_program(s, p, 1u << SEG_SMEM | 1u << SEG_HBM | 1u << SEG_HOST, err, errlen);
+  return load_program(s, p, 1u << SEG_SMEM | 1u << SEG_HBM | 1u << SEG_HOST, false, err, errlen);
 }
 
 // The packed weight tiles of weight loads whose bytes were the image's,
@@ -368,7 +378,7 @@ sim_image *sim_image_create(const chip_config *chip, const isa_program *p, char 
     return NULL;
   }
   pthread_mutex_init(&img->mu, NULL);
-  if (load_program(s, p, 1u << SEG_HBM | 1u << SEG_HOST, err, errlen)) { // sim_load's checks and messages
+  if (load_program(s, p, 1u << SEG_HBM | 1u << SEG_HOST, true, err, errlen)) { // sim_load's checks and messages
     sim_destroy(s), free(img);
     return NULL;
   }
@@ -416,7 +426,7 @@ int sim_load_image(sim *s, const isa_program *p, const sim_image *img, char *err
     return -1;
   }
   s->image = (sim_image *)img; // its tile cache changes, never what a run computes
-  return load_program(s, p, 1u << SEG_SMEM, err, errlen);
+  return load_program(s, p, 1u << SEG_SMEM, false, err, errlen);
 }
 
 uint64_t sim_reg(const sim *s, int r) { return r > 0 && r < ISA_NUM_REGS ? s->reg[r] : 0; }

@@ -112,6 +112,8 @@ int sim_load(sim *s, const isa_program *p, char *err, size_t errlen);
 // every simulator that maps it, and be made for the chip's HBM size. It also
 // keeps the packed weight tiles of loads whose bytes were its own, for later
 // runs (sim.c, "provenance"): simulators on several threads may share it.
+// Segments that p borrowed from its file (isa_program_read) are not copied:
+// their whole pages are the file's bytes, so p must outlive the image.
 typedef struct sim_image sim_image;
 sim_image *sim_image_create(const chip_config *chip, const isa_program *p, char *err, size_t errlen);
 void sim_image_destroy(sim_image *img);

@@ -20,6 +20,11 @@ void lazymem_free(lazymem *m);
 // The caller has checked addr + n <= size.
 void lazymem_read(const lazymem *m, uint64_t addr, void *dst, uint64_t n);
 int lazymem_write(lazymem *m, uint64_t addr, const void *src, uint64_t n); // -1: out of host memory
+// As lazymem_write, but the whole pages of [addr, addr + n) become src's own
+// bytes, not copies (src 4-byte aligned there): read-only, copied on the first
+// write like an image's, never the pool's. src must outlive m and any image
+// taken from it.
+int lazymem_borrow(lazymem *m, uint64_t addr, const void *src, uint64_t n);
 
 // Zeroed memory, 2 MiB-aligned huge pages, the first `populate` bytes (rounded
 // up to 2 MiB) faulted in now rather than a page at a time as written. NULL:
