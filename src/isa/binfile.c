@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 // Headers are copied in and out with memcpy, so they are in host order.
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -408,11 +410,21 @@ static int write_file(const char *path, Sec *secs, int nsec, char *err, size_t e
       .e_shnum = (uint16_t)nsec,
       .e_shstrndx = (uint16_t)(nsec - 1),
   };
-  FILE *f = fopen(path, "wb");
+  // A regular file is written beside and renamed over the old one: a program
+  // read from the old one keeps its bytes mapped (its segments borrow them),
+  // the same process saving to the path it loaded from included, and no one
+  // sees a half-written file. Anything else (a FIFO, /dev/stdout, a symbolic
+  // link) directly.
+  struct stat st;
+  bool direct = !lstat(path, &st) && !S_ISREG(st.st_mode);
+  char tmp[4096];
+  if (!direct && snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid()) >= (int)sizeof tmp) direct = true;
+  FILE *f = fopen(direct ? path : tmp, "wb");
   if (!f) {
+    int e = errno;
     free(strtab);
     free(sh);
-    return fail(err, errlen, path, "%s", strerror(errno));
+    return fail(err, errlen, path, "%s", strerror(e));
   }
   pos = 0;
   bool ok = out(f, &eh, sizeof eh, &pos);
@@ -421,10 +433,13 @@ static int write_file(const char *path, Sec *secs, int nsec, char *err, size_t e
   ok = ok && pad_to(f, shoff, &pos) && out(f, sh, (size_t)nsec * sizeof *sh, &pos);
   int saved = errno;
   ok = fclose(f) == 0 && ok;
+  if (!ok && !saved) saved = errno;
+  if (ok && !direct && rename(tmp, path)) ok = false, saved = errno;
+  if (!ok && !direct) remove(tmp);
   free(strtab);
   free(sh);
   if (!ok)
-    return fail(err, errlen, path, "write failed: %s", strerror(saved ? saved : errno));
+    return fail(err, errlen, path, "write failed: %s", strerror(saved));
   return 0;
 }
 
