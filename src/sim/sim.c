@@ -2048,43 +2048,21 @@ static void table3_pass(sim *s, unit *u, uint64_t t, uint64_t m) {
 
 // ---------------------------------------------------------------- starting
 
-// The earliest cycle at which the head e of unit u, started at t, can end:
-// a DMA alone on its memories' bandwidth; a pass or a vector instruction
-// exactly.
-static uint64_t earliest_end(const sim *s, const unit *u, const qentry *e, uint64_t t) {
-  switch (e->in.op) {
-  case OP_DMA: {
-    double rate = fmin(s->res_bw[e->in.funct & 3], s->res_bw[e->in.funct >> 2]);
-    double cycles = ceil((double)e->bytes / rate);
-    return cycles < 1e18 ? t + (uint64_t)cycles : NEVER;
-  }
-  case OP_VPU: {
-    uint64_t lanes = (uint64_t)s->chip.vpu_lanes * s->chip.vpu_sublanes;
-    return t + (e->elems + lanes - 1) / lanes * (uint64_t)isa_vpu_ops[e->in.funct].cost + (uint64_t)s->chip.vpu_latency;
-  }
-  case OP_MXU_MM: {
-    mxu_timing tmp = u->mt;
-    uint64_t st, done;
-    int rate = e->in.dt_src1 == DT_I8 ? s->chip.int8_macs_per_pe : 1;
-    mxu_timing_pass(&tmp, t, (int)((e->rc + (uint64_t)rate - 1) / (uint64_t)rate), &st, &done);
-    return done;
-  }
-  default: return t; // a weight load: one tile
-  }
+// An instruction that cannot end within the cycle budget traps as it starts,
+// before its data effect (which happens then): a DMA of many overlapping runs
+// may name gigabytes, and copying them would take the host that long whatever
+// the budget (found by tests/fuzz/fuzz_program). end: the earliest cycle it
+// can end (a DMA alone on its memories' bandwidth; a pass or a vector
+// instruction exactly).
+static bool over_budget(sim *s, const qentry *e, uint64_t t, uint64_t end) {
+  if (end <= s->opt.max_cycles) return false;
+  trap(s, e->pc, "cycle budget of %" PRIu64 " cycles exceeded (--max-cycles): this instruction, started at cycle %" PRIu64
+       ", ends at cycle %" PRIu64 " at the earliest", s->opt.max_cycles, t, end);
+  return true;
 }
 
 static void start(sim *s, unit *u, uint64_t t) {
   qentry e = u->q[u->qhead];
-  // An instruction that cannot end within the cycle budget traps before its
-  // data effect, which happens when it starts: a DMA of many overlapping runs
-  // may name terabytes, and copying them would take the host that long
-  // whatever the budget (found by tests/fuzz/fuzz_program).
-  uint64_t end = earliest_end(s, u, &e, t);
-  if (end > s->opt.max_cycles) {
-    trap(s, e.pc, "cycle budget of %" PRIu64 " cycles exceeded (--max-cycles): this instruction, started at cycle %" PRIu64
-         ", ends at cycle %" PRIu64 " at the earliest", s->opt.max_cycles, t, end);
-    return;
-  }
   s->inflight++;
   u->qhead = (u->qhead + 1) % s->chip.queue_depth;
   u->qcount--;
@@ -2092,8 +2070,10 @@ static void start(sim *s, unit *u, uint64_t t) {
   sim_pc_profile *prof = s->prof ? prof_start(s, e.pc, t) : NULL;
   switch (e.in.op) {
   case OP_DMA: {
-    if (!s->opt.timing_only && !prov_dma(s, &e) && do_dma(s, &e)) return;
     sim_mem sm = (sim_mem)(e.in.funct & 3), dm = (sim_mem)(e.in.funct >> 2);
+    double data = ceil((double)e.bytes / fmin(s->res_bw[sm], s->res_bw[dm]));
+    if (over_budget(s, &e, t, data < 1e18 ? t + (uint64_t)data : NEVER)) return;
+    if (!s->opt.timing_only && !prov_dma(s, &e) && do_dma(s, &e)) return;
     count_bytes(s, sm, e.rb, e.bytes, false);
     count_bytes(s, dm, e.ra, e.bytes, true);
     if (prof) prof->hbm_bytes += e.bytes * ((sm == MEM_HBM) + (dm == MEM_HBM));
@@ -2122,6 +2102,7 @@ static void start(sim *s, unit *u, uint64_t t) {
     bool ok = mxu_timing_pass(&u->mt, t, m, &st, &done);
     assert(ok && st == t);
     (void)ok;
+    if (over_budget(s, &e, t, done)) return;
     table3_pass(s, u, t, (uint64_t)m);
     do_pass(s, &e);
     s->st.busy[u->id] += (uint64_t)m;
@@ -2133,10 +2114,11 @@ static void start(sim *s, unit *u, uint64_t t) {
   case OP_VPU: {
     uint64_t lanes = (uint64_t)s->chip.vpu_lanes * s->chip.vpu_sublanes;
     uint64_t issue = (e.elems + lanes - 1) / lanes * (uint64_t)isa_vpu_ops[e.in.funct].cost;
+    done = t + issue + (uint64_t)s->chip.vpu_latency;
+    if (over_budget(s, &e, t, done)) return;
     if (!s->opt.timing_only) prov_vpu(s, &e);
     do_vpu(s, &e);
     u->free_at = t + issue;
-    done = t + issue + (uint64_t)s->chip.vpu_latency;
     s->st.busy[u->id] += issue;
     if (prof) prof->busy += issue;
     add_trace(s, u->id * 2, t, done, e.pc, -1);
